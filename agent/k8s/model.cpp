@@ -1,0 +1,37 @@
+// Small pieces of the model: protocol names and policyTypes defaulting.
+#include "bpfence/model.h"
+
+#include <algorithm>
+
+namespace bpfence {
+
+const char* protocol_name(Protocol p) {
+  switch (p) {
+    case Protocol::TCP: return "TCP";
+    case Protocol::UDP: return "UDP";
+    case Protocol::SCTP: return "SCTP";
+  }
+  return "?";
+}
+
+std::optional<Protocol> parse_protocol(std::string_view name) {
+  if (name == "TCP") return Protocol::TCP;
+  if (name == "UDP") return Protocol::UDP;
+  if (name == "SCTP") return Protocol::SCTP;
+  return std::nullopt;
+}
+
+static bool lists(const std::vector<std::string>& types, const char* t) {
+  return std::find(types.begin(), types.end(), t) != types.end();
+}
+
+// Unset policyTypes means Ingress, plus Egress when `egress` has at least one
+// rule (networking.k8s.io/v1 defaulting).
+bool NetworkPolicy::affects_ingress() const { return policy_types.empty() || lists(policy_types, "Ingress"); }
+
+bool NetworkPolicy::affects_egress() const {
+  if (policy_types.empty()) return !egress.empty();
+  return lists(policy_types, "Egress");
+}
+
+}  // namespace bpfence

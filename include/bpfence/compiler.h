@@ -1,0 +1,180 @@
+// The policy compiler: cluster state + node name -> desired datapath state.
+//
+// Pure: no kernel, no I/O. It is the one place that knows Kubernetes
+// NetworkPolicy semantics. The dataplanes (BPF maps, iptables) only copy
+// what it produces; `explain` and the tests ask verdict(), which reads the
+// same entries the datapath reads.
+//
+// It is incremental: feed changes with upsert()/erase(), then commit()
+// returns the map entries to add, change and delete. Identifiers (endpoint
+// ids, identities, rule ids) are stable across commits, so a change touches
+// only the entries it really changes.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "bpfence/datapath_abi.h"
+#include "bpfence/model.h"
+#include "bpfence/net.h"
+
+namespace bpfence {
+
+// Map keys with the ordering std::map needs. They wrap the ABI structs so
+// the dataplane copies them into the kernel as they are.
+struct PolicyKey {
+  bf_policy_key k{};
+  auto tie() const { return std::tie(k.endpoint_id, k.direction, k.peer_identity, k.proto, k.port); }
+  bool operator<(const PolicyKey& o) const { return tie() < o.tie(); }
+  bool operator==(const PolicyKey& o) const { return tie() == o.tie(); }
+};
+
+struct RangeKey {
+  bf_range_key k{};
+  auto tie() const {
+    return std::tie(k.endpoint_id, k.direction, k.peer_identity, k.proto, k.port, k.prefixlen);
+  }
+  bool operator<(const RangeKey& o) const { return tie() < o.tie(); }
+  bool operator==(const RangeKey& o) const { return tie() == o.tie(); }
+};
+
+// What a rule id stands for: "dev/policy1 ingress[0]".
+struct RuleRef {
+  std::string policy;  // namespace/name
+  bf_direction direction = BF_DIR_INGRESS;
+  uint32_t index = 0;
+  std::string str() const;
+  auto operator<=>(const RuleRef&) const = default;
+};
+
+// A set of pods that policies cannot tell apart: same namespace, same pod
+// labels (and so the same namespace labels).
+struct IdentityInfo {
+  std::string namespace_;
+  Labels labels;
+  auto operator<=>(const IdentityInfo&) const = default;
+};
+
+struct EndpointState {
+  std::string pod;  // namespace/name
+  uint32_t endpoint_id = 0;
+  uint32_t identity = 0;
+  std::vector<IpAddress> ips;
+  bool ingress_isolated = false;
+  bool egress_isolated = false;
+  uint8_t has_ranges = 0;  // bit 0 ingress, bit 1 egress
+  // Policies that select the pod for each direction (namespace/name).
+  std::vector<std::string> ingress_policies;
+  std::vector<std::string> egress_policies;
+  bool operator==(const EndpointState&) const = default;
+};
+
+struct DesiredState {
+  std::map<std::string, EndpointState> endpoints;  // local pods, by namespace/name
+  std::map<IpAddress, uint32_t> pod_addrs;         // every pod IP, and host IPs -> BF_ID_HOST
+  std::map<Prefix, uint32_t> cidrs;                // every prefix a policy names
+  std::map<PolicyKey, uint32_t> policy;            // -> rule id
+  std::map<RangeKey, uint32_t> ranges;             // -> rule id
+  std::map<uint32_t, RuleRef> rules;
+  std::map<uint32_t, IdentityInfo> identities;
+};
+
+template <class K, class V>
+struct MapDiff {
+  std::vector<std::pair<K, V>> upsert;  // added or changed
+  std::vector<K> erase;
+  bool empty() const { return upsert.empty() && erase.empty(); }
+  size_t size() const { return upsert.size() + erase.size(); }
+};
+
+struct StateDiff {
+  MapDiff<std::string, EndpointState> endpoints;
+  MapDiff<IpAddress, uint32_t> pod_addrs;
+  MapDiff<Prefix, uint32_t> cidrs;
+  MapDiff<PolicyKey, uint32_t> policy;
+  MapDiff<RangeKey, uint32_t> ranges;
+  MapDiff<uint32_t, RuleRef> rules;
+  // Endpoints whose cached flow verdicts may now be wrong: their generation
+  // must be bumped. Holds every endpoint when an address's identity changed.
+  std::set<std::string> touched_endpoints;
+  bool empty() const;
+  size_t size() const;  // map entries changed
+};
+
+struct CompileOptions {
+  std::string node;  // "" compiles every pod as local (explain, tests)
+  std::vector<IpAddress> host_ips;
+};
+
+// The answer for one side (source egress or destination ingress).
+struct SideVerdict {
+  bool evaluated = false;  // false: the pod is not local (or not a pod)
+  bool isolated = false;
+  bool allowed = true;
+  bf_reason reason = BF_R_NOT_ISOLATED;
+  std::optional<RuleRef> rule;            // the rule that allowed it
+  std::vector<std::string> isolating;     // policies that select the pod
+  std::string pod;                        // namespace/name of the endpoint
+};
+
+struct Verdict {
+  bool allowed = true;
+  SideVerdict egress;   // at the source
+  SideVerdict ingress;  // at the destination
+};
+
+// A lint finding on a policy (issue #5 adds more kinds).
+struct Warning {
+  std::string policy;  // namespace/name
+  std::string message;
+  auto operator<=>(const Warning&) const = default;
+};
+
+class Compiler {
+ public:
+  explicit Compiler(CompileOptions options);
+  ~Compiler();
+  Compiler(Compiler&&) noexcept;
+  Compiler& operator=(Compiler&&) noexcept;
+
+  // Changes are buffered until commit().
+  void upsert(const Namespace& ns);
+  void upsert(const Pod& pod);
+  void upsert(const NetworkPolicy& policy);
+  void erase_namespace(const std::string& name);
+  void erase_pod(const std::string& key);     // namespace/name
+  void erase_policy(const std::string& key);  // namespace/name
+  void set_host_ips(std::vector<IpAddress> ips);
+
+  // Recomputes what the buffered changes affect and returns the difference
+  // from the previous commit.
+  StateDiff commit();
+
+  const DesiredState& state() const;
+
+  // Answers from the committed state, with the same lookups the datapath
+  // makes. proto is an IP protocol number (6, 17, 132, 1, 58).
+  Verdict verdict(const IpAddress& src, const IpAddress& dst, uint8_t proto, uint16_t port) const;
+
+  std::vector<Warning> warnings() const;
+
+  // The committed cluster objects, for display (explain, policy).
+  const std::map<std::string, Namespace>& namespaces() const;
+  const std::map<std::string, Pod>& pods() const;
+  const std::map<std::string, NetworkPolicy>& policies() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Full compile in one call.
+DesiredState compile(const std::vector<Namespace>& namespaces, const std::vector<Pod>& pods,
+                     const std::vector<NetworkPolicy>& policies, const CompileOptions& options);
+
+}  // namespace bpfence

@@ -1,0 +1,107 @@
+// The Kubernetes objects bpfence reads, as plain typed values: Namespace,
+// Pod and NetworkPolicy (networking.k8s.io/v1). Sources (manifest files, the
+// API server) produce these; nothing downstream knows where they came from.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bpfence/net.h"
+
+namespace bpfence {
+
+using Labels = std::map<std::string, std::string>;
+
+enum class Protocol : uint8_t { TCP = 6, UDP = 17, SCTP = 132 };
+
+struct LabelRequirement {
+  enum class Op { In, NotIn, Exists, DoesNotExist };
+  std::string key;
+  Op op = Op::Exists;
+  std::vector<std::string> values;
+};
+
+// metav1.LabelSelector. An empty selector matches everything.
+struct LabelSelector {
+  Labels match_labels;
+  std::vector<LabelRequirement> match_expressions;
+
+  bool matches(const Labels& labels) const;
+  bool empty() const { return match_labels.empty() && match_expressions.empty(); }
+};
+
+struct Namespace {
+  std::string name;
+  Labels labels;  // always carries kubernetes.io/metadata.name
+  std::string resource_version;
+};
+
+struct ContainerPort {
+  std::string name;  // may be empty
+  uint16_t port = 0;
+  Protocol protocol = Protocol::TCP;
+};
+
+struct Pod {
+  std::string namespace_;
+  std::string name;
+  Labels labels;
+  std::string node_name;
+  std::vector<IpAddress> ips;  // status.podIPs (or podIP), v4 and/or v6
+  bool host_network = false;
+  std::vector<ContainerPort> ports;
+  std::string resource_version;
+
+  std::string key() const { return namespace_ + "/" + name; }
+};
+
+struct IpBlock {
+  Prefix cidr;
+  std::vector<Prefix> except;
+};
+
+struct PolicyPeer {
+  std::optional<LabelSelector> pod_selector;
+  std::optional<LabelSelector> namespace_selector;
+  std::optional<IpBlock> ip_block;
+};
+
+struct PolicyPort {
+  std::optional<Protocol> protocol;  // unset means TCP
+  // Unset port: every port of the protocol. A named port is resolved against
+  // the destination pod's container ports.
+  std::optional<uint16_t> port;
+  std::string port_name;
+  std::optional<uint16_t> end_port;
+
+  Protocol proto() const { return protocol.value_or(Protocol::TCP); }
+};
+
+struct PolicyRule {
+  std::vector<PolicyPeer> peers;  // empty: every peer
+  std::vector<PolicyPort> ports;  // empty: every port and protocol
+};
+
+struct NetworkPolicy {
+  std::string namespace_;
+  std::string name;
+  LabelSelector pod_selector;
+  // As written; see affects_ingress()/affects_egress() for the defaulting.
+  std::vector<std::string> policy_types;
+  std::vector<PolicyRule> ingress;
+  std::vector<PolicyRule> egress;
+  bool egress_present = false;  // `egress` key present (even empty)
+  std::string resource_version;
+
+  std::string key() const { return namespace_ + "/" + name; }
+  bool affects_ingress() const;
+  bool affects_egress() const;
+};
+
+const char* protocol_name(Protocol p);
+std::optional<Protocol> parse_protocol(std::string_view name);
+
+}  // namespace bpfence
