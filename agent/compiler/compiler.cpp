@@ -1,0 +1,505 @@
+// The incremental compiler: buffering changes, finding what they affect, and
+// merging per-policy contributions into the desired state.
+#include <algorithm>
+
+#include "compiler_impl.h"
+
+namespace bpfence {
+
+static const char* kNamespaceNameLabel = "kubernetes.io/metadata.name";
+
+// ---------------------------------------------------------------------------
+// Questions about the cluster.
+
+bool Compiler::Impl::is_local(const Pod& pod) const {
+  return !pod.host_network && !pod.ips.empty() && (options.node.empty() || pod.node_name == options.node);
+}
+
+const Labels& Compiler::Impl::namespace_labels(const std::string& ns) const {
+  auto it = namespaces.find(ns);
+  if (it != namespaces.end()) return it->second.labels;
+  // A namespace we have not seen yet still has its automatic name label.
+  thread_local Labels implicit;
+  implicit = {{kNamespaceNameLabel, ns}};
+  return implicit;
+}
+
+uint32_t Compiler::Impl::identity_of(const std::string& pod) const {
+  auto it = pod_identity.find(pod);
+  return it == pod_identity.end() ? 0 : it->second;
+}
+
+bool Compiler::Impl::peer_matches_identity(const NetworkPolicy& p, const PolicyPeer& peer, const IdentityInfo& id,
+                                           const Labels& ns_labels) const {
+  if (peer.ip_block) return false;
+  if (peer.namespace_selector) {
+    if (!peer.namespace_selector->matches(ns_labels)) return false;
+  } else if (id.namespace_ != p.namespace_) {
+    return false;  // a lone podSelector means the policy's own namespace
+  }
+  return !peer.pod_selector || peer.pod_selector->matches(id.labels);
+}
+
+static bool has_named_port(const std::vector<PolicyRule>& rules) {
+  for (const auto& r : rules)
+    for (const auto& port : r.ports)
+      if (!port.port_name.empty()) return true;
+  return false;
+}
+
+bool Compiler::Impl::policy_mentions_identity(const NetworkPolicy& p, const IdentityInfo& id,
+                                              const Labels& ns_labels) const {
+  for (const auto* rules : {&p.ingress, &p.egress})
+    for (const auto& rule : *rules)
+      for (const auto& peer : rule.peers)
+        if (peer_matches_identity(p, peer, id, ns_labels)) return true;
+  // Egress named ports are resolved on the destination pods, so any pod may
+  // change what they mean.
+  return has_named_port(p.egress);
+}
+
+bool Compiler::Impl::policy_uses_namespace_selector(const NetworkPolicy& p) const {
+  for (const auto* rules : {&p.ingress, &p.egress})
+    for (const auto& rule : *rules)
+      for (const auto& peer : rule.peers)
+        if (peer.namespace_selector) return true;
+  return false;
+}
+
+void Compiler::Impl::mark_policies_mentioning(const IdentityInfo& info) {
+  const Labels& ns_labels = namespace_labels(info.namespace_);
+  for (const auto& [key, p] : policies)
+    if (!dirty_policies.count(key) && policy_mentions_identity(p, info, ns_labels)) dirty_policies.insert(key);
+}
+
+void Compiler::Impl::mark_policies_selecting_local(const std::string& ns, const Labels& labels) {
+  for (auto it = policies.lower_bound(ns + "/"); it != policies.end() && it->second.namespace_ == ns; ++it)
+    if (it->second.pod_selector.matches(labels)) dirty_policies.insert(it->first);
+}
+
+// ---------------------------------------------------------------------------
+// Recording merged values, remembering what they were before this commit.
+
+void Compiler::Impl::set_policy_ref(const PolicyKey& k, uint32_t rule, int delta) {
+  auto cur = state.policy.find(k);
+  before.policy.try_emplace(k, cur == state.policy.end() ? std::nullopt : std::optional(cur->second));
+  auto& refs = policy_refs[k];
+  if ((refs[rule] += delta) <= 0) refs.erase(rule);
+  if (refs.empty()) {
+    policy_refs.erase(k);
+    state.policy.erase(k);
+  } else {
+    state.policy[k] = refs.begin()->first;
+  }
+}
+
+void Compiler::Impl::set_range_ref(const RangeKey& k, uint32_t rule, int delta) {
+  auto cur = state.ranges.find(k);
+  before.ranges.try_emplace(k, cur == state.ranges.end() ? std::nullopt : std::optional(cur->second));
+  auto& refs = range_refs[k];
+  if ((refs[rule] += delta) <= 0) refs.erase(rule);
+  if (refs.empty()) {
+    range_refs.erase(k);
+    state.ranges.erase(k);
+  } else {
+    state.ranges[k] = refs.begin()->first;
+  }
+  range_counts[{k.k.endpoint_id, k.k.direction}] += delta;
+}
+
+void Compiler::Impl::set_rule(uint32_t id, std::optional<RuleRef> ref) {
+  auto cur = state.rules.find(id);
+  before.rules.try_emplace(id, cur == state.rules.end() ? std::nullopt : std::optional(cur->second));
+  if (ref)
+    state.rules[id] = *ref;
+  else
+    state.rules.erase(id);
+}
+
+// An address maps to the host identity, or to the identity of a pod that
+// claims it (the first by name if several do, as after a pod restart).
+void Compiler::Impl::refresh_addr(const IpAddress& ip) {
+  auto cur = state.pod_addrs.find(ip);
+  before.addrs.try_emplace(ip, cur == state.pod_addrs.end() ? std::nullopt : std::optional(cur->second));
+  std::optional<uint32_t> want;
+  if (std::find(options.host_ips.begin(), options.host_ips.end(), ip) != options.host_ips.end()) {
+    want = BF_ID_HOST;
+  } else if (auto it = addr_pods.find(ip); it != addr_pods.end() && !it->second.empty()) {
+    want = identity_of(*it->second.begin());
+  }
+  if (want)
+    state.pod_addrs[ip] = *want;
+  else
+    state.pod_addrs.erase(ip);
+}
+
+// ---------------------------------------------------------------------------
+// Pods and their identities.
+
+void Compiler::Impl::remove_pod(const std::string& key, const Pod& pod) {
+  if (pod.host_network) return;
+  uint32_t id = identity_of(key);
+  IdentityInfo info{pod.namespace_, pod.labels};
+  pod_identity.erase(key);
+  auto& members = identity_pods[id];
+  members.erase(key);
+  if (members.empty()) {
+    identity_pods.erase(id);
+    identities_by_ns[pod.namespace_].erase(id);
+    identity_ids.release(info);
+    state.identities.erase(id);
+    mark_policies_mentioning(info);
+  } else if (!pod.ports.empty()) {
+    mark_policies_mentioning(info);  // named ports of this identity may change
+  }
+  for (const auto& ip : pod.ips) {
+    addr_pods[ip].erase(key);
+    if (addr_pods[ip].empty()) addr_pods.erase(ip);
+    refresh_addr(ip);
+  }
+  if (is_local(pod)) {
+    for (const auto& ip : pod.ips) local_by_ip.erase(ip);
+    mark_policies_selecting_local(pod.namespace_, pod.labels);
+    before.endpoints.insert(key);
+  }
+}
+
+void Compiler::Impl::add_pod(const std::string& key, const Pod& pod) {
+  if (pod.host_network) return;
+  IdentityInfo info{pod.namespace_, pod.labels};
+  uint32_t id = identity_ids.acquire(info);
+  pod_identity[key] = id;
+  auto& members = identity_pods[id];
+  bool new_identity = members.empty();
+  members.insert(key);
+  if (new_identity) {
+    identities_by_ns[pod.namespace_].insert(id);
+    state.identities[id] = info;
+  }
+  if (new_identity || !pod.ports.empty()) mark_policies_mentioning(info);
+  for (const auto& ip : pod.ips) {
+    addr_pods[ip].insert(key);
+    refresh_addr(ip);
+  }
+  if (is_local(pod)) {
+    for (const auto& ip : pod.ips) local_by_ip[ip] = key;
+    mark_policies_selecting_local(pod.namespace_, pod.labels);
+    before.endpoints.insert(key);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// CIDR prefixes: every prefix any policy names gets an identity; a policy
+// whose ipBlock overlaps a prefix that came or went must be recomputed,
+// since longest-prefix match now answers differently inside its block.
+
+void collect_prefixes(const NetworkPolicy& p, std::set<Prefix>& out) {
+  static const Prefix v4_mapped = *Prefix::parse("0.0.0.0/0");
+  for (const auto* rules : {&p.ingress, &p.egress})
+    for (const auto& rule : *rules)
+      for (const auto& peer : rule.peers) {
+        if (!peer.ip_block) continue;
+        out.insert(peer.ip_block->cidr);
+        for (const auto& e : peer.ip_block->except) out.insert(e);
+        // An IPv6 block as wide as ::/80 would also cover IPv4-mapped
+        // addresses; naming the IPv4 space keeps the families apart.
+        if (!peer.ip_block->cidr.is_v4() && peer.ip_block->cidr.contains(v4_mapped)) out.insert(v4_mapped);
+      }
+}
+
+static bool overlaps(const Prefix& a, const Prefix& b) { return a.contains(b) || b.contains(a); }
+
+void Compiler::Impl::refresh_prefixes() {
+  std::set<Prefix> changed;
+  for (const auto& key : dirty_policies) {
+    std::set<Prefix> now;
+    if (auto it = policies.find(key); it != policies.end()) collect_prefixes(it->second, now);
+    std::set<Prefix> was;
+    if (auto it = contributions.find(key); it != contributions.end()) was = it->second.prefixes;
+    for (const auto& pfx : now)
+      if (!was.count(pfx) && prefix_refs[pfx]++ == 0) changed.insert(pfx);
+    for (const auto& pfx : was)
+      if (!now.count(pfx) && --prefix_refs[pfx] == 0) {
+        prefix_refs.erase(pfx);
+        changed.insert(pfx);
+      }
+  }
+  for (const auto& pfx : changed) {
+    auto cur = state.cidrs.find(pfx);
+    before.cidrs.try_emplace(pfx, cur == state.cidrs.end() ? std::nullopt : std::optional(cur->second));
+    if (prefix_refs.count(pfx)) {
+      state.cidrs[pfx] = cidr_ids.acquire(pfx);
+    } else {
+      cidr_ids.release(pfx);
+      state.cidrs.erase(pfx);
+    }
+  }
+  if (changed.empty()) return;
+  for (const auto& [key, p] : policies) {
+    if (dirty_policies.count(key)) continue;
+    std::set<Prefix> named;
+    collect_prefixes(p, named);
+    for (const auto& pfx : named)
+      if (std::any_of(changed.begin(), changed.end(), [&](const Prefix& c) { return overlaps(c, pfx); })) {
+        dirty_policies.insert(key);
+        break;
+      }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Replacing one policy's contribution.
+
+void Compiler::Impl::recompute(const std::string& key) {
+  Contribution next;
+  if (auto it = policies.find(key); it != policies.end()) next = contribute(it->second);
+  Contribution prev;
+  if (auto it = contributions.find(key); it != contributions.end()) prev = std::move(it->second);
+
+  for (const auto& [k, rule] : prev.policy) set_policy_ref(k, rule, -1);
+  for (const auto& [k, rule] : next.policy) set_policy_ref(k, rule, +1);
+  for (const auto& [k, rule] : prev.ranges) set_range_ref(k, rule, -1);
+  for (const auto& [k, rule] : next.ranges) set_range_ref(k, rule, +1);
+
+  auto update_sets = [&](auto& index, const std::set<std::string>& was, const std::set<std::string>& now) {
+    for (const auto& pod : was)
+      if (!now.count(pod)) {
+        index[pod].erase(key);
+        before.endpoints.insert(pod);
+      }
+    for (const auto& pod : now)
+      if (!was.count(pod)) {
+        index[pod].insert(key);
+        before.endpoints.insert(pod);
+      }
+  };
+  update_sets(ep_ingress, prev.ingress_endpoints, next.ingress_endpoints);
+  update_sets(ep_egress, prev.egress_endpoints, next.egress_endpoints);
+
+  for (uint32_t id : prev.rule_ids) {
+    if (std::find(next.rule_ids.begin(), next.rule_ids.end(), id) != next.rule_ids.end()) continue;
+    if (auto it = state.rules.find(id); it != state.rules.end())
+      rule_ids.release({it->second.policy, it->second.direction, it->second.index});
+    set_rule(id, std::nullopt);
+  }
+  if (next.rule_ids.empty() && !policies.count(key))
+    contributions.erase(key);
+  else
+    contributions[key] = std::move(next);
+}
+
+EndpointState Compiler::Impl::endpoint_state(const std::string& key) const {
+  const Pod& pod = pods.at(key);
+  EndpointState ep;
+  ep.pod = key;
+  ep.endpoint_id = *endpoint_ids.find(key);
+  ep.identity = identity_of(key);
+  ep.ips = pod.ips;
+  auto list = [&](const std::map<std::string, std::set<std::string>>& index) {
+    auto it = index.find(key);
+    return it == index.end() ? std::vector<std::string>{}
+                             : std::vector<std::string>(it->second.begin(), it->second.end());
+  };
+  ep.ingress_policies = list(ep_ingress);
+  ep.egress_policies = list(ep_egress);
+  ep.ingress_isolated = !ep.ingress_policies.empty();
+  ep.egress_isolated = !ep.egress_policies.empty();
+  auto ranges = [&](int dir) {
+    auto it = range_counts.find({ep.endpoint_id, dir});
+    return it != range_counts.end() && it->second > 0;
+  };
+  ep.has_ranges = (ranges(BF_DIR_INGRESS) ? 1 : 0) | (ranges(BF_DIR_EGRESS) ? 2 : 0);
+  return ep;
+}
+
+// ---------------------------------------------------------------------------
+// The public face.
+
+Compiler::Compiler(CompileOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+  impl_->host_ips_dirty = true;
+}
+Compiler::~Compiler() = default;
+Compiler::Compiler(Compiler&&) noexcept = default;
+Compiler& Compiler::operator=(Compiler&&) noexcept = default;
+
+void Compiler::upsert(const Namespace& ns) {
+  auto it = impl_->namespaces.find(ns.name);
+  impl_->old_namespaces.try_emplace(ns.name, it == impl_->namespaces.end() ? std::nullopt : std::optional(it->second));
+  impl_->namespaces[ns.name] = ns;
+  impl_->dirty_namespaces.insert(ns.name);
+}
+
+void Compiler::erase_namespace(const std::string& name) {
+  auto it = impl_->namespaces.find(name);
+  if (it == impl_->namespaces.end()) return;
+  impl_->old_namespaces.try_emplace(name, it->second);
+  impl_->namespaces.erase(it);
+  impl_->dirty_namespaces.insert(name);
+}
+
+void Compiler::upsert(const Pod& pod) {
+  auto key = pod.key();
+  auto it = impl_->pods.find(key);
+  impl_->old_pods.try_emplace(key, it == impl_->pods.end() ? std::nullopt : std::optional(it->second));
+  impl_->pods[key] = pod;
+  impl_->dirty_pods.insert(key);
+}
+
+void Compiler::erase_pod(const std::string& key) {
+  auto it = impl_->pods.find(key);
+  if (it == impl_->pods.end()) return;
+  impl_->old_pods.try_emplace(key, it->second);
+  impl_->pods.erase(it);
+  impl_->dirty_pods.insert(key);
+}
+
+void Compiler::upsert(const NetworkPolicy& policy) {
+  impl_->policies[policy.key()] = policy;
+  impl_->dirty_policies.insert(policy.key());
+}
+
+void Compiler::erase_policy(const std::string& key) {
+  if (impl_->policies.erase(key)) impl_->dirty_policies.insert(key);
+}
+
+void Compiler::set_host_ips(std::vector<IpAddress> ips) {
+  for (const auto& ip : impl_->options.host_ips) impl_->before.addrs.try_emplace(ip);
+  impl_->options.host_ips = std::move(ips);
+  impl_->host_ips_dirty = true;
+}
+
+StateDiff Compiler::commit() {
+  Impl& d = *impl_;
+
+  // Namespaces: a label change moves every namespaceSelector that matched
+  // the old or matches the new labels.
+  for (const auto& name : d.dirty_namespaces) {
+    const auto& old = d.old_namespaces[name];
+    Labels was = old ? old->labels : Labels{{kNamespaceNameLabel, name}};
+    const Labels& now = d.namespace_labels(name);
+    if (old && was == now && d.namespaces.count(name)) continue;
+    for (const auto& [key, p] : d.policies) {
+      if (!d.policy_uses_namespace_selector(p)) continue;
+      for (const auto* rules : {&p.ingress, &p.egress})
+        for (const auto& rule : *rules)
+          for (const auto& peer : rule.peers)
+            if (peer.namespace_selector && (peer.namespace_selector->matches(was) || peer.namespace_selector->matches(now)))
+              d.dirty_policies.insert(key);
+    }
+  }
+
+  // Pods: take the old version out, put the new one in.
+  for (const auto& key : d.dirty_pods) {
+    const auto& old = d.old_pods[key];
+    auto cur = d.pods.find(key);
+    if (old) d.remove_pod(key, *old);
+    if (cur != d.pods.end()) d.add_pod(key, cur->second);
+    bool local_now = cur != d.pods.end() && d.is_local(cur->second);
+    if (local_now) {
+      d.endpoint_ids.acquire(key);
+    } else if (auto id = d.endpoint_ids.find(key)) {
+      d.pod_by_endpoint.erase(*id);
+      d.endpoint_ids.release(key);
+    }
+    if (local_now) d.pod_by_endpoint[*d.endpoint_ids.find(key)] = key;
+  }
+
+  if (d.host_ips_dirty) {
+    for (const auto& ip : d.options.host_ips) d.before.addrs.try_emplace(ip);
+    for (const auto& [ip, _] : std::map(d.before.addrs)) d.refresh_addr(ip);
+  }
+
+  d.refresh_prefixes();
+  for (const auto& key : std::set(d.dirty_policies)) d.recompute(key);
+
+  StateDiff diff = d.collect_diff();
+  d.dirty_policies.clear();
+  d.dirty_pods.clear();
+  d.dirty_namespaces.clear();
+  d.old_pods.clear();
+  d.old_namespaces.clear();
+  d.host_ips_dirty = false;
+  d.before = {};
+  return diff;
+}
+
+StateDiff Compiler::Impl::collect_diff() {
+  StateDiff diff;
+  auto collect = [](const auto& before_map, const auto& now_map, auto& out) {
+    for (const auto& [k, was] : before_map) {
+      auto it = now_map.find(k);
+      if (it == now_map.end()) {
+        if (was) out.erase.push_back(k);
+      } else if (!was || *was != it->second) {
+        out.upsert.emplace_back(k, it->second);
+      }
+    }
+  };
+  collect(before.policy, state.policy, diff.policy);
+  collect(before.ranges, state.ranges, diff.ranges);
+  collect(before.addrs, state.pod_addrs, diff.pod_addrs);
+  collect(before.cidrs, state.cidrs, diff.cidrs);
+  collect(before.rules, state.rules, diff.rules);
+
+  // Endpoints: any pod whose policy sets or range entries may have moved.
+  auto endpoint_pod = [&](uint32_t endpoint_id) -> const std::string* {
+    auto it = pod_by_endpoint.find(endpoint_id);
+    return it == pod_by_endpoint.end() ? nullptr : &it->second;
+  };
+  for (const auto& [k, _] : diff.ranges.upsert)
+    if (auto pod = endpoint_pod(k.k.endpoint_id)) before.endpoints.insert(*pod);
+  for (const auto& k : diff.ranges.erase)
+    if (auto pod = endpoint_pod(k.k.endpoint_id)) before.endpoints.insert(*pod);
+  for (const auto& pod : before.endpoints) {
+    auto it = pods.find(pod);
+    bool local = it != pods.end() && is_local(it->second);
+    auto cur = state.endpoints.find(pod);
+    if (!local) {
+      if (cur != state.endpoints.end()) {
+        diff.endpoints.erase.push_back(pod);
+        state.endpoints.erase(cur);
+        diff.touched_endpoints.insert(pod);
+      }
+      continue;
+    }
+    EndpointState ep = endpoint_state(pod);
+    if (cur == state.endpoints.end() || !(cur->second == ep)) {
+      state.endpoints[pod] = ep;
+      diff.endpoints.upsert.emplace_back(pod, ep);
+      diff.touched_endpoints.insert(pod);
+    }
+  }
+
+  // A cached flow verdict depends on the peer's identity and on the policy
+  // entries of its endpoint.
+  if (!diff.pod_addrs.empty() || !diff.cidrs.empty()) {
+    for (const auto& [pod, _] : state.endpoints) diff.touched_endpoints.insert(pod);
+  } else {
+    auto touch = [&](uint32_t endpoint_id) {
+      if (auto pod = endpoint_pod(endpoint_id)) diff.touched_endpoints.insert(*pod);
+    };
+    for (const auto& [k, _] : diff.policy.upsert) touch(k.k.endpoint_id);
+    for (const auto& k : diff.policy.erase) touch(k.k.endpoint_id);
+    for (const auto& [k, _] : diff.ranges.upsert) touch(k.k.endpoint_id);
+    for (const auto& k : diff.ranges.erase) touch(k.k.endpoint_id);
+  }
+  return diff;
+}
+
+const DesiredState& Compiler::state() const { return impl_->state; }
+const std::map<std::string, Namespace>& Compiler::namespaces() const { return impl_->namespaces; }
+const std::map<std::string, Pod>& Compiler::pods() const { return impl_->pods; }
+const std::map<std::string, NetworkPolicy>& Compiler::policies() const { return impl_->policies; }
+
+DesiredState compile(const std::vector<Namespace>& namespaces, const std::vector<Pod>& pods,
+                     const std::vector<NetworkPolicy>& policies, const CompileOptions& options) {
+  Compiler c(options);
+  for (const auto& ns : namespaces) c.upsert(ns);
+  for (const auto& pod : pods) c.upsert(pod);
+  for (const auto& p : policies) c.upsert(p);
+  c.commit();
+  return c.state();
+}
+
+}  // namespace bpfence

@@ -1,0 +1,155 @@
+// Internal state of the incremental compiler, shared by its source files.
+//
+// The desired state is the union of per-policy contributions. A commit finds
+// the policies a change can affect (dirty), recomputes only their
+// contributions, and merges the difference into reference-counted maps; the
+// keys whose merged value changed form the StateDiff.
+#pragma once
+
+#include <map>
+#include <set>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "bpfence/compiler.h"
+
+namespace bpfence {
+
+// Stable small-integer ids: freed ids are reused, live ones never move.
+template <class Key>
+class IdAllocator {
+ public:
+  explicit IdAllocator(uint32_t first) : next_(first) {}
+  uint32_t acquire(const Key& key) {
+    auto [it, inserted] = ids_.try_emplace(key, 0);
+    if (!inserted) return it->second;
+    if (!free_.empty()) {
+      it->second = *free_.begin();
+      free_.erase(free_.begin());
+    } else {
+      it->second = next_++;
+    }
+    return it->second;
+  }
+  void release(const Key& key) {
+    auto it = ids_.find(key);
+    if (it == ids_.end()) return;
+    free_.insert(it->second);
+    ids_.erase(it);
+  }
+  const uint32_t* find(const Key& key) const {
+    auto it = ids_.find(key);
+    return it == ids_.end() ? nullptr : &it->second;
+  }
+
+ private:
+  std::map<Key, uint32_t> ids_;
+  std::set<uint32_t> free_;
+  uint32_t next_;
+};
+
+// CIDR identities live in their own range so ids tell their kind.
+constexpr uint32_t kFirstCidrIdentity = 1u << 24;
+
+// What one policy adds to the desired state.
+struct Contribution {
+  std::map<PolicyKey, uint32_t> policy;
+  std::map<RangeKey, uint32_t> ranges;
+  std::set<std::string> ingress_endpoints;  // pods it isolates for ingress
+  std::set<std::string> egress_endpoints;
+  std::set<Prefix> prefixes;  // every cidr and except it names
+  std::vector<uint32_t> rule_ids;
+};
+
+// A merged map entry: which rules produced it, how many times each. The
+// value written to the kernel is the smallest rule id (deterministic).
+using RuleRefs = std::map<uint32_t, int>;
+
+struct Compiler::Impl {
+  CompileOptions options;
+
+  std::map<std::string, Namespace> namespaces;
+  std::map<std::string, Pod> pods;
+  std::map<std::string, NetworkPolicy> policies;
+
+  // Derived, kept between commits.
+  IdAllocator<IdentityInfo> identity_ids{BF_ID_FIRST_DYNAMIC};
+  IdAllocator<Prefix> cidr_ids{kFirstCidrIdentity};
+  IdAllocator<std::string> endpoint_ids{1};
+  IdAllocator<std::tuple<std::string, int, uint32_t>> rule_ids{1};
+  std::map<uint32_t, std::set<std::string>> identity_pods;    // id -> pods
+  std::map<std::string, std::set<uint32_t>> identities_by_ns;  // ns -> ids
+  std::map<std::string, uint32_t> pod_identity;               // pod -> id
+  std::map<IpAddress, std::set<std::string>> addr_pods;       // ip -> pods claiming it
+  std::map<Prefix, int> prefix_refs;                          // prefix -> policies naming it
+  std::map<std::string, Contribution> contributions;          // policy -> contribution
+  std::map<PolicyKey, RuleRefs> policy_refs;
+  std::map<RangeKey, RuleRefs> range_refs;
+  std::map<std::string, std::set<std::string>> ep_ingress, ep_egress;  // pod -> policies
+  std::map<std::pair<uint32_t, int>, int> range_counts;                // (endpoint, dir) -> entries
+  std::map<IpAddress, std::string> local_by_ip;                        // ip -> local pod
+
+  DesiredState state;
+
+  // Buffered since the last commit.
+  std::set<std::string> dirty_policies;
+  std::set<std::string> dirty_pods;        // pods upserted or erased
+  std::set<std::string> dirty_namespaces;  // namespaces upserted or erased
+  bool host_ips_dirty = false;
+  // The version each object had at the last commit (nullopt: it did not
+  // exist), recorded on its first change in a batch.
+  std::map<std::string, std::optional<Pod>> old_pods;
+  std::map<std::string, std::optional<Namespace>> old_namespaces;
+  std::map<uint32_t, std::string> pod_by_endpoint;  // endpoint id -> pod
+
+  // Values before this commit of the keys it touched (nullopt: absent).
+  struct Before {
+    std::map<PolicyKey, std::optional<uint32_t>> policy;
+    std::map<RangeKey, std::optional<uint32_t>> ranges;
+    std::map<IpAddress, std::optional<uint32_t>> addrs;
+    std::map<Prefix, std::optional<uint32_t>> cidrs;
+    std::map<uint32_t, std::optional<RuleRef>> rules;
+    std::set<std::string> endpoints;  // pods whose EndpointState may change
+  } before;
+
+  void set_policy_ref(const PolicyKey& k, uint32_t rule, int delta);
+  void set_range_ref(const RangeKey& k, uint32_t rule, int delta);
+  void set_rule(uint32_t id, std::optional<RuleRef> ref);
+  void refresh_addr(const IpAddress& ip);
+  void remove_pod(const std::string& key, const Pod& pod);
+  void add_pod(const std::string& key, const Pod& pod);
+  void mark_policies_mentioning(const IdentityInfo& info);
+  void mark_policies_selecting_local(const std::string& ns, const Labels& labels);
+  void refresh_prefixes();
+  void recompute(const std::string& policy);
+  EndpointState endpoint_state(const std::string& pod) const;
+  StateDiff collect_diff();
+
+  // compiler.cpp
+  bool is_local(const Pod& pod) const;
+  const Labels& namespace_labels(const std::string& ns) const;
+  uint32_t identity_of(const std::string& pod) const;
+  bool peer_matches_identity(const NetworkPolicy& p, const PolicyPeer& peer, const IdentityInfo& id,
+                             const Labels& ns_labels) const;
+  bool policy_mentions_identity(const NetworkPolicy& p, const IdentityInfo& id, const Labels& ns_labels) const;
+  bool policy_uses_namespace_selector(const NetworkPolicy& p) const;
+
+  // contribution.cpp
+  Contribution contribute(const NetworkPolicy& p);
+  std::vector<uint32_t> peer_identities(const NetworkPolicy& p, const PolicyRule& rule, bool& named_ok);
+  std::vector<uint32_t> cidr_identities(const IpBlock& block) const;
+
+  // verdict.cpp
+  std::optional<uint32_t> cidr_identity_of(const IpAddress& ip) const;
+  SideVerdict evaluate(const EndpointState& ep, bf_direction dir, const IpAddress& peer, uint8_t proto,
+                       uint16_t port) const;
+};
+
+// Every cidr and except a policy names (compiler.cpp).
+void collect_prefixes(const NetworkPolicy& p, std::set<Prefix>& out);
+
+// contribution.cpp: a port range as the fewest port prefixes (value, prefix bits).
+std::vector<std::pair<uint16_t, uint8_t>> port_range_prefixes(uint16_t first, uint16_t last);
+
+}  // namespace bpfence

@@ -1,0 +1,188 @@
+// What one NetworkPolicy contributes: the endpoints it isolates and, for each
+// of its rules, the policy-map entries {endpoint, direction, peer identity,
+// protocol, port} that allow traffic. This is where the rules of
+// networking.k8s.io/v1 are applied.
+#include <arpa/inet.h>
+
+#include "compiler_impl.h"
+
+namespace bpfence {
+
+// Peer identities a rule admits. Every peer kind adds to one set (OR);
+// within a peer, namespaceSelector and podSelector both apply (AND).
+std::vector<uint32_t> Compiler::Impl::peer_identities(const NetworkPolicy& p, const PolicyRule& rule,
+                                                      bool& only_pods) {
+  only_pods = true;
+  if (rule.peers.empty()) {
+    only_pods = false;
+    return {BF_ID_ANY};  // no from/to: every peer, inside the cluster or not
+  }
+  std::set<uint32_t> ids;
+  for (const auto& peer : rule.peers) {
+    if (peer.ip_block) {
+      only_pods = false;
+      for (uint32_t id : cidr_identities(*peer.ip_block)) ids.insert(id);
+      continue;
+    }
+    auto add_namespace = [&](const std::string& ns) {
+      auto it = identities_by_ns.find(ns);
+      if (it == identities_by_ns.end()) return;
+      for (uint32_t id : it->second)
+        if (!peer.pod_selector || peer.pod_selector->matches(state.identities.at(id).labels)) ids.insert(id);
+    };
+    if (!peer.namespace_selector) {
+      add_namespace(p.namespace_);
+    } else {
+      for (const auto& [ns, _] : identities_by_ns)
+        if (peer.namespace_selector->matches(namespace_labels(ns))) add_namespace(ns);
+    }
+  }
+  return {ids.begin(), ids.end()};
+}
+
+// A named prefix is selected by ipBlock{cidr, except} when it lies inside
+// cidr and inside no except; longest-prefix match then gives each address
+// the exact answer (see DESIGN.md, "except needs no special case").
+std::vector<uint32_t> Compiler::Impl::cidr_identities(const IpBlock& block) const {
+  std::vector<uint32_t> ids;
+  bool v4 = block.cidr.is_v4();
+  for (auto it = state.cidrs.lower_bound(Prefix{block.cidr.addr, 0});
+       it != state.cidrs.end() && block.cidr.contains(it->first.addr); ++it) {
+    const Prefix& pfx = it->first;
+    if (pfx.len < block.cidr.len || pfx.is_v4() != v4) continue;
+    bool excepted = false;
+    for (const auto& e : block.except) excepted = excepted || e.contains(pfx);
+    if (!excepted) ids.push_back(it->second);
+  }
+  return ids;
+}
+
+static __be16 net_port(uint16_t port) { return htons(port); }
+
+Contribution Compiler::Impl::contribute(const NetworkPolicy& p) {
+  Contribution c;
+  collect_prefixes(p, c.prefixes);
+
+  // Local pods the policy selects: same namespace, podSelector matches.
+  std::vector<std::pair<std::string, uint32_t>> selected;
+  for (auto it = pods.lower_bound(p.namespace_ + "/"); it != pods.end() && it->second.namespace_ == p.namespace_;
+       ++it)
+    if (is_local(it->second) && p.pod_selector.matches(it->second.labels))
+      selected.emplace_back(it->first, *endpoint_ids.find(it->first));
+
+  auto add_exact = [&](uint32_t ep, uint32_t peer, bf_direction dir, uint8_t proto, uint16_t port, uint32_t rule) {
+    PolicyKey k;
+    k.k.endpoint_id = ep;
+    k.k.peer_identity = peer;
+    k.k.direction = dir;
+    k.k.proto = proto;
+    k.k.port = net_port(port);
+    auto [it, inserted] = c.policy.try_emplace(k, rule);
+    if (!inserted && rule < it->second) it->second = rule;
+  };
+  auto add_range = [&](uint32_t ep, uint32_t peer, bf_direction dir, uint8_t proto, uint16_t first, uint16_t last,
+                       uint32_t rule) {
+    for (auto [value, bits] : port_range_prefixes(first, last)) {
+      if (bits == 16) {
+        add_exact(ep, peer, dir, proto, value, rule);
+        continue;
+      }
+      RangeKey k;
+      k.k.prefixlen = BF_RANGE_FIXED_BITS + bits;
+      k.k.endpoint_id = ep;
+      k.k.peer_identity = peer;
+      k.k.direction = dir;
+      k.k.proto = proto;
+      k.k.port = net_port(value);
+      auto [it, inserted] = c.ranges.try_emplace(k, rule);
+      if (!inserted && rule < it->second) it->second = rule;
+    }
+  };
+
+  for (bf_direction dir : {BF_DIR_INGRESS, BF_DIR_EGRESS}) {
+    bool ingress = dir == BF_DIR_INGRESS;
+    if (ingress ? !p.affects_ingress() : !p.affects_egress()) continue;
+    auto& isolated = ingress ? c.ingress_endpoints : c.egress_endpoints;
+    for (const auto& [pod, _] : selected) isolated.insert(pod);
+
+    const auto& rules = ingress ? p.ingress : p.egress;
+    for (uint32_t index = 0; index < rules.size(); ++index) {
+      const PolicyRule& rule = rules[index];
+      uint32_t rule_id = rule_ids.acquire({p.key(), dir, index});
+      c.rule_ids.push_back(rule_id);
+      set_rule(rule_id, RuleRef{p.key(), dir, index});
+
+      bool only_pods = true;
+      std::vector<uint32_t> peers = peer_identities(p, rule, only_pods);
+
+      for (const auto& [pod, ep] : selected) {
+        if (rule.ports.empty()) {
+          for (uint32_t peer : peers) add_exact(ep, peer, dir, 0, 0, rule_id);  // every port and protocol
+          continue;
+        }
+        for (const PolicyPort& port : rule.ports) {
+          uint8_t proto = static_cast<uint8_t>(port.proto());
+          if (port.port_name.empty()) {
+            for (uint32_t peer : peers) {
+              if (!port.port)
+                add_exact(ep, peer, dir, proto, 0, rule_id);  // every port of the protocol
+              else if (!port.end_port)
+                add_exact(ep, peer, dir, proto, *port.port, rule_id);
+              else
+                add_range(ep, peer, dir, proto, *port.port, *port.end_port, rule_id);
+            }
+            continue;
+          }
+          // A named port means the destination pod's container port of that
+          // name and protocol. For ingress that is the selected pod itself;
+          // for egress, the pods of each peer identity.
+          if (ingress) {
+            for (const auto& cp : pods.at(pod).ports)
+              if (cp.name == port.port_name && cp.protocol == port.proto())
+                for (uint32_t peer : peers) add_exact(ep, peer, dir, proto, cp.port, rule_id);
+            continue;
+          }
+          auto resolve_on = [&](uint32_t peer_id, uint32_t key_peer) {
+            auto members = identity_pods.find(peer_id);
+            if (members == identity_pods.end()) return;
+            for (const auto& member : members->second)
+              for (const auto& cp : pods.at(member).ports)
+                if (cp.name == port.port_name && cp.protocol == port.proto())
+                  add_exact(ep, key_peer, dir, proto, cp.port, rule_id);
+          };
+          for (uint32_t peer : peers) {
+            if (peer == BF_ID_ANY) {
+              // Every pod that has the named port; non-pod destinations have
+              // no named ports.
+              for (const auto& [id, _] : identity_pods) resolve_on(id, id);
+            } else if (peer < kFirstCidrIdentity) {
+              resolve_on(peer, peer);
+            }
+          }
+        }
+      }
+    }
+  }
+  return c;
+}
+
+// Splits [first, last] into aligned blocks: value with the top `bits` bits
+// significant. At most 30 blocks for any 16-bit range.
+std::vector<std::pair<uint16_t, uint8_t>> port_range_prefixes(uint16_t first, uint16_t last) {
+  std::vector<std::pair<uint16_t, uint8_t>> out;
+  uint32_t lo = first, hi = last;
+  while (lo <= hi) {
+    uint8_t bits = 16;
+    // Grow the block while it stays aligned and inside the range.
+    while (bits > 0) {
+      uint32_t size = 1u << (16 - (bits - 1));
+      if ((lo & (size - 1)) != 0 || lo + size - 1 > hi) break;
+      --bits;
+    }
+    out.emplace_back(static_cast<uint16_t>(lo), bits);
+    lo += 1u << (16 - bits);
+  }
+  return out;
+}
+
+}  // namespace bpfence

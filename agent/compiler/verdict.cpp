@@ -1,0 +1,108 @@
+// verdict(): the answer the datapath will give, computed from the committed
+// desired state with the same lookups, in the same order, as
+// bpf/policy.bpf.c. `explain` and the tests rely on the two agreeing.
+#include <arpa/inet.h>
+
+#include "compiler_impl.h"
+
+namespace bpfence {
+
+std::optional<uint32_t> Compiler::Impl::cidr_identity_of(const IpAddress& ip) const {
+  for (int len = 128; len >= 0; --len) {
+    Prefix p{ip, static_cast<uint8_t>(len)};
+    for (int i = 0; i < 16; ++i) {
+      int keep = len - i * 8;
+      if (keep < 8) p.addr.bytes[i] &= keep <= 0 ? 0 : static_cast<uint8_t>(0xff << (8 - keep));
+    }
+    if (auto it = state.cidrs.find(p); it != state.cidrs.end()) return it->second;
+  }
+  return std::nullopt;
+}
+
+SideVerdict Compiler::Impl::evaluate(const EndpointState& ep, bf_direction dir, const IpAddress& peer,
+                                     uint8_t proto, uint16_t port) const {
+  SideVerdict v;
+  v.evaluated = true;
+  v.pod = ep.pod;
+  v.isolating = dir == BF_DIR_INGRESS ? ep.ingress_policies : ep.egress_policies;
+  v.isolated = dir == BF_DIR_INGRESS ? ep.ingress_isolated : ep.egress_isolated;
+
+  auto addr = state.pod_addrs.find(peer);
+  std::optional<uint32_t> pod_id;
+  if (addr != state.pod_addrs.end()) pod_id = addr->second;
+  if (pod_id == BF_ID_HOST) {
+    v.reason = BF_R_HOST;
+    return v;
+  }
+  for (const auto& ip : ep.ips)
+    if (ip == peer) {
+      v.reason = BF_R_SELF;
+      return v;
+    }
+  if (!v.isolated) {
+    v.reason = BF_R_NOT_ISOLATED;
+    return v;
+  }
+
+  // ICMP has no ports: only rules without ports match it.
+  bool has_ports = proto == 6 || proto == 17 || proto == 132;
+  uint16_t lookup_port = has_ports ? port : 0;
+  std::vector<uint32_t> peer_ids;
+  if (pod_id) peer_ids.push_back(*pod_id);
+  if (auto cidr = cidr_identity_of(peer)) peer_ids.push_back(*cidr);
+  peer_ids.push_back(BF_ID_ANY);
+
+  bool ranges = ep.has_ranges & (dir == BF_DIR_INGRESS ? 1 : 2);
+  for (uint32_t id : peer_ids) {
+    PolicyKey k;
+    k.k.endpoint_id = ep.endpoint_id;
+    k.k.peer_identity = id;
+    k.k.direction = dir;
+    const std::pair<uint8_t, uint16_t> tries[] = {{proto, lookup_port}, {proto, 0}, {0, 0}};
+    for (auto [pr, pt] : tries) {
+      k.k.proto = pr;
+      k.k.port = htons(pt);
+      if (auto it = state.policy.find(k); it != state.policy.end()) {
+        v.reason = BF_R_POLICY;
+        v.rule = state.rules.at(it->second);
+        return v;
+      }
+    }
+    if (ranges && has_ports) {
+      for (int bits = 16; bits >= 0; --bits) {
+        RangeKey r;
+        r.k.prefixlen = BF_RANGE_FIXED_BITS + bits;
+        r.k.endpoint_id = ep.endpoint_id;
+        r.k.peer_identity = id;
+        r.k.direction = dir;
+        r.k.proto = proto;
+        r.k.port = htons(bits == 0 ? 0 : static_cast<uint16_t>(port & (0xffff << (16 - bits))));
+        if (auto it = state.ranges.find(r); it != state.ranges.end()) {
+          v.reason = BF_R_POLICY;
+          v.rule = state.rules.at(it->second);
+          return v;
+        }
+      }
+    }
+  }
+  v.allowed = false;
+  v.reason = BF_R_FW_POLICY;
+  return v;
+}
+
+Verdict Compiler::verdict(const IpAddress& src, const IpAddress& dst, uint8_t proto, uint16_t port) const {
+  const Impl& d = *impl_;
+  Verdict v;
+  auto endpoint_at = [&](const IpAddress& ip) -> const EndpointState* {
+    auto it = d.local_by_ip.find(ip);
+    if (it == d.local_by_ip.end()) return nullptr;
+    auto ep = d.state.endpoints.find(it->second);
+    return ep == d.state.endpoints.end() ? nullptr : &ep->second;
+  };
+  if (const auto* ep = endpoint_at(src)) v.egress = d.evaluate(*ep, BF_DIR_EGRESS, dst, proto, port);
+  if (const auto* ep = endpoint_at(dst)) v.ingress = d.evaluate(*ep, BF_DIR_INGRESS, src, proto, port);
+  v.allowed = v.egress.allowed && v.ingress.allowed;
+  return v;
+}
+
+}  // namespace bpfence
