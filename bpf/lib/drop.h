@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The two ways out of the program. Every verdict is counted per
+ * (action, reason) in the per-CPU `counters` array; every drop also goes to
+ * the `events` ring buffer (dropped silently when the buffer is full: the
+ * counters stay exact).
+ */
+#ifndef BPFENCE_BPF_DROP_H
+#define BPFENCE_BPF_DROP_H
+
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+
+#include "bpfence/datapath_abi.h"
+#include "lib/maps.h"
+
+static __always_inline void bf_count(struct __sk_buff *skb, __u8 action, __u8 reason)
+{
+	__u32 idx = (__u32)action * BF_R_MAX + (reason & (BF_R_MAX - 1));
+	struct bf_counter *c = bpf_map_lookup_elem(&counters, &idx);
+
+	if (c) {
+		c->packets += 1;
+		c->bytes += skb->len;
+	}
+}
+
+static __always_inline void bf_emit(struct __sk_buff *skb, __u8 type, __u8 action, __u8 reason,
+				    __u32 rule_id, const struct bf_flow_key *key)
+{
+	struct bf_event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+
+	if (!ev)
+		return;
+	ev->type = type;
+	ev->action = action;
+	ev->reason = reason;
+	ev->pad = 0;
+	ev->ifindex = skb->ifindex;
+	ev->rule_id = rule_id;
+	ev->pad2 = 0;
+	ev->ts_ns = bpf_ktime_get_ns();
+	if (key)
+		__builtin_memcpy(&ev->key, key, sizeof(ev->key));
+	else
+		__builtin_memset(&ev->key, 0, sizeof(ev->key));
+	ev->pad3 = 0;
+	bpf_ringbuf_submit(ev, 0);
+}
+
+/* The one place a packet is dropped. `key` may be partly filled (a packet
+ * that failed to parse) or NULL. */
+static __always_inline int bf_drop(struct __sk_buff *skb, __u8 reason, __u32 rule_id,
+				   const struct bf_flow_key *key)
+{
+	bf_count(skb, BF_ACT_DROP, reason);
+	bf_emit(skb, BF_EV_DROP, BF_ACT_DROP, reason, rule_id, key);
+	return TC_ACT_SHOT;
+}
+
+static __always_inline int bf_forward(struct __sk_buff *skb, __u8 reason)
+{
+	bf_count(skb, BF_ACT_FORWARD, reason);
+	return TC_ACT_OK;
+}
+
+#endif /* BPFENCE_BPF_DROP_H */

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * bpfence's enforcement program, attached with clsact to every local pod's
+ * host-side veth:
+ *   from_pod: ingress hook of the host veth = what the pod sends = its EGRESS policy
+ *   to_pod:   egress hook of the host veth  = what the pod gets  = its INGRESS policy
+ *
+ * Per packet: endpoint (by ifindex) -> parse -> flow table hit at the
+ * endpoint's current generation -> cached verdict. Otherwise decide
+ * (lib/policy.h), record the flow and, on Forward, its reverse entry.
+ * A stale reply entry is re-decided as the flow it answers, so a new deny
+ * cuts established connections and a kept allow does not disturb them.
+ * The per-packet cost does not depend on the number of policies or pods.
+ */
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+
+#include "bpfence/datapath_abi.h"
+#include "lib/maps.h"
+#include "lib/parse.h"
+#include "lib/drop.h"
+#include "lib/flow.h"
+#include "lib/policy.h"
+
+/* Load-time settings, set by the agent between open and load. */
+const volatile __u8 trace_new_flows = 0;  /* emit BF_EV_NEW_FLOW for every new flow */
+/* Benchmark only: 0 never writes the flow table, so every packet of a
+ * BPF_PROG_TEST_RUN repeat takes the full decision path (bench/). */
+const volatile __u8 record_flows = 1;
+
+static __always_inline int bf_verdict(struct __sk_buff *skb, const struct bf_pkt *p, __u8 action,
+				      __u8 reason, __u32 rule_id)
+{
+	if (p->frag == BF_FRAG_FIRST)
+		bf_frag_record(p, action, reason, rule_id);
+	if (action == BF_ACT_FORWARD)
+		return bf_forward(skb, reason);
+	return bf_drop(skb, reason, rule_id, &p->key);
+}
+
+static __always_inline int bf_handle(struct __sk_buff *skb, __u8 dir)
+{
+	__u32 ifindex = skb->ifindex;
+	struct bf_endpoint *ep;
+	struct bf_flow_value *f;
+	struct bf_decision d;
+	struct bf_pkt p = {};
+	__u8 flags = 0;
+	__u64 now;
+	int rc;
+
+	ep = bpf_map_lookup_elem(&endpoints, &ifindex);
+	if (!ep)
+		return bf_forward(skb, BF_R_UNKNOWN_EP);
+
+	rc = bf_parse(skb, &p);
+	p.key.direction = dir;
+	p.key.endpoint_id = ep->endpoint_id;
+	if (rc == BF_PARSE_NON_IP)
+		return bf_forward(skb, BF_R_NON_IP);
+	if (rc == BF_PARSE_NDP)
+		return bf_forward(skb, BF_R_NDP);
+	if (rc != BF_PARSE_OK)
+		return bf_drop(skb, BF_R_INVALID, 0, &p.key);
+
+	if (p.frag == BF_FRAG_LATER) {
+		struct bf_frag_value *fv = bf_frag_lookup(&p);
+
+		if (!fv)
+			return bf_drop(skb, BF_R_FRAG_UNKNOWN, 0, &p.key);
+		if (fv->action == BF_ACT_FORWARD)
+			return bf_forward(skb, BF_R_FRAGMENT);
+		return bf_drop(skb, fv->reason, fv->rule_id, &p.key);
+	}
+
+	now = bpf_ktime_get_ns();
+	f = bpf_map_lookup_elem(&flows, &p.key);
+	if (f && f->generation == ep->generation) {
+		bf_flow_touch(f, skb, &p, now);
+		return bf_verdict(skb, &p, f->action, f->reason, f->rule_id);
+	}
+
+	if (f && (f->flags & BF_FLOW_REPLY)) {
+		/* A reply entry from an older generation: is the flow it answers
+		 * still allowed? (It was decided at the opposite direction.) */
+		struct bf_flow_key orig;
+
+		__builtin_memcpy(&orig, &f->reverse, sizeof(orig));
+		bf_decide(ep, &orig, &d);
+		flags = BF_FLOW_REPLY;
+		if (d.action == BF_ACT_FORWARD)
+			d.reason = BF_R_REPLY;
+	} else {
+		bf_decide(ep, &p.key, &d);
+	}
+
+	if (record_flows) {
+		bf_flow_record(skb, &p.key, &p, f, d.action, d.reason, d.rule_id, flags,
+			       ep->generation, now);
+		if (trace_new_flows && !f)
+			bf_emit(skb, BF_EV_NEW_FLOW, d.action, d.reason, d.rule_id, &p.key);
+	}
+	return bf_verdict(skb, &p, d.action, d.reason, d.rule_id);
+}
+
+SEC("tc")
+int from_pod(struct __sk_buff *skb)
+{
+	return bf_handle(skb, BF_DIR_EGRESS);
+}
+
+SEC("tc")
+int to_pod(struct __sk_buff *skb)
+{
+	return bf_handle(skb, BF_DIR_INGRESS);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
