@@ -136,22 +136,14 @@ void Compiler::Impl::refresh_addr(const IpAddress& ip) {
 // ---------------------------------------------------------------------------
 // Pods and their identities.
 
-void Compiler::Impl::remove_pod(const std::string& key, const Pod& pod) {
+void Compiler::Impl::remove_pod(const std::string& key, const Pod& pod, bool ports_changed) {
   if (pod.host_network) return;
   uint32_t id = identity_of(key);
-  IdentityInfo info{pod.namespace_, pod.labels};
   pod_identity.erase(key);
   auto& members = identity_pods[id];
   members.erase(key);
-  if (members.empty()) {
-    identity_pods.erase(id);
-    identities_by_ns[pod.namespace_].erase(id);
-    identity_ids.release(info);
-    state.identities.erase(id);
-    mark_policies_mentioning(info);
-  } else if (!pod.ports.empty()) {
-    mark_policies_mentioning(info);  // named ports of this identity may change
-  }
+  if (members.empty()) orphaned.emplace(id, IdentityInfo{pod.namespace_, pod.labels});
+  if (ports_changed && !pod.ports.empty()) mark_policies_mentioning({pod.namespace_, pod.labels});
   for (const auto& ip : pod.ips) {
     addr_pods[ip].erase(key);
     if (addr_pods[ip].empty()) addr_pods.erase(ip);
@@ -164,19 +156,20 @@ void Compiler::Impl::remove_pod(const std::string& key, const Pod& pod) {
   }
 }
 
-void Compiler::Impl::add_pod(const std::string& key, const Pod& pod) {
+void Compiler::Impl::add_pod(const std::string& key, const Pod& pod, bool ports_changed) {
   if (pod.host_network) return;
   IdentityInfo info{pod.namespace_, pod.labels};
   uint32_t id = identity_ids.acquire(info);
   pod_identity[key] = id;
-  auto& members = identity_pods[id];
-  bool new_identity = members.empty();
-  members.insert(key);
-  if (new_identity) {
+  identity_pods[id].insert(key);
+  orphaned.erase(id);
+  if (!state.identities.count(id)) {
     identities_by_ns[pod.namespace_].insert(id);
     state.identities[id] = info;
+    mark_policies_mentioning(info);
+  } else if (ports_changed && !pod.ports.empty()) {
+    mark_policies_mentioning(info);  // egress named ports of this identity
   }
-  if (new_identity || !pod.ports.empty()) mark_policies_mentioning(info);
   for (const auto& ip : pod.ips) {
     addr_pods[ip].insert(key);
     refresh_addr(ip);
@@ -186,6 +179,17 @@ void Compiler::Impl::add_pod(const std::string& key, const Pod& pod) {
     mark_policies_selecting_local(pod.namespace_, pod.labels);
     before.endpoints.insert(key);
   }
+}
+
+void Compiler::Impl::release_orphaned_identities() {
+  for (const auto& [id, info] : orphaned) {
+    identity_pods.erase(id);
+    identities_by_ns[info.namespace_].erase(id);
+    identity_ids.release(info);
+    state.identities.erase(id);
+    mark_policies_mentioning(info);
+  }
+  orphaned.clear();
 }
 
 // ---------------------------------------------------------------------------
@@ -393,8 +397,10 @@ StateDiff Compiler::commit() {
   for (const auto& key : d.dirty_pods) {
     const auto& old = d.old_pods[key];
     auto cur = d.pods.find(key);
-    if (old) d.remove_pod(key, *old);
-    if (cur != d.pods.end()) d.add_pod(key, cur->second);
+    if (old && cur != d.pods.end() && old->same_for_policy(cur->second)) continue;  // a resync
+    bool ports_changed = !old || cur == d.pods.end() || old->ports != cur->second.ports;
+    if (old) d.remove_pod(key, *old, ports_changed);
+    if (cur != d.pods.end()) d.add_pod(key, cur->second, ports_changed);
     bool local_now = cur != d.pods.end() && d.is_local(cur->second);
     if (local_now) {
       d.endpoint_ids.acquire(key);
@@ -404,6 +410,8 @@ StateDiff Compiler::commit() {
     }
     if (local_now) d.pod_by_endpoint[*d.endpoint_ids.find(key)] = key;
   }
+
+  d.release_orphaned_identities();
 
   if (d.host_ips_dirty) {
     for (const auto& ip : d.options.host_ips) d.before.addrs.try_emplace(ip);

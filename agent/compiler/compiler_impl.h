@@ -102,6 +102,9 @@ struct Compiler::Impl {
   std::map<std::string, std::optional<Pod>> old_pods;
   std::map<std::string, std::optional<Namespace>> old_namespaces;
   std::map<uint32_t, std::string> pod_by_endpoint;  // endpoint id -> pod
+  // Identities that lost their last pod in this batch; released only if no
+  // pod took them back (a relabel there and back keeps its id).
+  std::map<uint32_t, IdentityInfo> orphaned;
 
   // Values before this commit of the keys it touched (nullopt: absent).
   struct Before {
@@ -117,8 +120,9 @@ struct Compiler::Impl {
   void set_range_ref(const RangeKey& k, uint32_t rule, int delta);
   void set_rule(uint32_t id, std::optional<RuleRef> ref);
   void refresh_addr(const IpAddress& ip);
-  void remove_pod(const std::string& key, const Pod& pod);
-  void add_pod(const std::string& key, const Pod& pod);
+  void remove_pod(const std::string& key, const Pod& pod, bool ports_changed);
+  void add_pod(const std::string& key, const Pod& pod, bool ports_changed);
+  void release_orphaned_identities();
   void mark_policies_mentioning(const IdentityInfo& info);
   void mark_policies_selecting_local(const std::string& ns, const Labels& labels);
   void refresh_prefixes();

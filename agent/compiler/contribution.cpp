@@ -112,6 +112,7 @@ Contribution Compiler::Impl::contribute(const NetworkPolicy& p) {
       c.rule_ids.push_back(rule_id);
       set_rule(rule_id, RuleRef{p.key(), dir, index});
 
+      if (selected.empty()) continue;  // nothing local to enforce it on
       bool only_pods = true;
       std::vector<uint32_t> peers = peer_identities(p, rule, only_pods);
 

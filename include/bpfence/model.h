@@ -43,6 +43,7 @@ struct ContainerPort {
   std::string name;  // may be empty
   uint16_t port = 0;
   Protocol protocol = Protocol::TCP;
+  bool operator==(const ContainerPort&) const = default;
 };
 
 struct Pod {
@@ -56,6 +57,11 @@ struct Pod {
   std::string resource_version;
 
   std::string key() const { return namespace_ + "/" + name; }
+  // Equal in everything policy depends on (resourceVersion aside).
+  bool same_for_policy(const Pod& o) const {
+    return labels == o.labels && node_name == o.node_name && ips == o.ips && host_network == o.host_network &&
+           ports == o.ports;
+  }
 };
 
 struct IpBlock {
