@@ -1,0 +1,287 @@
+// List-then-watch for one resource: pagination, resourceVersion tracking,
+// 410 handling, reconnect policy. Decoding of objects is the parser's
+// (decode_object); this file only knows the protocol.
+#include "api_reflector.h"
+
+#include <set>
+
+namespace bpfence {
+namespace {
+
+// A value for a log line: quoted when it has spaces or quotes.
+std::string log_value(const std::string& v) {
+  if (!v.empty() && v.find_first_of(" \"=") == std::string::npos) return v;
+  std::string out = "\"";
+  for (char c : v) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c == '\n' ? ' ' : c;
+  }
+  return out + "\"";
+}
+
+std::string metadata_string(const nlohmann::json& object, const char* field) {
+  auto meta = object.find("metadata");
+  if (meta == object.end() || !meta->is_object()) return "";
+  auto it = meta->find(field);
+  return it != meta->end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+}  // namespace
+
+const std::vector<ApiResource>& api_resources() {
+  static const std::vector<ApiResource> resources = {
+      {"Namespace", "v1", "/api/v1/namespaces"},
+      {"Pod", "v1", "/api/v1/pods"},
+      {"NetworkPolicy", "networking.k8s.io/v1", "/apis/networking.k8s.io/v1/networkpolicies"},
+  };
+  return resources;
+}
+
+std::string api_object_key(const ApiResource& resource, const nlohmann::json& object) {
+  std::string name = metadata_string(object, "name");
+  if (name.empty()) return "";
+  if (resource.kind == "Namespace") return name;
+  std::string ns = metadata_string(object, "namespace");
+  return (ns.empty() ? "default" : ns) + "/" + name;
+}
+
+Reflector::Reflector(ApiResource resource, ApiClient& client, const ApiSourceOptions& options, Deliver deliver, Log log)
+    : resource_(std::move(resource)),
+      client_(client),
+      options_(options),
+      deliver_(std::move(deliver)),
+      log_(std::move(log)),
+      backoff_(options.backoff_initial, options.backoff_max) {}
+
+void Reflector::info(const std::string& msg, const std::string& extra) {
+  log_("level=info msg=" + log_value(msg) + " kind=" + resource_.kind + (extra.empty() ? "" : " " + extra));
+}
+
+void Reflector::warn(const std::string& msg, const std::string& extra) {
+  log_("level=warn msg=" + log_value(msg) + " kind=" + resource_.kind + (extra.empty() ? "" : " " + extra));
+}
+
+bool Reflector::pause(std::stop_token stop, const std::string& why) {
+  const auto delay = backoff_.next();
+  warn("retrying after backoff", "delay_ms=" + std::to_string(delay.count()) + " err=" + log_value(why));
+  std::unique_lock lock(sleep_mutex_);
+  sleep_cv_.wait_for(lock, stop, delay, [] { return false; });
+  return !stop.stop_requested();
+}
+
+void Reflector::run(std::stop_token stop) {
+  bool need_list = true;
+  int relists_in_a_row = 0;
+  while (!stop.stop_requested()) {
+    try {
+      if (need_list) {
+        if (auto s = list(stop); !s) {
+          if (stop.stop_requested() || !pause(stop, s.message())) return;
+          continue;
+        }
+        need_list = false;
+        backoff_.reset();
+      }
+      switch (watch(stop)) {
+        case WatchEnd::Stopped:
+          return;
+        case WatchEnd::Closed:
+          // A watch that ran its course: reconnect at once from where it ended.
+          relists_in_a_row = 0;
+          backoff_.reset();
+          break;
+        case WatchEnd::Gone:
+          need_list = true;
+          // One relist is routine; a server that expires every fresh watch
+          // must not make us relist in a tight loop.
+          if (relists_in_a_row++ > 0 && !pause(stop, "resourceVersion expired again right after a relist")) return;
+          break;
+        case WatchEnd::Failed:
+          if (!pause(stop, "watch failed")) return;
+          break;
+      }
+    } catch (const std::exception& e) {
+      // Nothing in here should throw; if something does, keep the thread
+      // (and the agent) alive and start over from a list.
+      need_list = true;
+      if (!pause(stop, std::string("unexpected error: ") + e.what())) return;
+    }
+  }
+}
+
+Status Reflector::list(std::stop_token stop) {
+  SourceUpdate update;
+  update.resync_kind = resource_.kind;
+  std::string continue_token, resource_version;
+  int restarts = 0, pages = 0;
+  for (;;) {
+    if (stop.stop_requested()) return Status::error("stopped");
+    ApiClient::Query query{{"limit", std::to_string(options_.page_limit)}};
+    if (!continue_token.empty()) query.emplace("continue", continue_token);
+    ApiResponse response = client_.get(resource_.path, query, options_.list_read_timeout);
+    if (response.transport_error.empty() && response.status == 410 && !continue_token.empty() && restarts < 3) {
+      // The continue token outlived etcd's compaction: the snapshot the
+      // pages came from is gone, so start the whole list again.
+      info("list continue token expired, listing again from the start");
+      ++restarts;
+      continue_token.clear();
+      update.upserts.clear();
+      update.errors.clear();
+      continue;
+    }
+    if (!response.ok()) return Status::error("list " + resource_.path + ": " + response.describe());
+    nlohmann::json body = nlohmann::json::parse(response.body, nullptr, false);
+    if (!body.is_object()) return Status::error("list " + resource_.path + ": response is not a JSON object");
+    ++pages;
+    auto items = body.find("items");
+    if (items != body.end() && items->is_array()) {
+      for (auto& item : *items) {
+        if (!item.is_object()) {
+          update.errors.push_back(ParseError{"", resource_.kind + " (list item)", "", "not a JSON object"});
+          continue;
+        }
+        // List items carry no kind or apiVersion; the parser needs them.
+        if (!item.contains("kind")) item["kind"] = resource_.kind;
+        if (!item.contains("apiVersion")) item["apiVersion"] = resource_.api_version;
+        ParseResult parsed = decode_object(item);
+        for (auto& o : parsed.objects) update.upserts.push_back(std::move(o));
+        for (auto& e : parsed.errors) update.errors.push_back(std::move(e));
+      }
+    } else if (items != body.end() && !items->is_null()) {
+      return Status::error("list " + resource_.path + ": items: not an array");
+    }
+    resource_version = metadata_string(body, "resourceVersion");
+    continue_token = metadata_string(body, "continue");
+    if (continue_token.empty()) break;
+  }
+  if (resource_version.empty()) return Status::error("list " + resource_.path + ": metadata.resourceVersion: missing");
+  resource_version_ = resource_version;
+  info("listed", "objects=" + std::to_string(update.upserts.size()) + " rejected=" +
+                     std::to_string(update.errors.size()) + " pages=" + std::to_string(pages) +
+                     " resourceVersion=" + log_value(resource_version));
+  const bool initial = !listed_once_;
+  listed_once_ = true;
+  deliver_(std::move(update), initial);
+  return Status::ok();
+}
+
+std::optional<Reflector::WatchEnd> Reflector::apply(std::vector<WatchEvent>& events, std::vector<std::string>& errors,
+                                                    bool& got_event) {
+  SourceUpdate batch;
+  std::set<std::string> keys;  // in `batch`: an object seen twice starts a new batch, keeping order
+  auto flush = [&] {
+    if (!batch.upserts.empty() || !batch.deletes.empty() || !batch.errors.empty()) deliver_(std::move(batch), false);
+    batch = SourceUpdate{};
+    keys.clear();
+  };
+  auto take_key = [&](const std::string& key) {
+    if (!keys.insert(key).second) {
+      flush();
+      keys.insert(key);
+    }
+  };
+  for (auto& event : events) {
+    std::string rv = metadata_string(event.object, "resourceVersion");
+    switch (event.type) {
+      case WatchEvent::Type::Bookmark:
+        break;
+      case WatchEvent::Type::Error: {
+        flush();
+        const int code = event.object.value("code", 0);
+        const std::string message = event.object.value("message", std::string());
+        if (code == 410) {
+          info("watch expired (410 Gone), relisting", "resourceVersion=" + log_value(resource_version_) +
+                                                           " err=" + log_value(message));
+          return WatchEnd::Gone;
+        }
+        warn("watch error event", "code=" + std::to_string(code) + " err=" + log_value(message));
+        return WatchEnd::Failed;
+      }
+      case WatchEvent::Type::Added:
+      case WatchEvent::Type::Modified:
+      case WatchEvent::Type::Deleted: {
+        got_event = true;
+        const std::string key = api_object_key(resource_, event.object);
+        if (key.empty()) {
+          batch.errors.push_back(ParseError{"", resource_.kind + " (watch event)", "metadata.name", "missing"});
+          break;
+        }
+        take_key(key);
+        if (event.type == WatchEvent::Type::Deleted) {
+          // Not parsed: an object the parser would reject must still go.
+          batch.deletes.push_back(ObjectKey{resource_.kind, key});
+          break;
+        }
+        if (!event.object.contains("kind")) event.object["kind"] = resource_.kind;
+        if (!event.object.contains("apiVersion")) event.object["apiVersion"] = resource_.api_version;
+        ParseResult parsed = decode_object(event.object);
+        for (auto& o : parsed.objects) batch.upserts.push_back(std::move(o));
+        for (auto& e : parsed.errors) batch.errors.push_back(std::move(e));
+        break;
+      }
+    }
+    if (!rv.empty()) resource_version_ = rv;
+  }
+  if (!errors.empty()) {
+    // An unreadable event may have been a change we now miss: report it and
+    // relist to get back to a known state.
+    for (auto& e : errors) batch.errors.push_back(ParseError{"", resource_.kind + " watch " + resource_.path, "", e});
+    flush();
+    warn("unreadable watch event, relisting", "err=" + log_value(errors.front()));
+    return WatchEnd::Gone;
+  }
+  flush();
+  return std::nullopt;
+}
+
+Reflector::WatchEnd Reflector::watch(std::stop_token stop) {
+  decoder_.reset();
+  ApiClient::Query query{{"watch", "1"},
+                         {"allowWatchBookmarks", "true"},
+                         {"resourceVersion", resource_version_},
+                         {"timeoutSeconds", std::to_string(options_.watch_timeout.count())}};
+  std::optional<WatchEnd> verdict;
+  bool got_event = false;
+  std::vector<WatchEvent> events;
+  std::vector<std::string> errors;
+  const auto started = std::chrono::steady_clock::now();
+  ApiResponse response = client_.stream(resource_.path, query, options_.watch_timeout + options_.watch_read_margin,
+                                        [&](std::string_view data) {
+                                          if (stop.stop_requested()) {
+                                            verdict = WatchEnd::Stopped;
+                                            return false;
+                                          }
+                                          // A 200 means the server took our token and version.
+                                          backoff_.reset();
+                                          events.clear();
+                                          errors.clear();
+                                          decoder_.feed(data, events, errors);
+                                          verdict = apply(events, errors, got_event);
+                                          return !verdict;
+                                        });
+  if (stop.stop_requested()) return WatchEnd::Stopped;
+  if (verdict) return *verdict;
+  if (!response.transport_error.empty()) {
+    warn("watch connection lost", "resourceVersion=" + log_value(resource_version_) +
+                                      " pending_bytes=" + std::to_string(decoder_.pending()) +
+                                      " err=" + log_value(response.transport_error));
+    return WatchEnd::Failed;
+  }
+  if (response.status == 410) {
+    info("watch expired (HTTP 410), relisting", "resourceVersion=" + log_value(resource_version_));
+    return WatchEnd::Gone;
+  }
+  if (response.status != 200) {
+    warn("watch refused", "err=" + log_value(response.describe()));
+    return WatchEnd::Failed;
+  }
+  if (decoder_.pending() > 0) {
+    warn("watch ended mid-event", "pending_bytes=" + std::to_string(decoder_.pending()));
+    return WatchEnd::Failed;
+  }
+  // A server that ends every watch at once must not make us spin.
+  if (!got_event && std::chrono::steady_clock::now() - started < std::chrono::seconds(1)) return WatchEnd::Failed;
+  return WatchEnd::Closed;
+}
+
+}  // namespace bpfence
