@@ -1,0 +1,83 @@
+// Conformance scenarios: a small cluster (namespaces, pods with ports,
+// external hosts), steps that apply policies, and for each step the expected
+// truth table, written by hand from the Kubernetes semantics.
+//
+// The same files drive the unit tests (the compiler's verdict()) and the lab
+// (real packets through the datapath, same node and across nodes), so both
+// are held to one hand-written expectation.
+//
+// Expectations are ordered rules; the last rule that matches a probe wins:
+//   "* -> * * allow"                        everything allowed
+//   "* -> default/web * deny"               nothing reaches default/web
+//   "prod/* -> default/web 80/TCP allow"    namespace wildcard, one port
+//   "external -> default/web ICMP deny"     an external host by name
+#pragma once
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bpfence/model.h"
+#include "bpfence/result.h"
+
+namespace bpfence {
+
+struct ProbePort {
+  uint8_t proto = 6;  // 6 TCP, 17 UDP, 132 SCTP, 1 ICMP (58 for IPv6)
+  uint16_t port = 0;
+  std::string str() const;  // "80/TCP", "ICMP"
+  static std::optional<ProbePort> parse(const std::string& text);
+  auto operator<=>(const ProbePort&) const = default;
+};
+
+struct ScenarioHost {
+  std::string name;  // "ns/pod" for pods, a bare name for external hosts
+  Labels labels;
+  std::vector<ProbePort> ports;  // listeners (TCP/UDP/SCTP)
+  std::map<ProbePort, std::string> port_names;  // "api-port:5000/TCP" names 5000/TCP
+  std::string ip;                // fixed address, or "" to assign one
+  bool external = false;
+};
+
+struct ExpectRule {
+  std::string from, to;  // "*", "ns/*", "ns/name", external name
+  std::string port;      // "*", "80/TCP", "ICMP"
+  bool allow = true;
+};
+
+struct ScenarioStep {
+  std::string name;
+  std::vector<NetworkPolicy> apply;  // upserted, in order
+  std::vector<std::string> remove;   // policies deleted (ns/name)
+  std::vector<Namespace> relabel;    // namespaces upserted
+  std::vector<ExpectRule> expect;
+};
+
+struct Probe {
+  std::string from, to;
+  ProbePort port;
+};
+
+struct Scenario {
+  std::string name;  // file stem
+  std::string description;
+  std::vector<Namespace> namespaces;
+  std::vector<ScenarioHost> hosts;  // pods first, then external hosts
+  std::vector<ScenarioStep> steps;
+
+  // Every host to every other host's ports, plus ICMP; pods only as
+  // destinations unless an external host declares ports.
+  std::vector<Probe> probes() const;
+  bool expected(const ScenarioStep& step, const Probe& probe) const;
+  // Pods as Kubernetes objects (IPs assigned), placed by `node_of`.
+  std::vector<Pod> pods(const std::function<std::string(size_t index)>& node_of) const;
+  std::string ip_of(const std::string& host) const;
+};
+
+// Loads a scenario file. Policy files it names are looked up in
+// `policy_dirs` in order (the shared recipes, then manifests/).
+Status load_scenario(const std::string& path, const std::vector<std::string>& policy_dirs, Scenario& out);
+
+}  // namespace bpfence

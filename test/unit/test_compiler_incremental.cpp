@@ -1,0 +1,181 @@
+// The incremental compiler must give the same answers as a full compile,
+// and its diffs must (a) turn the old state into the new one exactly and
+// (b) touch only what a change changes.
+#include <random>
+
+#include "../support/synthetic_cluster.h"
+#include "cluster.h"
+
+using namespace bpfence;
+
+namespace {
+
+template <class K, class V>
+void apply(std::map<K, V>& m, const MapDiff<K, V>& d) {
+  for (const auto& k : d.erase) m.erase(k);
+  for (const auto& [k, v] : d.upsert) m[k] = v;
+}
+
+void apply(DesiredState& s, const StateDiff& d) {
+  apply(s.endpoints, d.endpoints);
+  apply(s.pod_addrs, d.pod_addrs);
+  apply(s.cidrs, d.cidrs);
+  apply(s.policy, d.policy);
+  apply(s.ranges, d.ranges);
+  apply(s.rules, d.rules);
+}
+
+bool same_maps(const DesiredState& a, const DesiredState& b) {
+  return a.endpoints == b.endpoints && a.pod_addrs == b.pod_addrs && a.cidrs == b.cidrs && a.policy == b.policy &&
+         a.ranges == b.ranges && a.rules == b.rules;
+}
+
+// Every pod to every pod on a few ports, plus external addresses.
+std::vector<bool> matrix(const Compiler& c) {
+  std::vector<IpAddress> addrs;
+  for (const auto& [_, pod] : c.pods())
+    for (const auto& ip : pod.ips) addrs.push_back(ip);
+  addrs.push_back(*IpAddress::parse("172.16.3.1"));
+  addrs.push_back(*IpAddress::parse("172.17.1.9"));
+  std::vector<bool> out;
+  for (const auto& s : addrs)
+    for (const auto& d : addrs)
+      for (auto [proto, port] : std::vector<std::pair<uint8_t, uint16_t>>{{6, 8001}, {6, 9090}, {6, 5432}, {6, 30000}, {1, 0}})
+        out.push_back(c.verdict(s, d, proto, port).allowed);
+  return out;
+}
+
+Compiler fresh(const Compiler& from, const std::string& node) {
+  Compiler c({node, {}});
+  for (const auto& [_, n] : from.namespaces()) c.upsert(n);
+  for (const auto& [_, p] : from.pods()) c.upsert(p);
+  for (const auto& [_, p] : from.policies()) c.upsert(p);
+  c.commit();
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("incremental commits agree with a full compile after random changes", "[incremental]") {
+  auto cl = synthetic::make(200, 40, 40, 6, 8);
+  Compiler inc({"node-a", {}});
+  for (const auto& n : cl.namespaces) inc.upsert(n);
+  for (const auto& p : cl.pods) inc.upsert(p);
+  for (const auto& p : cl.policies) inc.upsert(p);
+  DesiredState mirror;
+  apply(mirror, inc.commit());
+  REQUIRE(same_maps(mirror, inc.state()));
+
+  std::mt19937 rng(42);
+  for (int step = 0; step < 60; ++step) {
+    int what = rng() % 6;
+    if (what == 0) {  // relabel a pod
+      auto p = cl.pods[rng() % cl.pods.size()];
+      p.labels["app"] = "app-" + std::to_string(rng() % 8);
+      inc.upsert(p);
+    } else if (what == 1) {  // delete or re-add a pod
+      const auto& p = cl.pods[rng() % cl.pods.size()];
+      if (inc.pods().count(p.key()))
+        inc.erase_pod(p.key());
+      else
+        inc.upsert(p);
+    } else if (what == 2) {  // edit a policy
+      auto p = synthetic::make_policy(rng() % 80, 6, 8);
+      p.name = cl.policies[rng() % cl.policies.size()].name;
+      p.namespace_ = cl.policies[rng() % cl.policies.size()].namespace_;
+      inc.upsert(p);
+    } else if (what == 3) {  // delete a policy
+      inc.erase_policy(cl.policies[rng() % cl.policies.size()].key());
+    } else if (what == 4) {  // relabel a namespace
+      auto n = cl.namespaces[rng() % cl.namespaces.size()];
+      n.labels["team"] = "team-" + std::to_string(rng() % 5);
+      inc.upsert(n);
+    } else {  // move a pod to this node or away
+      auto p = cl.pods[rng() % cl.pods.size()];
+      p.node_name = p.node_name == "node-a" ? "node-b" : "node-a";
+      inc.upsert(p);
+    }
+    if (rng() % 3 == 0) continue;  // sometimes batch several changes
+    apply(mirror, inc.commit());
+    INFO("step " << step);
+    REQUIRE(same_maps(mirror, inc.state()));
+    auto full = fresh(inc, "node-a");
+    REQUIRE(matrix(full) == matrix(inc));
+    REQUIRE(inc.state().policy.size() == full.state().policy.size());
+    REQUIRE(inc.state().ranges.size() == full.state().ranges.size());
+    REQUIRE(inc.state().cidrs.size() == full.state().cidrs.size());
+  }
+}
+
+TEST_CASE("a one-policy edit touches only that policy's entries", "[incremental]") {
+  auto cl = synthetic::make(2000, 200, 100);
+  Compiler c({"node-a", {}});
+  for (const auto& n : cl.namespaces) c.upsert(n);
+  for (const auto& p : cl.pods) c.upsert(p);
+  for (const auto& p : cl.policies) c.upsert(p);
+  c.commit();
+  REQUIRE(c.state().policy.size() > 100);
+
+  // Pick a policy that selects local pods, and change its port.
+  std::string chosen;
+  for (const auto& [pod, ep] : c.state().endpoints)
+    if (!ep.ingress_policies.empty()) chosen = ep.ingress_policies.front();
+  REQUIRE(!chosen.empty());
+  size_t own_entries = 0;
+  std::set<uint32_t> own_rules;
+  for (const auto& [id, ref] : c.state().rules)
+    if (ref.policy == chosen) own_rules.insert(id);
+  for (const auto& [k, rule] : c.state().policy) own_entries += own_rules.count(rule);
+
+  NetworkPolicy edited = c.policies().at(chosen);
+  edited.ingress[0].ports[0].port = 7777;
+  c.upsert(edited);
+  auto diff = c.commit();
+
+  CHECK(diff.pod_addrs.empty());
+  CHECK(diff.cidrs.empty());
+  CHECK(diff.endpoints.empty());  // isolation did not change
+  CHECK(diff.policy.size() > 0);
+  CHECK(diff.policy.size() <= 2 * own_entries);
+  for (const auto& [k, rule] : diff.policy.upsert) CHECK(c.state().rules.at(rule).policy == chosen);
+  for (const auto& pod : diff.touched_endpoints) {
+    const auto& ep = c.state().endpoints.at(pod);
+    CHECK(std::find(ep.ingress_policies.begin(), ep.ingress_policies.end(), chosen) != ep.ingress_policies.end());
+  }
+}
+
+TEST_CASE("relabeling a remote pod changes its address identity and the rules that name it", "[incremental]") {
+  test::Cluster cl;
+  cl.ns("default");
+  cl.pod("default/web", "10.0.0.1", {{"app", "web"}});
+  cl.pod("default/far", "10.0.9.9", {{"app", "other"}}, {}, "node-b");
+  cl.policy(R"(
+kind: NetworkPolicy
+apiVersion: networking.k8s.io/v1
+metadata: {name: web, namespace: default}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  ingress: [{from: [{podSelector: {matchLabels: {app: client}}}]}]
+)");
+  auto c = cl.compile("node-a");
+  CHECK_FALSE(test::allowed(c, "default/far", "default/web", "80/TCP"));
+  Pod far = c.pods().at("default/far");
+  far.labels["app"] = "client";
+  c.upsert(far);
+  auto diff = c.commit();
+  CHECK(diff.pod_addrs.size() == 1);
+  CHECK(diff.policy.upsert.size() == 1);
+  CHECK(diff.touched_endpoints == std::set<std::string>{"default/web"});
+  CHECK(test::allowed(c, "default/far", "default/web", "80/TCP"));
+}
+
+TEST_CASE("a commit with no changes is empty", "[incremental]") {
+  auto cl = synthetic::make(300, 30, 30);
+  Compiler c({"node-a", {}});
+  for (const auto& p : cl.pods) c.upsert(p);
+  for (const auto& p : cl.policies) c.upsert(p);
+  c.commit();
+  CHECK(c.commit().empty());
+  c.upsert(cl.pods[5]);  // same object again
+  CHECK(c.commit().size() == 0);
+}
