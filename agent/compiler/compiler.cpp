@@ -1,6 +1,7 @@
 // The incremental compiler: buffering changes, finding what they affect, and
 // merging per-policy contributions into the desired state.
 #include <algorithm>
+#include <climits>
 
 #include "compiler_impl.h"
 
@@ -67,9 +68,10 @@ bool Compiler::Impl::policy_uses_namespace_selector(const NetworkPolicy& p) cons
 }
 
 void Compiler::Impl::mark_policies_mentioning(const IdentityInfo& info) {
+  if (dirty_policies.size() == policies.size()) return;  // a full compile: everything is recomputed
   const Labels& ns_labels = namespace_labels(info.namespace_);
   for (const auto& [key, p] : policies)
-    if (!dirty_policies.count(key) && policy_mentions_identity(p, info, ns_labels)) dirty_policies.insert(key);
+    if (policy_mentions_identity(p, info, ns_labels)) dirty_policies.insert(key);
 }
 
 void Compiler::Impl::mark_policies_selecting_local(const std::string& ns, const Labels& labels) {
@@ -80,30 +82,38 @@ void Compiler::Impl::mark_policies_selecting_local(const std::string& ns, const 
 // ---------------------------------------------------------------------------
 // Recording merged values, remembering what they were before this commit.
 
-void Compiler::Impl::set_policy_ref(const PolicyKey& k, uint32_t rule, int delta) {
-  auto cur = state.policy.find(k);
-  before.policy.try_emplace(k, cur == state.policy.end() ? std::nullopt : std::optional(cur->second));
-  auto& refs = policy_refs[k];
-  if ((refs[rule] += delta) <= 0) refs.erase(rule);
-  if (refs.empty()) {
-    policy_refs.erase(k);
-    state.policy.erase(k);
+// Adds delta references from `rule` to a merged entry; returns the rule id
+// the entry now carries (the smallest), or nullopt when none is left.
+static std::optional<uint32_t> add_ref(RuleRefs& refs, uint32_t rule, int delta) {
+  auto it = std::lower_bound(refs.begin(), refs.end(), std::make_pair(rule, INT32_MIN));
+  if (it == refs.end() || it->first != rule) it = refs.insert(it, {rule, 0});
+  if ((it->second += delta) <= 0) refs.erase(it);
+  if (refs.empty()) return std::nullopt;
+  return refs.front().first;
+}
+
+template <class Key, class Refs, class Before, class Merged>
+static void merge_ref(const Key& k, uint32_t rule, int delta, Refs& all_refs, Before& before, Merged& merged) {
+  auto cur = merged.find(k);
+  before.try_emplace(k, cur == merged.end() ? std::nullopt : std::optional(cur->second));
+  auto ref_it = all_refs.try_emplace(k).first;
+  auto value = add_ref(ref_it->second, rule, delta);
+  if (!value) {
+    all_refs.erase(ref_it);
+    if (cur != merged.end()) merged.erase(cur);
+  } else if (cur != merged.end()) {
+    cur->second = *value;
   } else {
-    state.policy[k] = refs.begin()->first;
+    merged.emplace(k, *value);
   }
 }
 
+void Compiler::Impl::set_policy_ref(const PolicyKey& k, uint32_t rule, int delta) {
+  merge_ref(k, rule, delta, policy_refs, before.policy, state.policy);
+}
+
 void Compiler::Impl::set_range_ref(const RangeKey& k, uint32_t rule, int delta) {
-  auto cur = state.ranges.find(k);
-  before.ranges.try_emplace(k, cur == state.ranges.end() ? std::nullopt : std::optional(cur->second));
-  auto& refs = range_refs[k];
-  if ((refs[rule] += delta) <= 0) refs.erase(rule);
-  if (refs.empty()) {
-    range_refs.erase(k);
-    state.ranges.erase(k);
-  } else {
-    state.ranges[k] = refs.begin()->first;
-  }
+  merge_ref(k, rule, delta, range_refs, before.ranges, state.ranges);
   range_counts[{k.k.endpoint_id, k.k.direction}] += delta;
 }
 
@@ -260,10 +270,29 @@ void Compiler::Impl::recompute(const std::string& key) {
   Contribution prev;
   if (auto it = contributions.find(key); it != contributions.end()) prev = std::move(it->second);
 
-  for (const auto& [k, rule] : prev.policy) set_policy_ref(k, rule, -1);
-  for (const auto& [k, rule] : next.policy) set_policy_ref(k, rule, +1);
-  for (const auto& [k, rule] : prev.ranges) set_range_ref(k, rule, -1);
-  for (const auto& [k, rule] : next.ranges) set_range_ref(k, rule, +1);
+  // Only entries that differ between the two contributions move.
+  // Both lists are sorted: one merge walk finds what differs.
+  auto replace = [](const auto& was_list, const auto& now_list, auto set_ref) {
+    const auto &was = was_list.items, &now = now_list.items;
+    size_t i = 0, j = 0;
+    while (i < was.size() || j < now.size()) {
+      if (j == now.size() || (i < was.size() && was[i].first < now[j].first)) {
+        set_ref(was[i].first, was[i].second, -1);
+        ++i;
+      } else if (i == was.size() || now[j].first < was[i].first) {
+        set_ref(now[j].first, now[j].second, +1);
+        ++j;
+      } else {
+        if (was[i].second != now[j].second) {
+          set_ref(was[i].first, was[i].second, -1);
+          set_ref(now[j].first, now[j].second, +1);
+        }
+        ++i, ++j;
+      }
+    }
+  };
+  replace(prev.policy, next.policy, [&](const PolicyKey& k, uint32_t r, int d) { set_policy_ref(k, r, d); });
+  replace(prev.ranges, next.ranges, [&](const RangeKey& k, uint32_t r, int d) { set_range_ref(k, r, d); });
 
   auto update_sets = [&](auto& index, const std::set<std::string>& was, const std::set<std::string>& now) {
     for (const auto& pod : was)

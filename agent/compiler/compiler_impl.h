@@ -6,10 +6,12 @@
 // keys whose merged value changed form the StateDiff.
 #pragma once
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <string>
 #include <tuple>
+#include <unordered_map>
 #include <vector>
 
 #include "bpfence/compiler.h"
@@ -52,10 +54,25 @@ class IdAllocator {
 // CIDR identities live in their own range so ids tell their kind.
 constexpr uint32_t kFirstCidrIdentity = 1u << 24;
 
+// Entries of one contribution: sorted by key, one rule id per key (the
+// smallest). Built by appending, then finish() sorts and deduplicates.
+template <class Key>
+struct EntryList {
+  std::vector<std::pair<Key, uint32_t>> items;
+  void add(const Key& k, uint32_t rule) { items.emplace_back(k, rule); }
+  void finish() {
+    std::sort(items.begin(), items.end(), [](const auto& a, const auto& b) {
+      return a.first < b.first || (a.first == b.first && a.second < b.second);
+    });
+    items.erase(std::unique(items.begin(), items.end(), [](const auto& a, const auto& b) { return a.first == b.first; }),
+                items.end());
+  }
+};
+
 // What one policy adds to the desired state.
 struct Contribution {
-  std::map<PolicyKey, uint32_t> policy;
-  std::map<RangeKey, uint32_t> ranges;
+  EntryList<PolicyKey> policy;
+  EntryList<RangeKey> ranges;
   std::set<std::string> ingress_endpoints;  // pods it isolates for ingress
   std::set<std::string> egress_endpoints;
   std::set<Prefix> prefixes;  // every cidr and except it names
@@ -64,7 +81,8 @@ struct Contribution {
 
 // A merged map entry: which rules produced it, how many times each. The
 // value written to the kernel is the smallest rule id (deterministic).
-using RuleRefs = std::map<uint32_t, int>;
+// Kept sorted by rule id; almost always one element.
+using RuleRefs = std::vector<std::pair<uint32_t, int>>;
 
 struct Compiler::Impl {
   CompileOptions options;
@@ -84,8 +102,8 @@ struct Compiler::Impl {
   std::map<IpAddress, std::set<std::string>> addr_pods;       // ip -> pods claiming it
   std::map<Prefix, int> prefix_refs;                          // prefix -> policies naming it
   std::map<std::string, Contribution> contributions;          // policy -> contribution
-  std::map<PolicyKey, RuleRefs> policy_refs;
-  std::map<RangeKey, RuleRefs> range_refs;
+  std::unordered_map<PolicyKey, RuleRefs, KeyHash> policy_refs;
+  std::unordered_map<RangeKey, RuleRefs, KeyHash> range_refs;
   std::map<std::string, std::set<std::string>> ep_ingress, ep_egress;  // pod -> policies
   std::map<std::pair<uint32_t, int>, int> range_counts;                // (endpoint, dir) -> entries
   std::map<IpAddress, std::string> local_by_ip;                        // ip -> local pod
@@ -108,8 +126,8 @@ struct Compiler::Impl {
 
   // Values before this commit of the keys it touched (nullopt: absent).
   struct Before {
-    std::map<PolicyKey, std::optional<uint32_t>> policy;
-    std::map<RangeKey, std::optional<uint32_t>> ranges;
+    std::unordered_map<PolicyKey, std::optional<uint32_t>, KeyHash> policy;
+    std::unordered_map<RangeKey, std::optional<uint32_t>, KeyHash> ranges;
     std::map<IpAddress, std::optional<uint32_t>> addrs;
     std::map<Prefix, std::optional<uint32_t>> cidrs;
     std::map<uint32_t, std::optional<RuleRef>> rules;

@@ -77,8 +77,7 @@ Contribution Compiler::Impl::contribute(const NetworkPolicy& p) {
     k.k.direction = dir;
     k.k.proto = proto;
     k.k.port = net_port(port);
-    auto [it, inserted] = c.policy.try_emplace(k, rule);
-    if (!inserted && rule < it->second) it->second = rule;
+    c.policy.add(k, rule);
   };
   auto add_range = [&](uint32_t ep, uint32_t peer, bf_direction dir, uint8_t proto, uint16_t first, uint16_t last,
                        uint32_t rule) {
@@ -94,8 +93,7 @@ Contribution Compiler::Impl::contribute(const NetworkPolicy& p) {
       k.k.direction = dir;
       k.k.proto = proto;
       k.k.port = net_port(value);
-      auto [it, inserted] = c.ranges.try_emplace(k, rule);
-      if (!inserted && rule < it->second) it->second = rule;
+      c.ranges.add(k, rule);
     }
   };
 
@@ -164,6 +162,8 @@ Contribution Compiler::Impl::contribute(const NetworkPolicy& p) {
       }
     }
   }
+  c.policy.finish();
+  c.ranges.finish();
   return c;
 }
 

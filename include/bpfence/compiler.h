@@ -11,12 +11,15 @@
 // only the entries it really changes.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "bpfence/datapath_abi.h"
@@ -25,22 +28,42 @@
 
 namespace bpfence {
 
-// Map keys with the ordering std::map needs. They wrap the ABI structs so
-// the dataplane copies them into the kernel as they are.
+// Map keys with the ordering and hashing the compiler's maps need. They wrap
+// the ABI structs so the dataplane copies them into the kernel as they are.
+// The order compares the packed bytes as words: cheap, and stable, which is
+// all the maps need (it is not the order of the fields).
+namespace detail {
+template <class T>
+struct PackedKey {
+  static constexpr size_t kWords = sizeof(T) / 4;
+  static_assert(sizeof(T) % 4 == 0, "packed key must be whole 32-bit words");
+  static std::array<uint32_t, kWords> words(const T& t) {
+    std::array<uint32_t, kWords> w;
+    std::memcpy(w.data(), &t, sizeof(T));
+    return w;
+  }
+};
+}  // namespace detail
+
 struct PolicyKey {
   bf_policy_key k{};
-  auto tie() const { return std::tie(k.endpoint_id, k.direction, k.peer_identity, k.proto, k.port); }
-  bool operator<(const PolicyKey& o) const { return tie() < o.tie(); }
-  bool operator==(const PolicyKey& o) const { return tie() == o.tie(); }
+  bool operator<(const PolicyKey& o) const { return detail::PackedKey<bf_policy_key>::words(k) < detail::PackedKey<bf_policy_key>::words(o.k); }
+  bool operator==(const PolicyKey& o) const { return std::memcmp(&k, &o.k, sizeof k) == 0; }
 };
 
 struct RangeKey {
   bf_range_key k{};
-  auto tie() const {
-    return std::tie(k.endpoint_id, k.direction, k.peer_identity, k.proto, k.port, k.prefixlen);
+  bool operator<(const RangeKey& o) const { return detail::PackedKey<bf_range_key>::words(k) < detail::PackedKey<bf_range_key>::words(o.k); }
+  bool operator==(const RangeKey& o) const { return std::memcmp(&k, &o.k, sizeof k) == 0; }
+};
+
+struct KeyHash {
+  template <class Key>
+  size_t operator()(const Key& key) const {
+    uint64_t h = 0x9e3779b97f4a7c15ull;
+    for (uint32_t w : detail::PackedKey<decltype(key.k)>::words(key.k)) h = (h ^ w) * 0xff51afd7ed558ccdull;
+    return static_cast<size_t>(h ^ (h >> 32));
   }
-  bool operator<(const RangeKey& o) const { return tie() < o.tie(); }
-  bool operator==(const RangeKey& o) const { return tie() == o.tie(); }
 };
 
 // What a rule id stands for: "dev/policy1 ingress[0]".
@@ -78,8 +101,8 @@ struct DesiredState {
   std::map<std::string, EndpointState> endpoints;  // local pods, by namespace/name
   std::map<IpAddress, uint32_t> pod_addrs;         // every pod IP, and host IPs -> BF_ID_HOST
   std::map<Prefix, uint32_t> cidrs;                // every prefix a policy names
-  std::map<PolicyKey, uint32_t> policy;            // -> rule id
-  std::map<RangeKey, uint32_t> ranges;             // -> rule id
+  std::unordered_map<PolicyKey, uint32_t, KeyHash> policy;  // -> rule id
+  std::unordered_map<RangeKey, uint32_t, KeyHash> ranges;   // -> rule id
   std::map<uint32_t, RuleRef> rules;
   std::map<uint32_t, IdentityInfo> identities;
 };

@@ -1,0 +1,185 @@
+// Lint: policies that are valid but probably do not do what was meant.
+//
+// Every finding names the policy and the field (as `kubectl explain` spells
+// it) and says what the policy does instead, so the operator can fix it
+// without reading the compiler. Checks look at the committed cluster state
+// only, so a warning can come and go as pods and namespaces change (a
+// namespace label that does not exist yet: story 3 of DESIGN.md).
+#include <algorithm>
+
+#include "bpfence/compiler.h"
+
+namespace bpfence {
+namespace {
+
+// How many pods to name in a message before "and N more".
+constexpr size_t kExamples = 2;
+
+std::string selector_text(const LabelSelector& s) {
+  if (s.empty()) return "{}";
+  std::string out;
+  for (const auto& [k, v] : s.match_labels) out += (out.empty() ? "" : ",") + k + "=" + v;
+  for (const auto& e : s.match_expressions) {
+    static const char* ops[] = {"In", "NotIn", "Exists", "DoesNotExist"};
+    out += (out.empty() ? "" : ",") + e.key + " " + ops[static_cast<int>(e.op)];
+    if (!e.values.empty()) {
+      out += " (";
+      for (size_t i = 0; i < e.values.size(); ++i) out += (i ? "," : "") + e.values[i];
+      out += ")";
+    }
+  }
+  return out;
+}
+
+std::string pod_list(const std::vector<std::string>& pods) {
+  std::string out;
+  for (size_t i = 0; i < pods.size() && i < kExamples; ++i) out += (i ? ", " : "") + pods[i];
+  if (pods.size() > kExamples) out += " and " + std::to_string(pods.size() - kExamples) + " more";
+  return out;
+}
+
+class Linter {
+ public:
+  Linter(const Compiler& c, std::vector<Warning>& out) : ns_objects_(c.namespaces()), pods_(c.pods()), out_(out) {
+    for (const auto& [name, ns] : ns_objects_) namespaces_.push_back(name);
+    // Pods name namespaces too (manifest mode may not list every Namespace).
+    for (const auto& [key, pod] : pods_) namespaces_.push_back(pod.namespace_);
+    std::sort(namespaces_.begin(), namespaces_.end());
+    namespaces_.erase(std::unique(namespaces_.begin(), namespaces_.end()), namespaces_.end());
+  }
+
+  void policy(const std::string& key, const NetworkPolicy& p) {
+    key_ = key;
+    if (!p.egress.empty() && !p.affects_egress())
+      warn("has egress rules but policyTypes does not list Egress: they are ignored");
+    if (!p.ingress.empty() && !p.affects_ingress())
+      warn("has ingress rules but policyTypes does not list Ingress: they are ignored");
+    if (selected_pods(p).empty()) warn("selects no pods in namespace " + p.namespace_);
+    rules(p, p.ingress, "spec.ingress", "from", p.affects_ingress());
+    rules(p, p.egress, "spec.egress", "to", p.affects_egress());
+  }
+
+ private:
+  // A namespace without an object still has its automatic name label.
+  Labels namespace_labels(const std::string& ns) const {
+    auto it = ns_objects_.find(ns);
+    if (it != ns_objects_.end()) return it->second.labels;
+    return {{"kubernetes.io/metadata.name", ns}};
+  }
+
+  void warn(std::string message) { out_.push_back({key_, std::move(message)}); }
+
+  std::vector<std::string> selected_pods(const NetworkPolicy& p) const {
+    std::vector<std::string> pods;
+    for (auto it = pods_.lower_bound(p.namespace_ + "/");
+         it != pods_.end() && it->second.namespace_ == p.namespace_; ++it)
+      if (!it->second.host_network && p.pod_selector.matches(it->second.labels)) pods.push_back(it->first);
+    return pods;
+  }
+
+  void rules(const NetworkPolicy& p, const std::vector<PolicyRule>& rules, const std::string& field,
+             const char* peers_field, bool in_effect) {
+    // Rules that are ignored anyway already have their warning.
+    if (!in_effect) return;
+    for (size_t r = 0; r < rules.size(); ++r)
+      for (size_t i = 0; i < rules[r].peers.size(); ++i) {
+        std::string at = field + "[" + std::to_string(r) + "]." + peers_field + "[" + std::to_string(i) + "]";
+        const PolicyPeer& peer = rules[r].peers[i];
+        if (peer.ip_block)
+          ip_block(*peer.ip_block, at + ".ipBlock");
+        else
+          selector_peer(p, peer, at);
+      }
+  }
+
+  // A peer that selects nothing allows nothing: usually a typo or a
+  // namespace label that was never set (namespaces only carry
+  // kubernetes.io/metadata.name unless someone adds more).
+  void selector_peer(const NetworkPolicy& p, const PolicyPeer& peer, const std::string& at) {
+    std::vector<std::string> namespaces;
+    if (peer.namespace_selector) {
+      for (const auto& ns : namespaces_)
+        if (peer.namespace_selector->matches(namespace_labels(ns))) namespaces.push_back(ns);
+      if (namespaces.empty()) {
+        warn(at + ".namespaceSelector {" + selector_text(*peer.namespace_selector) +
+             "} selects no namespace (no namespace has these labels): the peer matches nothing; "
+             "namespaces carry kubernetes.io/metadata.name=<name> unless labelled");
+        return;
+      }
+    } else {
+      namespaces.push_back(p.namespace_);
+    }
+    // An empty podSelector means "every pod there": selecting no pod is not
+    // a mistake of the policy then, just an empty namespace.
+    if (!peer.pod_selector || peer.pod_selector->empty()) return;
+    for (const auto& ns : namespaces)
+      for (auto it = pods_.lower_bound(ns + "/"); it != pods_.end() && it->second.namespace_ == ns; ++it)
+        if (!it->second.host_network && peer.pod_selector->matches(it->second.labels)) return;
+    std::string where = peer.namespace_selector
+                            ? "in the namespaces its namespaceSelector selects (" + pod_list(namespaces) + ")"
+                            : "in namespace " + p.namespace_;
+    warn(at + ".podSelector {" + selector_text(*peer.pod_selector) + "} selects no pod " + where +
+         ": the peer matches nothing until such a pod exists");
+  }
+
+  void ip_block(const IpBlock& block, const std::string& at) {
+    // Overlapping excepts: one hides the other, or they repeat.
+    for (size_t i = 0; i < block.except.size(); ++i) {
+      const Prefix& e = block.except[i];
+      if (!block.cidr.contains(e))
+        warn(at + ".except[" + std::to_string(i) + "] " + e.str() + " is not inside cidr " + block.cidr.str() +
+             ": it excludes nothing");
+      else if (e.len == block.cidr.len)
+        warn(at + ".except[" + std::to_string(i) + "] " + e.str() + " is the whole cidr " + block.cidr.str() +
+             ": the ipBlock matches nothing");
+      for (size_t j = 0; j < block.except.size(); ++j) {
+        if (i == j) continue;
+        const Prefix& o = block.except[j];
+        // Report each pair once: the contained one against its container,
+        // and equal ones at the later index.
+        bool same = e == o;
+        if ((same && j < i) || (!same && o.contains(e)))
+          warn(at + ".except[" + std::to_string(i) + "] " + e.str() + (same ? " repeats" : " lies inside") +
+               " except[" + std::to_string(j) + "] " + o.str() + ": the overlapping entries are redundant");
+      }
+    }
+    // ipBlock matches addresses, and pod IPs change when pods restart: a
+    // block that covers pods was usually meant as a podSelector. A /0 is a
+    // deliberate "everywhere" and says nothing about pods.
+    if (block.cidr.user_len() == 0) return;
+    std::vector<std::string> covered;
+    for (const auto& [key, pod] : pods_) {
+      if (pod.host_network) continue;
+      for (const auto& ip : pod.ips) {
+        if (!block.cidr.contains(ip)) continue;
+        bool excepted = std::any_of(block.except.begin(), block.except.end(),
+                                    [&](const Prefix& e) { return e.contains(ip); });
+        if (!excepted) {
+          covered.push_back(key + " (" + ip.str() + ")");
+          break;
+        }
+      }
+    }
+    if (!covered.empty())
+      warn(at + " " + block.cidr.str() + " covers the IPs of " + std::to_string(covered.size()) + " pod" +
+           (covered.size() == 1 ? "" : "s") + ": " + pod_list(covered) +
+           "; pod IPs change when pods restart, use a podSelector/namespaceSelector to select pods");
+  }
+
+  const std::map<std::string, Namespace>& ns_objects_;
+  const std::map<std::string, Pod>& pods_;
+  std::vector<Warning>& out_;
+  std::vector<std::string> namespaces_;
+  std::string key_;
+};
+
+}  // namespace
+
+std::vector<Warning> Compiler::warnings() const {
+  std::vector<Warning> out;
+  Linter lint(*this, out);
+  for (const auto& [key, p] : policies()) lint.policy(key, p);
+  return out;
+}
+
+}  // namespace bpfence

@@ -1,0 +1,143 @@
+// Compiler benchmark: a full compile of a synthetic cluster, then single
+// changes (one policy edited, one pod relabeled, one pod added, one
+// namespace relabeled) each followed by commit(). Reports the median and p99
+// over repeats, and the size of each diff. Not a test: it asserts nothing.
+//
+// usage: compiler_bench [--pods N] [--policies N] [--local N] [--repeat N] [--json FILE] [--only policy]
+#include <algorithm>
+#include <ctime>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "bpfence/compiler.h"
+#include "synthetic_cluster.h"
+
+using namespace bpfence;
+
+namespace {
+
+// CPU time of this thread: the machine is shared (2 cores, builds running),
+// and time spent descheduled is not the compiler's cost.
+struct Clock {
+  using time_point = double;
+  static double now() {
+    timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+  }
+};
+
+double ms_since(double t0) { return Clock::now() - t0; }
+
+struct Series {
+  std::vector<double> ms;
+  size_t entries = 0;
+  double quantile(double q) const {
+    auto v = ms;
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0 : v[std::min(v.size() - 1, static_cast<size_t>(q * v.size()))];
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int pods = 10000, policies = 1000, local = 100, repeat = 50;
+  std::string json_path, only;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string a = argv[i];
+    if (a == "--pods") pods = std::atoi(argv[i + 1]);
+    else if (a == "--policies") policies = std::atoi(argv[i + 1]);
+    else if (a == "--local") local = std::atoi(argv[i + 1]);
+    else if (a == "--repeat") repeat = std::atoi(argv[i + 1]);
+    else if (a == "--json") json_path = argv[i + 1];
+    else if (a == "--only") only = argv[i + 1];  // "policy": profile one operation
+  }
+  auto cluster = synthetic::make(pods, policies, local);
+
+  Series full;
+  Compiler c({"node-a", {}});
+  for (int r = 0; r < 5; ++r) {
+    Compiler fresh({"node-a", {}});
+    auto t0 = Clock::now();
+    for (const auto& n : cluster.namespaces) fresh.upsert(n);
+    for (const auto& p : cluster.pods) fresh.upsert(p);
+    for (const auto& p : cluster.policies) fresh.upsert(p);
+    auto diff = fresh.commit();
+    full.ms.push_back(ms_since(t0));
+    full.entries = diff.size();
+    if (r == 4) c = std::move(fresh);
+  }
+  const auto& st = c.state();
+  std::printf("cluster: %d pods, %d policies, %d local pods -> %zu endpoints, %zu identities, %zu cidrs, "
+              "%zu policy entries, %zu range entries\n",
+              pods, policies, local, st.endpoints.size(), st.identities.size(), st.cidrs.size(), st.policy.size(),
+              st.ranges.size());
+
+  // Policies that select a local pod: editing one of them changes entries.
+  std::vector<std::string> local_policies;
+  for (const auto& [pod, ep] : st.endpoints)
+    for (const auto& p : ep.ingress_policies) local_policies.push_back(p);
+  std::sort(local_policies.begin(), local_policies.end());
+  local_policies.erase(std::unique(local_policies.begin(), local_policies.end()), local_policies.end());
+
+  Series policy_edit, pod_relabel, pod_add, ns_relabel;
+  for (int r = 0; r < repeat; ++r) {
+    {
+      NetworkPolicy p = c.policies().at(local_policies[r % local_policies.size()]);
+      p.ingress[0].ports[0].port = static_cast<uint16_t>(10000 + r);
+      auto t0 = Clock::now();
+      c.upsert(p);
+      auto d = c.commit();
+      policy_edit.ms.push_back(ms_since(t0));
+      policy_edit.entries = std::max(policy_edit.entries, d.size());
+    }
+    if (only == "policy") continue;
+    {
+      Pod p = cluster.pods[(r * 7919) % cluster.pods.size()];
+      p.labels["app"] = "app-" + std::to_string((r * 13) % 40);
+      auto t0 = Clock::now();
+      c.upsert(p);
+      auto d = c.commit();
+      pod_relabel.ms.push_back(ms_since(t0));
+      pod_relabel.entries = std::max(pod_relabel.entries, d.size());
+    }
+    {
+      Pod p = cluster.pods[r % cluster.pods.size()];
+      p.name = "extra-" + std::to_string(r);
+      p.ips = {IpAddress::from_v4((10u << 24) | (200u << 16) | static_cast<uint32_t>(r))};
+      auto t0 = Clock::now();
+      c.upsert(p);
+      auto d = c.commit();
+      pod_add.ms.push_back(ms_since(t0));
+      pod_add.entries = std::max(pod_add.entries, d.size());
+    }
+    if (r < 10) {
+      Namespace n = cluster.namespaces[r % cluster.namespaces.size()];
+      n.labels["team"] = "team-" + std::to_string((r + 1) % 5);
+      auto t0 = Clock::now();
+      c.upsert(n);
+      auto d = c.commit();
+      ns_relabel.ms.push_back(ms_since(t0));
+      ns_relabel.entries = std::max(ns_relabel.entries, d.size());
+    }
+  }
+
+  nlohmann::json out = {{"pods", pods}, {"policies", policies}, {"local_pods", local},
+                        {"policy_entries", st.policy.size()}, {"identities", st.identities.size()}};
+  std::printf("\n%-26s %10s %10s %12s   (thread CPU time)\n", "operation", "p50 ms", "p99 ms", "max entries");
+  auto row = [&](const char* name, const Series& s) {
+    std::printf("%-26s %10.3f %10.3f %12zu\n", name, s.quantile(0.5), s.quantile(0.99), s.entries);
+    out[name] = {{"p50_ms", s.quantile(0.5)}, {"p99_ms", s.quantile(0.99)}, {"entries", s.entries}};
+  };
+  row("full compile", full);
+  row("one policy edited", policy_edit);
+  row("one pod relabeled", pod_relabel);
+  row("one pod added", pod_add);
+  row("one namespace relabeled", ns_relabel);
+  if (!json_path.empty()) std::ofstream(json_path) << out.dump(2) << "\n";
+  return 0;
+}
