@@ -79,8 +79,9 @@ LabelSelector decode_selector(Reader& r, const json* v, const std::string& path)
 
     LabelRequirement req;
     req.key = r.string(Reader::member(e, "key"), child(at, "key")).value_or("");
-    if (auto why = check_label_key(req.key); !why.empty())
-      r.error(child(at, "key"), (req.key.empty() ? std::string("missing: ") : "invalid key " + quote(req.key) + ": ") + why);
+    if (req.key.empty()) r.error(child(at, "key"), "missing: a selector requirement needs a label key");
+    else if (auto why = check_label_key(req.key); !why.empty())
+      r.error(child(at, "key"), "invalid label key " + quote(req.key) + ": " + why);
 
     auto op = r.string(Reader::member(e, "operator"), child(at, "operator"));
     req.values = r.strings(Reader::member(e, "values"), child(at, "values"));

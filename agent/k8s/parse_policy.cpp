@@ -53,7 +53,7 @@ IpBlock decode_ip_block(Reader& r, const json* obj, const std::string& path) {
     if (!except) continue;
     if (cidr && (v6 != cidr_v6 || except->len <= cidr->len || !cidr->contains(*except)))
       r.error(at, quote(item->get_ref<const std::string&>()) + " must be a strict subset of `cidr` (" + cidr->str() +
-                      "): the same family, a longer prefix, inside it");
+                      "): of the same IP family, with a longer prefix, inside it");
     block.except.push_back(*except);
   }
   return block;

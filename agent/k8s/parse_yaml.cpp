@@ -28,7 +28,7 @@ constexpr int kMaxDepth = 256;
 
 bool starts_marker(std::string_view line, std::string_view marker) {
   if (line.substr(0, 3) != marker) return false;
-  return line.size() == 3 || line[3] == ' ' || line[3] == '\t' || line[3] == '\r';
+  return line.size() == 3 || line[3] == ' ' || line[3] == '\t' || line[3] == '\r' || line[3] == '\n';
 }
 
 // A chunk that holds no document of its own: blank lines, comments and
