@@ -51,9 +51,12 @@ IpBlock decode_ip_block(Reader& r, const json* obj, const std::string& path) {
     bool v6 = false;
     auto except = decode_cidr(r, item, at, &v6);
     if (!except) continue;
-    if (cidr && (v6 != cidr_v6 || except->len <= cidr->len || !cidr->contains(*except)))
-      r.error(at, quote(item->get_ref<const std::string&>()) + " must be a strict subset of `cidr` (" + cidr->str() +
-                      "): of the same IP family, with a longer prefix, inside it");
+    const std::string& text = item->get_ref<const std::string&>();
+    if (cidr && v6 != cidr_v6)
+      r.error(at, quote(text) + " must be a strict subset of `cidr`, but it is " + (v6 ? "IPv6" : "IPv4") +
+                      " and `cidr` (" + cidr->str() + ") is " + (cidr_v6 ? "IPv6" : "IPv4"));
+    else if (cidr && (except->len <= cidr->len || !cidr->contains(*except)))
+      r.error(at, quote(text) + " must be a strict subset of `cidr` (" + cidr->str() + "): inside it, with a longer prefix");
     block.except.push_back(*except);
   }
   return block;
