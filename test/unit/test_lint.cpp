@@ -1,0 +1,250 @@
+// Lint warnings (Compiler::warnings()): one case per mistake operators make,
+// each with the exact finding expected, written by hand, and a clean policy
+// that must raise nothing.
+#include <catch2/catch.hpp>
+
+#include "cluster.h"
+
+using namespace bpfence;
+using namespace bpfence::test;
+
+namespace {
+
+Cluster base() {
+  Cluster c;
+  c.ns("default").ns("prod", {{"env", "prod"}}).ns("kube-system");
+  c.pod("default/web", "10.0.1.10", {{"app", "web"}});
+  c.pod("default/client", "10.0.1.11", {{"app", "client"}});
+  c.pod("prod/api", "10.0.2.10", {{"app", "api"}});
+  return c;
+}
+
+std::vector<std::string> messages(const Compiler& c, const std::string& policy) {
+  std::vector<std::string> out;
+  for (const auto& w : c.warnings())
+    if (w.policy == policy) out.push_back(w.message);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("lint: a clean policy raises no warning", "[lint]") {
+  auto c = base().policy(R"(
+kind: NetworkPolicy
+apiVersion: networking.k8s.io/v1
+metadata: {name: web, namespace: default}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  ingress:
+  - from:
+    - podSelector: {matchLabels: {app: client}}
+    - namespaceSelector: {matchLabels: {env: prod}}
+      podSelector: {matchLabels: {app: api}}
+    - ipBlock: {cidr: 192.168.0.0/16, except: [192.168.1.0/24, 192.168.2.0/24]}
+  - from: [{namespaceSelector: {}}, {podSelector: {}}]
+)").compile();
+  CHECK(c.warnings().empty());
+}
+
+TEST_CASE("lint: egress rules ignored because policyTypes lacks Egress", "[lint]") {
+  auto c = base().policy(R"(
+kind: NetworkPolicy
+apiVersion: networking.k8s.io/v1
+metadata: {name: db, namespace: default}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  policyTypes: [Ingress]
+  egress:
+  - to: [{podSelector: {matchLabels: {app: nothing-like-this}}}]
+)").compile();
+  // The ignored rule's selector is not linted: it does nothing anyway.
+  CHECK(messages(c, "default/db") ==
+        std::vector<std::string>{"has egress rules but policyTypes does not list Egress: they are ignored"});
+}
+
+TEST_CASE("lint: ingress rules ignored because policyTypes lists only Egress", "[lint]") {
+  auto c = base().policy(R"(
+kind: NetworkPolicy
+apiVersion: networking.k8s.io/v1
+metadata: {name: out-only, namespace: default}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  policyTypes: [Egress]
+  ingress:
+  - from: [{podSelector: {matchLabels: {app: client}}}]
+)").compile();
+  CHECK(messages(c, "default/out-only") ==
+        std::vector<std::string>{"has ingress rules but policyTypes does not list Ingress: they are ignored"});
+}
+
+TEST_CASE("lint: a policy selecting no pods", "[lint]") {
+  auto c = base().policy(R"(
+kind: NetworkPolicy
+apiVersion: networking.k8s.io/v1
+metadata: {name: typo, namespace: default}
+spec:
+  podSelector: {matchLabels: {app: wbe}}
+  ingress: [{}]
+)").compile();
+  CHECK(messages(c, "default/typo") == std::vector<std::string>{"selects no pods in namespace default"});
+}
+
+TEST_CASE("lint: a namespaceSelector no namespace matches (story 3)", "[lint]") {
+  const char* story3 = R"(
+kind: NetworkPolicy
+apiVersion: networking.k8s.io/v1
+metadata: {name: metrics, namespace: default}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  ingress:
+  - from: [{namespaceSelector: {matchLabels: {name: kube-system}}}]
+    ports: [{port: 8080}]
+)";
+  SECTION("the label is missing") {
+    auto c = base().policy(story3).compile();
+    CHECK(messages(c, "default/metrics") ==
+          std::vector<std::string>{
+              "spec.ingress[0].from[0].namespaceSelector {name=kube-system} selects no namespace (no namespace has "
+              "these labels): the peer matches nothing; namespaces carry kubernetes.io/metadata.name=<name> unless "
+              "labelled"});
+  }
+  SECTION("once the namespace carries the label the warning goes") {
+    auto cluster = base().policy(story3);
+    cluster.namespaces[2].labels["name"] = "kube-system";
+    CHECK(messages(cluster.compile(), "default/metrics").empty());
+  }
+  SECTION("the automatic name label is matched") {
+    auto c = base().policy(R"(
+kind: NetworkPolicy
+apiVersion: networking.k8s.io/v1
+metadata: {name: metrics, namespace: default}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  ingress:
+  - from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: kube-system}}}]
+)").compile();
+    CHECK(messages(c, "default/metrics").empty());
+  }
+}
+
+TEST_CASE("lint: a podSelector that selects no pod", "[lint]") {
+  SECTION("alone: the policy's namespace") {
+    auto c = base().policy(R"(
+kind: NetworkPolicy
+apiVersion: networking.k8s.io/v1
+metadata: {name: web, namespace: default}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  policyTypes: [Ingress, Egress]
+  ingress: [{from: [{podSelector: {matchLabels: {app: api}}}]}]
+  egress: [{to: [{podSelector: {matchLabels: {app: client}}}, {podSelector: {matchExpressions: [{key: tier, operator: Exists}]}}]}]
+)").compile();
+    // app=api exists, but in prod, not in default.
+    CHECK(messages(c, "default/web") ==
+          std::vector<std::string>{
+              "spec.ingress[0].from[0].podSelector {app=api} selects no pod in namespace default: the peer matches "
+              "nothing until such a pod exists",
+              "spec.egress[0].to[1].podSelector {tier Exists} selects no pod in namespace default: the peer matches "
+              "nothing until such a pod exists"});
+  }
+  SECTION("with a namespaceSelector: the pods of those namespaces") {
+    auto c = base().policy(R"(
+kind: NetworkPolicy
+apiVersion: networking.k8s.io/v1
+metadata: {name: web, namespace: default}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  ingress:
+  - from:
+    - namespaceSelector: {matchLabels: {env: prod}}
+      podSelector: {matchLabels: {app: client}}
+)").compile();
+    CHECK(messages(c, "default/web") ==
+          std::vector<std::string>{
+              "spec.ingress[0].from[0].podSelector {app=client} selects no pod in the namespaces its "
+              "namespaceSelector selects (prod): the peer matches nothing until such a pod exists"});
+  }
+}
+
+TEST_CASE("lint: an ipBlock that covers pod IPs", "[lint]") {
+  SECTION("pods inside the cidr and outside the excepts are named") {
+    auto c = base().policy(R"(
+kind: NetworkPolicy
+apiVersion: networking.k8s.io/v1
+metadata: {name: nfs, namespace: default}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  ingress:
+  - from: [{ipBlock: {cidr: 10.0.0.0/16, except: [10.0.2.0/24]}}]
+)").compile();
+    CHECK(messages(c, "default/nfs") ==
+          std::vector<std::string>{
+              "spec.ingress[0].from[0].ipBlock 10.0.0.0/16 covers the IPs of 2 pods: default/client (10.0.1.11), "
+              "default/web (10.0.1.10); pod IPs change when pods restart, use a podSelector/namespaceSelector to "
+              "select pods"});
+  }
+  SECTION("more than two pods are summarised") {
+    auto c = base().policy(R"(
+kind: NetworkPolicy
+apiVersion: networking.k8s.io/v1
+metadata: {name: nfs, namespace: default}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  policyTypes: [Egress]
+  egress: [{to: [{ipBlock: {cidr: 10.0.0.0/8}}]}]
+)").compile();
+    CHECK(messages(c, "default/nfs") ==
+          std::vector<std::string>{
+              "spec.egress[0].to[0].ipBlock 10.0.0.0/8 covers the IPs of 3 pods: default/client (10.0.1.11), "
+              "default/web (10.0.1.10) and 1 more; pod IPs change when pods restart, use a "
+              "podSelector/namespaceSelector to select pods"});
+  }
+  SECTION("a /0 is 'everywhere' on purpose, and an external block says nothing") {
+    auto c = base().policy(R"(
+kind: NetworkPolicy
+apiVersion: networking.k8s.io/v1
+metadata: {name: out, namespace: default}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  policyTypes: [Egress]
+  egress: [{to: [{ipBlock: {cidr: 0.0.0.0/0}}, {ipBlock: {cidr: 172.16.0.0/12}}]}]
+)").compile();
+    CHECK(messages(c, "default/out").empty());
+  }
+  SECTION("excepts that remove every pod leave nothing to warn about") {
+    auto c = base().policy(R"(
+kind: NetworkPolicy
+apiVersion: networking.k8s.io/v1
+metadata: {name: ext, namespace: default}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  ingress: [{from: [{ipBlock: {cidr: 10.0.0.0/8, except: [10.0.0.0/16]}}]}]
+)").compile();
+    CHECK(messages(c, "default/ext").empty());
+  }
+}
+
+TEST_CASE("lint: overlapping except entries", "[lint]") {
+  auto c = base().policy(R"(
+kind: NetworkPolicy
+apiVersion: networking.k8s.io/v1
+metadata: {name: ext, namespace: default}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  ingress:
+  - from:
+    - ipBlock:
+        cidr: 192.168.0.0/16
+        except: [192.168.1.0/24, 192.168.0.0/20, 192.168.8.0/24, 192.168.8.0/24]
+)").compile();
+  CHECK(messages(c, "default/ext") ==
+        std::vector<std::string>{
+            "spec.ingress[0].from[0].ipBlock.except[0] 192.168.1.0/24 lies inside except[1] 192.168.0.0/20: the "
+            "overlapping entries are redundant",
+            "spec.ingress[0].from[0].ipBlock.except[2] 192.168.8.0/24 lies inside except[1] 192.168.0.0/20: the "
+            "overlapping entries are redundant",
+            "spec.ingress[0].from[0].ipBlock.except[3] 192.168.8.0/24 lies inside except[1] 192.168.0.0/20: the "
+            "overlapping entries are redundant",
+            "spec.ingress[0].from[0].ipBlock.except[3] 192.168.8.0/24 repeats except[2] 192.168.8.0/24: the "
+            "overlapping entries are redundant"});
+}
