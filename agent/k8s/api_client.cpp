@@ -196,8 +196,12 @@ ApiResponse ApiClient::stream(const std::string& path, const Query& query, std::
     return response;
   }
   impl_->http->set_read_timeout(read_timeout);
+  // A compressed stream would sit in the compressor's buffer: events must
+  // arrive as they happen.
+  httplib::Headers headers = impl_->headers;
+  headers.emplace("Accept-Encoding", "identity");
   httplib::Result result = impl_->http->Get(
-      url_.base_path + path, query, impl_->headers,
+      url_.base_path + path, query, headers,
       [&](const httplib::Response& head) {
         response.status = head.status;
         return true;

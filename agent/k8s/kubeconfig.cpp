@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 namespace bpfence {
@@ -37,14 +38,15 @@ std::string trim(const std::string& s) {
 
 // The entry of a named list (clusters, contexts, users) with that name, and
 // its inner map (`cluster:`, `context:`, `user:`).
-YAML::Node find_named(const YAML::Node& root, const char* list, const char* inner, const std::string& name) {
+std::optional<YAML::Node> find_named(const YAML::Node& root, const char* list, const char* inner,
+                                     const std::string& name) {
   const YAML::Node entries = root[list];
-  if (!entries || !entries.IsSequence()) return YAML::Node();
+  if (!entries || !entries.IsSequence()) return std::nullopt;
   for (const auto& entry : entries) {
     if (entry.IsMap() && entry["name"] && entry["name"].IsScalar() && entry["name"].as<std::string>() == name)
       return entry[inner] ? entry[inner] : YAML::Node(YAML::NodeType::Map);
   }
-  return YAML::Node();
+  return std::nullopt;
 }
 
 // A scalar string field, or "" when absent. A present non-scalar is an error.
@@ -199,8 +201,9 @@ Status load_kubeconfig(const std::string& path, KubeConfig& out, const std::stri
       if (context_name.empty()) return fail(Status::error("current-context: missing (and no context was given)"));
     }
     const std::string ctx_where = "contexts[name=" + context_name + "].context";
-    const YAML::Node ctx = find_named(root, "contexts", "context", context_name);
-    if (!ctx) return fail(Status::error("contexts: no context named \"" + context_name + "\""));
+    const auto ctx_entry = find_named(root, "contexts", "context", context_name);
+    if (!ctx_entry) return fail(Status::error("contexts: no context named \"" + context_name + "\""));
+    const YAML::Node& ctx = *ctx_entry;
     if (!ctx.IsMap()) return fail(Status::error(ctx_where + ": must be a map"));
     std::string cluster_name, user_name;
     if (auto s = get_string(ctx, "cluster", ctx_where, cluster_name); !s) return fail(s);
@@ -209,16 +212,18 @@ Status load_kubeconfig(const std::string& path, KubeConfig& out, const std::stri
     if (cluster_name.empty()) return fail(Status::error(ctx_where + ".cluster: missing"));
 
     const std::string cluster_where = "clusters[name=" + cluster_name + "].cluster";
-    const YAML::Node cluster = find_named(root, "clusters", "cluster", cluster_name);
-    if (!cluster) return fail(Status::error(ctx_where + ".cluster: no cluster named \"" + cluster_name + "\""));
+    const auto cluster_entry = find_named(root, "clusters", "cluster", cluster_name);
+    if (!cluster_entry) return fail(Status::error(ctx_where + ".cluster: no cluster named \"" + cluster_name + "\""));
+    const YAML::Node& cluster = *cluster_entry;
     if (!cluster.IsMap()) return fail(Status::error(cluster_where + ": must be a map"));
     if (auto s = read_cluster(cluster, cluster_where, base, out); !s) return fail(s);
 
     // A context without a user is legal (anonymous, or kubectl proxy).
     if (!user_name.empty()) {
       const std::string user_where = "users[name=" + user_name + "].user";
-      const YAML::Node user = find_named(root, "users", "user", user_name);
-      if (!user) return fail(Status::error(ctx_where + ".user: no user named \"" + user_name + "\""));
+      const auto user_entry = find_named(root, "users", "user", user_name);
+      if (!user_entry) return fail(Status::error(ctx_where + ".user: no user named \"" + user_name + "\""));
+      const YAML::Node& user = *user_entry;
       if (!user.IsMap()) return fail(Status::error(user_where + ": must be a map"));
       if (auto s = read_user(user, user_where, base, out); !s) return fail(s);
     }
