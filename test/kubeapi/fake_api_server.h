@@ -1,0 +1,147 @@
+// A local stand-in for the Kubernetes API server, for the API client tests:
+// httplib::Server (or SSLServer) on 127.0.0.1, an ephemeral port, speaking
+// the list/watch protocol of Namespaces, Pods and NetworkPolicies.
+//
+// It keeps objects and an event log per resource with a global
+// resourceVersion counter (like etcd), serves paginated lists (limit /
+// continue) and chunked watch streams (resume from resourceVersion,
+// bookmarks), and lets a test break things on purpose: compact a resource
+// (410 Gone as an HTTP status or as an ERROR event), cut streams abruptly
+// (optionally in the middle of an event), end them cleanly, expire continue
+// tokens, rotate the accepted bearer token. Every request is recorded.
+//
+// Only GET is answered (anything else: 405, before httplib reads a body).
+#pragma once
+
+#include <httplib.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace bpfence::test {
+
+inline const std::string kNamespaces = "/api/v1/namespaces";
+inline const std::string kPods = "/api/v1/pods";
+inline const std::string kPolicies = "/apis/networking.k8s.io/v1/networkpolicies";
+
+struct RecordedRequest {
+  std::string method;
+  std::string path;
+  std::multimap<std::string, std::string> params;
+  std::string authorization;
+  bool watch() const { return params.count("watch") > 0; }
+  std::string param(const std::string& key) const {
+    auto it = params.find(key);
+    return it == params.end() ? "" : it->second;
+  }
+};
+
+class FakeApiServer {
+ public:
+  // How an expired resourceVersion is reported on watch.
+  enum class GoneMode { HttpStatus, ErrorEvent };
+
+  // Plain HTTP.
+  FakeApiServer();
+  // HTTPS with this certificate and key (not owned; httplib takes references).
+  // With `client_ca` (owned from here on) clients must present a certificate
+  // it verifies.
+  FakeApiServer(X509* cert, EVP_PKEY* key, X509_STORE* client_ca = nullptr);
+  ~FakeApiServer();
+  FakeApiServer(const FakeApiServer&) = delete;
+  FakeApiServer& operator=(const FakeApiServer&) = delete;
+
+  int port() const { return port_; }
+  std::string url() const;
+
+  // Changes the state. With `record` false the change leaves no watch event
+  // (as if compacted away): only a relist can see it.
+  void upsert(const std::string& path, nlohmann::json object, bool record = true);
+  void remove(const std::string& path, const std::string& key, bool record = true);
+  // A BOOKMARK event carrying a fresh resourceVersion.
+  uint64_t bookmark(const std::string& path);
+  // Writes a raw line (plus newline) into the path's streams, as an event.
+  void inject_line(const std::string& path, const std::string& line);
+
+  // Compacts the path's history: watches from an older resourceVersion get
+  // 410. Active streams end cleanly (HttpStatus) or get an ERROR event.
+  void expire(const std::string& path, GoneMode mode);
+  // Active streams (all paths) end abruptly, without the final chunk.
+  void cut_streams();
+  // The first event written on `path` from now on (not one already in the
+  // log) is written half, then the stream is cut.
+  void cut_next_event(const std::string& path);
+  // Active streams end cleanly, as when timeoutSeconds is reached.
+  void end_streams();
+  // The next list request with a continue token gets 410.
+  void expire_next_continue();
+  // Write each event line in three chunks, so lines are split across reads.
+  void set_split_events(bool on);
+  // Accept only this bearer token ("" accepts any request).
+  void set_token(const std::string& token);
+
+  uint64_t resource_version() const;
+  std::vector<RecordedRequest> requests() const;
+  std::vector<RecordedRequest> requests(const std::string& path, bool watch) const;
+  int active_streams(const std::string& path) const;
+  // Waits (up to `timeout`) until pred() holds; pred may call the getters.
+  bool wait_for(const std::function<bool()>& pred, std::chrono::milliseconds timeout = std::chrono::seconds(10)) const;
+
+ private:
+  struct Event {
+    uint64_t rv;
+    std::string type;
+    std::string line;  // the serialized event, without newline
+  };
+  struct Resource {
+    std::string kind, api_version;
+    std::map<std::string, nlohmann::json> objects;  // by key
+    std::vector<Event> log;
+    uint64_t compacted = 0;  // watches from rv < compacted get 410
+    GoneMode gone_mode = GoneMode::HttpStatus;
+    uint64_t expire_generation = 0;
+    uint64_t cut_from = 0;  // cut at the first event with rv >= this (0: none)
+    std::map<uint64_t, std::vector<nlohmann::json>> snapshots;  // list rv -> items
+  };
+  struct Stream;
+
+  void setup();
+  void handle(const httplib::Request& req, httplib::Response& res, const std::string& path);
+  void handle_list(const httplib::Request& req, httplib::Response& res, Resource& r);
+  void handle_watch(const httplib::Request& req, httplib::Response& res, const std::string& path, Resource& r);
+  void append_event(Resource& r, const std::string& type, nlohmann::json object);
+  static std::string status_json(int code, const std::string& reason, const std::string& message);
+
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;
+  int port_ = 0;
+  bool tls_ = false;
+
+  mutable std::mutex mu_;
+  mutable std::condition_variable cv_;
+  std::map<std::string, Resource> resources_;
+  uint64_t rv_ = 100;
+  uint64_t cut_generation_ = 0;
+  uint64_t end_generation_ = 0;
+  bool expire_next_continue_ = false;
+  bool split_events_ = false;
+  bool stopping_ = false;
+  std::string token_;
+  std::vector<RecordedRequest> requests_;
+  std::map<std::string, int> active_;
+};
+
+}  // namespace bpfence::test
