@@ -169,9 +169,14 @@ void decode_guarded(const json& v, const std::string& label, Context& ctx) {
   }
 }
 
+// JSON as kubectl and jq write it: `{` then a quoted key (or nothing). YAML
+// flow style (`{kind: Pod}`) quotes no keys and goes to the YAML reader.
 bool looks_like_json(std::string_view text) {
   auto first = text.find_first_not_of(" \t\r\n");
-  return first != std::string_view::npos && (text[first] == '{' || text[first] == '[');
+  if (first == std::string_view::npos || (text[first] != '{' && text[first] != '[')) return false;
+  auto next = text.find_first_not_of(" \t\r\n", first + 1);
+  return next == std::string_view::npos || text[next] == '"' || text[next] == '}' || text[next] == '[' ||
+         text[next] == '{' || text[next] == ']';
 }
 
 std::string json_error_message(const std::exception& e) {
@@ -190,26 +195,20 @@ ParseResult parse_manifests(std::string_view text, const std::string& file, cons
   try {
     if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);  // UTF-8 byte order mark
 
-    std::string json_error;
     if (looks_like_json(text)) {
+      // Strict JSON: a YAML reading of broken JSON would guess at what it meant.
+      json v;
       try {
-        json v = json::parse(text);
-        decode_guarded(v, "document 1", ctx);
-        return result;
+        v = json::parse(text);
       } catch (const json::exception& e) {
-        // YAML flow style also starts with `{`: give YAML a chance.
-        json_error = json_error_message(e);
+        ctx.error("document 1", "", json_error_message(e));
+        return result;
       }
+      decode_guarded(v, "document 1", ctx);
+      return result;
     }
 
     auto docs = parse_detail::read_yaml_documents(text);
-    if (!json_error.empty()) {
-      for (const auto& d : docs)
-        if (!d.error.empty()) {
-          ctx.error("document 1", "", json_error);
-          return result;
-        }
-    }
     for (size_t i = 0; i < docs.size(); ++i) {
       std::string label = "document " + std::to_string(i + 1);
       if (docs[i].error.empty()) {

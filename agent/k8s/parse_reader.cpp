@@ -139,7 +139,7 @@ void Reader::known_fields(const json* obj, const std::string& path, std::initial
     if (found) continue;
     std::string list;
     for (auto k : known) list += (list.empty() ? "" : ", ") + std::string(k);
-    error(child(path, printable(it.key())), "unknown field (known here: " + list + ")");
+    error(child(path, it.key().empty() ? "\"\"" : printable(it.key())), "unknown field (known here: " + list + ")");
   }
 }
 
