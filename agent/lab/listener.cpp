@@ -1,0 +1,114 @@
+// A single-threaded echo server for the lab's pods (see listener.h).
+#include "listener.h"
+
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <map>
+
+namespace bpfence::lab {
+
+namespace {
+
+volatile sig_atomic_t g_stop = 0;
+void on_signal(int) { g_stop = 1; }
+
+int bind_port(const ProbePort& p) {
+  int type = p.proto == 17 ? SOCK_DGRAM : SOCK_STREAM;
+  int fd = socket(AF_INET, type | SOCK_NONBLOCK | SOCK_CLOEXEC, p.proto);
+  if (fd < 0) return -1;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(p.port);
+  addr.sin_addr.s_addr = htonl(INADDR_ANY);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || (type == SOCK_STREAM && listen(fd, 512) != 0)) {
+    int err = errno;
+    close(fd);
+    errno = err;
+    return -1;
+  }
+  return fd;
+}
+
+}  // namespace
+
+int run_listener(const std::vector<ProbePort>& ports, int ready_fd) {
+  struct sigaction sa{};
+  sa.sa_handler = on_signal;
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  enum Kind { Listening, Datagram, Connection };
+  std::map<int, Kind> fds;
+  for (const auto& p : ports) {
+    int fd = bind_port(p);
+    if (fd < 0) {
+      std::fprintf(stderr, "level=error msg=\"cannot listen\" port=%s err=\"%s\"\n", p.str().c_str(),
+                   std::strerror(errno));
+      return 1;
+    }
+    fds[fd] = p.proto == 17 ? Datagram : Listening;
+  }
+  if (ready_fd >= 0) {
+    ssize_t n = write(ready_fd, "ready\n", 6);
+    (void)n;
+    close(ready_fd);
+  }
+
+  std::vector<pollfd> set;
+  char buf[2048];
+  while (!g_stop) {
+    set.clear();
+    for (const auto& [fd, kind] : fds) set.push_back({fd, POLLIN, 0});
+    int n = poll(set.data(), set.size(), -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return 1;
+    }
+    for (const auto& p : set) {
+      if (!p.revents) continue;
+      Kind kind = fds[p.fd];
+      if (kind == Listening) {
+        // Drain the backlog: many probes may connect at once.
+        while (true) {
+          int c = accept4(p.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+          if (c < 0) break;
+          fds[c] = Connection;
+        }
+      } else if (kind == Datagram) {
+        while (true) {
+          sockaddr_storage from{};
+          socklen_t len = sizeof from;
+          ssize_t got = recvfrom(p.fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &len);
+          if (got < 0) break;
+          sendto(p.fd, buf, got, 0, reinterpret_cast<sockaddr*>(&from), len);
+        }
+      } else {
+        ssize_t got = recv(p.fd, buf, sizeof buf, 0);
+        if (got > 0) {
+          // Probes send a byte or a few: a non-blocking send takes them whole.
+          if (send(p.fd, buf, got, MSG_NOSIGNAL) < 0 && errno != EAGAIN) {
+            close(p.fd);
+            fds.erase(p.fd);
+          }
+        } else if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
+          close(p.fd);
+          fds.erase(p.fd);
+        }
+      }
+    }
+  }
+  for (const auto& [fd, kind] : fds) close(fd);
+  return 0;
+}
+
+}  // namespace bpfence::lab

@@ -1,0 +1,154 @@
+// Planning and building the lab's namespaces, veths, addresses and routes.
+#include "topology.h"
+
+#include <cstdio>
+
+#include "netns.h"
+
+namespace bpfence::lab {
+
+namespace {
+
+constexpr const char* kPodGateway = "169.254.1.1";     // every pod's next hop, on its host veth
+constexpr const char* kRouterGateway = "169.254.0.1";  // the underlay router, on each of its links
+
+// Locally administered MACs, one role byte: unique on every veth segment.
+std::string mac(int role, int index) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "02:bf:%02x:00:%02x:%02x", role, (index >> 8) & 0xff, index & 0xff);
+  return buf;
+}
+
+enum Role { PodEth = 1, PodHost = 2, NodeUplink = 3, RouterToNode = 4, ExtEth = 5, RouterToExt = 6 };
+
+}  // namespace
+
+std::vector<std::string> Topology::all_netns() const {
+  std::vector<std::string> out{underlay};
+  for (const auto& n : nodes) out.push_back(n.netns);
+  for (const auto& h : hosts) out.push_back(h.netns);
+  return out;
+}
+
+const LabHost* Topology::host(const std::string& name) const {
+  for (const auto& h : hosts)
+    if (h.name == name) return &h;
+  return nullptr;
+}
+
+Topology plan_topology(const Scenario& scenario, const std::string& prefix, int nodes, Placement placement) {
+  Topology t;
+  t.prefix = prefix;
+  t.underlay = prefix + "-ul";
+  for (int i = 0; i < nodes; ++i)
+    t.nodes.push_back({"node-" + std::to_string(i + 1), prefix + "-n" + std::to_string(i + 1),
+                       "192.0.2." + std::to_string(i + 1)});
+  int pod = 0, ext = 0;
+  for (const auto& h : scenario.hosts) {
+    LabHost l;
+    l.name = h.name;
+    l.ip = h.ip;
+    l.external = h.external;
+    if (h.external) {
+      l.netns = prefix + "-x" + std::to_string(ext);
+      l.host_if = "x" + std::to_string(ext);
+      ++ext;
+    } else {
+      l.netns = prefix + "-p" + std::to_string(pod);
+      l.host_if = "p" + std::to_string(pod);
+      l.node = placement == Placement::Same ? 0 : pod % nodes;
+      ++pod;
+    }
+    t.hosts.push_back(l);
+  }
+  return t;
+}
+
+Status build_topology(const Topology& t) {
+  if (auto s = netns_add(t.all_netns()); !s) return s;
+
+  std::vector<std::string> router, router_links;
+  std::vector<std::vector<std::string>> node_links(t.nodes.size()), node_cfg(t.nodes.size());
+
+  // Links first: each veth pair is created with its peer directly in the
+  // other namespace.
+  for (size_t i = 0; i < t.nodes.size(); ++i) {
+    const auto& n = t.nodes[i];
+    std::string rif = "n" + std::to_string(i + 1);
+    router_links.push_back("link add " + rif + " address " + mac(RouterToNode, i) + " type veth peer name ul address " +
+                           mac(NodeUplink, i) + " netns " + n.netns);
+    router.push_back("address add " + std::string(kRouterGateway) + "/32 dev " + rif);
+    router.push_back("link set " + rif + " up");
+    router.push_back("route add " + n.ip + "/32 dev " + rif);
+    router.push_back("neighbor replace " + n.ip + " lladdr " + mac(NodeUplink, i) + " dev " + rif + " nud permanent");
+    node_cfg[i] = {
+        "link set lo up",
+        "address add " + n.ip + "/32 dev ul",
+        "link set ul up",
+        "neighbor replace " + std::string(kRouterGateway) + " lladdr " + mac(RouterToNode, i) + " dev ul nud permanent",
+        "route add default via " + std::string(kRouterGateway) + " dev ul onlink",
+    };
+  }
+
+  int pod_index = 0, ext_index = 0;
+  for (const auto& h : t.hosts) {
+    if (h.external) {
+      int j = ext_index++;
+      router_links.push_back("link add " + h.host_if + " address " + mac(RouterToExt, j) +
+                             " type veth peer name eth0 address " + mac(ExtEth, j) + " netns " + h.netns);
+      router.push_back("address add " + std::string(kRouterGateway) + "/32 dev " + h.host_if);
+      router.push_back("link set " + h.host_if + " up");
+      router.push_back("neighbor replace " + h.ip + " lladdr " + mac(ExtEth, j) + " dev " + h.host_if + " nud permanent");
+      router.push_back("route add " + h.ip + "/32 dev " + h.host_if);
+    } else {
+      int k = pod_index++;
+      auto& links = node_links[h.node];
+      auto& cfg = node_cfg[h.node];
+      links.push_back("link add " + h.host_if + " address " + mac(PodHost, k) + " type veth peer name eth0 address " +
+                      mac(PodEth, k) + " netns " + h.netns);
+      cfg.push_back("address add " + std::string(kPodGateway) + "/32 dev " + h.host_if);
+      cfg.push_back("link set " + h.host_if + " up");
+      cfg.push_back("neighbor replace " + h.ip + " lladdr " + mac(PodEth, k) + " dev " + h.host_if + " nud permanent");
+      cfg.push_back("route add " + h.ip + "/32 dev " + h.host_if);
+      router.push_back("route add " + h.ip + "/32 via " + t.nodes[h.node].ip + " dev n" + std::to_string(h.node + 1) +
+                       " onlink");
+    }
+  }
+
+  if (auto s = ip_batch(t.underlay, router_links); !s) return s;
+  for (size_t i = 0; i < t.nodes.size(); ++i)
+    if (auto s = ip_batch(t.nodes[i].netns, node_links[i]); !s) return s;
+
+  // Hosts (pods, externals): addresses and routes inside their own netns.
+  pod_index = ext_index = 0;
+  for (const auto& h : t.hosts) {
+    std::string gw = h.external ? kRouterGateway : kPodGateway;
+    int idx = h.external ? ext_index++ : pod_index++;
+    std::string peer_mac = h.external ? mac(RouterToExt, idx) : mac(PodHost, idx);
+    if (auto s = ip_batch(h.netns, {"link set lo up", "address add " + h.ip + "/32 dev eth0", "link set eth0 up",
+                                    "neighbor replace " + gw + " lladdr " + peer_mac + " dev eth0 nud permanent",
+                                    "route add default via " + gw + " dev eth0 onlink"});
+        !s)
+      return s;
+  }
+  for (size_t i = 0; i < t.nodes.size(); ++i)
+    if (auto s = ip_batch(t.nodes[i].netns, node_cfg[i]); !s) return s;
+  if (auto s = ip_batch(t.underlay, router); !s) return s;
+
+  // Forwarding on the nodes and the router; no reverse-path filter (a pod's
+  // replies leave by the default route, not by the /32 they came in on);
+  // no IPv6, so no router solicitations or DAD packets cross the programs.
+  const std::vector<std::pair<std::string, std::string>> common = {
+      {"net/ipv4/conf/all/rp_filter", "0"}, {"net/ipv4/conf/*/rp_filter", "0"},
+      {"net/ipv6/conf/all/disable_ipv6", "1"}, {"net/ipv6/conf/default/disable_ipv6", "1"}};
+  auto forwarding = common;
+  forwarding.push_back({"net/ipv4/ip_forward", "1"});
+  if (auto s = write_sysctls(t.underlay, forwarding); !s) return s;
+  for (const auto& n : t.nodes)
+    if (auto s = write_sysctls(n.netns, forwarding); !s) return s;
+  for (const auto& h : t.hosts)
+    if (auto s = write_sysctls(h.netns, common); !s) return s;
+  return Status::ok();
+}
+
+}  // namespace bpfence::lab
