@@ -1,0 +1,54 @@
+// The agent process: wires the source, the netlink watcher, the dataplane,
+// the reconciler, the HTTP API and the flow sweeper together, and takes
+// them down in an order that leaves enforcement in place.
+#pragma once
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "api/http_server.h"
+#include "api_routes.h"
+#include "dataplane_factory.h"
+#include "interfaces.h"
+#include "options.h"
+#include "reconciler.h"
+
+namespace bpfence {
+
+class Agent {
+ public:
+  explicit Agent(AgentOptions options);
+  ~Agent();
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
+
+  // Opens everything and starts the threads; an error names what failed.
+  Status start();
+  // Stops the threads. Programs stay attached and maps pinned.
+  void stop();
+
+ private:
+  Status make_source();
+  void sweep_loop();
+
+  AgentOptions options_;
+  AgentInfo info_;
+  AgentCounters counters_;
+  DataplaneHandle dataplane_;
+  InterfaceWatcher interfaces_;
+  std::unique_ptr<Source> source_;
+  std::unique_ptr<Reconciler> reconciler_;
+  std::unique_ptr<HttpServer> http_;
+  std::thread sweeper_;
+  std::mutex sweep_mutex_;
+  std::condition_variable sweep_cv_;
+  bool stopping_ = false;
+  bool started_ = false;
+};
+
+// Runs `bpfence-agent` with these arguments; returns the exit code.
+int agent_main(int argc, char** argv);
+
+}  // namespace bpfence

@@ -1,0 +1,443 @@
+// The reconcile loop: queue -> store + compiler -> dataplane -> bindings ->
+// snapshot for the API.
+#include "reconciler.h"
+
+#include <algorithm>
+
+#include "log.h"
+#include "source_errors.h"
+
+namespace bpfence {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr size_t kRecentErrors = 50;
+
+// Later changes to a key override earlier ones: the result applied to the
+// kernel's state gives the same as applying both in order.
+template <class K, class V>
+void merge_map(MapDiff<K, V>& into, MapDiff<K, V>&& d) {
+  if (d.empty()) return;
+  if (into.empty()) {
+    into = std::move(d);
+    return;
+  }
+  std::map<K, std::optional<V>> m;
+  for (auto& [k, v] : into.upsert) m[k] = std::move(v);
+  for (auto& k : into.erase) m[k] = std::nullopt;
+  for (auto& [k, v] : d.upsert) m[k] = std::move(v);
+  for (auto& k : d.erase) m[k] = std::nullopt;
+  into = {};
+  for (auto& [k, v] : m) {
+    if (v) into.upsert.emplace_back(k, std::move(*v));
+    else into.erase.push_back(k);
+  }
+}
+
+void merge_diff(StateDiff& into, StateDiff&& d) {
+  merge_map(into.endpoints, std::move(d.endpoints));
+  merge_map(into.pod_addrs, std::move(d.pod_addrs));
+  merge_map(into.cidrs, std::move(d.cidrs));
+  merge_map(into.policy, std::move(d.policy));
+  merge_map(into.ranges, std::move(d.ranges));
+  merge_map(into.rules, std::move(d.rules));
+  into.touched_endpoints.insert(d.touched_endpoints.begin(), d.touched_endpoints.end());
+}
+
+std::string ips_text(const std::vector<IpAddress>& ips) {
+  std::string s;
+  for (const IpAddress& ip : ips) s += (s.empty() ? "" : ",") + ip.str();
+  return s;
+}
+
+std::vector<double> latency_buckets() {
+  return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+}
+
+}  // namespace
+
+const char* endpoint_state_name(EndpointView::State s) {
+  switch (s) {
+    case EndpointView::State::bound: return "bound";
+    case EndpointView::State::pending: return "pending";
+    case EndpointView::State::adopted: return "adopted";
+    case EndpointView::State::error: return "error";
+  }
+  return "unknown";
+}
+
+Reconciler::Reconciler(ReconcilerOptions options, DataplaneHandle& dataplane, InterfaceWatcher& interfaces,
+                       Source& source)
+    : options_(std::move(options)),
+      dp_(dataplane),
+      interfaces_(interfaces),
+      source_(source),
+      compiler_(CompileOptions{options_.node, options_.host_ips}),
+      latency_(latency_buckets()) {
+  publish();
+}
+
+Reconciler::~Reconciler() { stop(); }
+
+void Reconciler::post(SourceUpdate update) {
+  {
+    std::lock_guard lock(queue_mutex_);
+    queue_.push_back({std::move(update), Clock::now()});
+  }
+  queue_cv_.notify_one();
+}
+
+void Reconciler::interfaces_changed() {
+  {
+    std::lock_guard lock(queue_mutex_);
+    interfaces_dirty_ = true;
+  }
+  queue_cv_.notify_one();
+}
+
+void Reconciler::start() {
+  if (thread_.joinable()) return;
+  thread_ = std::thread([this] { run(); });
+}
+
+void Reconciler::stop() {
+  {
+    std::lock_guard lock(queue_mutex_);
+    stop_ = true;
+  }
+  queue_cv_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+std::shared_ptr<const AgentSnapshot> Reconciler::snapshot() const {
+  std::lock_guard lock(snapshot_mutex_);
+  return snapshot_;
+}
+
+void Reconciler::run() {
+  for (;;) {
+    std::vector<Queued> batch;
+    bool interfaces = false;
+    {
+      std::unique_lock lock(queue_mutex_);
+      // Wake up on work; also on a timer while waiting for the source's
+      // initial state, for a retry, or to rebind after an error.
+      auto ready = [&] { return stop_ || !queue_.empty() || interfaces_dirty_; };
+      if (!source_.synced()) {
+        queue_cv_.wait_for(lock, std::chrono::milliseconds(20), ready);
+      } else if (have_pending_) {
+        queue_cv_.wait_until(lock, retry_at_, ready);
+      } else {
+        bool bind_errors = std::any_of(bindings_.begin(), bindings_.end(),
+                                       [](const auto& b) { return b.second.state == EndpointView::State::error; });
+        queue_cv_.wait_for(lock, bind_errors ? std::chrono::seconds(2) : std::chrono::seconds(30), ready);
+      }
+      if (stop_) return;
+      batch.swap(queue_);
+      interfaces = std::exchange(interfaces_dirty_, false);
+    }
+    pass(std::move(batch), interfaces);
+  }
+}
+
+void Reconciler::upsert(const Object& o) {
+  ObjectKey key = key_of(o);
+  std::visit(
+      [&](const auto& v) {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, Namespace>) {
+          // Every namespace carries its name label (the API server sets it;
+          // manifests may not).
+          Namespace ns = v;
+          ns.labels["kubernetes.io/metadata.name"] = ns.name;
+          compiler_.upsert(ns);
+          store_.insert_or_assign(key, Object(std::move(ns)));
+          return;
+        } else {
+          compiler_.upsert(v);
+        }
+        store_.insert_or_assign(key, o);
+      },
+      o);
+}
+
+void Reconciler::erase(const ObjectKey& k) {
+  if (!store_.erase(k)) return;
+  if (k.kind == "Namespace") compiler_.erase_namespace(k.key);
+  else if (k.kind == "Pod") compiler_.erase_pod(k.key);
+  else if (k.kind == "NetworkPolicy") compiler_.erase_policy(k.key);
+}
+
+bool Reconciler::accept(const SourceUpdate& u) {
+  bool changed = false;
+  if (u.resync_kind) {
+    std::set<std::string> keep;
+    for (const Object& o : u.upserts) {
+      ObjectKey k = key_of(o);
+      if (k.kind == *u.resync_kind) keep.insert(k.key);
+    }
+    std::vector<ObjectKey> gone;
+    for (auto it = store_.lower_bound(ObjectKey{*u.resync_kind, ""});
+         it != store_.end() && it->first.kind == *u.resync_kind; ++it)
+      if (!keep.count(it->first.key)) gone.push_back(it->first);
+    for (const ObjectKey& k : gone) erase(k);
+    changed = true;
+  }
+  for (const Object& o : u.upserts) {
+    upsert(o);
+    changed = true;
+  }
+  for (const ObjectKey& k : u.deletes) {
+    erase(k);
+    changed = true;
+  }
+  return changed;
+}
+
+void Reconciler::pass(std::vector<Queued> batch, bool /*interfaces*/) {
+  bool changed = false;
+  if (!batch.empty()) {
+    std::unique_lock lock(compiler_mutex_);
+    for (Queued& q : batch) {
+      ++updates_total_;
+      for (ParseError& e : q.update.errors) {
+        recent_errors_.push_back(std::move(e));
+        if (recent_errors_.size() > kRecentErrors) recent_errors_.pop_front();
+      }
+      if (accept(q.update)) {
+        ++generation_;
+        changed = true;
+        if (pending_since_ == Clock::time_point{} || q.at < pending_since_) pending_since_ = q.at;
+      }
+    }
+  }
+  if (!source_.synced()) {
+    publish();
+    return;
+  }
+
+  bool due = have_pending_ && Clock::now() >= retry_at_;
+  if (changed || !first_apply_done_ || due) {
+    StateDiff diff;
+    {
+      std::unique_lock lock(compiler_mutex_);
+      diff = compiler_.commit();
+      ++commits_total_;
+      warnings_ = compiler_.warnings();
+    }
+    merge_diff(pending_, std::move(diff));
+    have_pending_ = true;
+    apply_pending(pending_since_);
+  }
+  reconcile_bindings();
+  if (first_apply_done_ && !have_pending_ && pending_since_ != Clock::time_point{}) {
+    std::chrono::duration<double> took = Clock::now() - pending_since_;
+    latency_.observe(took.count());
+    pending_since_ = {};
+  }
+  if (first_apply_done_ && !pruned_) {
+    pruned_ = true;
+    if (dp_.prune_unclaimed) {
+      if (Status s = dp_.prune_unclaimed(); !s)
+        agentlog::warn("pruning interfaces of deleted pods failed", "error=" + agentlog::q(s.message()));
+    }
+  }
+  publish();
+}
+
+void Reconciler::apply_pending(Clock::time_point since) {
+  const DesiredState& state = compiler_.state();
+  auto t0 = Clock::now();
+  Status s = dp_.dataplane->apply(pending_, state);
+  std::chrono::duration<double, std::milli> took = Clock::now() - t0;
+  if (s) {
+    size_t entries = pending_.size();
+    bool recovered = !apply_error_.empty();
+    pending_ = {};
+    have_pending_ = false;
+    apply_error_.clear();
+    retry_backoff_ = std::chrono::milliseconds(0);
+    applied_generation_ = generation_;
+    last_applied_at_ = std::chrono::system_clock::now();
+    for (const std::string& pod : fail_closed_) (void)dp_.dataplane->set_fail_closed(pod, false);
+    if (!fail_closed_.empty())
+      agentlog::info("fail-closed cleared", "pods=" + std::to_string(fail_closed_.size()));
+    fail_closed_.clear();
+    bool first = !first_apply_done_;
+    first_apply_done_ = true;
+    std::chrono::duration<double, std::milli> since_ms = Clock::now() - since;
+    agentlog::line(first || recovered ? agentlog::Level::info : agentlog::Level::debug,
+                   first ? "initial state applied" : recovered ? "apply recovered" : "applied",
+                   "generation=" + std::to_string(generation_) + " entries=" + std::to_string(entries) +
+                       " apply_ms=" + std::to_string(took.count()) +
+                       (since != Clock::time_point{} ? " since_update_ms=" + std::to_string(since_ms.count()) : ""));
+    return;
+  }
+  ++apply_errors_total_;
+  apply_error_ = s.message();
+  retry_backoff_ = std::clamp(retry_backoff_ * 2, std::chrono::milliseconds(1000), std::chrono::milliseconds(30000));
+  retry_at_ = Clock::now() + retry_backoff_;
+  // The kernel keeps the previous state. Pods whose policy changed in the
+  // diff get no new flows until it is in place (issue 8: fail closed).
+  std::set<std::string> touched = pending_.touched_endpoints;
+  for (const auto& [pod, es] : pending_.endpoints.upsert) touched.insert(pod);
+  size_t newly = 0;
+  for (const std::string& pod : touched) {
+    if (!state.endpoints.count(pod) || fail_closed_.count(pod)) continue;
+    if (Status f = dp_.dataplane->set_fail_closed(pod, true); !f)
+      agentlog::error("cannot set fail-closed", "pod=" + pod + " error=" + agentlog::q(f.message()));
+    fail_closed_.insert(pod);
+    ++newly;
+  }
+  agentlog::error("apply failed; previous state stays enforced",
+                  "generation=" + std::to_string(generation_) + " applied_generation=" +
+                      std::to_string(applied_generation_) + " fail_closed_pods=" + std::to_string(fail_closed_.size()) +
+                      " newly_fail_closed=" + std::to_string(newly) +
+                      " retry_in_ms=" + std::to_string(retry_backoff_.count()) + " error=" + agentlog::q(s.message()));
+}
+
+void Reconciler::reconcile_bindings() {
+  const DesiredState& st = compiler_.state();
+  Dataplane& dp = *dp_.dataplane;
+  std::map<std::string, InterfaceBinding> cur;
+  for (InterfaceBinding& b : dp.bindings()) cur[b.pod] = std::move(b);
+  // Until the first apply succeeds, interfaces the previous agent enforced
+  // stay as it left them: rebinding them now would point them at maps that
+  // do not hold their policy.
+  std::set<int> adopted;
+  if (!first_apply_done_ && dp_.unclaimed) adopted = dp_.unclaimed();
+
+  std::map<std::string, Binding> next;
+  for (const auto& [pod, es] : st.endpoints) {
+    Binding b;
+    std::optional<RouteTarget> target;
+    for (const IpAddress& ip : es.ips)
+      if ((target = interfaces_.lookup(ip))) break;
+    auto c = cur.find(pod);
+    if (!target) {
+      if (c != cur.end()) {
+        agentlog::info("interface gone", "pod=" + pod + " ifindex=" + std::to_string(c->second.ifindex));
+        if (Status s = dp.unbind(pod); !s)
+          agentlog::warn("unbind failed", "pod=" + pod + " error=" + agentlog::q(s.message()));
+      } else if (!bindings_.count(pod) || bindings_[pod].state != EndpointView::State::pending) {
+        agentlog::info("endpoint pending", "pod=" + pod + " ips=" + ips_text(es.ips) + " reason=\"no host route\"");
+      }
+      b.state = EndpointView::State::pending;
+      b.error = "no host route to " + ips_text(es.ips);
+    } else if (c != cur.end() && c->second.ifindex == target->ifindex) {
+      b.state = EndpointView::State::bound;
+      b.ifindex = target->ifindex;
+      b.ifname = target->ifname;
+    } else if (adopted.count(target->ifindex)) {
+      b.state = EndpointView::State::adopted;
+      b.ifindex = target->ifindex;
+      b.ifname = target->ifname;
+      b.error = "enforced with the previous agent's state until the first apply succeeds";
+    } else {
+      b.ifindex = target->ifindex;
+      b.ifname = target->ifname;
+      if (Status s = dp.bind(InterfaceBinding{pod, target->ifindex, target->ifname}, st); s) {
+        b.state = EndpointView::State::bound;
+      } else {
+        b.state = EndpointView::State::error;
+        b.error = s.message();
+        ++bind_errors_total_;
+        agentlog::error("bind failed", "pod=" + pod + " ifindex=" + std::to_string(target->ifindex) +
+                                           " error=" + agentlog::q(s.message()));
+      }
+    }
+    next[pod] = std::move(b);
+  }
+  for (const auto& [pod, b] : cur) {
+    if (st.endpoints.count(pod)) continue;
+    if (Status s = dp.unbind(pod); !s)
+      agentlog::warn("unbind failed", "pod=" + pod + " error=" + agentlog::q(s.message()));
+  }
+  bindings_ = std::move(next);
+}
+
+void Reconciler::publish() {
+  auto snap = std::make_shared<AgentSnapshot>();
+  AgentSnapshot& s = *snap;
+  const DesiredState& st = compiler_.state();
+  s.generation = generation_;
+  s.applied_generation = applied_generation_;
+  s.synced = source_.synced();
+  s.first_apply_done = first_apply_done_;
+  s.apply_error = apply_error_;
+  s.fail_closed.assign(fail_closed_.begin(), fail_closed_.end());
+  for (const auto& [pod, es] : st.endpoints) {
+    EndpointView v;
+    v.pod = pod;
+    v.ips = es.ips;
+    v.endpoint_id = es.endpoint_id;
+    v.identity = es.identity;
+    v.ingress_isolated = es.ingress_isolated;
+    v.egress_isolated = es.egress_isolated;
+    v.ingress_policies = es.ingress_policies;
+    v.egress_policies = es.egress_policies;
+    v.fail_closed = fail_closed_.count(pod) > 0;
+    if (auto b = bindings_.find(pod); b != bindings_.end()) {
+      v.state = b->second.state;
+      v.ifindex = b->second.ifindex;
+      v.ifname = b->second.ifname;
+      v.error = b->second.error;
+    } else {
+      v.error = "not reconciled yet";
+    }
+    switch (v.state) {
+      case EndpointView::State::bound: ++s.bound; break;
+      case EndpointView::State::error: ++s.bind_errors; break;
+      default: ++s.pending; break;
+    }
+    s.endpoint_pods[es.endpoint_id] = pod;
+    s.endpoints.push_back(std::move(v));
+  }
+  if (auto* errs = dynamic_cast<const SourceErrors*>(&source_)) {
+    s.errors = errs->current_errors();
+  } else {
+    s.errors.assign(recent_errors_.begin(), recent_errors_.end());
+  }
+  s.warnings = warnings_;
+  s.rules = st.rules;
+  for (const auto& [k, o] : store_) {
+    if (k.kind == "Namespace") ++s.namespaces;
+    else if (k.kind == "Pod") ++s.pods;
+    else ++s.policies;
+  }
+  s.pod_addrs = st.pod_addrs.size();
+  s.cidrs = st.cidrs.size();
+  s.policy_entries = st.policy.size();
+  s.range_entries = st.ranges.size();
+  s.updates_total = updates_total_;
+  s.commits_total = commits_total_;
+  s.apply_errors_total = apply_errors_total_;
+  s.bind_errors_total = bind_errors_total_;
+  s.last_applied_at = last_applied_at_;
+
+  if (!s.synced) {
+    s.not_ready_reason = "source not synced yet (" + source_.describe() + ")";
+  } else if (!first_apply_done_) {
+    s.not_ready_reason = "initial state not applied" + (apply_error_.empty() ? "" : ": " + apply_error_);
+  } else if (have_pending_ || applied_generation_ != generation_) {
+    s.not_ready_reason = "generation " + std::to_string(generation_) + " not applied (applied " +
+                         std::to_string(applied_generation_) + ")" +
+                         (apply_error_.empty() ? "" : ": " + apply_error_);
+  } else if (s.pending || s.bind_errors) {
+    std::string list;
+    int shown = 0;
+    for (const EndpointView& v : s.endpoints) {
+      if (v.state == EndpointView::State::bound) continue;
+      if (shown++ < 5) list += (list.empty() ? "" : "; ") + v.pod + " (" + endpoint_state_name(v.state) + ": " + v.error + ")";
+    }
+    s.not_ready_reason = std::to_string(s.pending) + " endpoints pending, " + std::to_string(s.bind_errors) +
+                         " failed to bind: " + list;
+  } else {
+    s.ready = true;
+  }
+  std::lock_guard lock(snapshot_mutex_);
+  snapshot_ = std::move(snap);
+}
+
+}  // namespace bpfence
