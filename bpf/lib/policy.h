@@ -7,8 +7,8 @@
  * The policy step is a fixed number of lookups whatever the number of
  * policies or pods: the peer's pod identity (hash) and CIDR identity (LPM),
  * then for each of {pod identity, CIDR identity, BF_ID_ANY}: exact port,
- * port range (LPM, only when the endpoint has ranges that way), every port
- * of the protocol, every protocol.
+ * every port of the protocol, every protocol, port range (LPM, only when the
+ * endpoint has ranges that way).
  */
 #ifndef BPFENCE_BPF_POLICY_H
 #define BPFENCE_BPF_POLICY_H
@@ -52,7 +52,8 @@ static __always_inline int bf_addr_zero(const __u8 *a)
 	return (a0 | a1) == 0;
 }
 
-/* One peer identity: exact port, range, any port of proto, anything. */
+/* One peer identity: exact port, every port of proto, every protocol, then
+ * port ranges: the order Compiler::verdict() uses, so both name the same rule. */
 static __always_inline int bf_rule_for(__u32 endpoint_id, __u32 peer, __u8 dir, __u8 proto,
 				       __be16 port, int ranges, __u32 *rule_id)
 {
@@ -66,24 +67,9 @@ static __always_inline int bf_rule_for(__u32 endpoint_id, __u32 peer, __u8 dir, 
 	struct bf_policy_value *v;
 
 	if (bf_has_ports(proto)) {
-		if (port) {
-			v = bpf_map_lookup_elem(&policy, &k);
-			if (v)
-				goto hit;
-			if (ranges) {
-				struct bf_range_key rk = {
-					.prefixlen = BF_RANGE_FIXED_BITS + 16,
-					.endpoint_id = endpoint_id,
-					.peer_identity = peer,
-					.direction = dir,
-					.proto = proto,
-					.port = port,
-				};
-				v = bpf_map_lookup_elem(&range_policy, &rk);
-				if (v)
-					goto hit;
-			}
-		}
+		v = bpf_map_lookup_elem(&policy, &k);
+		if (v)
+			goto hit;
 		k.port = 0;
 		v = bpf_map_lookup_elem(&policy, &k);
 		if (v)
@@ -94,6 +80,19 @@ static __always_inline int bf_rule_for(__u32 endpoint_id, __u32 peer, __u8 dir, 
 	v = bpf_map_lookup_elem(&policy, &k);
 	if (v)
 		goto hit;
+	if (ranges && bf_has_ports(proto)) {
+		struct bf_range_key rk = {
+			.prefixlen = BF_RANGE_FIXED_BITS + 16,
+			.endpoint_id = endpoint_id,
+			.peer_identity = peer,
+			.direction = dir,
+			.proto = proto,
+			.port = port,
+		};
+		v = bpf_map_lookup_elem(&range_policy, &rk);
+		if (v)
+			goto hit;
+	}
 	return 0;
 hit:
 	*rule_id = v->rule_id;

@@ -451,8 +451,11 @@ Status BpfDataplane::set_fail_closed(const std::string& pod, bool fail_closed) {
   std::optional<bf_endpoint> e = d.endpoints.lookup(it->second.binding.ifindex);
   if (!e) return Status::error("set_fail_closed " + pod + ": no endpoint entry for ifindex " +
                                std::to_string(it->second.binding.ifindex));
-  // No new generation: flows already allowed keep going, new ones drop.
+  // Setting it keeps the generation: flows already allowed keep going, new
+  // ones drop. Clearing it starts a new one, so flows it dropped are decided
+  // again.
   e->fail_closed = fail_closed;
+  if (!fail_closed) e->generation = d.next_generation++;
   return d.endpoints.update(it->second.binding.ifindex, *e);
 }
 

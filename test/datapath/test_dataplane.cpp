@@ -1,0 +1,259 @@
+// The BPF dataplane's own contract: the flow record, pinning and reuse,
+// capacity checks, the pinned-map reader, the sweeper, bind/unbind.
+#include <bpf/bpf.h>
+#include <net/if.h>
+#include <sys/stat.h>
+
+#include <catch2/catch.hpp>
+
+#include "bpfence/reasons.h"
+#include "cases.h"
+#include "cluster.h"
+#include "tc_attachment.h"
+
+using namespace bpfence;
+using namespace bpfence::testdp;
+using namespace bpfence::testpkt;
+
+namespace {
+constexpr auto IN = BF_DIR_INGRESS;
+constexpr auto OUT = BF_DIR_EGRESS;
+
+bool exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+}  // namespace
+
+TEST_CASE("the flow table records action, reason, rule, counters, flags and the reverse key", "[flows]") {
+  Fixture f;
+  add_cluster(f);
+  PolicyRule r;
+  r.peers = {pod_peer({{"app", "client"}})};
+  r.ports = {port(80)};
+  f.compiler().upsert(ingress_policy("dev", "web-allow", {{"app", "web"}}, {r}));
+  f.commit();
+
+  Pkt p1 = tcp4("10.0.1.11", 40000, "10.0.1.10", 80, kSyn);
+  Pkt p2 = tcp4("10.0.1.11", 40000, "10.0.1.10", 80, kAck);
+  Pkt p3 = tcp4("10.0.1.11", 40000, "10.0.1.10", 80, kAck | kPsh, 200);
+  uint64_t t0 = monotonic_now_ns();
+  for (const Pkt* p : {&p1, &p2, &p3}) REQUIRE(f.run(kWeb, IN, p->bytes) == kPass);
+
+  auto v = f.flow(kWeb, IN, "10.0.1.11", "10.0.1.10", 6, 40000, 80);
+  REQUIRE(v);
+  CHECK(v->action == BF_ACT_FORWARD);
+  CHECK(v->reason == BF_R_POLICY);
+  CHECK(f.rule(v->rule_id) == "dev/web-allow ingress[0]");
+  CHECK(v->packets == 3);
+  CHECK(v->bytes == p1.bytes.size() + p2.bytes.size() + p3.bytes.size());
+  CHECK(v->tcp_flags == (kSyn | kAck | kPsh));
+  CHECK(v->ifindex == static_cast<uint32_t>(f.ifindex(kWeb)));
+  CHECK(v->flags == 0);
+  CHECK(v->first_seen_ns >= t0);
+  CHECK(v->last_seen_ns >= v->first_seen_ns);
+  bf_flow_key rev = flow_key("10.0.1.10", "10.0.1.11", 6, 80, 40000, OUT, f.endpoint_id(kWeb));
+  CHECK(std::memcmp(&v->reverse, &rev, sizeof(rev)) == 0);
+
+  auto back = f.flow(kWeb, OUT, "10.0.1.10", "10.0.1.11", 6, 80, 40000);
+  REQUIRE(back);
+  CHECK(back->action == BF_ACT_FORWARD);
+  CHECK(back->reason == BF_R_REPLY);
+  CHECK(back->flags == BF_FLOW_REPLY);
+  CHECK(back->generation == v->generation);
+  CHECK(back->packets == 0);
+
+  REQUIRE(f.run(kWeb, IN, tcp4("10.0.1.12", 40000, "10.0.1.10", 80).bytes) == kDrop);
+  auto d = f.flow(kWeb, IN, "10.0.1.12", "10.0.1.10", 6, 40000, 80);
+  REQUIRE(d);
+  CHECK(d->action == BF_ACT_DROP);
+  CHECK(d->reason == BF_R_FW_POLICY);
+  CHECK(d->rule_id == 0);
+  CHECK(bf_verdict_short(d->action, d->reason) == "D(FwPolicy)");
+  // A drop has no reverse entry.
+  CHECK_FALSE(f.flow(kWeb, OUT, "10.0.1.10", "10.0.1.12", 6, 80, 40000));
+
+  SECTION("the pinned-map reader sees the same") {
+    PinnedMaps maps;
+    REQUIRE(maps.open(f.pin_dir()));
+    std::vector<FlowRecord> flows;
+    REQUIRE(maps.flows(&flows));
+    CHECK(flows.size() == 3);  // allowed flow, its reverse, the drop
+    std::vector<EndpointRecord> eps;
+    REQUIRE(maps.endpoints(&eps));
+    CHECK(eps.size() == 3);  // web, client, other are local
+    std::vector<CounterRecord> counters;
+    REQUIRE(maps.counters(&counters));
+    uint64_t fwpolicy = 0;
+    for (const auto& c : counters)
+      if (c.action == BF_ACT_DROP && c.reason == BF_R_FW_POLICY) fwpolicy = c.packets;
+    CHECK(fwpolicy == 1);
+  }
+
+  SECTION("the sweeper ages idle and closed flows") {
+    SweepOptions o;
+    SweepStats st;
+    o.now_ns = monotonic_now_ns() + 11ull * 1000000000;
+    REQUIRE(sweep_flows(f.dataplane().map_fd("flows"), o, &st));
+    CHECK(st.scanned == 3);
+    CHECK(st.deleted == 0);
+    // An RST makes the connection closed: 10 s.
+    REQUIRE(f.run(kWeb, OUT, tcp4("10.0.1.10", 80, "10.0.1.11", 40000, kRst).bytes) == kPass);
+    o.now_ns = monotonic_now_ns() + 5ull * 1000000000;
+    REQUIRE(sweep_flows(f.dataplane().map_fd("flows"), o, &st));
+    CHECK(st.deleted == 0);  // just seen
+    o.now_ns = monotonic_now_ns() + 11ull * 1000000000;
+    REQUIRE(sweep_flows(f.dataplane().map_fd("flows"), o, &st));
+    CHECK(st.deleted == 2);  // the closed pair; the drop entry has 60 s
+    o.now_ns = monotonic_now_ns() + 61ull * 1000000000;
+    REQUIRE(sweep_flows(f.dataplane().map_fd("flows"), o, &st));
+    CHECK(st.deleted == 1);
+  }
+}
+
+TEST_CASE("sweeper timeouts", "[flows]") {
+  SweepOptions o;
+  bf_flow_key tcp{}, udp{};
+  tcp.proto = 6;
+  udp.proto = 17;
+  bf_flow_value v{}, r{};
+  v.last_seen_ns = 1000;
+  r.last_seen_ns = 1000;
+  const uint64_t s = 1000000000;
+  CHECK_FALSE(flow_expired(udp, v, nullptr, o, 1000 + 59 * s));
+  CHECK(flow_expired(udp, v, nullptr, o, 1000 + 61 * s));
+  CHECK_FALSE(flow_expired(tcp, v, nullptr, o, 1000 + 3600 * s));
+  CHECK(flow_expired(tcp, v, nullptr, o, 1000 + 7 * 3600 * s));
+  // A reply entry that saw nothing lives as long as its busy pair.
+  r.last_seen_ns = 1000 + 100 * s;
+  CHECK_FALSE(flow_expired(udp, v, &r, o, 1000 + 120 * s));
+  // FIN one way: still open; FIN both ways: closed.
+  v.tcp_flags = kFin;
+  CHECK_FALSE(flow_expired(tcp, v, &r, o, 1000 + 120 * s));
+  r.tcp_flags = kFin | kAck;
+  CHECK(flow_expired(tcp, v, &r, o, 1000 + 120 * s));
+  // Drops age like datagrams.
+  bf_flow_value d{};
+  d.action = BF_ACT_DROP;
+  d.last_seen_ns = 1000;
+  CHECK(flow_expired(tcp, d, nullptr, o, 1000 + 61 * s));
+}
+
+TEST_CASE("maps are pinned, reused by a restarted dataplane, removed by uninstall", "[pinning]") {
+  Fixture f;
+  add_cluster(f);
+  f.commit();
+  for (const char* m : {"endpoints", "pod_addrs", "cidrs", "policy", "range_policy", "flows", "frags", "counters",
+                        "events"})
+    CHECK(exists(f.pin_dir() + "/" + m));
+  REQUIRE(f.run(kWeb, IN, tcp4("10.0.1.11", 40000, "10.0.1.10", 80).bytes) == kPass);
+  CHECK(tc_attached_prog_id(f.ifindex(kWeb), BPF_TC_INGRESS) != 0);
+  CHECK(tc_attached_prog_id(f.ifindex(kWeb), BPF_TC_EGRESS) != 0);
+
+  uint32_t old_gen = 0;
+  {
+    PinnedMaps maps;
+    REQUIRE(maps.open(f.pin_dir()));
+    std::vector<EndpointRecord> eps;
+    REQUIRE(maps.endpoints(&eps));
+    for (const auto& e : eps) old_gen = std::max(old_gen, e.endpoint.generation);
+  }
+
+  // A second agent on the same node: reuses the maps, sees the old endpoints
+  // as unclaimed, and its flows survive the handover.
+  BpfDataplaneOptions o;
+  o.pin_dir = f.pin_dir();
+  o.max_flows = 8192;  // a pinned flow table keeps its own size
+  {
+    BpfDataplane again(o);
+    REQUIRE(again.open());
+    CHECK(again.reused_pinned_maps());
+    CHECK(again.unclaimed_ifindexes().size() == 3);
+    REQUIRE(again.apply(StateDiff{}, f.compiler().state()));  // full resync
+    REQUIRE(again.bind({kWeb, f.ifindex(kWeb), "web"}, f.compiler().state()));
+    CHECK(again.unclaimed_ifindexes().size() == 2);
+    PinnedMaps maps;
+    REQUIRE(maps.open(f.pin_dir()));
+    std::vector<FlowRecord> flows;
+    REQUIRE(maps.flows(&flows));
+    CHECK(flows.size() == 2);
+    std::vector<EndpointRecord> eps;
+    REQUIRE(maps.endpoints(&eps));
+    for (const auto& e : eps)
+      if (e.ifindex == static_cast<uint32_t>(f.ifindex(kWeb))) CHECK(e.endpoint.generation > old_gen);
+  }  // `again` exits like an agent: filters stay attached
+  CHECK(tc_attached_prog_id(f.ifindex(kWeb), BPF_TC_INGRESS) != 0);
+
+  REQUIRE(f.dataplane().uninstall());
+  CHECK_FALSE(exists(f.pin_dir()));
+  CHECK(tc_attached_prog_id(f.ifindex(kWeb), BPF_TC_INGRESS) == 0);
+  CHECK(tc_attached_prog_id(f.ifindex(kWeb), BPF_TC_EGRESS) == 0);
+  CHECK(tc_attached_prog_id(f.ifindex(kClient), BPF_TC_INGRESS) == 0);
+}
+
+TEST_CASE("a desired state that does not fit is refused before anything is written", "[capacity]") {
+  Fixture f;
+  add_cluster(f);
+  f.commit();
+  PinnedMaps maps;
+  DesiredState big = f.compiler().state();
+  size_t before = big.pod_addrs.size();
+  for (uint32_t i = 0; big.pod_addrs.size() <= BF_MAX_POD_ADDRS; ++i)
+    big.pod_addrs.emplace(IpAddress::from_v4(0x0b000000 + i), 300);
+  PolicyKey pk;
+  pk.k.endpoint_id = 1;
+  pk.k.peer_identity = 999;
+  pk.k.proto = 6;
+  big.policy.emplace(pk, 1);
+  StateDiff diff;
+  for (const auto& [ip, id] : big.pod_addrs) diff.pod_addrs.upsert.emplace_back(ip, id);
+  diff.policy.upsert.emplace_back(pk, 1);
+  Status s = f.dataplane().apply(diff, big);
+  REQUIRE_FALSE(s);
+  CHECK(s.message().find("pod_addrs") != std::string::npos);
+  // Nothing half-written: neither the addresses nor the policy entry.
+  int fd = f.dataplane().map_fd("pod_addrs");
+  size_t n = 0;
+  bf_addr_key k{}, next{};
+  const bf_addr_key* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    ++n;
+    k = next;
+    prev = &k;
+  }
+  CHECK(n == before);
+  bf_policy_value pv;
+  CHECK(bpf_map_lookup_elem(f.dataplane().map_fd("policy"), &pk.k, &pv) != 0);
+}
+
+TEST_CASE("unbind detaches and removes the endpoint; bind to a new interface moves it", "[bind]") {
+  Fixture f;
+  add_cluster(f);
+  f.commit();
+  int old_if = f.ifindex(kOther);
+  REQUIRE(f.dataplane().unbind(kOther));
+  CHECK(tc_attached_prog_id(old_if, BPF_TC_INGRESS) == 0);
+  CHECK(tc_attached_prog_id(old_if, BPF_TC_EGRESS) == 0);
+  bf_endpoint e;
+  __u32 key = old_if;
+  CHECK(bpf_map_lookup_elem(f.dataplane().map_fd("endpoints"), &key, &e) != 0);
+  CHECK(f.dataplane().bindings().size() == 2);
+
+  sh("ip link add bfmove type veth peer name bfmovep");
+  int new_if = static_cast<int>(if_nametoindex("bfmove"));
+  REQUIRE(f.dataplane().bind({kWeb, new_if, "bfmove"}, f.compiler().state()));
+  CHECK(tc_attached_prog_id(new_if, BPF_TC_INGRESS) != 0);
+  CHECK(tc_attached_prog_id(f.ifindex(kWeb), BPF_TC_INGRESS) == 0);  // the old one was unbound
+  Status s = f.dataplane().bind({"dev/nope", new_if, "x"}, f.compiler().state());
+  CHECK_FALSE(s);
+  CHECK(s.message().find("dev/nope") != std::string::npos);
+  sh("ip link del bfmove");
+}
+
+TEST_CASE("reason names", "[names]") {
+  CHECK(std::string(bf_reason_name(BF_R_FW_POLICY)) == "FwPolicy");
+  CHECK(std::string(bf_reason_name(BF_R_INVALID)) == "Invalid");
+  CHECK(bf_reason_from_name("FragUnknown") == BF_R_FRAG_UNKNOWN);
+  CHECK(bf_verdict_short(BF_ACT_FORWARD, BF_R_POLICY) == "F");
+  for (uint8_t r = 0; r <= BF_R_UNKNOWN_EP; ++r) CHECK(std::string(bf_reason_name(r)) != "Unknown");
+}

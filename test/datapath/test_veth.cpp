@@ -1,0 +1,160 @@
+// Real traffic: a pod network namespace behind a veth, the program attached
+// to the host side by BpfDataplane::bind(), TCP connections from the node
+// forwarded and dropped as the maps say, and cut when the policy changes.
+//
+// The test process already lives in a private network namespace (main.cpp),
+// which plays the node; the pod namespace is a named one (with the pid in
+// its name), deleted by a guard even when a check fails.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+
+#include "cluster.h"
+#include "fixture.h"
+#include "unique_fd.h"
+
+using namespace bpfence;
+using namespace bpfence::testdp;
+
+namespace {
+
+struct NetnsGuard {
+  std::string name;
+  explicit NetnsGuard(std::string n) : name(std::move(n)) { sh("ip netns add " + name); }
+  ~NetnsGuard() { std::system(("ip netns del " + name + " >/dev/null 2>&1").c_str()); }
+};
+
+// Runs the enclosing scope's socket calls inside the named namespace.
+struct InNetns {
+  UniqueFd saved;
+  explicit InNetns(const std::string& name) : saved(::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC)) {
+    UniqueFd target(::open(("/run/netns/" + name).c_str(), O_RDONLY | O_CLOEXEC));
+    if (!target || setns(target.get(), CLONE_NEWNET) != 0) throw std::runtime_error("setns " + name);
+  }
+  ~InNetns() { (void)setns(saved.get(), CLONE_NEWNET); }
+};
+
+sockaddr_in addr(const char* ip, uint16_t port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  inet_pton(AF_INET, ip, &a.sin_addr);
+  return a;
+}
+
+UniqueFd listener(const char* ip, uint16_t port) {
+  UniqueFd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  int one = 1;
+  setsockopt(s.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in a = addr(ip, port);
+  if (::bind(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) || ::listen(s.get(), 8))
+    throw std::runtime_error("listen " + std::to_string(port));
+  return s;
+}
+
+// Non-blocking connect with a timeout; returns the socket or an invalid fd.
+UniqueFd connect_to(const char* ip, uint16_t port, int timeout_ms, uint16_t* local_port) {
+  UniqueFd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  sockaddr_in a = addr(ip, port);
+  int rc = ::connect(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  sockaddr_in me{};
+  socklen_t len = sizeof(me);
+  getsockname(s.get(), reinterpret_cast<sockaddr*>(&me), &len);
+  *local_port = ntohs(me.sin_port);
+  if (rc != 0 && errno != EINPROGRESS) return UniqueFd();
+  pollfd p{s.get(), POLLOUT, 0};
+  if (::poll(&p, 1, timeout_ms) != 1) return UniqueFd();
+  int err = 0;
+  len = sizeof(err);
+  getsockopt(s.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+  if (err) return UniqueFd();
+  return s;
+}
+
+bool readable(int fd, int timeout_ms) {
+  pollfd p{fd, POLLIN, 0};
+  return ::poll(&p, 1, timeout_ms) == 1;
+}
+
+}  // namespace
+
+TEST_CASE("real TCP through a veth is forwarded and dropped as the maps say", "[veth]") {
+  const std::string pid = std::to_string(::getpid());
+  Fixture f;
+  NetnsGuard pod_ns("bfdp" + pid);
+  const std::string host_if = "bfh" + pid, pod_if = "bfc" + pid;
+  sh("ip link add " + host_if + " type veth peer name " + pod_if);
+  sh("ip link set " + pod_if + " netns " + pod_ns.name);
+  sh("ip -n " + pod_ns.name + " addr add 10.200.0.2/24 dev " + pod_if);
+  sh("ip -n " + pod_ns.name + " link set " + pod_if + " up");
+  sh("ip -n " + pod_ns.name + " link set lo up");
+  sh("ip addr add 10.200.0.1/24 dev " + host_if);
+  sh("ip link set " + host_if + " up");
+
+  // The node's address is deliberately not a host IP here, so it is an
+  // ordinary peer the policy has to allow.
+  Compiler& c = f.compiler();
+  c.upsert(make_ns("dev"));
+  c.upsert(make_pod("dev", "web", {{"app", "web"}}, {"10.200.0.2"}));
+  PolicyRule r;
+  r.peers = {cidr_peer("10.200.0.1/32")};
+  r.ports = {port(8080)};
+  c.upsert(ingress_policy("dev", "web-in", {{"app", "web"}}, {r}));
+  c.upsert(egress_policy("dev", "web-no-egress", {{"app", "web"}}, {}));  // replies must still pass
+  f.use_interface("dev/web", host_if);
+  f.commit();
+
+  UniqueFd l8080, l9090;
+  {
+    InNetns in(pod_ns.name);
+    l8080 = listener("10.200.0.2", 8080);
+    l9090 = listener("10.200.0.2", 9090);
+  }
+
+  uint16_t p_ok = 0, p_denied = 0;
+  UniqueFd conn = connect_to("10.200.0.2", 8080, 3000, &p_ok);
+  REQUIRE(conn.valid());
+  UniqueFd served(::accept4(l8080.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  REQUIRE(served.valid());
+  REQUIRE(::send(conn.get(), "hello", 5, 0) == 5);
+  REQUIRE(readable(served.get(), 2000));
+  char buf[16] = {};
+  CHECK(::recv(served.get(), buf, sizeof(buf), 0) == 5);
+  // The pod answers although its egress is isolated: replies are allowed.
+  REQUIRE(::send(served.get(), "world", 5, 0) == 5);
+  REQUIRE(readable(conn.get(), 2000));
+  CHECK(::recv(conn.get(), buf, sizeof(buf), 0) == 5);
+
+  UniqueFd denied = connect_to("10.200.0.2", 9090, 1000, &p_denied);
+  CHECK_FALSE(denied.valid());
+  auto fl = f.flow("dev/web", BF_DIR_INGRESS, "10.200.0.1", "10.200.0.2", 6, p_denied, 9090);
+  REQUIRE(fl);
+  CHECK(fl->action == BF_ACT_DROP);
+  CHECK(fl->reason == BF_R_FW_POLICY);
+  auto ok = f.flow("dev/web", BF_DIR_INGRESS, "10.200.0.1", "10.200.0.2", 6, p_ok, 8080);
+  REQUIRE(ok);
+  CHECK(ok->action == BF_ACT_FORWARD);
+  CHECK(ok->packets >= 3);  // SYN, ACK, data
+  CHECK(f.rule(ok->rule_id) == "dev/web-in ingress[0]");
+
+  // Move the allow from 8080 to 9090: the open connection is cut on its
+  // next packet, and 9090 now connects.
+  r.ports = {port(9090)};
+  c.upsert(ingress_policy("dev", "web-in", {{"app", "web"}}, {r}));
+  f.commit();
+  REQUIRE(::send(conn.get(), "again", 5, 0) == 5);
+  CHECK_FALSE(readable(served.get(), 1000));
+  auto cut = f.flow("dev/web", BF_DIR_INGRESS, "10.200.0.1", "10.200.0.2", 6, p_ok, 8080);
+  REQUIRE(cut);
+  CHECK(cut->action == BF_ACT_DROP);
+  uint16_t p_new = 0;
+  UniqueFd now_ok = connect_to("10.200.0.2", 9090, 3000, &p_new);
+  CHECK(now_ok.valid());
+}
