@@ -319,7 +319,7 @@ TEST_CASE("a wrong token: no sync, backoff, then sync once the file is right", "
   h.wait_synced();
 }
 
-TEST_CASE("rejected objects go to errors; the rest is delivered", "[kubeapi][source]") {
+TEST_CASE("rejected objects go to errors, the rest is delivered", "[kubeapi][source]") {
   Harness h;
   h.seed(1);
   h.server.upsert(kPolicies, policy_json("team-a", "bad", "web", 80, "10.0.0.0/33"));

@@ -42,7 +42,7 @@ bool wait_pod(Collector& c, const std::string& key) {
 
 }  // namespace
 
-TEST_CASE("TLS: the CA from certificate-authority-data verifies the server; list and watch work", "[kubeapi][tls]") {
+TEST_CASE("TLS: the CA from certificate-authority-data verifies the server, list and watch work", "[kubeapi][tls]") {
   TestCert cert = make_test_cert();
   FakeApiServer server(cert.cert.get(), cert.key.get());
   seed(server);
