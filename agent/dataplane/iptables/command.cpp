@@ -1,0 +1,109 @@
+// run_tool(): posix_spawn (cheap even from a large agent process), stdin
+// from a memfd filled beforehand (so a tool that writes a lot before reading
+// cannot deadlock with us), stdout and stderr drained with poll().
+#include "command.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <spawn.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+extern char** environ;
+
+namespace bpfence::ipt {
+namespace {
+
+std::string join(const std::vector<std::string>& argv) {
+  std::string out;
+  for (const auto& a : argv) out += (out.empty() ? "" : " ") + a;
+  return out;
+}
+
+struct Fd {
+  int fd = -1;
+  ~Fd() { reset(); }
+  void reset() {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+  }
+};
+
+}  // namespace
+
+Status run_tool(const std::vector<std::string>& argv, const std::string& input, std::string* out) {
+  const std::string what = join(argv);
+  Fd in;
+  in.fd = memfd_create("bpfence-tool-stdin", MFD_CLOEXEC);
+  if (in.fd < 0) return Status::error(what + ": memfd_create: " + std::strerror(errno));
+  for (size_t off = 0; off < input.size();) {
+    ssize_t n = ::write(in.fd, input.data() + off, input.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::error(what + ": write stdin: " + std::strerror(errno));
+    off += static_cast<size_t>(n);
+  }
+  if (::lseek(in.fd, 0, SEEK_SET) < 0) return Status::error(what + ": lseek: " + std::strerror(errno));
+
+  int out_pipe[2], err_pipe[2];
+  if (pipe2(out_pipe, O_CLOEXEC)) return Status::error(what + ": pipe: " + std::strerror(errno));
+  Fd out_r, out_w, err_r, err_w;
+  out_r.fd = out_pipe[0];
+  out_w.fd = out_pipe[1];
+  if (pipe2(err_pipe, O_CLOEXEC)) return Status::error(what + ": pipe: " + std::strerror(errno));
+  err_r.fd = err_pipe[0];
+  err_w.fd = err_pipe[1];
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, in.fd, 0);
+  posix_spawn_file_actions_adddup2(&actions, out_w.fd, 1);
+  posix_spawn_file_actions_adddup2(&actions, err_w.fd, 2);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) return Status::error(what + ": spawn: " + std::strerror(rc));
+  out_w.reset();
+  err_w.reset();
+  in.reset();
+
+  std::string stdout_text, stderr_text;
+  pollfd fds[2] = {{out_r.fd, POLLIN, 0}, {err_r.fd, POLLIN, 0}};
+  int open = 2;
+  char buf[65536];
+  while (open > 0) {
+    if (::poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        fds[i].fd = -1;
+        --open;
+        continue;
+      }
+      (i == 0 ? stdout_text : stderr_text).append(buf, static_cast<size_t>(n));
+    }
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (out) *out = std::move(stdout_text);
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return Status::ok();
+  while (!stderr_text.empty() && (stderr_text.back() == '\n' || stderr_text.back() == ' ')) stderr_text.pop_back();
+  if (stderr_text.size() > 2000) stderr_text = "..." + stderr_text.substr(stderr_text.size() - 2000);
+  std::string how = WIFEXITED(status) ? "exit " + std::to_string(WEXITSTATUS(status))
+                                      : "signal " + std::to_string(WTERMSIG(status));
+  return Status::error(what + ": " + how + (stderr_text.empty() ? "" : ": " + stderr_text));
+}
+
+}  // namespace bpfence::ipt

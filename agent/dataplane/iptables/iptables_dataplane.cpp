@@ -1,0 +1,337 @@
+// IptablesDataplane: renders the desired state (render.h) and makes the
+// kernel match it with the tools (restore.h): ipset restore, then one
+// iptables-restore --noflush transaction per family, then ipset destroys.
+//
+// What the kernel holds is tracked in memory (Applied); the first change
+// after open(), and the first after a tool failed, reads it back from
+// `ipset save` and `iptables-save` instead, so a restarted agent converges
+// from whatever its predecessor left.
+#include <net/if.h>
+
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <set>
+
+#include "bpfence/iptables_dataplane.h"
+#include "command.h"
+#include "kernel_state.h"
+#include "render.h"
+#include "restore.h"
+
+namespace bpfence {
+namespace {
+
+void log_line(const char* level, const std::string& msg, const std::string& kv = {}) {
+  std::fprintf(stderr, "level=%s msg=\"%s\"%s%s\n", level, msg.c_str(), kv.empty() ? "" : " ", kv.c_str());
+}
+
+bool valid_tag(const std::string& tag) {
+  if (tag.empty() || tag.size() > 8) return false;
+  for (char c : tag)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) return false;
+  return true;
+}
+
+// The tools of one backend, run where the options say.
+struct Tools {
+  std::string backend;  // "nft" or "legacy"
+  std::string netns;
+
+  std::vector<std::string> wrap(std::vector<std::string> argv) const {
+    if (netns.empty()) return argv;
+    std::vector<std::string> out = {"ip", "netns", "exec", netns};
+    out.insert(out.end(), argv.begin(), argv.end());
+    return out;
+  }
+  std::string iptables(ipt::Family f, const char* what) const {
+    return std::string(f == ipt::Family::V4 ? "iptables-" : "ip6tables-") + backend + "-" + what;
+  }
+  Status restore(ipt::Family f, const std::string& text) const {
+    std::vector<std::string> argv = {iptables(f, "restore"), "--noflush"};
+    if (backend == "legacy") argv.push_back("--wait=10");  // the xtables lock
+    return ipt::run_tool(wrap(argv), text);
+  }
+  Status save(ipt::Family f, std::string* out) const {
+    return ipt::run_tool(wrap({iptables(f, "save"), "-t", "filter"}), "", out);
+  }
+  Status ipset_restore(const std::string& text) const { return ipt::run_tool(wrap({"ipset", "-exist", "restore"}), text); }
+  Status ipset_save(std::string* out) const { return ipt::run_tool(wrap({"ipset", "save"}), "", out); }
+};
+
+Status detect_backend(const std::string& wanted, std::string* out) {
+  if (wanted == "nft" || wanted == "legacy") {
+    *out = wanted;
+    return Status::ok();
+  }
+  if (wanted != "auto")
+    return Status::error("iptables dataplane: backend \"" + wanted + "\" is not one of auto, nft, legacy");
+  std::string version;
+  if (Status s = ipt::run_tool({"iptables", "--version"}, "", &version); !s)
+    return Status::error("iptables dataplane: cannot tell the backend: " + s.message());
+  if (version.find("nf_tables") != std::string::npos) {
+    *out = "nft";
+  } else if (version.find("legacy") != std::string::npos) {
+    *out = "legacy";
+  } else {
+    return Status::error("iptables dataplane: `iptables --version` says \"" + version +
+                         "\", neither nf_tables nor legacy; set the backend");
+  }
+  return Status::ok();
+}
+
+// Our sets, chains and FORWARD jumps as the kernel has them.
+Status read_kernel(const Tools& tools, const ipt::Names& names, bool ipv6, ipt::Applied* out) {
+  ipt::Applied a;
+  std::string text;
+  if (Status s = tools.ipset_save(&text); !s) return s;
+  if (Status s = ipt::parse_ipset_save(text, names, &a.sets); !s) return s;
+  std::vector<ipt::Family> families = {ipt::Family::V4};
+  if (ipv6) families.push_back(ipt::Family::V6);
+  for (ipt::Family f : families) {
+    if (Status s = tools.save(f, &text); !s) return s;
+    ipt::parse_iptables_save(text, names, &a.chains(f), &a.jumps(f));
+  }
+  *out = std::move(a);
+  return Status::ok();
+}
+
+// Runs the texts in order; the first failure stops the rest.
+Status run_texts(const Tools& tools, const ipt::RestoreTexts& t) {
+  if (!t.ipset_prepare.empty())
+    if (Status s = tools.ipset_restore(t.ipset_prepare); !s) return s;
+  if (!t.iptables_v4.empty())
+    if (Status s = tools.restore(ipt::Family::V4, t.iptables_v4); !s) return s;
+  if (!t.iptables_v6.empty())
+    if (Status s = tools.restore(ipt::Family::V6, t.iptables_v6); !s) return s;
+  if (!t.ipset_cleanup.empty())
+    if (Status s = tools.ipset_restore(t.ipset_cleanup); !s) return s;
+  return Status::ok();
+}
+
+}  // namespace
+
+std::string iptables_node_tag(const std::string& node) {
+  uint32_t h = 2166136261u;
+  for (unsigned char c : node) {
+    h ^= c;
+    h *= 16777619u;
+  }
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%06x", h & 0xffffff);
+  return buf;
+}
+
+struct IptablesDataplane::Impl {
+  IptablesDataplaneOptions options;
+  ipt::Names names;
+  Tools tools;
+  bool opened = false;
+  bool ipv6 = true;
+  bool kernel_known = false;  // `applied` is what the kernel holds
+  ipt::Applied applied;
+  ipt::Renderer renderer{{}, true};
+  ipt::Changes pending;  // rendered, not yet in the kernel
+  std::map<std::string, InterfaceBinding> bound;
+  std::set<std::string> fail_closed;
+  LastApply last;
+
+  std::map<std::string, std::string> ifnames() const {
+    std::map<std::string, std::string> out;
+    for (const auto& [pod, b] : bound) out[pod] = b.ifname;
+    return out;
+  }
+
+  // Sends what the renderer changed since the last push to the kernel.
+  Status push() {
+    pending.merge(renderer.take_changes());
+    if (!kernel_known) {
+      if (Status s = read_kernel(tools, names, ipv6, &applied); !s) return s;
+      kernel_known = true;
+      pending.all = true;
+    }
+    if (pending.empty()) return Status::ok();
+    auto start = std::chrono::steady_clock::now();
+    ipt::RestoreTexts t = ipt::restore_texts(applied, renderer.model(), pending, names, ipv6);
+    if (Status s = run_texts(tools, t); !s) {
+      // Half applied, maybe: read the kernel back next time.
+      kernel_known = false;
+      log_line("error", "iptables apply failed", "node=" + options.node + " error=\"" + s.message() + "\"");
+      return s;
+    }
+    ipt::patch_applied(applied, renderer.model(), pending, names, ipv6);
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count();
+    if (!t.empty())
+      log_line("info", "iptables rules applied",
+               "node=" + options.node + " full=" + (pending.all ? "true" : "false") +
+                   " sets_changed=" + std::to_string(pending.sets.size()) +
+                   " chains_changed=" + std::to_string(pending.chains.size()) + " us=" + std::to_string(us));
+    pending = {};
+    last = {t.ipset_prepare, t.iptables_v4, t.iptables_v6, t.ipset_cleanup};
+    return Status::ok();
+  }
+};
+
+IptablesDataplane::IptablesDataplane(IptablesDataplaneOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+  impl_->names.tag = impl_->options.tag.empty() ? iptables_node_tag(impl_->options.node) : impl_->options.tag;
+}
+
+IptablesDataplane::IptablesDataplane(const std::string& node, IptablesDataplaneOptions options)
+    : IptablesDataplane([&] {
+        options.node = node;
+        return options;
+      }()) {}
+
+IptablesDataplane::~IptablesDataplane() = default;
+
+const std::string& IptablesDataplane::tag() const { return impl_->names.tag; }
+const std::string& IptablesDataplane::backend() const { return impl_->tools.backend; }
+const IptablesDataplane::LastApply& IptablesDataplane::last_apply() const { return impl_->last; }
+
+Status IptablesDataplane::open() {
+  Impl& d = *impl_;
+  if (d.opened) return Status::error("iptables dataplane " + d.options.node + ": already open");
+  if (!valid_tag(d.names.tag))
+    return Status::error("iptables dataplane: tag \"" + d.names.tag + "\" must be 1-8 characters of [a-z0-9]");
+  if (Status s = detect_backend(d.options.backend, &d.tools.backend); !s) return s;
+  d.tools.netns = d.options.netns;
+  d.ipv6 = d.options.ipv6;
+  std::string out;
+  if (Status s = ipt::run_tool(d.tools.wrap({"ipset", "version"}), "", &out); !s)
+    return Status::error("iptables dataplane: ipset does not run: " + s.message());
+  if (Status s = d.tools.save(ipt::Family::V4, &out); !s)
+    return Status::error("iptables dataplane: " + s.message());
+  if (d.ipv6) {
+    if (Status s = d.tools.save(ipt::Family::V6, &out); !s) {
+      log_line("warn", "ip6tables does not run: IPv6 traffic is not enforced",
+               "node=" + d.options.node + " error=\"" + s.message() + "\"");
+      d.ipv6 = false;
+    }
+  }
+  d.renderer = ipt::Renderer(d.names, d.ipv6);
+  d.opened = true;
+  log_line("info", "iptables dataplane open",
+           "node=" + d.options.node + " tag=" + d.names.tag + " backend=" + d.tools.backend +
+               " ipv6=" + (d.ipv6 ? "true" : "false") + (d.options.netns.empty() ? "" : " netns=" + d.options.netns));
+  return Status::ok();
+}
+
+Status IptablesDataplane::apply(const StateDiff& diff, const DesiredState& state) {
+  Impl& d = *impl_;
+  if (!d.opened) return Status::error("iptables dataplane " + d.options.node + ": apply before open");
+  // A later apply clears the fail-closed mark of the pods it touches.
+  std::set<std::string> redo;
+  auto clear = [&](const std::string& pod) {
+    if (d.fail_closed.erase(pod)) redo.insert(pod);
+  };
+  for (const auto& pod : diff.touched_endpoints) clear(pod);
+  for (const auto& [pod, es] : diff.endpoints.upsert) clear(pod);
+  Status s = d.renderer.consistent() ? d.renderer.render_changes(state, diff, d.ifnames(), d.fail_closed, redo)
+                                     : d.renderer.render_all(state, d.ifnames(), d.fail_closed);
+  if (!s) return s;  // nothing was written
+  return d.push();
+}
+
+Status IptablesDataplane::bind(const InterfaceBinding& binding, const DesiredState& state) {
+  Impl& d = *impl_;
+  if (!d.opened) return Status::error("iptables dataplane " + d.options.node + ": bind before open");
+  if (!state.endpoints.count(binding.pod))
+    return Status::error("bind " + binding.pod + ": not a local endpoint of the desired state");
+  InterfaceBinding b = binding;
+  if (b.ifname.empty() && b.ifindex > 0 && d.options.netns.empty()) {
+    char name[IF_NAMESIZE] = {};
+    if (if_indextoname(static_cast<unsigned>(b.ifindex), name)) b.ifname = name;
+  }
+  if (!ipt::valid_ifname(b.ifname))
+    return Status::error("bind " + b.pod + ": interface name \"" + b.ifname + "\" is not usable in iptables");
+  std::set<std::string> redo = {b.pod};
+  // An interface name now used by another pod: that pod's veth is gone.
+  for (auto it = d.bound.begin(); it != d.bound.end();) {
+    if (it->first != b.pod && it->second.ifname == b.ifname) {
+      redo.insert(it->first);
+      d.fail_closed.erase(it->first);
+      it = d.bound.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  d.bound[b.pod] = b;
+  Status s = d.renderer.consistent() ? d.renderer.render_changes(state, StateDiff{}, d.ifnames(), d.fail_closed, redo)
+                                     : d.renderer.render_all(state, d.ifnames(), d.fail_closed);
+  if (!s) return s;
+  if (Status p = d.push(); !p) return p;
+  log_line("info", "bound", "pod=" + b.pod + " ifname=" + b.ifname + " ifindex=" + std::to_string(b.ifindex));
+  return Status::ok();
+}
+
+Status IptablesDataplane::unbind(const std::string& pod) {
+  Impl& d = *impl_;
+  if (!d.bound.erase(pod)) return Status::ok();
+  d.fail_closed.erase(pod);
+  if (!d.opened || !d.renderer.consistent()) return Status::ok();  // the next full render leaves it out
+  d.renderer.remove_pod(pod);
+  if (Status s = d.push(); !s) return s;
+  log_line("info", "unbound", "pod=" + pod);
+  return Status::ok();
+}
+
+std::vector<InterfaceBinding> IptablesDataplane::bindings() const {
+  std::vector<InterfaceBinding> out;
+  for (const auto& [pod, b] : impl_->bound) out.push_back(b);
+  return out;
+}
+
+Status IptablesDataplane::set_fail_closed(const std::string& pod, bool fail_closed) {
+  Impl& d = *impl_;
+  if (fail_closed)
+    d.fail_closed.insert(pod);
+  else
+    d.fail_closed.erase(pod);
+  if (!d.opened || !d.renderer.consistent() || !d.bound.count(pod)) return Status::ok();
+  // Established flows keep going (the chain still accepts them first); new
+  // ones drop until a later apply() clears the mark.
+  d.renderer.set_fail_closed(pod, fail_closed);
+  return d.push();
+}
+
+Status IptablesDataplane::uninstall() {
+  Impl& d = *impl_;
+  if (!d.opened) return Status::error("iptables dataplane " + d.options.node + ": uninstall before open");
+  IptablesDataplaneOptions o = d.options;
+  o.tag = d.names.tag;
+  o.backend = d.tools.backend;
+  o.ipv6 = d.ipv6;
+  Status s = iptables_uninstall(o);
+  d.bound.clear();
+  d.fail_closed.clear();
+  d.renderer = ipt::Renderer(d.names, d.ipv6);
+  d.applied = {};
+  d.pending = {};
+  d.kernel_known = false;
+  return s;
+}
+
+Status iptables_uninstall(const IptablesDataplaneOptions& options) {
+  ipt::Names names;
+  names.tag = options.tag.empty() ? iptables_node_tag(options.node) : options.tag;
+  Tools tools;
+  tools.netns = options.netns;
+  if (Status s = detect_backend(options.backend, &tools.backend); !s) return s;
+  bool ipv6 = options.ipv6;
+  if (ipv6) {
+    std::string out;
+    ipv6 = tools.save(ipt::Family::V6, &out).is_ok();
+  }
+  ipt::Applied have;
+  if (Status s = read_kernel(tools, names, ipv6, &have); !s) return s;
+  ipt::RestoreTexts t = ipt::uninstall_texts(have);
+  if (Status s = run_texts(tools, t); !s) return s;
+  size_t chains = have.chains_v4.size() + have.chains_v6.size();
+  log_line("info", "iptables uninstalled",
+           "node=" + options.node + " tag=" + names.tag + " chains=" + std::to_string(chains) +
+               " sets=" + std::to_string(have.sets.size()));
+  return Status::ok();
+}
+
+}  // namespace bpfence

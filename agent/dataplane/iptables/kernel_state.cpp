@@ -1,0 +1,81 @@
+// Parsers for `ipset save` and `iptables-save` output.
+#include "kernel_state.h"
+
+#include <sstream>
+
+namespace bpfence::ipt {
+namespace {
+
+bool starts_with(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
+
+std::vector<std::string> words(const std::string& line) {
+  std::istringstream in(line);
+  std::vector<std::string> out;
+  for (std::string w; in >> w;) out.push_back(w);
+  return out;
+}
+
+}  // namespace
+
+Status parse_ipset_save(const std::string& text, const Names& names, std::map<std::string, Ipset>* out) {
+  std::istringstream in(text);
+  std::map<std::string, Ipset> sets;
+  int line_no = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++line_no;
+    auto w = words(line);
+    if (w.size() < 3 || !starts_with(w[1], names.set_prefix())) continue;
+    const std::string& name = w[1];
+    if (w[0] == "create") {
+      Family f = Family::V4;
+      for (size_t i = 3; i + 1 < w.size(); ++i)
+        if (w[i] == "family") f = w[i + 1] == "inet6" ? Family::V6 : Family::V4;
+      Family by_name = name.back() == '6' ? Family::V6 : Family::V4;
+      if (w[2] != "hash:net" || f != by_name)
+        return Status::error("ipset " + name + ": is " + w[2] + " family " + (f == Family::V4 ? "inet" : "inet6") +
+                             ", bpfence makes hash:net of the family its name ends with; remove it with "
+                             "`bpfence-agent --uninstall`");
+      sets[name].family = f;
+    } else if (w[0] == "add") {
+      auto it = sets.find(name);
+      if (it == sets.end()) continue;
+      std::string elem = w[2];
+      if (elem.find('/') == std::string::npos) elem += it->second.family == Family::V4 ? "/32" : "/128";
+      auto p = Prefix::parse(elem);
+      if (!p)
+        return Status::error("ipset save line " + std::to_string(line_no) + ": set " + name + ": entry \"" + w[2] +
+                             "\" is not an address or prefix");
+      bool nomatch = false;
+      for (size_t i = 3; i < w.size(); ++i) nomatch = nomatch || w[i] == "nomatch";
+      it->second.entries[*p] = nomatch;
+    }
+  }
+  *out = std::move(sets);
+  return Status::ok();
+}
+
+void parse_iptables_save(const std::string& text, const Names& names,
+                         std::map<std::string, std::optional<Chain>>* chains,
+                         std::vector<std::string>* jumps) {
+  std::istringstream in(text);
+  bool filter = false;
+  const std::string jump = "-j " + names.forward_chain();
+  for (std::string line; std::getline(in, line);) {
+    if (starts_with(line, "*")) {
+      filter = line == "*filter";
+      continue;
+    }
+    if (!filter) continue;
+    if (starts_with(line, ":" + names.chain_prefix())) {
+      auto w = words(line.substr(1));
+      if (!w.empty()) (*chains)[w[0]] = std::nullopt;
+    } else if (starts_with(line, "-A FORWARD ")) {
+      // The jump is the last thing on the line, or followed by an option.
+      auto at = line.find(jump);
+      if (at != std::string::npos && (at + jump.size() == line.size() || line[at + jump.size()] == ' '))
+        jumps->push_back(line);
+    }
+  }
+}
+
+}  // namespace bpfence::ipt

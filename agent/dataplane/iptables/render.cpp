@@ -1,0 +1,661 @@
+// Renders the desired state as ipsets and chains (see README.md here for the
+// design). The policy map is read per endpoint and direction and regrouped
+// the way a person would write the rules: for each port spec the set of peer
+// identities that may use it, then specs sharing the same peers become one
+// rule (multiport) matching one ipset, the union of those identities.
+#include "render.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cctype>
+#include <optional>
+#include <type_traits>
+#include <unordered_map>
+#include <cstdio>
+
+namespace bpfence::ipt {
+namespace {
+
+bool has_ports(uint8_t proto) { return proto == 6 || proto == 17 || proto == 132; }
+
+bool in_family(const Prefix& p, Family f) { return p.is_v4() == (f == Family::V4); }
+bool in_family(const IpAddress& a, Family f) { return a.is_v4() == (f == Family::V4); }
+
+// A port spec as the datapath's lookups see it: every protocol (proto 0,
+// all), every port of one protocol (all), or a port range of one protocol.
+struct Atom {
+  uint8_t proto = 0;
+  bool all = true;
+  PortRange range;
+  auto operator<=>(const Atom&) const = default;
+};
+
+using PeerSet = std::set<uint32_t>;
+
+// Peer identities per port spec, for one endpoint and direction, with what
+// a broader spec or the any-peer identity already allows taken out.
+// One endpoint's entries of the policy and range maps (the state's maps are
+// hashed, so the renderer keeps them by endpoint).
+struct EndpointKeys {
+  std::set<PolicyKey> policy;
+  std::set<RangeKey> ranges;
+};
+
+std::map<Atom, PeerSet> atoms_of(const EndpointKeys& keys, bf_direction dir) {
+  std::map<Atom, PeerSet> atoms;
+  for (const PolicyKey& pk : keys.policy) {
+    const bf_policy_key& k = pk.k;
+    if (k.direction != dir) continue;
+    uint16_t port = ntohs(k.port);
+    if (k.proto == 0) {
+      // The datapath looks up proto 0 only with port 0.
+      if (port == 0) atoms[Atom{}].insert(k.peer_identity);
+    } else if (port == 0) {
+      atoms[Atom{k.proto, true, {}}].insert(k.peer_identity);
+    } else if (has_ports(k.proto)) {
+      atoms[Atom{k.proto, false, {port, port}}].insert(k.peer_identity);
+    }
+  }
+  for (const RangeKey& rk : keys.ranges) {
+    const bf_range_key& k = rk.k;
+    if (k.direction != dir) continue;
+    if (!has_ports(k.proto) || k.prefixlen < BF_RANGE_FIXED_BITS || k.prefixlen > BF_RANGE_FIXED_BITS + 16) continue;
+    int bits = static_cast<int>(k.prefixlen) - BF_RANGE_FIXED_BITS;
+    if (bits == 0) {
+      atoms[Atom{k.proto, true, {}}].insert(k.peer_identity);
+      continue;
+    }
+    uint32_t span = 1u << (16 - bits);
+    uint32_t first = ntohs(k.port) & ~(span - 1);
+    atoms[Atom{k.proto, false, {static_cast<uint16_t>(first), static_cast<uint16_t>(first + span - 1)}}].insert(
+        k.peer_identity);
+  }
+
+  // Any peer subsumes the others; every protocol subsumes one protocol;
+  // every port subsumes a range.
+  for (auto& [atom, peers] : atoms)
+    if (peers.count(BF_ID_ANY)) peers = {BF_ID_ANY};
+  auto covered = [&](const Atom& broader, uint32_t peer) {
+    auto it = atoms.find(broader);
+    return it != atoms.end() && (it->second.count(peer) || it->second.count(BF_ID_ANY));
+  };
+  for (auto it = atoms.begin(); it != atoms.end();) {
+    const Atom& a = it->first;
+    PeerSet& peers = it->second;
+    if (a.proto != 0) {
+      for (auto p = peers.begin(); p != peers.end();) {
+        bool drop = covered(Atom{}, *p) || (!a.all && covered(Atom{a.proto, true, {}}, *p));
+        p = drop ? peers.erase(p) : std::next(p);
+      }
+    }
+    it = peers.empty() ? atoms.erase(it) : std::next(it);
+  }
+  return atoms;
+}
+
+// Adjacent or overlapping ranges as one.
+std::vector<PortRange> merge(std::vector<PortRange> ranges) {
+  std::sort(ranges.begin(), ranges.end());
+  std::vector<PortRange> out;
+  for (const PortRange& r : ranges) {
+    if (!out.empty() && static_cast<uint32_t>(r.first) <= static_cast<uint32_t>(out.back().last) + 1) {
+      out.back().last = std::max(out.back().last, r.last);
+      continue;
+    }
+    out.push_back(r);
+  }
+  return out;
+}
+
+// multiport takes 15 ports, a range counting as two.
+std::vector<std::vector<PortRange>> chunks(const std::vector<PortRange>& ranges) {
+  std::vector<std::vector<PortRange>> out;
+  int used = 16;
+  for (const PortRange& r : ranges) {
+    int weight = r.first == r.last ? 1 : 2;
+    if (used + weight > 15) {
+      out.emplace_back();
+      used = 0;
+    }
+    out.back().push_back(r);
+    used += weight;
+  }
+  return out;
+}
+
+Rule ct_rule(Rule::Ct state, Rule::Target target) {
+  Rule r;
+  r.ctstate = state;
+  r.target = target;
+  return r;
+}
+
+Rule target_rule(Rule::Target target) {
+  Rule r;
+  r.target = target;
+  return r;
+}
+
+// One peer set with the specs it may use, rendered as RETURN rules.
+void append_group(const std::vector<Atom>& atoms, const std::string& set, bool set_src, Chain& chain) {
+  auto allow = [&](uint8_t proto, std::vector<PortRange> ports) {
+    Rule r;
+    r.proto = proto;
+    r.dports = std::move(ports);
+    r.match_set = set;
+    r.set_src = set_src;
+    r.target = Rule::Target::Return;
+    chain.push_back(std::move(r));
+  };
+  std::map<uint8_t, std::vector<PortRange>> ports;
+  std::set<uint8_t> all_ports;
+  for (const Atom& a : atoms) {
+    if (a.proto == 0) {
+      allow(0, {});
+      return;  // subsumption left nothing else for these peers
+    }
+    if (a.all)
+      all_ports.insert(a.proto);
+    else
+      ports[a.proto].push_back(a.range);
+  }
+  for (uint8_t proto : all_ports) allow(proto, {});
+  for (auto& [proto, list] : ports) {
+    if (all_ports.count(proto)) continue;
+    for (auto& chunk : chunks(merge(list))) allow(proto, std::move(chunk));
+  }
+}
+
+
+void put(std::map<Prefix, std::pair<int, bool>>& elems, const Prefix& p, int strength, bool nomatch) {
+  auto it = elems.find(p);
+  if (it == elems.end() || strength > it->second.first) elems[p] = {strength, nomatch};
+}
+
+// What one bound endpoint needs, kept so a fail-closed mark or an unbind
+// needs no state.
+struct EndpointRender {
+  std::string ifname;
+  uint32_t endpoint_id = 0;
+  std::vector<IpAddress> ips;
+  bool isolated[2] = {false, false};              // by bf_direction
+  std::map<PeerSet, std::vector<Atom>> groups[2];  // peers -> the specs they may use
+};
+
+}  // namespace
+
+struct Renderer::Impl {
+  Names names;
+  bool ipv6 = true;
+  bool consistent = false;
+  Model model;
+  Changes changes;
+
+  // The addresses and prefixes of the state, indexed by identity.
+  std::map<IpAddress, uint32_t> addr_ids;
+  std::map<uint32_t, std::set<IpAddress>> pod_ips;
+  std::set<IpAddress> host_ips;
+  std::map<Prefix, uint32_t> prefix_ids;
+  std::map<uint32_t, std::set<Prefix>> id_prefixes;
+
+  std::unordered_map<uint32_t, EndpointKeys> ep_keys;  // endpoint id -> its entries
+  std::map<std::string, EndpointRender> eps;          // bound pods the state knows
+  std::set<std::string> fail_closed;
+
+  // Peer sets in use, with how many endpoint directions use them.
+  struct Live {
+    int refs = 0;
+    std::string stem;  // name without the family suffix
+  };
+  std::map<PeerSet, Live> live;
+  std::map<std::string, PeerSet> by_stem;
+  std::map<uint32_t, std::set<PeerSet>> sets_by_id;
+  Status error;  // first failure of this render
+
+  std::vector<Family> families() const {
+    if (ipv6) return {Family::V4, Family::V6};
+    return {Family::V4};
+  }
+
+  void reset() {
+    model = {};
+    changes = {};
+    changes.all = true;
+    addr_ids.clear();
+    pod_ips.clear();
+    host_ips.clear();
+    prefix_ids.clear();
+    id_prefixes.clear();
+    ep_keys.clear();
+    eps.clear();
+    live.clear();
+    by_stem.clear();
+    sets_by_id.clear();
+    error = Status::ok();
+  }
+
+  void index_addr(const IpAddress& ip, std::optional<uint32_t> id, std::set<uint32_t>& affected, bool& host) {
+    if (auto old = addr_ids.find(ip); old != addr_ids.end()) {
+      if (old->second == BF_ID_HOST) {
+        host_ips.erase(ip);
+        host = true;
+      } else {
+        auto& list = pod_ips[old->second];
+        list.erase(ip);
+        if (list.empty()) pod_ips.erase(old->second);
+        affected.insert(old->second);
+      }
+      addr_ids.erase(old);
+    }
+    if (!id) return;
+    addr_ids[ip] = *id;
+    if (*id == BF_ID_HOST) {
+      host_ips.insert(ip);
+      host = true;
+    } else {
+      pod_ips[*id].insert(ip);
+      affected.insert(*id);
+    }
+  }
+
+  void index_prefix(const Prefix& p, std::optional<uint32_t> id, std::set<uint32_t>& affected) {
+    if (auto old = prefix_ids.find(p); old != prefix_ids.end()) {
+      auto& list = id_prefixes[old->second];
+      list.erase(p);
+      if (list.empty()) id_prefixes.erase(old->second);
+      affected.insert(old->second);
+      prefix_ids.erase(old);
+    }
+    // The prefixes around it gain or lose a nomatch entry.
+    for (int len = static_cast<int>(p.len) - 1; len >= 0; --len) {
+      Prefix outer{p.addr, static_cast<uint8_t>(len)};
+      for (int i = 0; i < 16; ++i) {
+        int keep = len - i * 8;
+        if (keep < 8) outer.addr.bytes[i] &= keep <= 0 ? 0 : static_cast<uint8_t>(0xff << (8 - keep));
+      }
+      if (auto it = prefix_ids.find(outer); it != prefix_ids.end()) affected.insert(it->second);
+    }
+    if (!id) return;
+    prefix_ids[p] = *id;
+    id_prefixes[*id].insert(p);
+    affected.insert(*id);
+  }
+
+  template <class Key>
+  void drop_key(const Key& k) {
+    auto it = ep_keys.find(k.k.endpoint_id);
+    if (it == ep_keys.end()) return;
+    if constexpr (std::is_same_v<Key, PolicyKey>)
+      it->second.policy.erase(k);
+    else
+      it->second.ranges.erase(k);
+    if (it->second.policy.empty() && it->second.ranges.empty()) ep_keys.erase(it);
+  }
+
+  // The union of the identities' addresses in one family. A CIDR identity
+  // is its prefix minus the longer named prefixes inside it that belong to
+  // other identities (nomatch entries: ipset's most specific entry decides,
+  // which is the datapath's longest-prefix match). Pod IPs of member
+  // identities are host entries, which beat any nomatch prefix around them.
+  Ipset content(const PeerSet& ids, Family f) const {
+    std::map<Prefix, std::pair<int, bool>> elems;  // prefix -> (strength, nomatch)
+    for (uint32_t id : ids) {
+      if (auto it = pod_ips.find(id); it != pod_ips.end())
+        for (const IpAddress& ip : it->second)
+          if (in_family(ip, f)) put(elems, Prefix{ip, 128}, 2, false);
+      auto pit = id_prefixes.find(id);
+      if (pit == id_prefixes.end()) continue;
+      for (const Prefix& x : pit->second) {
+        if (!in_family(x, f)) continue;
+        if (x.user_len() == 0) {
+          // hash:net cannot hold a /0: two halves, weaker than a named /1.
+          Prefix lo{x.addr, static_cast<uint8_t>(x.len + 1)};
+          Prefix hi = lo;
+          hi.addr.bytes[f == Family::V4 ? 12 : 0] |= 0x80;
+          put(elems, lo, 0, false);
+          put(elems, hi, 0, false);
+        } else {
+          put(elems, x, 1, false);
+        }
+        for (auto it = prefix_ids.lower_bound(Prefix{x.addr, 0});
+             it != prefix_ids.end() && x.contains(it->first.addr); ++it)
+          if (it->first.len > x.len && in_family(it->first, f) && !ids.count(it->second))
+            put(elems, it->first, 1, true);
+      }
+    }
+    Ipset set;
+    set.family = f;
+    for (const auto& [p, v] : elems) set.entries.emplace_hint(set.entries.end(), p, v.second);
+    return set;
+  }
+
+  void store_set(const std::string& name, Ipset set) {
+    if (set.entries.size() > kIpsetMaxElem && error.is_ok())
+      error = Status::error("ipset " + name + ": " + std::to_string(set.entries.size()) + " entries, more than " +
+                            std::to_string(kIpsetMaxElem) + "; nothing was written");
+    auto it = model.sets.find(name);
+    if (it != model.sets.end() && it->second == set) return;
+    model.sets[name] = std::move(set);
+    changes.sets.insert(name);
+  }
+
+  void refresh_set(const PeerSet& ids) {
+    const std::string& stem = live.at(ids).stem;
+    for (Family f : families()) store_set(stem + Names::suffix(f), content(ids, f));
+  }
+
+  void refresh_host() {
+    for (Family f : families()) {
+      Ipset set;
+      set.family = f;
+      for (const IpAddress& ip : host_ips)
+        if (in_family(ip, f)) set.entries.emplace(Prefix{ip, 128}, false);
+      store_set(names.host_set(f), std::move(set));
+    }
+  }
+
+  void acquire(const PeerSet& ids) {
+    Live& l = live[ids];
+    if (l.refs++ > 0) return;
+    std::vector<uint32_t> sorted(ids.begin(), ids.end());
+    l.stem = names.peer_set(identities_hash(sorted), Family::V4);
+    l.stem.pop_back();  // the family suffix
+    auto [b, inserted] = by_stem.emplace(l.stem, ids);
+    if (!inserted && b->second != ids && error.is_ok())
+      error = Status::error("ipset name " + l.stem + "*: two peer sets hash the same");
+    for (uint32_t id : ids) sets_by_id[id].insert(ids);
+    for (Family f : families()) model.set_identities[l.stem + Names::suffix(f)] = sorted;
+    refresh_set(ids);
+  }
+
+  void release(const PeerSet& ids) {
+    auto it = live.find(ids);
+    if (it == live.end() || --it->second.refs > 0) return;
+    for (Family f : families()) {
+      std::string name = it->second.stem + Names::suffix(f);
+      model.sets.erase(name);
+      model.set_identities.erase(name);
+      changes.sets.insert(name);
+    }
+    if (auto b = by_stem.find(it->second.stem); b != by_stem.end() && b->second == ids) by_stem.erase(b);
+    for (uint32_t id : ids) {
+      auto s = sets_by_id.find(id);
+      if (s == sets_by_id.end()) continue;
+      s->second.erase(ids);
+      if (s->second.empty()) sets_by_id.erase(s);
+    }
+    live.erase(it);
+  }
+
+  // Chains of one endpoint (both directions, every family), from its render.
+  void write_chains(const EndpointRender& er, bool fc) {
+    for (bf_direction dir : {BF_DIR_EGRESS, BF_DIR_INGRESS}) {
+      std::string name = names.endpoint_chain(dir, er.endpoint_id);
+      changes.chains.insert(name);
+      if (!er.isolated[dir] && !fc) {
+        for (Family f : families()) model.chains(f).erase(name);
+        continue;
+      }
+      bool peer_is_src = dir == BF_DIR_INGRESS;  // to the pod: the peer sends
+      for (Family f : families()) {
+        Chain c;
+        c.push_back(ct_rule(Rule::Ct::EstablishedRelated, Rule::Target::Accept));
+        c.push_back(ct_rule(Rule::Ct::Invalid, Rule::Target::Drop));
+        // The node's own addresses, then the pod itself: always allowed.
+        Rule host = target_rule(Rule::Target::Return);
+        host.match_set = names.host_set(f);
+        host.set_src = peer_is_src;
+        c.push_back(host);
+        for (const IpAddress& ip : er.ips) {
+          if (!in_family(ip, f)) continue;
+          Rule self = target_rule(Rule::Target::Return);
+          (peer_is_src ? self.src : self.dst) = ip;
+          c.push_back(self);
+        }
+        if (!fc) {
+          for (const auto& [peers, atoms] : er.groups[dir]) {
+            std::string set;
+            if (!peers.count(BF_ID_ANY)) set = live.at(peers).stem + Names::suffix(f);
+            append_group(atoms, set, peer_is_src, c);
+          }
+        }
+        c.push_back(target_rule(Rule::Target::Drop));
+        model.chains(f)[name] = std::move(c);
+      }
+    }
+  }
+
+  void erase_chains(const EndpointRender& er) {
+    for (bf_direction dir : {BF_DIR_EGRESS, BF_DIR_INGRESS}) {
+      std::string name = names.endpoint_chain(dir, er.endpoint_id);
+      for (Family f : families()) model.chains(f).erase(name);
+      changes.chains.insert(name);
+    }
+  }
+
+  EndpointRender compute(const EndpointState& es, const std::string& ifname) const {
+    EndpointRender er;
+    er.ifname = ifname;
+    er.endpoint_id = es.endpoint_id;
+    er.ips = es.ips;
+    er.isolated[BF_DIR_INGRESS] = es.ingress_isolated;
+    er.isolated[BF_DIR_EGRESS] = es.egress_isolated;
+    for (bf_direction dir : {BF_DIR_EGRESS, BF_DIR_INGRESS}) {
+      if (!er.isolated[dir]) continue;
+      auto keys = ep_keys.find(es.endpoint_id);
+      if (keys == ep_keys.end()) continue;
+      for (auto& [atom, peers] : atoms_of(keys->second, dir)) er.groups[dir][peers].push_back(atom);
+    }
+    return er;
+  }
+
+  // Puts `next` (or nothing) in place of the pod's current render. New sets
+  // are taken before old ones are let go, so a set both use survives.
+  void replace(const std::string& pod, std::optional<EndpointRender> next) {
+    if (next)
+      for (const auto& g : next->groups)
+        for (const auto& [peers, atoms] : g)
+          if (!peers.count(BF_ID_ANY)) acquire(peers);
+    if (auto old = eps.find(pod); old != eps.end()) {
+      erase_chains(old->second);
+      for (const auto& g : old->second.groups)
+        for (const auto& [peers, atoms] : g)
+          if (!peers.count(BF_ID_ANY)) release(peers);
+      eps.erase(old);
+    }
+    if (!next) return;
+    write_chains(*next, fail_closed.count(pod) > 0);
+    eps[pod] = std::move(*next);
+  }
+
+  // The dispatch chain: from the pod (-i) its egress chain, to the pod (-o)
+  // its ingress chain.
+  void write_forward() {
+    Chain fwd;
+    for (const auto& [pod, er] : eps) {
+      bool fc = fail_closed.count(pod) > 0;
+      for (bf_direction dir : {BF_DIR_EGRESS, BF_DIR_INGRESS}) {
+        if (!er.isolated[dir] && !fc) continue;
+        Rule jump = target_rule(Rule::Target::Jump);
+        (dir == BF_DIR_EGRESS ? jump.in_iface : jump.out_iface) = er.ifname;
+        jump.jump = names.endpoint_chain(dir, er.endpoint_id);
+        jump.comment = pod;
+        fwd.push_back(std::move(jump));
+      }
+    }
+    std::string name = names.forward_chain();
+    for (Family f : families()) {
+      auto it = model.chains(f).find(name);
+      if (it != model.chains(f).end() && it->second == fwd) continue;
+      model.chains(f)[name] = fwd;
+      changes.chains.insert(name);
+    }
+  }
+
+  Status bind_pod(const DesiredState& s, const std::string& pod, const std::map<std::string, std::string>& ifnames) {
+    auto ifn = ifnames.find(pod);
+    auto es = s.endpoints.find(pod);
+    if (ifn == ifnames.end() || es == s.endpoints.end()) {
+      replace(pod, std::nullopt);  // unbound, or not (yet) in the state
+      return Status::ok();
+    }
+    if (!valid_ifname(ifn->second))
+      return Status::error("endpoint " + pod + ": interface name \"" + ifn->second + "\" is not usable in iptables");
+    replace(pod, compute(es->second, ifn->second));
+    return Status::ok();
+  }
+
+  Status finish() {
+    if (!error.is_ok()) {
+      consistent = false;
+      return error;
+    }
+    consistent = true;
+    return Status::ok();
+  }
+};
+
+Renderer::Renderer(Names names, bool ipv6) : impl_(std::make_unique<Impl>()) {
+  impl_->names = std::move(names);
+  impl_->ipv6 = ipv6;
+}
+Renderer::~Renderer() = default;
+Renderer::Renderer(Renderer&&) noexcept = default;
+Renderer& Renderer::operator=(Renderer&&) noexcept = default;
+
+bool Renderer::consistent() const { return impl_->consistent; }
+const Model& Renderer::model() const { return impl_->model; }
+
+Changes Renderer::take_changes() {
+  Changes c = std::move(impl_->changes);
+  impl_->changes = {};
+  return c;
+}
+
+Status Renderer::render_all(const DesiredState& s, const std::map<std::string, std::string>& ifnames,
+                            const std::set<std::string>& fail_closed) {
+  Impl& d = *impl_;
+  d.reset();
+  d.consistent = false;
+  d.fail_closed = fail_closed;
+  std::set<uint32_t> affected;
+  bool host = false;
+  for (const auto& [ip, id] : s.pod_addrs) d.index_addr(ip, id, affected, host);
+  for (const auto& [p, id] : s.cidrs) {
+    d.prefix_ids[p] = id;
+    d.id_prefixes[id].insert(p);
+  }
+  for (const auto& [k, rule] : s.policy) d.ep_keys[k.k.endpoint_id].policy.insert(k);
+  for (const auto& [k, rule] : s.ranges) d.ep_keys[k.k.endpoint_id].ranges.insert(k);
+  for (const auto& [pod, ifname] : ifnames)
+    if (Status st = d.bind_pod(s, pod, ifnames); !st) return st;
+  d.refresh_host();
+  d.write_forward();
+  return d.finish();
+}
+
+Status Renderer::render_changes(const DesiredState& s, const StateDiff& diff,
+                                const std::map<std::string, std::string>& ifnames,
+                                const std::set<std::string>& fail_closed, const std::set<std::string>& pods) {
+  Impl& d = *impl_;
+  if (!d.consistent) return render_all(s, ifnames, fail_closed);
+  d.consistent = false;
+  d.fail_closed = fail_closed;
+
+  std::set<uint32_t> affected;
+  bool host = false;
+  for (const auto& [ip, id] : diff.pod_addrs.upsert) d.index_addr(ip, id, affected, host);
+  for (const IpAddress& ip : diff.pod_addrs.erase) d.index_addr(ip, std::nullopt, affected, host);
+  for (const auto& [p, id] : diff.cidrs.upsert) d.index_prefix(p, id, affected);
+  for (const Prefix& p : diff.cidrs.erase) d.index_prefix(p, std::nullopt, affected);
+
+  // Endpoints whose chains may differ.
+  std::set<std::string> redo = pods;
+  redo.insert(diff.touched_endpoints.begin(), diff.touched_endpoints.end());
+  for (const auto& [pod, es] : diff.endpoints.upsert) redo.insert(pod);
+  redo.insert(diff.endpoints.erase.begin(), diff.endpoints.erase.end());
+  std::set<uint32_t> ep_ids;
+  for (const auto& [k, rule] : diff.policy.upsert) {
+    ep_ids.insert(k.k.endpoint_id);
+    d.ep_keys[k.k.endpoint_id].policy.insert(k);
+  }
+  for (const auto& k : diff.policy.erase) {
+    ep_ids.insert(k.k.endpoint_id);
+    d.drop_key(k);
+  }
+  for (const auto& [k, rule] : diff.ranges.upsert) {
+    ep_ids.insert(k.k.endpoint_id);
+    d.ep_keys[k.k.endpoint_id].ranges.insert(k);
+  }
+  for (const auto& k : diff.ranges.erase) {
+    ep_ids.insert(k.k.endpoint_id);
+    d.drop_key(k);
+  }
+  if (!ep_ids.empty())
+    for (const auto& [pod, er] : d.eps)
+      if (ep_ids.count(er.endpoint_id)) redo.insert(pod);
+
+  for (const std::string& pod : redo)
+    if (Status st = d.bind_pod(s, pod, ifnames); !st) return st;
+
+  // Sets whose members' addresses or prefixes changed.
+  std::set<PeerSet> stale;
+  for (uint32_t id : affected)
+    if (auto it = d.sets_by_id.find(id); it != d.sets_by_id.end()) stale.insert(it->second.begin(), it->second.end());
+  for (const PeerSet& ids : stale) d.refresh_set(ids);
+  if (host) d.refresh_host();
+  d.write_forward();
+  return d.finish();
+}
+
+void Renderer::remove_pod(const std::string& pod) {
+  impl_->replace(pod, std::nullopt);
+  impl_->write_forward();
+}
+
+void Renderer::set_fail_closed(const std::string& pod, bool fail_closed) {
+  Impl& d = *impl_;
+  if (fail_closed)
+    d.fail_closed.insert(pod);
+  else
+    d.fail_closed.erase(pod);
+  auto it = d.eps.find(pod);
+  if (it == d.eps.end()) return;
+  d.erase_chains(it->second);
+  d.write_chains(it->second, fail_closed);
+  d.write_forward();
+}
+
+uint64_t identities_hash(const std::vector<uint32_t>& sorted_ids) {
+  uint64_t h = 1469598103934665603ull;
+  for (uint32_t id : sorted_ids)
+    for (int i = 0; i < 4; ++i) {
+      h ^= (id >> (8 * i)) & 0xff;
+      h *= 1099511628211ull;
+    }
+  return h & 0xffffffffffffull;
+}
+
+std::string Names::peer_set(uint64_t hash48, Family f) const {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%012llx", static_cast<unsigned long long>(hash48 & 0xffffffffffffull));
+  return set_prefix() + buf + "-" + suffix(f);
+}
+
+bool valid_ifname(const std::string& name) {
+  if (name.empty() || name.size() > 15) return false;
+  for (char c : name)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '@' || c == '-')) return false;
+  return true;
+}
+
+Status render(const RenderInput& in, Model* out) {
+  if (!in.state) return Status::error("iptables render: no desired state");
+  Renderer r(in.names, in.ipv6);
+  if (Status st = r.render_all(*in.state, in.ifnames, in.fail_closed); !st) return st;
+  *out = r.model();
+  return Status::ok();
+}
+
+}  // namespace bpfence::ipt

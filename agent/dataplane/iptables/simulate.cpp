@@ -1,0 +1,89 @@
+// The chain walker behind simulate_forward().
+#include "simulate.h"
+
+namespace bpfence::ipt {
+namespace {
+
+bool has_ports(uint8_t proto) { return proto == 6 || proto == 17 || proto == 132; }
+
+enum class Walk { Accept, Drop, Return };
+
+struct Walker {
+  const Model& m;
+  Family f;
+  const SimPacket& p;
+  std::string* error;
+
+  bool matches(const Rule& r) const {
+    if (!r.in_iface.empty() && r.in_iface != p.in_iface) return false;
+    if (!r.out_iface.empty() && r.out_iface != p.out_iface) return false;
+    if (r.ctstate == Rule::Ct::EstablishedRelated && p.ct != SimPacket::Ct::Established) return false;
+    if (r.ctstate == Rule::Ct::Invalid && p.ct != SimPacket::Ct::Invalid) return false;
+    if (r.src && *r.src != p.src) return false;
+    if (r.dst && *r.dst != p.dst) return false;
+    if (r.proto && r.proto != p.proto) return false;
+    if (!r.dports.empty()) {
+      if (!has_ports(p.proto)) return false;
+      bool in = false;
+      for (const PortRange& pr : r.dports) in = in || (p.dport >= pr.first && p.dport <= pr.last);
+      if (!in) return false;
+    }
+    if (!r.match_set.empty()) {
+      auto it = m.sets.find(r.match_set);
+      if (it == m.sets.end()) {
+        if (error && error->empty()) *error = "rule names missing set " + r.match_set;
+        return false;
+      }
+      if (!set_test(it->second, r.set_src ? p.src : p.dst)) return false;
+    }
+    return true;
+  }
+
+  Walk chain(const std::string& name, int depth) const {
+    auto it = m.chains(f).find(name);
+    if (it == m.chains(f).end() || depth > 8) {
+      if (error && error->empty()) *error = "jump to missing chain " + name;
+      return Walk::Return;
+    }
+    for (const Rule& r : it->second) {
+      if (!matches(r)) continue;
+      switch (r.target) {
+        case Rule::Target::Accept: return Walk::Accept;
+        case Rule::Target::Drop: return Walk::Drop;
+        case Rule::Target::Return: return Walk::Return;
+        case Rule::Target::Jump: {
+          Walk w = chain(r.jump, depth + 1);
+          if (w != Walk::Return) return w;
+          break;
+        }
+      }
+    }
+    return Walk::Return;
+  }
+};
+
+}  // namespace
+
+bool set_test(const Ipset& set, const IpAddress& ip) {
+  for (int len = 128; len >= 0; --len) {
+    Prefix p{ip, static_cast<uint8_t>(len)};
+    for (int i = 0; i < 16; ++i) {
+      int keep = len - i * 8;
+      if (keep < 8) p.addr.bytes[i] &= keep <= 0 ? 0 : static_cast<uint8_t>(0xff << (8 - keep));
+    }
+    if (auto it = set.entries.find(p); it != set.entries.end()) return !it->second;
+  }
+  return false;
+}
+
+SimVerdict simulate_forward(const Model& m, const Names& names, Family f, const SimPacket& p, std::string* error) {
+  Walker w{m, f, p, error};
+  switch (w.chain(names.forward_chain(), 0)) {
+    case Walk::Accept: return SimVerdict::Accept;
+    case Walk::Drop: return SimVerdict::Drop;
+    case Walk::Return: return SimVerdict::Pass;
+  }
+  return SimVerdict::Pass;
+}
+
+}  // namespace bpfence::ipt
