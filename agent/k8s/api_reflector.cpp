@@ -82,7 +82,9 @@ void Reflector::run(std::stop_token stop) {
         need_list = false;
         backoff_.reset();
       }
-      switch (watch(stop)) {
+      const WatchEnd end = watch(stop);
+      if (watch_saw_events_) relists_in_a_row = 0;
+      switch (end) {
         case WatchEnd::Stopped:
           return;
         case WatchEnd::Closed:
@@ -259,6 +261,7 @@ Reflector::WatchEnd Reflector::watch(std::stop_token stop) {
                                           verdict = apply(events, errors, got_event);
                                           return !verdict;
                                         });
+  watch_saw_events_ = got_event;
   if (stop.stop_requested()) return WatchEnd::Stopped;
   if (verdict) return *verdict;
   if (!response.transport_error.empty()) {

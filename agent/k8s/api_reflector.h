@@ -52,6 +52,7 @@ class Reflector {
   Backoff backoff_;
   std::string resource_version_;
   bool listed_once_ = false;
+  bool watch_saw_events_ = false;  // the last watch delivered a change
   WatchStreamDecoder decoder_;
   std::mutex sleep_mutex_;
   std::condition_variable_any sleep_cv_;
