@@ -74,7 +74,9 @@ static __always_inline int bf_handle(struct __sk_buff *skb, __u8 dir)
 		return bf_drop(skb, fv->reason, fv->rule_id, &p.key);
 	}
 
-	now = bpf_ktime_get_ns();
+	/* Coarse clock (tick resolution, CLOCK_MONOTONIC base): a few ns cheaper
+	 * per packet, and flow ageing counts in seconds. */
+	now = bpf_ktime_get_coarse_ns();
 	f = bpf_map_lookup_elem(&flows, &p.key);
 	if (f && f->generation == ep->generation) {
 		bf_flow_touch(f, skb, &p, now);

@@ -4,9 +4,10 @@
  * TCP/UDP/SCTP ports, ICMP/ICMPv6 echo id. Fills the flow key the rest of the
  * program works on.
  *
- * Every read goes through bpf_skb_load_bytes(), which also works on
- * non-linear skbs, so a header split across fragments of the skb is never
- * mistaken for a truncated one (and never skipped). Length fields are
+ * Headers are read in place when the linear part of the skb holds them
+ * (the common case: no helper call), else copied with bpf_skb_load_bytes(),
+ * which also reads paged data, so a header split across fragments of the
+ * skb is never mistaken for a truncated one (and never skipped). Length fields are
  * checked against what the packet really holds: anything that does not add
  * up is BF_PARSE_INVALID and is dropped by the caller.
  *
@@ -55,6 +56,20 @@ struct bf_pkt {
 	__u8 pad;
 };
 
+/* `len` bytes at `off`: a pointer into the packet, or into `buf` after a
+ * copy; NULL when the packet is shorter. */
+static __always_inline const void *bf_hdr(struct __sk_buff *skb, __u32 off, void *buf, __u32 len)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+
+	if (off <= 1024 && data + off + len <= data_end)
+		return data + off;
+	if (bpf_skb_load_bytes(skb, off, buf, len))
+		return 0;
+	return buf;
+}
+
 static __always_inline void bf_map_v4(__u8 *dst, __be32 addr)
 {
 	__builtin_memset(dst, 0, 10);
@@ -67,11 +82,12 @@ static __always_inline void bf_map_v4(__u8 *dst, __be32 addr)
 static __always_inline int bf_parse_l4(struct __sk_buff *skb, struct bf_pkt *p,
 				       __u32 off, __u32 avail, int v6)
 {
-	__u8 hdr[20];
+	__u8 buf[20];
+	const __u8 *hdr;
 
 	switch (p->key.proto) {
 	case IPPROTO_TCP:
-		if (avail < 20 || bpf_skb_load_bytes(skb, off, hdr, 20))
+		if (avail < 20 || !(hdr = bf_hdr(skb, off, buf, 20)))
 			return BF_PARSE_INVALID;
 		/* data offset below 5 words, or past the datagram */
 		if ((hdr[12] >> 4) < 5 || (__u32)(hdr[12] >> 4) * 4 > avail)
@@ -84,14 +100,14 @@ static __always_inline int bf_parse_l4(struct __sk_buff *skb, struct bf_pkt *p,
 	case BF_IPPROTO_SCTP:
 		/* UDP header is 8 bytes, SCTP's common header 12 */
 		if (avail < (p->key.proto == IPPROTO_UDP ? 8u : 12u) ||
-		    bpf_skb_load_bytes(skb, off, hdr, 4))
+		    !(hdr = bf_hdr(skb, off, buf, 4)))
 			return BF_PARSE_INVALID;
 		__builtin_memcpy(&p->key.sport, hdr, 2);
 		__builtin_memcpy(&p->key.dport, hdr + 2, 2);
 		return BF_PARSE_OK;
 	case IPPROTO_ICMP:
 	case BF_IPPROTO_ICMPV6:
-		if (avail < 8 || bpf_skb_load_bytes(skb, off, hdr, 8))
+		if (avail < 8 || !(hdr = bf_hdr(skb, off, buf, 8)))
 			return BF_PARSE_INVALID;
 		if (v6 && p->key.proto == BF_IPPROTO_ICMPV6) {
 			/* router/neighbour solicitation/advertisement, redirect */
@@ -117,52 +133,54 @@ static __always_inline int bf_parse_l4(struct __sk_buff *skb, struct bf_pkt *p,
 
 static __always_inline int bf_parse_ipv4(struct __sk_buff *skb, struct bf_pkt *p)
 {
-	struct iphdr ip;
+	struct iphdr buf;
+	const struct iphdr *ip = bf_hdr(skb, ETH_HLEN, &buf, sizeof(buf));
 	__u32 hlen, tot;
 	__u16 frag_off;
 
-	if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip, sizeof(ip)))
+	if (!ip)
 		return BF_PARSE_INVALID;
-	hlen = ip.ihl * 4;
-	tot = bpf_ntohs(ip.tot_len);
-	if (ip.version != 4 || hlen < sizeof(ip) || tot < hlen || ETH_HLEN + tot > skb->len)
+	hlen = ip->ihl * 4;
+	tot = bpf_ntohs(ip->tot_len);
+	if (ip->version != 4 || hlen < sizeof(buf) || tot < hlen || ETH_HLEN + tot > skb->len)
 		return BF_PARSE_INVALID;
 
-	bf_map_v4(p->key.src, ip.saddr);
-	bf_map_v4(p->key.dst, ip.daddr);
-	p->key.proto = ip.protocol;
-	p->frag_proto = ip.protocol;
+	bf_map_v4(p->key.src, ip->saddr);
+	bf_map_v4(p->key.dst, ip->daddr);
+	p->key.proto = ip->protocol;
+	p->frag_proto = ip->protocol;
 
-	frag_off = bpf_ntohs(ip.frag_off);
+	frag_off = bpf_ntohs(ip->frag_off);
 	if (frag_off & 0x1fff) {
 		p->frag = BF_FRAG_LATER;
-		p->frag_id = bpf_ntohs(ip.id);
+		p->frag_id = bpf_ntohs(ip->id);
 		return BF_PARSE_OK;
 	}
 	if (frag_off & 0x2000) {
 		p->frag = BF_FRAG_FIRST;
-		p->frag_id = bpf_ntohs(ip.id);
+		p->frag_id = bpf_ntohs(ip->id);
 	}
 	return bf_parse_l4(skb, p, ETH_HLEN + hlen, tot - hlen, 0);
 }
 
 static __always_inline int bf_parse_ipv6(struct __sk_buff *skb, struct bf_pkt *p)
 {
-	struct ipv6hdr ip;
-	__u32 off = ETH_HLEN + sizeof(ip), end;
+	struct ipv6hdr buf;
+	const struct ipv6hdr *ip = bf_hdr(skb, ETH_HLEN, &buf, sizeof(buf));
+	__u32 off = ETH_HLEN + sizeof(buf), end;
 	__u8 nh, ext[8];
 	int i;
 
-	if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip, sizeof(ip)))
+	if (!ip)
 		return BF_PARSE_INVALID;
-	end = off + bpf_ntohs(ip.payload_len);
+	end = off + bpf_ntohs(ip->payload_len);
 	/* payload_len 0 is a jumbogram: never on a pod veth */
-	if (ip.version != 6 || ip.payload_len == 0 || end > skb->len)
+	if (ip->version != 6 || ip->payload_len == 0 || end > skb->len)
 		return BF_PARSE_INVALID;
 
-	__builtin_memcpy(p->key.src, &ip.saddr, 16);
-	__builtin_memcpy(p->key.dst, &ip.daddr, 16);
-	nh = ip.nexthdr;
+	__builtin_memcpy(p->key.src, &ip->saddr, 16);
+	__builtin_memcpy(p->key.dst, &ip->daddr, 16);
+	nh = ip->nexthdr;
 
 	for (i = 0; i < BF_MAX_EXT_HDRS; i++) {
 		switch (nh) {

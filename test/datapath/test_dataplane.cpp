@@ -50,7 +50,7 @@ TEST_CASE("the flow table records action, reason, rule, counters, flags and the 
   CHECK(v->tcp_flags == (kSyn | kAck | kPsh));
   CHECK(v->ifindex == static_cast<uint32_t>(f.ifindex(kWeb)));
   CHECK(v->flags == 0);
-  CHECK(v->first_seen_ns >= t0);
+  CHECK(v->first_seen_ns + 20000000 >= t0);  // the program reads the coarse clock: one tick behind at most
   CHECK(v->last_seen_ns >= v->first_seen_ns);
   bf_flow_key rev = flow_key("10.0.1.10", "10.0.1.11", 6, 80, 40000, OUT, f.endpoint_id(kWeb));
   CHECK(std::memcmp(&v->reverse, &rev, sizeof(rev)) == 0);

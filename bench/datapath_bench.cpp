@@ -1,0 +1,259 @@
+// Datapath benchmark: ns per packet of bpf/policy.bpf.c measured with
+// BPF_PROG_TEST_RUN (the kernel runs the program `repeat` times on one
+// packet and reports the mean), against an empty TC program as the floor.
+//
+//   hit         the flow is in the table at the endpoint's generation
+//   miss/allow  no flow entry, decided by policy, allowed by the first
+//               lookup (pod identity, exact port)
+//   miss/deny   no flow entry, every lookup made (pod identity, CIDR
+//               identity and ANY, each exact port / any port / any protocol
+//               / port range LPM), then dropped (counter + ring-buffer event)
+//
+// A miss is measured with the program loaded with record_flows = 0, so the
+// repeated packet never becomes a hit; the flow insert it skips costs the
+// same whatever the policy count. Maps are filled with synthetic entries of
+// the sizes named (N policies = N rule entries on the endpoint plus N/10
+// CIDR prefixes and N/10 port-range prefixes; M identities = M pod
+// addresses, each its own identity). The endpoint entry is written
+// directly for ifindex 1, the device BPF_PROG_TEST_RUN uses by default.
+//
+// Usage: datapath_bench [--repeat N] [--runs R] [--json path] [--only P:I,...]
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/bpf.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "bench_empty.skel.h"
+#include "bpfence/bpf_dataplane.h"
+#include "packets.h"
+
+using namespace bpfence;
+using namespace bpfence::testpkt;
+
+namespace {
+
+constexpr uint32_t kEndpoint = 1;
+constexpr uint32_t kEndpointIdentity = BF_ID_FIRST_DYNAMIC;
+constexpr uint32_t kClientIdentity = BF_ID_FIRST_DYNAMIC + 1;
+constexpr uint32_t kFirstPodIdentity = BF_ID_FIRST_DYNAMIC + 2;
+
+IpAddress ip(const char* text) { return *IpAddress::parse(text); }
+
+// Mean ns per run over `repeat` runs; the median of `runs` such means.
+double measure(int prog_fd, const Bytes& pkt, uint32_t repeat, int runs) {
+  std::vector<double> means;
+  for (int r = 0; r < runs; ++r) {
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt.data(), .data_size_in = static_cast<__u32>(pkt.size()),
+                .repeat = static_cast<int>(repeat));
+    if (int rc = bpf_prog_test_run_opts(prog_fd, &opts)) {
+      std::fprintf(stderr, "BPF_PROG_TEST_RUN failed: %d\n", rc);
+      std::exit(1);
+    }
+    means.push_back(opts.duration);
+  }
+  std::sort(means.begin(), means.end());
+  return means[means.size() / 2];
+}
+
+int run_once(int prog_fd, const Bytes& pkt) {
+  LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt.data(), .data_size_in = static_cast<__u32>(pkt.size()),
+              .repeat = 1);
+  if (bpf_prog_test_run_opts(prog_fd, &opts)) return -1;
+  return static_cast<int>(opts.retval);
+}
+
+DesiredState synthetic_state(uint32_t policies, uint32_t identities) {
+  DesiredState s;
+  EndpointState ep;
+  ep.pod = "bench/server";
+  ep.endpoint_id = kEndpoint;
+  ep.identity = kEndpointIdentity;
+  ep.ips = {ip("10.0.1.10")};
+  ep.ingress_isolated = true;
+  ep.has_ranges = 1;
+  s.endpoints[ep.pod] = ep;
+  s.pod_addrs[ip("10.0.1.10")] = kEndpointIdentity;
+  s.pod_addrs[ip("10.0.1.11")] = kClientIdentity;
+  for (uint32_t i = 0; i < identities; ++i) s.pod_addrs[IpAddress::from_v4(0x0a400000 + i)] = kFirstPodIdentity + i;
+  // The client: allowed on 80/TCP by its pod identity.
+  PolicyKey allow;
+  allow.k = {kEndpoint, kClientIdentity, BF_DIR_INGRESS, 6, htons(80)};
+  s.policy[allow] = 1;
+  // Every address in 10/8 has a CIDR identity too, so misses look it up.
+  s.cidrs[*Prefix::parse("10.0.0.0/8")] = 100;
+  for (uint32_t i = 1; i < policies; ++i) {
+    PolicyKey k;
+    k.k = {kEndpoint, kFirstPodIdentity + (i % std::max(identities, 1u)), BF_DIR_INGRESS, 6,
+           htons(static_cast<uint16_t>(1000 + i % 50000))};
+    s.policy[k] = i + 1;
+    if (i % 10 == 0) {
+      Prefix p{IpAddress::from_v4(0xac000000 + (i << 8)), 120};  // 172.x.y.0/24
+      s.cidrs[p] = 200 + i;
+      RangeKey r;
+      r.k = {BF_RANGE_FIXED_BITS + 8, kEndpoint, kFirstPodIdentity + (i % std::max(identities, 1u)),
+             BF_DIR_INGRESS, 6, htons(static_cast<uint16_t>((i % 200) << 8))};
+      s.ranges[r] = i + 1;
+    }
+  }
+  return s;
+}
+
+StateDiff full_diff(const DesiredState& s) {
+  StateDiff d;
+  for (const auto& [k, v] : s.pod_addrs) d.pod_addrs.upsert.emplace_back(k, v);
+  for (const auto& [k, v] : s.cidrs) d.cidrs.upsert.emplace_back(k, v);
+  for (const auto& [k, v] : s.policy) d.policy.upsert.emplace_back(k, v);
+  for (const auto& [k, v] : s.ranges) d.ranges.upsert.emplace_back(k, v);
+  return d;
+}
+
+struct Loaded {
+  std::unique_ptr<BpfDataplane> dp;
+  int prog = -1;
+};
+
+Loaded load(const std::string& pin_dir, bool record, const DesiredState& s) {
+  BpfDataplaneOptions o;
+  o.pin_dir = pin_dir;
+  o.record_flows = record;
+  Loaded l;
+  l.dp = std::make_unique<BpfDataplane>(o);
+  Status st = l.dp->open();
+  if (st) st = l.dp->apply(full_diff(s), s);
+  if (!st) {
+    std::fprintf(stderr, "bench: %s\n", st.message().c_str());
+    std::exit(1);
+  }
+  // The endpoint, for ifindex 1 (what BPF_PROG_TEST_RUN runs on).
+  const EndpointState& es = s.endpoints.begin()->second;
+  bf_endpoint e{};
+  e.endpoint_id = es.endpoint_id;
+  e.identity = es.identity;
+  e.generation = 1;
+  e.ingress_isolated = 1;
+  e.has_ranges = es.has_ranges;
+  std::copy(es.ips[0].bytes.begin(), es.ips[0].bytes.end(), e.ip4);
+  __u32 ifindex = 1;
+  if (bpf_map_update_elem(l.dp->map_fd("endpoints"), &ifindex, &e, BPF_ANY)) {
+    std::perror("bench: endpoint");
+    std::exit(1);
+  }
+  l.prog = l.dp->program_fd(BF_DIR_INGRESS);
+  return l;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  uint32_t repeat = 1000000;
+  int runs = 5;
+  std::string json_path;
+  std::vector<std::pair<uint32_t, uint32_t>> configs;
+  for (uint32_t policies : {10u, 1000u, 10000u})
+    for (uint32_t identities : {100u, 10000u, 50000u}) configs.emplace_back(policies, identities);
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--repeat" && i + 1 < argc) repeat = std::stoul(argv[++i]);
+    else if (a == "--runs" && i + 1 < argc) runs = std::stoi(argv[++i]);
+    else if (a == "--json" && i + 1 < argc) json_path = argv[++i];
+    else if (a == "--only" && i + 1 < argc) {
+      configs.clear();
+      std::string list = argv[++i];
+      for (size_t at = 0; at < list.size();) {
+        size_t comma = list.find(',', at);
+        std::string item = list.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
+        size_t colon = item.find(':');
+        configs.emplace_back(std::stoul(item.substr(0, colon)), std::stoul(item.substr(colon + 1)));
+        at = comma == std::string::npos ? list.size() : comma + 1;
+      }
+    }
+    else {
+      std::fprintf(stderr, "usage: %s [--repeat N] [--runs R] [--json path] [--only P:I,...]\n", argv[0]);
+      return 2;
+    }
+  }
+  if (geteuid() != 0) {
+    std::fprintf(stderr, "datapath_bench needs root (BPF_PROG_TEST_RUN)\n");
+    return 77;
+  }
+  libbpf_set_print(nullptr);
+
+  Bytes allowed = eth4(ipv4("10.0.1.11", "10.0.1.10", 6, tcp(40000, 80)));
+  // From a pod identity (10.64.0.5) and the 10/8 CIDR identity, to a port
+  // no rule names: every lookup is made, then the drop.
+  Bytes denied = eth4(ipv4("10.64.0.5", "10.0.1.10", 6, tcp(40000, 81)));
+
+  bench_empty_bpf* empty = bench_empty_bpf::open_and_load();
+  if (!empty) {
+    std::fprintf(stderr, "bench: load empty program\n");
+    return 1;
+  }
+  double floor_ns = measure(bpf_program__fd(empty->progs.empty), allowed, repeat, runs);
+  bench_empty_bpf::destroy(empty);
+
+  const std::string base = "/sys/fs/bpf/bpfence-bench-" + std::to_string(::getpid());
+  nlohmann::json results = nlohmann::json::array();
+  std::printf("repeat=%u runs=%d (median of runs), ns/packet\n", repeat, runs);
+  std::printf("empty TC program (floor): %.1f\n\n", floor_ns);
+  std::printf("%9s %11s %8s %8s %11s %10s %13s\n", "policies", "identities", "hit", "hit/flr", "miss/allow",
+              "miss/deny", "deny/noranges");
+  for (auto [policies, identities] : configs) {
+    {
+      DesiredState s = synthetic_state(policies, identities);
+      Loaded rec = load(base + "-rec", true, s);
+      Loaded norec = load(base + "-norec", false, s);
+      if (run_once(rec.prog, allowed) != 0 || run_once(norec.prog, allowed) != 0 ||
+          run_once(norec.prog, denied) != 2) {
+        std::fprintf(stderr, "bench: unexpected verdicts: the synthetic state is wrong\n");
+        return 1;
+      }
+      double hit = measure(rec.prog, allowed, repeat, runs);
+      double miss_allow = measure(norec.prog, allowed, repeat, runs);
+      double miss_deny = measure(norec.prog, denied, repeat, runs);
+      // The same without the port-range LPM lookups (endpoint without ranges).
+      __u32 lo = 1;
+      bf_endpoint e{};
+      bpf_map_lookup_elem(norec.dp->map_fd("endpoints"), &lo, &e);
+      e.has_ranges = 0;
+      bpf_map_update_elem(norec.dp->map_fd("endpoints"), &lo, &e, BPF_ANY);
+      double miss_deny_nr = measure(norec.prog, denied, repeat, runs);
+      std::printf("%9u %11u %8.1f %8.2f %11.1f %10.1f %13.1f\n", policies, identities, hit, hit / floor_ns,
+                  miss_allow, miss_deny, miss_deny_nr);
+      std::fflush(stdout);
+      results.push_back({{"policies", policies},
+                         {"identities", identities},
+                         {"policy_entries", s.policy.size()},
+                         {"hit_ns", hit},
+                         {"miss_allow_ns", miss_allow},
+                         {"miss_deny_ns", miss_deny},
+                         {"miss_deny_no_ranges_ns", miss_deny_nr}});
+      for (Loaded* l : {&rec, &norec}) (void)l->dp->uninstall();
+    }
+  }
+
+  if (!json_path.empty()) {
+    utsname u{};
+    uname(&u);
+    nlohmann::json out = {{"benchmark", "datapath"},
+                          {"method", "BPF_PROG_TEST_RUN, TC program, one packet repeated"},
+                          {"repeat", repeat},
+                          {"runs", runs},
+                          {"kernel", u.release},
+                          {"cpus", libbpf_num_possible_cpus()},
+                          {"floor_ns", floor_ns},
+                          {"results", results}};
+    std::ofstream(json_path) << out.dump(2) << "\n";
+    std::printf("\nwrote %s\n", json_path.c_str());
+  }
+  return 0;
+}
