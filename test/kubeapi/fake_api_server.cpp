@@ -47,6 +47,9 @@ void FakeApiServer::setup() {
   // Watches hold a worker each; leave room for stale ones during reconnects.
   server_->new_task_queue = [] { return new httplib::ThreadPool(32); };
   server_->set_payload_max_length(4096);
+  // As Go's net/http (the real API server) does: small event writes are not
+  // held back by Nagle's algorithm waiting for a delayed ACK.
+  server_->set_tcp_nodelay(true);
   // httplib 0.11's body parsing has known CVEs: refuse every method that
   // could carry a body before the body is read.
   server_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
