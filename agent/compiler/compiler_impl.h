@@ -171,7 +171,5 @@ struct Compiler::Impl {
 // Every cidr and except a policy names (compiler.cpp).
 void collect_prefixes(const NetworkPolicy& p, std::set<Prefix>& out);
 
-// contribution.cpp: a port range as the fewest port prefixes (value, prefix bits).
-std::vector<std::pair<uint16_t, uint8_t>> port_range_prefixes(uint16_t first, uint16_t last);
 
 }  // namespace bpfence

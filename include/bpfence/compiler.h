@@ -196,6 +196,9 @@ class Compiler {
   std::unique_ptr<Impl> impl_;
 };
 
+// A port range as the fewest aligned port prefixes: (first port, prefix bits).
+std::vector<std::pair<uint16_t, uint8_t>> port_range_prefixes(uint16_t first, uint16_t last);
+
 // Full compile in one call.
 DesiredState compile(const std::vector<Namespace>& namespaces, const std::vector<Pod>& pods,
                      const std::vector<NetworkPolicy>& policies, const CompileOptions& options);

@@ -10,19 +10,19 @@ using namespace bpfence;
 
 namespace {
 
-template <class K, class V>
-void apply(std::map<K, V>& m, const MapDiff<K, V>& d) {
+template <class Map, class K, class V>
+void apply_map(Map& m, const MapDiff<K, V>& d) {
   for (const auto& k : d.erase) m.erase(k);
   for (const auto& [k, v] : d.upsert) m[k] = v;
 }
 
 void apply(DesiredState& s, const StateDiff& d) {
-  apply(s.endpoints, d.endpoints);
-  apply(s.pod_addrs, d.pod_addrs);
-  apply(s.cidrs, d.cidrs);
-  apply(s.policy, d.policy);
-  apply(s.ranges, d.ranges);
-  apply(s.rules, d.rules);
+  apply_map(s.endpoints, d.endpoints);
+  apply_map(s.pod_addrs, d.pod_addrs);
+  apply_map(s.cidrs, d.cidrs);
+  apply_map(s.policy, d.policy);
+  apply_map(s.ranges, d.ranges);
+  apply_map(s.rules, d.rules);
 }
 
 bool same_maps(const DesiredState& a, const DesiredState& b) {
@@ -57,7 +57,7 @@ Compiler fresh(const Compiler& from, const std::string& node) {
 }  // namespace
 
 TEST_CASE("incremental commits agree with a full compile after random changes", "[incremental]") {
-  auto cl = synthetic::make(200, 40, 40, 6, 8);
+  auto cl = synthetic::make(90, 30, 30, 6, 8);
   Compiler inc({"node-a", {}});
   for (const auto& n : cl.namespaces) inc.upsert(n);
   for (const auto& p : cl.pods) inc.upsert(p);

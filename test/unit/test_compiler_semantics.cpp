@@ -448,7 +448,8 @@ spec:
   CHECK(allowed(c, "fd00::99", "fd00::10", "80/TCP"));
   CHECK_FALSE(allowed(c, "fd00::11", "fd00::10", "80/TCP"));  // except, though a pod
   CHECK(allowed(c, "2001:db8::1", "fd00::10", "ICMP"));        // ::/0 minus fd00::/16
-  CHECK_FALSE(allowed(c, "fd01::1", "fd00::10", "80/TCP"));
+  CHECK_FALSE(allowed(c, "fd00:1::1", "fd00::10", "80/TCP"));  // in fd00::/16, not in fd00::/64
+  CHECK(allowed(c, "fd01::1", "fd00::10", "80/TCP"));           // outside fd00::/16
   CHECK_FALSE(allowed(c, "10.0.0.11", "10.0.0.10", "80/TCP"));  // ::/0 is IPv6 only
   CHECK_FALSE(allowed(c, "203.0.113.1", "10.0.0.10", "80/TCP"));
 }
