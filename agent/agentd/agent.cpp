@@ -1,7 +1,10 @@
 // The agent process: start-up, signals, shutdown, --uninstall.
 #include "agent.h"
 
+#include <bpf/libbpf.h>
 #include <signal.h>
+
+#include <cstdarg>
 
 #include <cstdio>
 #include <cstdlib>
@@ -137,6 +140,23 @@ void Agent::stop() {
   agentlog::info("stopped; programs stay attached and maps pinned", "pin_dir=" + dataplane_.location);
 }
 
+namespace {
+
+// libbpf's messages as the agent's log lines. "Exclusivity flag on" is the
+// kernel saying a clsact qdisc already exists, which the dataplane expects.
+int libbpf_log(enum libbpf_print_level level, const char* format, va_list args) {
+  char buf[2048];
+  int n = std::vsnprintf(buf, sizeof buf, format, args);
+  std::string text(buf, n > 0 ? std::min<size_t>(n, sizeof buf - 1) : 0);
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  agentlog::Level l = level == LIBBPF_WARN ? agentlog::Level::warn : agentlog::Level::debug;
+  if (text.find("Exclusivity flag on") != std::string::npos) l = agentlog::Level::debug;
+  agentlog::line(l, "libbpf", "text=" + agentlog::q(text));
+  return n;
+}
+
+}  // namespace
+
 int agent_main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   const char* ksh = std::getenv("KUBERNETES_SERVICE_HOST");
@@ -156,6 +176,7 @@ int agent_main(int argc, char** argv) {
     return 2;
   }
   agentlog::set_level(level);
+  libbpf_set_print(libbpf_log);
 
   if (options.uninstall) {
     std::string where;
