@@ -63,7 +63,10 @@ std::string find_agent(const LabOptions& o) {
   if (!o.agent_path.empty()) return o.agent_path;
   if (const char* env = std::getenv("BPFENCE_AGENT"); env && *env) return env;
   auto here = fs::path(self_exe()).parent_path();
-  for (auto candidate : {here / "bpfence-agent", here / "agent" / "bpfence-agent"})
+  // Installed side by side, or a build tree (build/agent/cli/bpfence and
+  // build/agent/agentd/bpfence-agent).
+  for (auto candidate : {here / "bpfence-agent", here / "agent" / "agentd" / "bpfence-agent",
+                         here.parent_path() / "agentd" / "bpfence-agent"})
     if (fs::exists(candidate)) return candidate.string();
   if (const char* path = std::getenv("PATH")) {
     std::stringstream dirs(path);

@@ -114,6 +114,7 @@ class Runner {
     a.proto = spec.port.proto;
     sockaddr_in dst{};
     dst.sin_family = AF_INET;
+    dst.sin_port = htons(spec.port.port);
     if (inet_pton(AF_INET, spec.dst_ip.c_str(), &dst.sin_addr) != 1) {
       results_[index] = {Outcome::Error, 0, "not an IPv4 address: " + spec.dst_ip};
       return;

@@ -41,6 +41,27 @@ std::string format_matrix(const Scenario& sc, const MatrixResult& m) {
     }
     cell[{p.from, col_of[key]}] = i;
   }
+  // Destinations in the scenario's order (pods, then external hosts), each
+  // one's ports as declared, ICMP last.
+  auto rank = [&](const std::string& host) {
+    for (size_t i = 0; i < sc.hosts.size(); ++i)
+      if (sc.hosts[i].name == host) return i;
+    return sc.hosts.size();
+  };
+  std::vector<size_t> order(cols.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return rank(cols[a].to) < rank(cols[b].to); });
+  std::vector<Column> sorted;
+  std::vector<size_t> new_index(cols.size());
+  for (size_t i = 0; i < order.size(); ++i) {
+    new_index[order[i]] = i;
+    sorted.push_back(cols[order[i]]);
+  }
+  cols = std::move(sorted);
+  cell.clear();
+  for (size_t i = 0; i < m.probes.size(); ++i)
+    cell[{m.probes[i].from, new_index[col_of[{m.probes[i].to, m.probes[i].port}]]}] = i;
+
   size_t row_width = 4;
   for (const auto& h : sc.hosts) row_width = std::max(row_width, h.name.size());
   row_width += 2;
