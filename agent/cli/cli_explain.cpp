@@ -1,0 +1,222 @@
+// `explain`: resolving the two ends, and the verdict in words and JSON.
+#include "cli_explain.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <regex>
+
+#include "bpfence/agent_api.h"
+#include "bpfence/reasons.h"
+#include "cli_policy_text.h"
+#include "cli_table.h"
+
+namespace bpfence::cli {
+namespace {
+
+const char* dir_word(bf_direction d) { return d == BF_DIR_INGRESS ? "ingress" : "egress"; }
+const char* dir_type(bf_direction d) { return d == BF_DIR_INGRESS ? "Ingress" : "Egress"; }
+
+std::string host_text(const ExplainHost& h) {
+  return h.pod.empty() ? h.ip.str() : h.pod + " (" + h.ip.str() + ")";
+}
+
+std::string rule_words(const RuleRef& ref, const Compiler* compiler) {
+  std::string out = ref.str();
+  if (!compiler) return out;
+  auto it = compiler->policies().find(ref.policy);
+  if (it == compiler->policies().end()) return out;
+  const auto& rules = ref.direction == BF_DIR_INGRESS ? it->second.ingress : it->second.egress;
+  if (ref.index < rules.size()) out += ": " + rule_text(rules[ref.index], ref.direction == BF_DIR_INGRESS);
+  return out;
+}
+
+nlohmann::json rule_json(const std::optional<RuleRef>& ref, const Compiler* compiler) {
+  if (!ref) return nullptr;
+  nlohmann::json j = {{"policy", ref->policy},
+                      {"direction", dir_word(ref->direction)},
+                      {"index", ref->index},
+                      {"text", ref->str()}};
+  if (compiler) j["description"] = rule_words(*ref, compiler);
+  return j;
+}
+
+nlohmann::json host_json(const ExplainHost& h) {
+  return {{"input", h.input}, {"ip", h.ip.str()}, {"pod", h.pod.empty() ? nlohmann::json(nullptr) : nlohmann::json(h.pod)}};
+}
+
+std::optional<uint8_t> reason_of(const nlohmann::json& j) {
+  if (j.is_number_unsigned()) return j.get<uint8_t>();
+  if (j.is_string()) return bf_reason_from_name(j.get<std::string>());
+  return std::nullopt;
+}
+
+bool bool_field(const nlohmann::json& j, const char* key, bool fallback) {
+  return j.contains(key) && j[key].is_boolean() ? j[key].get<bool>() : fallback;
+}
+
+SideVerdict side_from_json(const nlohmann::json& j, const Names& names) {
+  SideVerdict s;
+  if (!j.is_object()) return s;
+  s.evaluated = bool_field(j, "evaluated", true);
+  s.isolated = bool_field(j, "isolated", false);
+  s.allowed = bool_field(j, "allowed", true);
+  if (j.contains("reason"))
+    if (auto r = reason_of(j["reason"])) s.reason = static_cast<bf_reason>(*r);
+  if (j.contains("rule")) {
+    const auto& r = j["rule"];
+    if (r.is_object()) {
+      s.rule = decode_rule_ref(r);
+    } else if (r.is_string()) {
+      static const std::regex re(R"((\S+/\S+) (ingress|egress)\[(\d+)\])");
+      std::smatch m;
+      std::string text = r.get<std::string>();
+      if (std::regex_match(text, m, re))
+        s.rule = RuleRef{m[1], m[2] == "ingress" ? BF_DIR_INGRESS : BF_DIR_EGRESS,
+                         static_cast<uint32_t>(std::stoul(m[3]))};
+    }
+  }
+  if (!s.rule && j.contains("rule_id") && j["rule_id"].is_number_unsigned())
+    s.rule = names.rule(j["rule_id"].get<uint32_t>());
+  if (j.contains("isolating") && j["isolating"].is_array())
+    for (const auto& p : j["isolating"])
+      if (p.is_string()) s.isolating.push_back(p.get<std::string>());
+  if (j.contains("pod") && j["pod"].is_string()) s.pod = j["pod"].get<std::string>();
+  return s;
+}
+
+}  // namespace
+
+Status resolve_host(const std::string& text, const Names& names, ExplainHost* out) {
+  out->input = text;
+  if (auto ip = IpAddress::parse(text)) {
+    out->ip = *ip;
+    out->pod = names.pod_at(*ip);
+    return Status::ok();
+  }
+  if (text.find('/') == std::string::npos)
+    return Status::error("\"" + text + "\" is neither an IP address nor namespace/pod");
+  const PodInfo* pod = names.pod(text);
+  if (!pod) return Status::error("pod " + text + " is not known" + (names.source.empty() ? "" : " to " + names.source));
+  if (pod->ips.empty()) return Status::error("pod " + text + " has no IP yet");
+  out->ip = pod->ips.front();
+  out->pod = pod->pod;
+  return Status::ok();
+}
+
+Status parse_port_spec(const std::string& text, uint8_t* proto, uint16_t* port) {
+  std::string upper = text;
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (upper == "ICMP" || upper == "ICMPV6") {
+    *proto = 1;
+    *port = 0;
+    return Status::ok();
+  }
+  auto slash = upper.find('/');
+  std::string number = upper.substr(0, slash), name = slash == std::string::npos ? "TCP" : upper.substr(slash + 1);
+  auto p = parse_protocol(name);
+  if (!p) return Status::error("--port " + text + ": protocol must be TCP, UDP or SCTP (or the port ICMP)");
+  unsigned v = 0;
+  auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), v);
+  if (ec != std::errc() || end != number.data() + number.size() || v == 0 || v > 65535)
+    return Status::error("--port " + text + ": \"" + number + "\" is not a port number (1-65535)");
+  *proto = static_cast<uint8_t>(*p);
+  *port = static_cast<uint16_t>(v);
+  return Status::ok();
+}
+
+std::string port_spec_text(uint8_t proto, uint16_t port) {
+  if (proto == 1 || proto == 58) return "ICMP";
+  const char* name = proto == 17 ? "UDP" : proto == 132 ? "SCTP" : "TCP";
+  return std::to_string(port) + "/" + name;
+}
+
+std::string side_explanation(const SideVerdict& side, bf_direction dir, const ExplainResult& r) {
+  const ExplainHost& self = dir == BF_DIR_EGRESS ? r.from : r.to;
+  const ExplainHost& peer = dir == BF_DIR_EGRESS ? r.to : r.from;
+  if (!side.evaluated) {
+    if (self.pod.empty()) return "not a pod: no NetworkPolicy applies at " + self.ip.str();
+    if (!r.both_sides_known) return "not evaluated: " + self.pod + " is not a pod of this agent's node";
+    return "not evaluated";
+  }
+  switch (side.reason) {
+    case BF_R_HOST: return "allowed: traffic with the node itself is always allowed";
+    case BF_R_SELF: return "allowed: a pod can always reach itself";
+    case BF_R_NOT_ISOLATED:
+      return std::string("allowed: not isolated for ") + dir_word(dir) + " (no policy selecting it lists " +
+             dir_type(dir) + ")";
+    case BF_R_POLICY:
+      return "allowed by " + (side.rule ? rule_words(*side.rule, r.compiler) : std::string("a rule"));
+    default: break;
+  }
+  if (!side.allowed)
+    return std::string("denied: isolated for ") + dir_word(dir) + " by " + join(side.isolating) + "; none of " +
+           (side.isolating.size() == 1 ? "its " : "their ") + dir_word(dir) + " rules allows " + host_text(peer) +
+           " on " + port_spec_text(r.proto, r.port);
+  return std::string("allowed (") + bf_reason_name(side.reason) + ")";
+}
+
+void print_explain(std::ostream& out, const ExplainResult& r) {
+  const Verdict& v = r.verdict;
+  std::string where;
+  if (!v.allowed) {
+    const bool at_egress = v.egress.evaluated && !v.egress.allowed;
+    const SideVerdict& s = at_egress ? v.egress : v.ingress;
+    where = "  D(" + std::string(bf_reason_name(s.reason)) + ") at " + (s.pod.empty() ? "?" : s.pod) + " " +
+            (at_egress ? "egress" : "ingress");
+  }
+  out << "From:     " << host_text(r.from) << "\n"
+      << "To:       " << host_text(r.to) << "\n"
+      << "Port:     " << port_spec_text(r.proto, r.port) << "\n"
+      << "Verdict:  " << (v.allowed ? "ALLOW" : "DENY") << where << "\n"
+      << "Source:   " << r.source << "\n\n";
+  Table t({"SIDE", "POD", "ISOLATED", "VERDICT", "WHY"});
+  auto row = [&](const char* name, const SideVerdict& s, bf_direction dir) {
+    const ExplainHost& self = dir == BF_DIR_EGRESS ? r.from : r.to;
+    std::string pod = !s.pod.empty() ? s.pod : !self.pod.empty() ? self.pod : self.ip.str();
+    t.add({name, pod, s.evaluated ? (s.isolated ? "yes" : "no") : "-",
+           s.evaluated ? (s.allowed ? "allow" : "deny") : "-", side_explanation(s, dir, r)});
+  };
+  row("egress (source)", v.egress, BF_DIR_EGRESS);
+  row("ingress (destination)", v.ingress, BF_DIR_INGRESS);
+  t.print(out);
+}
+
+nlohmann::json explain_json(const ExplainResult& r) {
+  auto side = [&](const SideVerdict& s, bf_direction dir) {
+    return nlohmann::json{{"evaluated", s.evaluated},
+                          {"pod", s.pod.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.pod)},
+                          {"isolated", s.isolated},
+                          {"allowed", s.allowed},
+                          {"reason", bf_reason_name(s.reason)},
+                          {"rule", rule_json(s.rule, r.compiler)},
+                          {"isolating", s.isolating},
+                          {"explanation", side_explanation(s, dir, r)}};
+  };
+  const Verdict& v = r.verdict;
+  uint8_t drop_reason = BF_R_FW_POLICY;
+  if (!v.allowed) drop_reason = (v.egress.evaluated && !v.egress.allowed ? v.egress : v.ingress).reason;
+  return {{"from", host_json(r.from)},
+          {"to", host_json(r.to)},
+          {"port", port_spec_text(r.proto, r.port)},
+          {"proto", ip_proto_name(r.proto)},
+          {"port_number", r.port},
+          {"allowed", v.allowed},
+          {"verdict", v.allowed ? "F" : bf_verdict_short(BF_ACT_DROP, drop_reason)},
+          {"egress", side(v.egress, BF_DIR_EGRESS)},
+          {"ingress", side(v.ingress, BF_DIR_INGRESS)},
+          {"source", r.source}};
+}
+
+Status verdict_from_agent_json(const nlohmann::json& j, const Names& names, Verdict* out) {
+  if (!j.is_object() || !j.contains("allowed") || !j["allowed"].is_boolean())
+    return Status::error("the agent's verdict has no \"allowed\"");
+  Verdict v;
+  v.allowed = j["allowed"].get<bool>();
+  if (j.contains("egress")) v.egress = side_from_json(j["egress"], names);
+  if (j.contains("ingress")) v.ingress = side_from_json(j["ingress"], names);
+  *out = std::move(v);
+  return Status::ok();
+}
+
+}  // namespace bpfence::cli
