@@ -189,8 +189,11 @@ TEST_CASE("a restarted agent converges from what the kernel holds", "[iptables][
                            ":BPFENCE-t1-I99 - [0:0]\n:BPFENCE-t2-FWD - [0:0]\n"
                            "-A FORWARD -m comment --comment \"bpfence t1\" -j BPFENCE-t1-FWD\n"
                            "-A FORWARD -j BPFENCE-t1-FWDX\n"
-                           "-A BPFENCE-t1-FWD -o v-old -j BPFENCE-t1-I99\nCOMMIT\n",
-                           test_names(), &kernel.chains_v4, &kernel.jumps_v4);
+                           "-A BPFENCE-t1-FWD -o v-old -m comment --comment \"default/old\" -j BPFENCE-t1-I99\n"
+                           "-A BPFENCE-t1-FWD -i v-web -m comment --comment default/web -j BPFENCE-t1-E3\nCOMMIT\n",
+                           test_names(), &kernel.chains_v4, &kernel.jumps_v4, &kernel.dispatch);
+  // The pods it dispatched, quoted comment or not: a restarted agent takes them over.
+  CHECK(kernel.dispatch == std::map<std::string, std::string>{{"default/old", "v-old"}, {"default/web", "v-web"}});
   CHECK(kernel.chains_v4.size() == 2);  // FWD and I99, rules unknown
   CHECK(kernel.jumps_v4 == std::vector<std::string>{"-A FORWARD -m comment --comment \"bpfence t1\" -j BPFENCE-t1-FWD"});
 

@@ -4,6 +4,7 @@
 #include "command.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <poll.h>
 #include <spawn.h>
 #include <sys/mman.h>
@@ -12,6 +13,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <thread>
 
 extern char** environ;
 
@@ -35,7 +37,9 @@ struct Fd {
 
 }  // namespace
 
-Status run_tool(const std::vector<std::string>& argv, const std::string& input, std::string* out) {
+namespace {
+
+Status run_here(const std::vector<std::string>& argv, const std::string& input, std::string* out) {
   const std::string what = join(argv);
   Fd in;
   in.fd = memfd_create("bpfence-tool-stdin", MFD_CLOEXEC);
@@ -104,6 +108,34 @@ Status run_tool(const std::vector<std::string>& argv, const std::string& input, 
   std::string how = WIFEXITED(status) ? "exit " + std::to_string(WEXITSTATUS(status))
                                       : "signal " + std::to_string(WTERMSIG(status));
   return Status::error(what + ": " + how + (stderr_text.empty() ? "" : ": " + stderr_text));
+}
+
+}  // namespace
+
+Status run_tool(const std::vector<std::string>& argv, const std::string& input, std::string* out,
+                const std::string& netns) {
+  if (netns.empty()) return run_here(argv, input, out);
+  // setns() moves only the calling thread, and a child inherits its
+  // caller's namespaces: a short-lived thread enters, spawns and waits.
+  Status result;
+  std::thread worker([&] {
+    std::string path = "/run/netns/" + netns;
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      result = Status::error(join(argv) + ": open " + path + ": " + std::strerror(errno));
+      return;
+    }
+    int rc = ::setns(fd, CLONE_NEWNET);
+    int err = errno;
+    ::close(fd);
+    if (rc != 0) {
+      result = Status::error(join(argv) + ": enter netns " + netns + ": " + std::strerror(err));
+      return;
+    }
+    result = run_here(argv, input, out);
+  });
+  worker.join();
+  return result;
 }
 
 }  // namespace bpfence::ipt

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "bpfence/iptables_dataplane.h"
 #include "command.h"
@@ -38,11 +39,8 @@ struct Tools {
   std::string backend;  // "nft" or "legacy"
   std::string netns;
 
-  std::vector<std::string> wrap(std::vector<std::string> argv) const {
-    if (netns.empty()) return argv;
-    std::vector<std::string> out = {"ip", "netns", "exec", netns};
-    out.insert(out.end(), argv.begin(), argv.end());
-    return out;
+  Status run(const std::vector<std::string>& argv, const std::string& input = "", std::string* out = nullptr) const {
+    return ipt::run_tool(argv, input, out, netns);
   }
   std::string iptables(ipt::Family f, const char* what) const {
     return std::string(f == ipt::Family::V4 ? "iptables-" : "ip6tables-") + backend + "-" + what;
@@ -50,13 +48,13 @@ struct Tools {
   Status restore(ipt::Family f, const std::string& text) const {
     std::vector<std::string> argv = {iptables(f, "restore"), "--noflush"};
     if (backend == "legacy") argv.push_back("--wait=10");  // the xtables lock
-    return ipt::run_tool(wrap(argv), text);
+    return run(argv, text);
   }
   Status save(ipt::Family f, std::string* out) const {
-    return ipt::run_tool(wrap({iptables(f, "save"), "-t", "filter"}), "", out);
+    return run({iptables(f, "save"), "-t", "filter"}, "", out);
   }
-  Status ipset_restore(const std::string& text) const { return ipt::run_tool(wrap({"ipset", "-exist", "restore"}), text); }
-  Status ipset_save(std::string* out) const { return ipt::run_tool(wrap({"ipset", "save"}), "", out); }
+  Status ipset_restore(const std::string& text) const { return run({"ipset", "-exist", "restore"}, text); }
+  Status ipset_save(std::string* out) const { return run({"ipset", "save"}, "", out); }
 };
 
 Status detect_backend(const std::string& wanted, std::string* out) {
@@ -90,20 +88,26 @@ Status read_kernel(const Tools& tools, const ipt::Names& names, bool ipv6, ipt::
   if (ipv6) families.push_back(ipt::Family::V6);
   for (ipt::Family f : families) {
     if (Status s = tools.save(f, &text); !s) return s;
-    ipt::parse_iptables_save(text, names, &a.chains(f), &a.jumps(f));
+    ipt::parse_iptables_save(text, names, &a.chains(f), &a.jumps(f), f == ipt::Family::V4 ? &a.dispatch : nullptr);
   }
   *out = std::move(a);
   return Status::ok();
 }
 
-// Runs the texts in order; the first failure stops the rest.
+// Runs the texts in order; the first failure stops the rest. The two
+// families' tables are independent, so their transactions run side by side
+// (every tool call is a process: that is most of an update's latency).
 Status run_texts(const Tools& tools, const ipt::RestoreTexts& t) {
   if (!t.ipset_prepare.empty())
     if (Status s = tools.ipset_restore(t.ipset_prepare); !s) return s;
-  if (!t.iptables_v4.empty())
-    if (Status s = tools.restore(ipt::Family::V4, t.iptables_v4); !s) return s;
-  if (!t.iptables_v6.empty())
-    if (Status s = tools.restore(ipt::Family::V6, t.iptables_v6); !s) return s;
+  Status v6;
+  std::thread v6_worker;
+  if (!t.iptables_v6.empty()) v6_worker = std::thread([&] { v6 = tools.restore(ipt::Family::V6, t.iptables_v6); });
+  Status v4;
+  if (!t.iptables_v4.empty()) v4 = tools.restore(ipt::Family::V4, t.iptables_v4);
+  if (v6_worker.joinable()) v6_worker.join();
+  if (!v4) return v4;
+  if (!v6) return v6;
   if (!t.ipset_cleanup.empty())
     if (Status s = tools.ipset_restore(t.ipset_cleanup); !s) return s;
   return Status::ok();
@@ -142,14 +146,40 @@ struct IptablesDataplane::Impl {
     return out;
   }
 
+  // Reads the kernel when what it holds is not known (after open, after a
+  // tool failed). The first time, the pods an earlier agent dispatched are
+  // taken over as bindings (adopt()), so a restart leaves no gap.
+  bool first_read = true;
+  std::map<std::string, std::string> adoptable;  // pod -> interface
+  Status know_kernel() {
+    if (kernel_known) return Status::ok();
+    if (Status s = read_kernel(tools, names, ipv6, &applied); !s) return s;
+    kernel_known = true;
+    pending.all = true;
+    if (first_read) adoptable = applied.dispatch;
+    first_read = false;
+    return Status::ok();
+  }
+
+  // Bindings found in the kernel for pods the state still has, unless the
+  // agent bound the pod or the interface since.
+  void adopt(const DesiredState& state) {
+    for (const auto& [pod, ifname] : adoptable) {
+      if (!state.endpoints.count(pod) || bound.count(pod) || !ipt::valid_ifname(ifname)) continue;
+      bool taken = false;
+      for (const auto& [p, b] : bound) taken = taken || b.ifname == ifname;
+      if (taken) continue;
+      int ifindex = options.netns.empty() ? static_cast<int>(if_nametoindex(ifname.c_str())) : 0;
+      bound[pod] = InterfaceBinding{pod, ifindex, ifname};
+      log_line("info", "took over binding from the kernel", "pod=" + pod + " ifname=" + ifname);
+    }
+    adoptable.clear();
+  }
+
   // Sends what the renderer changed since the last push to the kernel.
   Status push() {
     pending.merge(renderer.take_changes());
-    if (!kernel_known) {
-      if (Status s = read_kernel(tools, names, ipv6, &applied); !s) return s;
-      kernel_known = true;
-      pending.all = true;
-    }
+    if (Status s = know_kernel(); !s) return s;
     if (pending.empty()) return Status::ok();
     auto start = std::chrono::steady_clock::now();
     ipt::RestoreTexts t = ipt::restore_texts(applied, renderer.model(), pending, names, ipv6);
@@ -198,7 +228,7 @@ Status IptablesDataplane::open() {
   d.tools.netns = d.options.netns;
   d.ipv6 = d.options.ipv6;
   std::string out;
-  if (Status s = ipt::run_tool(d.tools.wrap({"ipset", "version"}), "", &out); !s)
+  if (Status s = d.tools.run({"ipset", "version"}, "", &out); !s)
     return Status::error("iptables dataplane: ipset does not run: " + s.message());
   if (Status s = d.tools.save(ipt::Family::V4, &out); !s)
     return Status::error("iptables dataplane: " + s.message());
@@ -227,6 +257,11 @@ Status IptablesDataplane::apply(const StateDiff& diff, const DesiredState& state
   };
   for (const auto& pod : diff.touched_endpoints) clear(pod);
   for (const auto& [pod, es] : diff.endpoints.upsert) clear(pod);
+  if (Status s = d.know_kernel(); !s) return s;
+  if (!d.adoptable.empty()) {
+    d.adopt(state);
+    d.renderer = ipt::Renderer(d.names, d.ipv6);  // a full render with the bindings taken over
+  }
   Status s = d.renderer.consistent() ? d.renderer.render_changes(state, diff, d.ifnames(), d.fail_closed, redo)
                                      : d.renderer.render_all(state, d.ifnames(), d.fail_closed);
   if (!s) return s;  // nothing was written
@@ -256,7 +291,12 @@ Status IptablesDataplane::bind(const InterfaceBinding& binding, const DesiredSta
       ++it;
     }
   }
+  if (Status s = d.know_kernel(); !s) return s;
   d.bound[b.pod] = b;
+  if (!d.adoptable.empty()) {
+    d.adopt(state);
+    d.renderer = ipt::Renderer(d.names, d.ipv6);
+  }
   Status s = d.renderer.consistent() ? d.renderer.render_changes(state, StateDiff{}, d.ifnames(), d.fail_closed, redo)
                                      : d.renderer.render_all(state, d.ifnames(), d.fail_closed);
   if (!s) return s;

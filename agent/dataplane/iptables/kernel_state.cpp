@@ -55,11 +55,12 @@ Status parse_ipset_save(const std::string& text, const Names& names, std::map<st
 }
 
 void parse_iptables_save(const std::string& text, const Names& names,
-                         std::map<std::string, std::optional<Chain>>* chains,
-                         std::vector<std::string>* jumps) {
+                         std::map<std::string, std::optional<Chain>>* chains, std::vector<std::string>* jumps,
+                         std::map<std::string, std::string>* dispatch) {
   std::istringstream in(text);
   bool filter = false;
   const std::string jump = "-j " + names.forward_chain();
+  const std::string fwd_rule = "-A " + names.forward_chain() + " ";
   for (std::string line; std::getline(in, line);) {
     if (starts_with(line, "*")) {
       filter = line == "*filter";
@@ -74,6 +75,17 @@ void parse_iptables_save(const std::string& text, const Names& names,
       auto at = line.find(jump);
       if (at != std::string::npos && (at + jump.size() == line.size() || line[at + jump.size()] == ' '))
         jumps->push_back(line);
+    } else if (dispatch && starts_with(line, fwd_rule)) {
+      // -A <FWD> -i|-o <ifname> -m comment --comment <pod> -j <chain>; the
+      // comment is quoted only when it needs to be.
+      auto w = words(line);
+      std::string ifname, pod;
+      for (size_t i = 2; i + 1 < w.size(); ++i) {
+        if (w[i] == "-i" || w[i] == "-o") ifname = w[i + 1];
+        if (w[i] == "--comment") pod = w[i + 1];
+      }
+      if (pod.size() >= 2 && pod.front() == '"' && pod.back() == '"') pod = pod.substr(1, pod.size() - 2);
+      if (!ifname.empty() && pod.find('/') != std::string::npos) (*dispatch)[pod] = ifname;
     }
   }
 }

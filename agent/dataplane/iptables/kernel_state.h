@@ -18,10 +18,13 @@ namespace bpfence::ipt {
 // error (it cannot be fixed in place).
 Status parse_ipset_save(const std::string& text, const Names& names, std::map<std::string, Ipset>* out);
 
-// `iptables-save -t filter` output -> our chains (rules unknown) and the
-// FORWARD rules that jump to our FWD chain, as printed ("-A FORWARD ...").
+// `iptables-save -t filter` output -> our chains (rules unknown), the
+// FORWARD rules that jump to our FWD chain, as printed ("-A FORWARD ..."),
+// and (when `dispatch` is given) the pods our FWD chain dispatches, by the
+// comment on each jump: pod -> interface. A restarted agent takes those
+// bindings over, so enforcement has no gap while it rebinds.
 void parse_iptables_save(const std::string& text, const Names& names,
-                         std::map<std::string, std::optional<Chain>>* chains,
-                         std::vector<std::string>* jumps);
+                         std::map<std::string, std::optional<Chain>>* chains, std::vector<std::string>* jumps,
+                         std::map<std::string, std::string>* dispatch = nullptr);
 
 }  // namespace bpfence::ipt

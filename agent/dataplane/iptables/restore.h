@@ -26,6 +26,8 @@ struct Applied {
   // FORWARD rules that jump to our FWD chain, as iptables-save prints them
   // ("-A FORWARD ... -j BPFENCE-<tag>-FWD").
   std::vector<std::string> jumps_v4, jumps_v6;
+  // Pods the IPv4 FWD chain dispatched when the kernel was read: pod -> interface.
+  std::map<std::string, std::string> dispatch;
 
   std::map<std::string, std::optional<Chain>>& chains(Family f) { return f == Family::V4 ? chains_v4 : chains_v6; }
   const std::map<std::string, std::optional<Chain>>& chains(Family f) const {
