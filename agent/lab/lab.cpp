@@ -46,6 +46,15 @@ std::vector<std::string> default_policy_dirs(const std::string& scenario_path) {
   return {(repo.parent_path() / "shared" / "conformance").string(), (repo / "manifests").string()};
 }
 
+std::string find_scenario_dir() {
+  for (fs::path dir = fs::current_path(); !dir.empty(); dir = dir.parent_path()) {
+    if (fs::exists(dir / "test" / "conformance" / "story1-nfs.yaml")) return (dir / "test" / "conformance").string();
+    if (dir == dir.parent_path()) break;
+  }
+  fs::path built = BPFENCE_LAB_SOURCE_DIR "/test/conformance";
+  return fs::exists(built) ? built.string() : "";
+}
+
 namespace {
 
 void info(bool verbose, const std::string& msg) {

@@ -54,6 +54,10 @@ void install_interrupt_handlers();
 // the repository's manifests/ and the shared conformance recipes.
 std::vector<std::string> default_policy_dirs(const std::string& scenario_path);
 
+// test/conformance of this source tree: next to the working directory, or
+// where it was built from.
+std::string find_scenario_dir();
+
 class Lab {
  public:
   static Status up(const std::string& scenario_path, const LabOptions& options, std::unique_ptr<Lab>& out);
