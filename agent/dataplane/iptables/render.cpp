@@ -1,172 +1,23 @@
 // Renders the desired state as ipsets and chains (see README.md here for the
-// design). The policy map is read per endpoint and direction and regrouped
-// the way a person would write the rules: for each port spec the set of peer
-// identities that may use it, then specs sharing the same peers become one
-// rule (multiport) matching one ipset, the union of those identities.
+// design): per bound endpoint its chains from rules.h's groups, per group
+// the peer set (the union of its identities' addresses, except as nomatch),
+// and the FWD dispatch chain; incrementally after the first full render.
 #include "render.h"
-
-#include <arpa/inet.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <optional>
 #include <type_traits>
 #include <unordered_map>
-#include <cstdio>
+
+#include "rules.h"
 
 namespace bpfence::ipt {
 namespace {
 
-bool has_ports(uint8_t proto) { return proto == 6 || proto == 17 || proto == 132; }
-
 bool in_family(const Prefix& p, Family f) { return p.is_v4() == (f == Family::V4); }
 bool in_family(const IpAddress& a, Family f) { return a.is_v4() == (f == Family::V4); }
-
-// A port spec as the datapath's lookups see it: every protocol (proto 0,
-// all), every port of one protocol (all), or a port range of one protocol.
-struct Atom {
-  uint8_t proto = 0;
-  bool all = true;
-  PortRange range;
-  auto operator<=>(const Atom&) const = default;
-};
-
-using PeerSet = std::set<uint32_t>;
-
-// Peer identities per port spec, for one endpoint and direction, with what
-// a broader spec or the any-peer identity already allows taken out.
-// One endpoint's entries of the policy and range maps (the state's maps are
-// hashed, so the renderer keeps them by endpoint).
-struct EndpointKeys {
-  std::set<PolicyKey> policy;
-  std::set<RangeKey> ranges;
-};
-
-std::map<Atom, PeerSet> atoms_of(const EndpointKeys& keys, bf_direction dir) {
-  std::map<Atom, PeerSet> atoms;
-  for (const PolicyKey& pk : keys.policy) {
-    const bf_policy_key& k = pk.k;
-    if (k.direction != dir) continue;
-    uint16_t port = ntohs(k.port);
-    if (k.proto == 0) {
-      // The datapath looks up proto 0 only with port 0.
-      if (port == 0) atoms[Atom{}].insert(k.peer_identity);
-    } else if (port == 0) {
-      atoms[Atom{k.proto, true, {}}].insert(k.peer_identity);
-    } else if (has_ports(k.proto)) {
-      atoms[Atom{k.proto, false, {port, port}}].insert(k.peer_identity);
-    }
-  }
-  for (const RangeKey& rk : keys.ranges) {
-    const bf_range_key& k = rk.k;
-    if (k.direction != dir) continue;
-    if (!has_ports(k.proto) || k.prefixlen < BF_RANGE_FIXED_BITS || k.prefixlen > BF_RANGE_FIXED_BITS + 16) continue;
-    int bits = static_cast<int>(k.prefixlen) - BF_RANGE_FIXED_BITS;
-    if (bits == 0) {
-      atoms[Atom{k.proto, true, {}}].insert(k.peer_identity);
-      continue;
-    }
-    uint32_t span = 1u << (16 - bits);
-    uint32_t first = ntohs(k.port) & ~(span - 1);
-    atoms[Atom{k.proto, false, {static_cast<uint16_t>(first), static_cast<uint16_t>(first + span - 1)}}].insert(
-        k.peer_identity);
-  }
-
-  // Any peer subsumes the others; every protocol subsumes one protocol;
-  // every port subsumes a range.
-  for (auto& [atom, peers] : atoms)
-    if (peers.count(BF_ID_ANY)) peers = {BF_ID_ANY};
-  auto covered = [&](const Atom& broader, uint32_t peer) {
-    auto it = atoms.find(broader);
-    return it != atoms.end() && (it->second.count(peer) || it->second.count(BF_ID_ANY));
-  };
-  for (auto it = atoms.begin(); it != atoms.end();) {
-    const Atom& a = it->first;
-    PeerSet& peers = it->second;
-    if (a.proto != 0) {
-      for (auto p = peers.begin(); p != peers.end();) {
-        bool drop = covered(Atom{}, *p) || (!a.all && covered(Atom{a.proto, true, {}}, *p));
-        p = drop ? peers.erase(p) : std::next(p);
-      }
-    }
-    it = peers.empty() ? atoms.erase(it) : std::next(it);
-  }
-  return atoms;
-}
-
-// Adjacent or overlapping ranges as one.
-std::vector<PortRange> merge(std::vector<PortRange> ranges) {
-  std::sort(ranges.begin(), ranges.end());
-  std::vector<PortRange> out;
-  for (const PortRange& r : ranges) {
-    if (!out.empty() && static_cast<uint32_t>(r.first) <= static_cast<uint32_t>(out.back().last) + 1) {
-      out.back().last = std::max(out.back().last, r.last);
-      continue;
-    }
-    out.push_back(r);
-  }
-  return out;
-}
-
-// multiport takes 15 ports, a range counting as two.
-std::vector<std::vector<PortRange>> chunks(const std::vector<PortRange>& ranges) {
-  std::vector<std::vector<PortRange>> out;
-  int used = 16;
-  for (const PortRange& r : ranges) {
-    int weight = r.first == r.last ? 1 : 2;
-    if (used + weight > 15) {
-      out.emplace_back();
-      used = 0;
-    }
-    out.back().push_back(r);
-    used += weight;
-  }
-  return out;
-}
-
-Rule ct_rule(Rule::Ct state, Rule::Target target) {
-  Rule r;
-  r.ctstate = state;
-  r.target = target;
-  return r;
-}
-
-Rule target_rule(Rule::Target target) {
-  Rule r;
-  r.target = target;
-  return r;
-}
-
-// One peer set with the specs it may use, rendered as RETURN rules.
-void append_group(const std::vector<Atom>& atoms, const std::string& set, bool set_src, Chain& chain) {
-  auto allow = [&](uint8_t proto, std::vector<PortRange> ports) {
-    Rule r;
-    r.proto = proto;
-    r.dports = std::move(ports);
-    r.match_set = set;
-    r.set_src = set_src;
-    r.target = Rule::Target::Return;
-    chain.push_back(std::move(r));
-  };
-  std::map<uint8_t, std::vector<PortRange>> ports;
-  std::set<uint8_t> all_ports;
-  for (const Atom& a : atoms) {
-    if (a.proto == 0) {
-      allow(0, {});
-      return;  // subsumption left nothing else for these peers
-    }
-    if (a.all)
-      all_ports.insert(a.proto);
-    else
-      ports[a.proto].push_back(a.range);
-  }
-  for (uint8_t proto : all_ports) allow(proto, {});
-  for (auto& [proto, list] : ports) {
-    if (all_ports.count(proto)) continue;
-    for (auto& chunk : chunks(merge(list))) allow(proto, std::move(chunk));
-  }
-}
-
 
 void put(std::map<Prefix, std::pair<int, bool>>& elems, const Prefix& p, int strength, bool nomatch) {
   auto it = elems.find(p);
@@ -179,8 +30,8 @@ struct EndpointRender {
   std::string ifname;
   uint32_t endpoint_id = 0;
   std::vector<IpAddress> ips;
-  bool isolated[2] = {false, false};              // by bf_direction
-  std::map<PeerSet, std::vector<Atom>> groups[2];  // peers -> the specs they may use
+  bool isolated[2] = {false, false};  // by bf_direction
+  RuleGroups groups[2];               // peers -> the specs they may use
 };
 
 }  // namespace
@@ -414,10 +265,10 @@ struct Renderer::Impl {
           c.push_back(self);
         }
         if (!fc) {
-          for (const auto& [peers, atoms] : er.groups[dir]) {
+          for (const auto& [peers, specs] : er.groups[dir]) {
             std::string set;
             if (!peers.count(BF_ID_ANY)) set = live.at(peers).stem + Names::suffix(f);
-            append_group(atoms, set, peer_is_src, c);
+            append_group(specs, set, peer_is_src, c);
           }
         }
         c.push_back(target_rule(Rule::Target::Drop));
@@ -445,7 +296,7 @@ struct Renderer::Impl {
       if (!er.isolated[dir]) continue;
       auto keys = ep_keys.find(es.endpoint_id);
       if (keys == ep_keys.end()) continue;
-      for (auto& [atom, peers] : atoms_of(keys->second, dir)) er.groups[dir][peers].push_back(atom);
+      er.groups[dir] = rule_groups(keys->second, dir);
     }
     return er;
   }
@@ -455,12 +306,12 @@ struct Renderer::Impl {
   void replace(const std::string& pod, std::optional<EndpointRender> next) {
     if (next)
       for (const auto& g : next->groups)
-        for (const auto& [peers, atoms] : g)
+        for (const auto& [peers, specs] : g)
           if (!peers.count(BF_ID_ANY)) acquire(peers);
     if (auto old = eps.find(pod); old != eps.end()) {
       erase_chains(old->second);
       for (const auto& g : old->second.groups)
-        for (const auto& [peers, atoms] : g)
+        for (const auto& [peers, specs] : g)
           if (!peers.count(BF_ID_ANY)) release(peers);
       eps.erase(old);
     }

@@ -1,0 +1,148 @@
+// Policy entries -> rule groups -> rules (see rules.h).
+#include "rules.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+
+namespace bpfence::ipt {
+namespace {
+
+bool has_ports(uint8_t proto) { return proto == 6 || proto == 17 || proto == 132; }
+
+// Peer identities per port spec, for one endpoint and direction, with what
+// a broader spec or the any-peer identity already allows taken out.
+std::map<PortSpec, PeerSet> specs_of(const EndpointKeys& keys, bf_direction dir) {
+  std::map<PortSpec, PeerSet> specs;
+  for (const PolicyKey& pk : keys.policy) {
+    const bf_policy_key& k = pk.k;
+    if (k.direction != dir) continue;
+    uint16_t port = ntohs(k.port);
+    if (k.proto == 0) {
+      // The datapath looks up proto 0 only with port 0.
+      if (port == 0) specs[PortSpec{}].insert(k.peer_identity);
+    } else if (port == 0) {
+      specs[PortSpec{k.proto, true, {}}].insert(k.peer_identity);
+    } else if (has_ports(k.proto)) {
+      specs[PortSpec{k.proto, false, {port, port}}].insert(k.peer_identity);
+    }
+  }
+  for (const RangeKey& rk : keys.ranges) {
+    const bf_range_key& k = rk.k;
+    if (k.direction != dir) continue;
+    if (!has_ports(k.proto) || k.prefixlen < BF_RANGE_FIXED_BITS || k.prefixlen > BF_RANGE_FIXED_BITS + 16) continue;
+    int bits = static_cast<int>(k.prefixlen) - BF_RANGE_FIXED_BITS;
+    if (bits == 0) {
+      specs[PortSpec{k.proto, true, {}}].insert(k.peer_identity);
+      continue;
+    }
+    uint32_t span = 1u << (16 - bits);
+    uint32_t first = ntohs(k.port) & ~(span - 1);
+    specs[PortSpec{k.proto, false, {static_cast<uint16_t>(first), static_cast<uint16_t>(first + span - 1)}}].insert(
+        k.peer_identity);
+  }
+
+  // Any peer subsumes the others; every protocol subsumes one protocol;
+  // every port subsumes a range.
+  for (auto& [spec, peers] : specs)
+    if (peers.count(BF_ID_ANY)) peers = {BF_ID_ANY};
+  auto covered = [&](const PortSpec& broader, uint32_t peer) {
+    auto it = specs.find(broader);
+    return it != specs.end() && (it->second.count(peer) || it->second.count(BF_ID_ANY));
+  };
+  for (auto it = specs.begin(); it != specs.end();) {
+    const PortSpec& a = it->first;
+    PeerSet& peers = it->second;
+    if (a.proto != 0) {
+      for (auto p = peers.begin(); p != peers.end();) {
+        bool drop = covered(PortSpec{}, *p) || (!a.all && covered(PortSpec{a.proto, true, {}}, *p));
+        p = drop ? peers.erase(p) : std::next(p);
+      }
+    }
+    it = peers.empty() ? specs.erase(it) : std::next(it);
+  }
+  return specs;
+}
+
+// Adjacent or overlapping ranges as one.
+std::vector<PortRange> merge(std::vector<PortRange> ranges) {
+  std::sort(ranges.begin(), ranges.end());
+  std::vector<PortRange> out;
+  for (const PortRange& r : ranges) {
+    if (!out.empty() && static_cast<uint32_t>(r.first) <= static_cast<uint32_t>(out.back().last) + 1) {
+      out.back().last = std::max(out.back().last, r.last);
+      continue;
+    }
+    out.push_back(r);
+  }
+  return out;
+}
+
+// multiport takes 15 ports, a range counting as two.
+std::vector<std::vector<PortRange>> chunks(const std::vector<PortRange>& ranges) {
+  std::vector<std::vector<PortRange>> out;
+  int used = 16;
+  for (const PortRange& r : ranges) {
+    int weight = r.first == r.last ? 1 : 2;
+    if (used + weight > 15) {
+      out.emplace_back();
+      used = 0;
+    }
+    out.back().push_back(r);
+    used += weight;
+  }
+  return out;
+}
+
+}  // namespace
+
+RuleGroups rule_groups(const EndpointKeys& keys, bf_direction dir) {
+  RuleGroups groups;
+  for (auto& [spec, peers] : specs_of(keys, dir)) groups[peers].push_back(spec);
+  return groups;
+}
+
+Rule ct_rule(Rule::Ct state, Rule::Target target) {
+  Rule r;
+  r.ctstate = state;
+  r.target = target;
+  return r;
+}
+
+Rule target_rule(Rule::Target target) {
+  Rule r;
+  r.target = target;
+  return r;
+}
+
+// One peer set with the specs it may use, rendered as RETURN rules.
+void append_group(const std::vector<PortSpec>& specs, const std::string& set, bool set_src, Chain& chain) {
+  auto allow = [&](uint8_t proto, std::vector<PortRange> ports) {
+    Rule r;
+    r.proto = proto;
+    r.dports = std::move(ports);
+    r.match_set = set;
+    r.set_src = set_src;
+    r.target = Rule::Target::Return;
+    chain.push_back(std::move(r));
+  };
+  std::map<uint8_t, std::vector<PortRange>> ports;
+  std::set<uint8_t> all_ports;
+  for (const PortSpec& a : specs) {
+    if (a.proto == 0) {
+      allow(0, {});
+      return;  // subsumption left nothing else for these peers
+    }
+    if (a.all)
+      all_ports.insert(a.proto);
+    else
+      ports[a.proto].push_back(a.range);
+  }
+  for (uint8_t proto : all_ports) allow(proto, {});
+  for (auto& [proto, list] : ports) {
+    if (all_ports.count(proto)) continue;
+    for (auto& chunk : chunks(merge(list))) allow(proto, std::move(chunk));
+  }
+}
+
+}  // namespace bpfence::ipt
