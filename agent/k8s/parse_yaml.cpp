@@ -5,6 +5,7 @@
 #include "parse_yaml.h"
 
 #include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 // GCC 12 reports false dangling-pointer warnings inside yaml-cpp's inline
@@ -17,6 +18,8 @@
 #include <charconv>
 #include <cmath>
 #include <limits>
+#include <optional>
+#include <sstream>
 
 namespace bpfence::parse_detail {
 namespace {
@@ -24,7 +27,7 @@ namespace {
 using nlohmann::json;
 
 // Kubernetes objects nest a dozen levels; this only stops pathological input.
-constexpr int kMaxDepth = 256;
+constexpr int kMaxDepth = 100;
 
 bool starts_marker(std::string_view line, std::string_view marker) {
   if (line.substr(0, 3) != marker) return false;
@@ -236,9 +239,11 @@ class Converter {
 
   bool convert_map(const YAML::Node& node, json& out, int depth) {
     out = json::object();
-    std::vector<YAML::Node> keep;  // iterator values are temporaries
+    std::vector<YAML::Node> keep;
     for (auto it = node.begin(); it != node.end(); ++it) {
-      const YAML::Node& k = it->first;
+      // Copies: `it->` yields a temporary proxy, a reference into it dangles.
+      const YAML::Node k = it->first;
+      const YAML::Node v = it->second;
       std::string key;
       if (k.Type() == YAML::NodeType::Scalar) {
         key = k.Scalar();
@@ -246,13 +251,13 @@ class Converter {
         return fail("a mapping key must be a plain value, not a list or mapping");
       }
       if (k.Type() == YAML::NodeType::Scalar && k.Tag() == "?" && key == "<<") {
-        keep.push_back(it->second);
+        keep.push_back(v);
         continue;
       }
       path_.push_back(key);
       if (out.contains(key)) return fail("duplicate key");
       json value;
-      if (!convert(it->second, value, depth + 1)) return false;
+      if (!convert(v, value, depth + 1)) return false;
       out[key] = std::move(value);
       path_.pop_back();
     }
@@ -279,8 +284,79 @@ class Converter {
   std::vector<std::string> path_;
 };
 
+// Records where the first event of a document is, and nothing else.
+class FirstMark : public YAML::EventHandler {
+ public:
+  std::optional<YAML::Mark> mark;
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& m, YAML::anchor_t) override { seen(m); }
+  void OnAlias(const YAML::Mark& m, YAML::anchor_t) override { seen(m); }
+  void OnScalar(const YAML::Mark& m, const std::string&, YAML::anchor_t, const std::string&) override { seen(m); }
+  void OnSequenceStart(const YAML::Mark& m, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    seen(m);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& m, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    seen(m);
+  }
+  void OnMapEnd() override {}
+
+ private:
+  void seen(const YAML::Mark& m) {
+    if (!mark) mark = m;
+  }
+};
+
+std::string position(const YAML::Mark& mark, int first_line);
+bool holds_null(std::string_view chunk);
+
+// YAML::Load reads the first document of its input and drops the rest, and
+// yaml-cpp 0.7 stops early on some malformed input without an error: a
+// document that starts with a stray character (`,kind: Pod`) reads as empty,
+// `[a]\nkind: Pod` as the list alone. Parsing the chunk once more and
+// asking for a second document exposes both. (Never more than two calls:
+// looping would hit jbeder/yaml-cpp#1040, fixed upstream in 0.8.)
+std::string check_single_document(const Chunk& chunk, const YAML::Node& node) {
+  try {
+    std::stringstream in{std::string(chunk.text)};
+    YAML::Parser parser(in);
+    FirstMark first, second;
+    parser.HandleNextDocument(first);
+    if (!parser.HandleNextDocument(second)) return "";
+    if (node.IsNull() && holds_null(chunk.text)) return "";
+    return "invalid YAML" + position(second.mark.value_or(YAML::Mark::null_mark()), chunk.first_line) +
+           ": unexpected content (a stray character, or a missing `---` between documents?)";
+  } catch (const YAML::Exception& e) {
+    return "invalid YAML" + position(e.mark, chunk.first_line) + ": " + e.msg;
+  }
+}
+
+// Whether a chunk that yaml-cpp read as null really says nothing: only
+// markers, comments, directives, blank lines and null scalars.
+bool holds_null(std::string_view chunk) {
+  size_t pos = 0;
+  while (pos < chunk.size()) {
+    size_t eol = chunk.find('\n', pos);
+    std::string_view line = chunk.substr(pos, eol == std::string_view::npos ? std::string_view::npos : eol - pos);
+    pos = eol == std::string_view::npos ? chunk.size() : eol + 1;
+    if (starts_marker(line, "---") || starts_marker(line, "...")) line.remove_prefix(3);
+    else if (!line.empty() && line[0] == '%') continue;
+    auto hash = line.find(" #");
+    if (hash != std::string_view::npos) line = line.substr(0, hash);
+    auto first = line.find_first_not_of(" \t\r");
+    if (first == std::string_view::npos || line[first] == '#') continue;
+    auto last = line.find_last_not_of(" \t\r");
+    std::string_view word = line.substr(first, last - first + 1);
+    if (word != "~" && word != "null" && word != "Null" && word != "NULL") return false;
+  }
+  return true;
+}
+
+// " at line 3, column 5", counted in the whole text; " at line 3" for a
+// null mark (the start of the chunk).
 std::string position(const YAML::Mark& mark, int first_line) {
-  if (mark.is_null()) return "";
+  if (mark.is_null()) return " at line " + std::to_string(first_line + 1);
   return " at line " + std::to_string(first_line + mark.line + 1) + ", column " + std::to_string(mark.column + 1);
 }
 
@@ -289,36 +365,38 @@ std::string position(const YAML::Mark& mark, int first_line) {
 std::vector<YamlDocument> read_yaml_documents(std::string_view text) {
   std::vector<YamlDocument> out;
   for (const Chunk& chunk : split_documents(text)) {
-    std::vector<YAML::Node> nodes;
+    YamlDocument doc;
+    YAML::Node node;
+    // One document per chunk, read with Load: yaml-cpp 0.7's LoadAll loops
+    // forever on some malformed input (jbeder/yaml-cpp#1040, fixed upstream
+    // by #1319 in 0.8).
     try {
-      nodes = YAML::LoadAll(std::string(chunk.text));
+      node = YAML::Load(std::string(chunk.text));
     } catch (const YAML::DeepRecursion& e) {
-      out.push_back({nullptr, "invalid YAML" + position(e.mark, chunk.first_line) + ": nested too deeply", ""});
-      continue;
+      doc.error = "invalid YAML" + position(e.mark, chunk.first_line) + ": nested too deeply";
     } catch (const YAML::Exception& e) {
-      out.push_back({nullptr, "invalid YAML" + position(e.mark, chunk.first_line) + ": " + e.msg, ""});
-      continue;
+      doc.error = "invalid YAML" + position(e.mark, chunk.first_line) + ": " + e.msg;
     } catch (const std::exception& e) {
-      out.push_back({nullptr, std::string("invalid YAML: ") + e.what(), ""});
+      doc.error = std::string("invalid YAML: ") + e.what();
+    }
+    if (doc.error.empty()) doc.error = check_single_document(chunk, node);
+    if (!doc.error.empty()) {
+      out.push_back(std::move(doc));
       continue;
     }
-    if (nodes.empty()) nodes.emplace_back();  // `---` alone: an empty document
-    for (const auto& node : nodes) {
-      YamlDocument doc;
-      // Without aliases a document cannot hold more values than it has
-      // bytes; the margin lets ordinary aliases through and stops bombs.
-      Converter conv(4 * chunk.text.size() + 10000);
-      try {
-        if (!conv.convert(node, doc.value, 0)) {
-          doc.error = conv.error_;
-          doc.error_field = conv.error_field();  // doc.value keeps what was read, for naming the object
-        }
-      } catch (const std::exception& e) {
-        doc.value = nullptr;
-        doc.error = std::string("cannot read the YAML document: ") + e.what();
+    // Without aliases a document cannot hold more values than it has bytes;
+    // the margin lets ordinary aliases through and stops bombs.
+    Converter conv(4 * chunk.text.size() + 10000);
+    try {
+      if (!conv.convert(node, doc.value, 0)) {
+        doc.error = conv.error_;
+        doc.error_field = conv.error_field();  // doc.value keeps what was read, for naming the object
       }
-      out.push_back(std::move(doc));
+    } catch (const std::exception& e) {
+      doc.value = nullptr;
+      doc.error = std::string("cannot read the YAML document: ") + e.what();
     }
+    out.push_back(std::move(doc));
   }
   return out;
 }

@@ -534,3 +534,20 @@ TEST_CASE("key_of names namespaces by name and other objects by namespace/name",
   CHECK(key_of(pod) == ObjectKey{"Pod", "shop/web"});
   CHECK(key_of(np) == ObjectKey{"NetworkPolicy", "shop/deny"});
 }
+
+TEST_CASE("YAML: content a YAML reader could drop silently is an error, not an empty document",
+          "[parse][yaml][validation]") {
+  // A stray character before a document, and a second node with no `---`.
+  for (const char* text : {",apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n",
+                           "[a]\napiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n",
+                           "\"x\"\nkind: Namespace\n"}) {
+    INFO(text);
+    ParseResult r = parse_manifests(text, "stray.yaml");
+    CHECK(r.objects.empty());
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].object == "document 1");
+    CHECK_THAT(r.errors[0].message, Catch::StartsWith("invalid YAML at line"));
+  }
+  // Explicit nulls are empty documents, not errors.
+  CHECK(parse_ok("~\n---\nnull # nothing\n---\n--- ~\n...\n").empty());
+}
