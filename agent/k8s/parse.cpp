@@ -52,8 +52,16 @@ struct Context {
   bool strict;
   ParseResult& result;
 
+  // Library messages may quote raw input (nlohmann's "last read: ..."): keep
+  // every error printable ASCII, so it can be logged and served as JSON.
   void error(const std::string& object, std::string field, std::string message) {
-    result.errors.push_back({file, object, std::move(field), std::move(message)});
+    result.errors.push_back({file, ascii(object), ascii(field), ascii(message)});
+  }
+
+  static std::string ascii(std::string s) {
+    for (char& c : s)
+      if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
+    return s;
   }
 };
 
@@ -87,7 +95,7 @@ std::string object_label(const json& obj, const KindInfo& kind, const std::strin
   const std::string* name = meta && meta->is_object() ? string_member(*meta, "name") : nullptr;
   if (!name || name->empty() || name->size() > 253) return fallback;
   for (char c : *name)
-    if (static_cast<unsigned char>(c) < 0x21 || c == 0x7f) return fallback;
+    if (static_cast<unsigned char>(c) < 0x21 || static_cast<unsigned char>(c) >= 0x7f) return fallback;
   std::string label = std::string(kind.kind) + " ";
   if (kind.namespaced) {
     const std::string* ns = string_member(*meta, "namespace");

@@ -56,6 +56,12 @@ Meta decode_metadata(Reader& r, const json& obj, bool namespaced, NameRule rule,
   m.labels = r.string_map(Reader::member(meta, "labels"), "metadata.labels");
   check_labels(r, m.labels, "metadata.labels");
   m.resource_version = r.string(Reader::member(meta, "resourceVersion"), "metadata.resourceVersion").value_or("");
+  // Opaque, but shown and served as JSON: printable ASCII only.
+  for (char c : m.resource_version)
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) {
+      r.error("metadata.resourceVersion", "must be printable ASCII");
+      break;
+    }
   return m;
 }
 

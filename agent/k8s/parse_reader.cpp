@@ -18,7 +18,7 @@ std::string index(std::string_view path, size_t i) { return std::string(path) + 
 std::string printable(std::string_view s) {
   constexpr size_t kMax = 80;
   std::string out;
-  for (char c : s.substr(0, kMax)) out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '?' : c;
+  for (char c : s.substr(0, kMax)) out += (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) ? '?' : c;
   if (s.size() > kMax) out += "...";
   return out;
 }
@@ -33,7 +33,7 @@ std::string quote(std::string_view s) {
     if (c == '"' || c == '\\') {
       out += '\\';
       out += c;
-    } else if (u < 0x20 || u == 0x7f) {
+    } else if (u < 0x20 || u >= 0x7f) {
       static const char* hex = "0123456789abcdef";
       out += "\\x";
       out += hex[u >> 4];

@@ -29,9 +29,10 @@ std::string child(std::string_view path, std::string_view name);
 std::string index(std::string_view path, size_t i);
 std::string keyed(std::string_view path, std::string_view key);
 
-// Untrusted text for a field path: control characters replaced, cut short.
+// Untrusted text for a field path: anything but printable ASCII replaced
+// (messages end up in JSON, which needs valid UTF-8), cut short.
 std::string printable(std::string_view s);
-// `"value"` for messages: escaped, and cut short when long.
+// `"value"` for messages: escaped to printable ASCII, and cut short when long.
 std::string quote(std::string_view s);
 // "a string", "a list"... for type errors.
 const char* type_name(const json& v);
