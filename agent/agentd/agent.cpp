@@ -145,6 +145,7 @@ namespace {
 // libbpf's messages as the agent's log lines. "Exclusivity flag on" is the
 // kernel saying a clsact qdisc already exists, which the dataplane expects.
 int libbpf_log(enum libbpf_print_level level, const char* format, va_list args) {
+  if (level == LIBBPF_DEBUG) return 0;  // per-map and per-section chatter
   char buf[2048];
   int n = std::vsnprintf(buf, sizeof buf, format, args);
   std::string text(buf, n > 0 ? std::min<size_t>(n, sizeof buf - 1) : 0);

@@ -53,6 +53,7 @@ LabOptions options(const std::string& name, Placement placement) {
   o.policy_dirs = {BPFENCE_SHARED_DIR "/conformance", BPFENCE_SOURCE_DIR "/manifests"};
   o.owned = true;
   o.probe.timeout_ms = 800;
+  o.verbose = true;  // up/enforced/down timings on stderr, for slow runs
   return o;
 }
 
@@ -281,6 +282,7 @@ TEST_CASE("a policy applied while traffic flows takes effect once the agents rep
       CHECK(lab->down().is_ok());
     }
   }
+  check_nothing_left("live" + std::to_string(getpid()));
 }
 
 int main(int argc, char** argv) {

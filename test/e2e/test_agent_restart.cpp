@@ -1,0 +1,236 @@
+// bpfence-agent killed with SIGKILL under traffic: enforcement goes on
+// without it (denied stays denied, an established allowed TCP connection
+// keeps flowing, new allowed connections still open), and a restarted agent
+// adopts the pinned maps and attached programs, reconciles a policy change
+// made while it was down, and keeps the established connection and its
+// flow entry. SIGTERM leaves enforcement in place too.
+#include <catch2/catch.hpp>
+
+#include <arpa/inet.h>
+#include <poll.h>
+
+#include <atomic>
+
+#include "test_agent_support.h"
+
+namespace {
+
+using bpfence::e2e::Clock;
+using bpfence::e2e::json;
+using bpfence::e2e::Node;
+
+const char* kWeb = "10.200.1.10";
+const char* kClient = "10.200.1.11";
+const char* kOther = "10.200.1.12";
+
+std::string pod_yaml(const std::string& ns, const std::string& name, const std::string& app, const std::string& ip,
+                     const std::string& node) {
+  return "apiVersion: v1\nkind: Pod\nmetadata: {name: " + name + ", namespace: " + ns + ", labels: {app: " + app +
+         "}}\nspec: {nodeName: " + node + "}\nstatus: {podIP: " + ip + "}\n";
+}
+
+std::string policy(bool open_up) {
+  std::string from = "    - podSelector: {matchLabels: {app: client}}\n";
+  std::string ports = "    - {protocol: TCP, port: 80}\n";
+  if (open_up) {
+    from += "    - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: beta}}\n";
+    ports += "    - {protocol: TCP, port: 8080}\n";
+  }
+  return "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: web, namespace: alpha}\n"
+         "spec:\n  podSelector: {matchLabels: {app: web}}\n  ingress:\n  - from:\n" +
+         from + "    ports:\n" + ports;
+}
+
+// A long-lived TCP connection from a pod: 64 bytes out every 2 ms, each
+// echoed back; counts round trips and the longest silence between two.
+class Stream {
+ public:
+  Stream(const bpfence::lab::NetnsHandle& from, const std::string& ip, uint16_t port) {
+    fd_ = bpfence::lab::socket_in(from, AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    inet_pton(AF_INET, ip.c_str(), &a.sin_addr);
+    timeval tv{2, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    connected_ = fd_ >= 0 && connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    if (connected_) thread_ = std::thread([this] { run(); });
+  }
+  ~Stream() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    if (fd_ >= 0) close(fd_);
+  }
+  bool connected() const { return connected_; }
+  uint64_t round_trips() const { return round_trips_; }
+  bool failed() const { return failed_; }
+  double max_gap_ms() const { return max_gap_us_ / 1000.0; }
+  void reset_gap() { max_gap_us_ = 0; }
+  // Waits until `n` more round trips happened (or the timeout).
+  bool flows(uint64_t n = 50, int timeout_ms = 3000) const {
+    uint64_t start = round_trips_;
+    auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (Clock::now() < deadline) {
+      if (round_trips_ >= start + n) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return false;
+  }
+
+ private:
+  void run() {
+    char out[64], in[64];
+    std::memset(out, 'x', sizeof out);
+    auto last = Clock::now();
+    while (!stop_) {
+      if (send(fd_, out, sizeof out, MSG_NOSIGNAL) != sizeof out) {
+        failed_ = true;
+        return;
+      }
+      size_t got = 0;
+      while (got < sizeof in) {
+        pollfd p{fd_, POLLIN, 0};
+        if (poll(&p, 1, 5000) != 1) {
+          failed_ = true;  // five seconds without the echo: the flow was cut
+          return;
+        }
+        ssize_t n = recv(fd_, in + got, sizeof in - got, 0);
+        if (n <= 0) {
+          failed_ = true;
+          return;
+        }
+        got += n;
+      }
+      auto now = Clock::now();
+      uint64_t gap = std::chrono::duration_cast<std::chrono::microseconds>(now - last).count();
+      if (gap > max_gap_us_) max_gap_us_ = gap;
+      last = now;
+      ++round_trips_;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  }
+
+  int fd_ = -1;
+  bool connected_ = false;
+  std::atomic<bool> stop_{false}, failed_{false};
+  std::atomic<uint64_t> round_trips_{0}, max_gap_us_{0};
+  std::thread thread_;
+};
+
+struct FlowSeen {
+  uint64_t packets = 0;
+  uint64_t first_seen_ns = 0;
+};
+
+// The stream's flow entry at web's ingress (client -> web:80).
+std::optional<FlowSeen> stream_flow(const Node& node, uint16_t client_port) {
+  auto r = node.get("/v1/flows?match=" + std::string(kClient) + ":" + std::to_string(client_port) + "%20" + kWeb +
+                    ":80%20ingress");
+  if (r.status != 200) return std::nullopt;
+  json flows = json::parse(r.body);  // named: a temporary would die before the loop
+  for (const auto& f : flows["flows"])
+    if (f["src"] == kClient && f["sport"] == client_port)
+      return FlowSeen{f["packets"].get<uint64_t>(), f["first_seen_ns"].get<uint64_t>()};
+  return std::nullopt;
+}
+
+uint16_t local_port_of_stream(const Node& node) {
+  auto r = node.get("/v1/flows?match=" + std::string(kWeb) + ":80%20ingress%20forward");
+  if (r.status != 200) return 0;
+  uint16_t port = 0;
+  uint64_t most = 0;
+  json flows = json::parse(r.body);
+  for (const auto& f : flows["flows"])
+    if (f["src"] == kClient && f["packets"].get<uint64_t>() > most) {
+      most = f["packets"].get<uint64_t>();
+      port = f["sport"].get<uint16_t>();
+    }
+  return port;
+}
+
+}  // namespace
+
+TEST_CASE("enforcement survives SIGKILL of the agent; a restart reconciles and keeps flows", "[e2e][agent]") {
+  Node node("rst", BPFENCE_AGENT_BIN);
+  BFE2E_REQUIRE_OK(node.setup());
+  const std::string n = node.node_name();
+  BFE2E_REQUIRE_OK(node.add_pod("alpha/web", kWeb, {"80/TCP", "8080/TCP"}));
+  BFE2E_REQUIRE_OK(node.add_pod("alpha/client", kClient, {}));
+  BFE2E_REQUIRE_OK(node.add_pod("beta/other", kOther, {}));
+  node.write_manifest("pods.yaml", pod_yaml("alpha", "web", "web", kWeb, n) + "---\n" +
+                                       pod_yaml("alpha", "client", "client", kClient, n) + "---\n" +
+                                       pod_yaml("beta", "other", "client", kOther, n));
+  node.write_manifest("policy.yaml", policy(false));
+  BFE2E_REQUIRE_OK(node.start_agent());
+  auto st = node.wait_ready(0);
+  INFO("agent log:\n" << node.agent_log_tail());
+  REQUIRE(st);
+  CHECK((*st)["adopted_previous_state"] == false);
+
+  Stream stream(*node.pod("alpha/client").handle, kWeb, 80);
+  REQUIRE(stream.connected());
+  REQUIRE(stream.flows());
+  CHECK(node.probe("alpha/client", kWeb, "tcp", 80));
+  CHECK_FALSE(node.probe("alpha/client", kWeb, "tcp", 8080));
+  CHECK_FALSE(node.probe("beta/other", kWeb, "tcp", 80));
+  uint16_t sport = local_port_of_stream(node);
+  REQUIRE(sport != 0);
+  auto before = stream_flow(node, sport);
+  REQUIRE(before);
+
+  // SIGKILL: no goodbye, nothing cleaned up.
+  stream.reset_gap();
+  node.kill_agent(SIGKILL);
+  REQUIRE_FALSE(node.agent_running());
+  CHECK(node.get("/readyz").status == 0);
+  CHECK(stream.flows(100));
+  CHECK(node.probe("alpha/client", kWeb, "tcp", 80));            // new allowed connections open
+  CHECK_FALSE(node.probe("alpha/client", kWeb, "tcp", 8080));   // denied stays denied
+  CHECK_FALSE(node.probe("beta/other", kWeb, "tcp", 80));
+
+  // A policy change while no agent runs: nothing changes until one does.
+  node.write_manifest("policy.yaml", policy(true));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  CHECK_FALSE(node.probe("alpha/client", kWeb, "tcp", 8080));
+  CHECK_FALSE(node.probe("beta/other", kWeb, "tcp", 80));
+  CHECK(stream.flows());
+
+  // The restarted agent adopts the pins and reconciles the change.
+  BFE2E_REQUIRE_OK(node.start_agent());
+  st = node.wait_ready(0);
+  REQUIRE(st);
+  CHECK((*st)["adopted_previous_state"] == true);
+  CHECK((*st)["endpoints"]["attached"] == 3);
+  CHECK(node.probe("alpha/client", kWeb, "tcp", 8080));
+  CHECK(node.probe("beta/other", kWeb, "tcp", 80));
+  CHECK(stream.flows(100));
+  CHECK_FALSE(stream.failed());
+  // The established connection's flow entry is the same one, still counting.
+  auto after = stream_flow(node, sport);
+  REQUIRE(after);
+  CHECK(after->first_seen_ns == before->first_seen_ns);
+  CHECK(after->packets > before->packets);
+  // Through kill and restart the stream never stalled (a lost packet would
+  // cost a TCP retransmission timeout, 200 ms or more).
+  INFO("longest gap between two echoes: " << stream.max_gap_ms() << " ms");
+  std::printf("restart: %llu round trips, longest gap between two echoes %.1f ms (2 ms pacing)\n",
+              static_cast<unsigned long long>(stream.round_trips()), stream.max_gap_ms());
+  CHECK(stream.max_gap_ms() < 150);
+
+  // A change after the restart applies as usual.
+  int64_t g = (*st)["generation"].get<int64_t>();
+  node.write_manifest("policy.yaml", policy(false));
+  st = node.wait_ready(g);
+  REQUIRE(st);
+  CHECK_FALSE(node.probe("beta/other", kWeb, "tcp", 80));
+  CHECK_FALSE(node.probe("alpha/client", kWeb, "tcp", 8080));
+  CHECK(stream.flows());
+
+  // SIGTERM: a clean stop still leaves enforcement in place.
+  node.kill_agent(SIGTERM);
+  CHECK_FALSE(node.probe("beta/other", kWeb, "tcp", 80));
+  CHECK(node.probe("alpha/client", kWeb, "tcp", 80));
+  CHECK(stream.flows());
+  CHECK_FALSE(stream.failed());
+  CHECK(node.agent_log_tail().find("programs stay attached") != std::string::npos);
+}
