@@ -94,12 +94,15 @@ std::string hex(uint64_t v) {
 }
 
 // Removes everything a lab state names; collects errors, stops at none.
-Status teardown(const LabState& s) {
+Status teardown(const LabState& s, bool verbose = false) {
   std::string errors;
   auto note = [&](const std::string& e) { errors += (errors.empty() ? "" : "; ") + e; };
+  auto t0 = Clock::now();
   // Agents first (they hold the programs), then listeners: newest first.
   for (auto it = s.processes.rbegin(); it != s.processes.rend(); ++it) stop_process(it->id);
+  auto t1 = Clock::now();
   if (auto st = netns_delete(s.topology.all_netns()); !st) note(st.message());
+  auto t2 = Clock::now();
   std::error_code ec;
   if (!s.bpffs_dir.empty() && fs::exists(s.bpffs_dir)) {
     fs::remove_all(s.bpffs_dir, ec);
@@ -109,6 +112,11 @@ Status teardown(const LabState& s) {
     fs::remove_all(s.dir, ec);
     if (ec) note("remove " + s.dir + ": " + ec.message());
   }
+  auto ms = [](Clock::time_point a, Clock::time_point b) {
+    return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(b - a).count());
+  };
+  info(verbose, "lab down name=" + s.name + " processes_ms=" + ms(t0, t1) + " netns_ms=" + ms(t1, t2) +
+                    " files_ms=" + ms(t2, Clock::now()));
   return errors.empty() ? Status::ok() : Status::error("lab " + s.name + " down: " + errors);
 }
 
@@ -170,12 +178,20 @@ Status Lab::up(const std::string& scenario_path, const LabOptions& o, std::uniqu
 }
 
 Status Lab::bring_up(const LabOptions& o) {
-  info(verbose_, "creating namespaces prefix=" + state_.topology.prefix);
+  auto t0 = Clock::now();
+  auto ms = [](Clock::time_point a, Clock::time_point b) {
+    return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(b - a).count());
+  };
   if (auto s = build_topology(state_.topology); !s) return s;
+  auto t1 = Clock::now();
   if (auto s = write_cluster(0); !s) return s;
   if (auto s = start_listeners(o); !s) return s;
+  auto t2 = Clock::now();
   if (auto s = start_agents(o); !s) return s;
-  return wait_agents(nullptr, ready_timeout_ms_);
+  auto s = wait_agents(nullptr, ready_timeout_ms_);
+  info(verbose_, "lab built prefix=" + state_.topology.prefix + " namespaces_ms=" + ms(t0, t1) +
+                     " listeners_ms=" + ms(t1, t2) + " agents_ready_ms=" + ms(t2, Clock::now()));
+  return s;
 }
 
 Status Lab::start_listeners(const LabOptions& o) {
@@ -391,11 +407,7 @@ Status Lab::down() {
   if (down_) return Status::ok();
   down_ = true;
   handles_.clear();
-  auto started = Clock::now();
-  auto s = teardown(state_);
-  info(verbose_, "lab down name=" + state_.name + " ms=" +
-                     std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count()));
-  return s;
+  return teardown(state_, verbose_);
 }
 
 Lab::~Lab() {
