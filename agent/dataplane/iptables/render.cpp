@@ -61,7 +61,9 @@ struct Renderer::Impl {
   };
   std::map<PeerSet, Live> live;
   std::map<std::string, PeerSet> by_stem;
-  std::map<uint32_t, std::set<PeerSet>> sets_by_id;
+  // identity -> the live peer sets holding it (keys of `live`, whose
+  // addresses do not move while they are in the map).
+  std::map<uint32_t, std::set<const PeerSet*>> sets_by_id;
   Status error;  // first failure of this render
 
   std::vector<Family> families() const {
@@ -138,10 +140,10 @@ struct Renderer::Impl {
     auto it = ep_keys.find(k.k.endpoint_id);
     if (it == ep_keys.end()) return;
     if constexpr (std::is_same_v<Key, PolicyKey>)
-      it->second.policy.erase(k);
+      it->second.policy[k.k.direction & 1].erase(k);
     else
-      it->second.ranges.erase(k);
-    if (it->second.policy.empty() && it->second.ranges.empty()) ep_keys.erase(it);
+      it->second.ranges[k.k.direction & 1].erase(k);
+    if (it->second.empty()) ep_keys.erase(it);
   }
 
   // The union of the identities' addresses in one family. A CIDR identity
@@ -171,7 +173,7 @@ struct Renderer::Impl {
         }
         for (auto it = prefix_ids.lower_bound(Prefix{x.addr, 0});
              it != prefix_ids.end() && x.contains(it->first.addr); ++it)
-          if (it->first.len > x.len && in_family(it->first, f) && !ids.count(it->second))
+          if (it->first.len > x.len && in_family(it->first, f) && !holds(ids, it->second))
             put(elems, it->first, 1, true);
       }
     }
@@ -207,7 +209,8 @@ struct Renderer::Impl {
   }
 
   void acquire(const PeerSet& ids) {
-    Live& l = live[ids];
+    auto [entry, added] = live.try_emplace(ids);
+    Live& l = entry->second;
     if (l.refs++ > 0) return;
     std::vector<uint32_t> sorted(ids.begin(), ids.end());
     l.stem = names.peer_set(identities_hash(sorted), Family::V4);
@@ -215,7 +218,7 @@ struct Renderer::Impl {
     auto [b, inserted] = by_stem.emplace(l.stem, ids);
     if (!inserted && b->second != ids && error.is_ok())
       error = Status::error("ipset name " + l.stem + "*: two peer sets hash the same");
-    for (uint32_t id : ids) sets_by_id[id].insert(ids);
+    for (uint32_t id : ids) sets_by_id[id].insert(&entry->first);
     for (Family f : families()) model.set_identities[l.stem + Names::suffix(f)] = sorted;
     refresh_set(ids);
   }
@@ -233,7 +236,7 @@ struct Renderer::Impl {
     for (uint32_t id : ids) {
       auto s = sets_by_id.find(id);
       if (s == sets_by_id.end()) continue;
-      s->second.erase(ids);
+      s->second.erase(&it->first);
       if (s->second.empty()) sets_by_id.erase(s);
     }
     live.erase(it);
@@ -267,7 +270,7 @@ struct Renderer::Impl {
         if (!fc) {
           for (const auto& [peers, specs] : er.groups[dir]) {
             std::string set;
-            if (!peers.count(BF_ID_ANY)) set = live.at(peers).stem + Names::suffix(f);
+            if (!has_any_peer(peers)) set = live.at(peers).stem + Names::suffix(f);
             append_group(specs, set, peer_is_src, c);
           }
         }
@@ -307,12 +310,12 @@ struct Renderer::Impl {
     if (next)
       for (const auto& g : next->groups)
         for (const auto& [peers, specs] : g)
-          if (!peers.count(BF_ID_ANY)) acquire(peers);
+          if (!has_any_peer(peers)) acquire(peers);
     if (auto old = eps.find(pod); old != eps.end()) {
       erase_chains(old->second);
       for (const auto& g : old->second.groups)
         for (const auto& [peers, specs] : g)
-          if (!peers.count(BF_ID_ANY)) release(peers);
+          if (!has_any_peer(peers)) release(peers);
       eps.erase(old);
     }
     if (!next) return;
@@ -397,8 +400,8 @@ Status Renderer::render_all(const DesiredState& s, const std::map<std::string, s
     d.prefix_ids[p] = id;
     d.id_prefixes[id].insert(p);
   }
-  for (const auto& [k, rule] : s.policy) d.ep_keys[k.k.endpoint_id].policy.insert(k);
-  for (const auto& [k, rule] : s.ranges) d.ep_keys[k.k.endpoint_id].ranges.insert(k);
+  for (const auto& [k, rule] : s.policy) d.ep_keys[k.k.endpoint_id].policy[k.k.direction & 1].insert(k);
+  for (const auto& [k, rule] : s.ranges) d.ep_keys[k.k.endpoint_id].ranges[k.k.direction & 1].insert(k);
   for (const auto& [pod, ifname] : ifnames)
     if (Status st = d.bind_pod(s, pod, ifnames); !st) return st;
   d.refresh_host();
@@ -421,15 +424,17 @@ Status Renderer::render_changes(const DesiredState& s, const StateDiff& diff,
   for (const auto& [p, id] : diff.cidrs.upsert) d.index_prefix(p, id, affected);
   for (const Prefix& p : diff.cidrs.erase) d.index_prefix(p, std::nullopt, affected);
 
-  // Endpoints whose chains may differ.
+  // Endpoints whose chains may differ: a chain depends on the endpoint, its
+  // policy entries and its binding only (who is in a peer set is the set's
+  // business), so diff.touched_endpoints, which also names endpoints whose
+  // cached BPF flows an address change may affect, is not needed here.
   std::set<std::string> redo = pods;
-  redo.insert(diff.touched_endpoints.begin(), diff.touched_endpoints.end());
   for (const auto& [pod, es] : diff.endpoints.upsert) redo.insert(pod);
   redo.insert(diff.endpoints.erase.begin(), diff.endpoints.erase.end());
   std::set<uint32_t> ep_ids;
   for (const auto& [k, rule] : diff.policy.upsert) {
     ep_ids.insert(k.k.endpoint_id);
-    d.ep_keys[k.k.endpoint_id].policy.insert(k);
+    d.ep_keys[k.k.endpoint_id].policy[k.k.direction & 1].insert(k);
   }
   for (const auto& k : diff.policy.erase) {
     ep_ids.insert(k.k.endpoint_id);
@@ -437,7 +442,7 @@ Status Renderer::render_changes(const DesiredState& s, const StateDiff& diff,
   }
   for (const auto& [k, rule] : diff.ranges.upsert) {
     ep_ids.insert(k.k.endpoint_id);
-    d.ep_keys[k.k.endpoint_id].ranges.insert(k);
+    d.ep_keys[k.k.endpoint_id].ranges[k.k.direction & 1].insert(k);
   }
   for (const auto& k : diff.ranges.erase) {
     ep_ids.insert(k.k.endpoint_id);
@@ -451,10 +456,10 @@ Status Renderer::render_changes(const DesiredState& s, const StateDiff& diff,
     if (Status st = d.bind_pod(s, pod, ifnames); !st) return st;
 
   // Sets whose members' addresses or prefixes changed.
-  std::set<PeerSet> stale;
+  std::set<const PeerSet*> stale;
   for (uint32_t id : affected)
     if (auto it = d.sets_by_id.find(id); it != d.sets_by_id.end()) stale.insert(it->second.begin(), it->second.end());
-  for (const PeerSet& ids : stale) d.refresh_set(ids);
+  for (const PeerSet* ids : stale) d.refresh_set(*ids);
   if (host) d.refresh_host();
   d.write_forward();
   return d.finish();

@@ -13,50 +13,65 @@ bool has_ports(uint8_t proto) { return proto == 6 || proto == 17 || proto == 132
 // Peer identities per port spec, for one endpoint and direction, with what
 // a broader spec or the any-peer identity already allows taken out.
 std::map<PortSpec, PeerSet> specs_of(const EndpointKeys& keys, bf_direction dir) {
-  std::map<PortSpec, PeerSet> specs;
-  for (const PolicyKey& pk : keys.policy) {
+  // (spec, peer) pairs, sorted: each spec's peers come out sorted and unique.
+  std::vector<std::pair<PortSpec, uint32_t>> pairs;
+  pairs.reserve(keys.policy[dir].size() + keys.ranges[dir].size());
+  for (const PolicyKey& pk : keys.policy[dir]) {
     const bf_policy_key& k = pk.k;
-    if (k.direction != dir) continue;
     uint16_t port = ntohs(k.port);
     if (k.proto == 0) {
       // The datapath looks up proto 0 only with port 0.
-      if (port == 0) specs[PortSpec{}].insert(k.peer_identity);
+      if (port == 0) pairs.push_back({PortSpec{}, k.peer_identity});
     } else if (port == 0) {
-      specs[PortSpec{k.proto, true, {}}].insert(k.peer_identity);
+      pairs.push_back({PortSpec{k.proto, true, {}}, k.peer_identity});
     } else if (has_ports(k.proto)) {
-      specs[PortSpec{k.proto, false, {port, port}}].insert(k.peer_identity);
+      pairs.push_back({PortSpec{k.proto, false, {port, port}}, k.peer_identity});
     }
   }
-  for (const RangeKey& rk : keys.ranges) {
+  for (const RangeKey& rk : keys.ranges[dir]) {
     const bf_range_key& k = rk.k;
-    if (k.direction != dir) continue;
     if (!has_ports(k.proto) || k.prefixlen < BF_RANGE_FIXED_BITS || k.prefixlen > BF_RANGE_FIXED_BITS + 16) continue;
     int bits = static_cast<int>(k.prefixlen) - BF_RANGE_FIXED_BITS;
     if (bits == 0) {
-      specs[PortSpec{k.proto, true, {}}].insert(k.peer_identity);
+      pairs.push_back({PortSpec{k.proto, true, {}}, k.peer_identity});
       continue;
     }
     uint32_t span = 1u << (16 - bits);
     uint32_t first = ntohs(k.port) & ~(span - 1);
-    specs[PortSpec{k.proto, false, {static_cast<uint16_t>(first), static_cast<uint16_t>(first + span - 1)}}].insert(
-        k.peer_identity);
+    pairs.push_back(
+        {PortSpec{k.proto, false, {static_cast<uint16_t>(first), static_cast<uint16_t>(first + span - 1)}},
+         k.peer_identity});
+  }
+  std::sort(pairs.begin(), pairs.end());
+  pairs.erase(std::unique(pairs.begin(), pairs.end()), pairs.end());
+  std::map<PortSpec, PeerSet> specs;
+  for (auto it = pairs.begin(); it != pairs.end();) {
+    auto end = std::find_if(it, pairs.end(), [&](const auto& p) { return !(p.first == it->first); });
+    PeerSet& peers = specs.emplace_hint(specs.end(), it->first, PeerSet{})->second;
+    peers.reserve(static_cast<size_t>(end - it));
+    for (auto p = it; p != end; ++p) peers.push_back(p->second);
+    it = end;
   }
 
   // Any peer subsumes the others; every protocol subsumes one protocol;
   // every port subsumes a range.
   for (auto& [spec, peers] : specs)
-    if (peers.count(BF_ID_ANY)) peers = {BF_ID_ANY};
-  auto covered = [&](const PortSpec& broader, uint32_t peer) {
-    auto it = specs.find(broader);
-    return it != specs.end() && (it->second.count(peer) || it->second.count(BF_ID_ANY));
+    if (has_any_peer(peers)) peers = {BF_ID_ANY};
+  const PeerSet none;
+  auto peers_of = [&](const PortSpec& s) -> const PeerSet& {
+    auto it = specs.find(s);
+    return it == specs.end() ? none : it->second;
   };
   for (auto it = specs.begin(); it != specs.end();) {
     const PortSpec& a = it->first;
     PeerSet& peers = it->second;
     if (a.proto != 0) {
-      for (auto p = peers.begin(); p != peers.end();) {
-        bool drop = covered(PortSpec{}, *p) || (!a.all && covered(PortSpec{a.proto, true, {}}, *p));
-        p = drop ? peers.erase(p) : std::next(p);
+      const PeerSet& every = peers_of(PortSpec{});
+      const PeerSet& proto = a.all ? none : peers_of(PortSpec{a.proto, true, {}});
+      if (has_any_peer(every) || has_any_peer(proto)) {
+        peers.clear();
+      } else if (!every.empty() || !proto.empty()) {
+        std::erase_if(peers, [&](uint32_t p) { return holds(every, p) || holds(proto, p); });
       }
     }
     it = peers.empty() ? specs.erase(it) : std::next(it);

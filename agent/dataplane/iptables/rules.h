@@ -4,6 +4,7 @@
 // entries".
 #pragma once
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <string>
@@ -23,13 +24,17 @@ struct PortSpec {
   auto operator<=>(const PortSpec&) const = default;
 };
 
-using PeerSet = std::set<uint32_t>;
+// Peer identities, sorted and unique (BF_ID_ANY, 0, first when present).
+using PeerSet = std::vector<uint32_t>;
+inline bool has_any_peer(const PeerSet& p) { return !p.empty() && p.front() == BF_ID_ANY; }
+inline bool holds(const PeerSet& p, uint32_t id) { return std::binary_search(p.begin(), p.end(), id); }
 
-// One endpoint's entries of the policy and range maps (the state's maps are
-// hashed, so the renderer keeps them by endpoint).
+// One endpoint's entries of the policy and range maps, by direction (the
+// state's maps are hashed, so the renderer keeps them by endpoint).
 struct EndpointKeys {
-  std::set<PolicyKey> policy;
-  std::set<RangeKey> ranges;
+  std::set<PolicyKey> policy[2];
+  std::set<RangeKey> ranges[2];
+  bool empty() const { return policy[0].empty() && policy[1].empty() && ranges[0].empty() && ranges[1].empty(); }
 };
 
 // For one endpoint and direction: each set of peer identities with the
