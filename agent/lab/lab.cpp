@@ -145,9 +145,14 @@ Status Lab::up(const std::string& scenario_path, const LabOptions& o, std::uniqu
   st.agent_listen = o.agent_listen;
   if (o.owned) st.owner = {getpid(), process_start_time(getpid())};
   std::error_code ec;
-  if (fs::exists(st.dir))
-    return Status::error("lab " + o.name + " exists (" + st.dir + "): remove it with `bpfence lab down --name " +
-                         o.name + "`");
+  // mkdir is the claim on the name: of two `lab up --name X` at once, one wins.
+  fs::create_directories(o.state_root, ec);
+  if (ec || !fs::create_directory(st.dir, ec)) {
+    if (fs::exists(st.dir))
+      return Status::error("lab " + o.name + " exists (" + st.dir + "): remove it with `bpfence lab down --name " +
+                           o.name + "`");
+    return Status::error("lab " + o.name + ": create " + st.dir + ": " + ec.message());
+  }
   fs::create_directories(st.dir + "/logs", ec);
   if (!ec) fs::create_directories(st.dir + "/manifests", ec);
   if (ec) return Status::error("lab " + o.name + ": create " + st.dir + ": " + ec.message());
@@ -163,6 +168,7 @@ Status Lab::up(const std::string& scenario_path, const LabOptions& o, std::uniqu
     fs::remove_all(st.dir, ec);
     return s;
   }
+  lab->detached_ = false;  // from here on, a failure tears down what was made
   auto started = Clock::now();
   if (auto s = lab->bring_up(o); !s) {
     std::string logs = lab->agent_logs();
@@ -421,7 +427,6 @@ Status Lab::open(const LabOptions& o, std::unique_ptr<Lab>& out) {
   lab->ready_timeout_ms_ = o.ready_timeout_ms;
   lab->probe_options_ = o.probe;
   lab->verbose_ = o.verbose;
-  lab->detached_ = true;
   if (auto s = load_state(o.state_root + "/" + o.name, lab->state_); !s)
     return Status::error("lab " + o.name + ": not found (" + s.message() + "); start one with `bpfence lab up FILE`");
   if (auto s = load_scenario(lab->state_.scenario_path, lab->state_.policy_dirs, lab->scenario_); !s) return s;

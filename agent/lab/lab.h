@@ -114,7 +114,8 @@ class Lab {
   int ready_timeout_ms_ = 30000;
   ProbeOptions probe_options_;
   bool verbose_ = false;
-  bool detached_ = false;
+  // Nothing to remove until up() has recorded its state file.
+  bool detached_ = true;
   bool down_ = false;
 };
 

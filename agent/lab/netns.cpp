@@ -33,7 +33,7 @@ Status netns_add(const std::vector<std::string>& names) {
 Status netns_delete(const std::vector<std::string>& names) {
   std::string errors;
   for (const auto& n : names) {
-    if (!netns_exists(n)) continue;
+    if (n.empty() || !netns_exists(n)) continue;
     if (auto s = run_command({"ip", "netns", "delete", n}); !s) errors += (errors.empty() ? "" : "; ") + s.message();
   }
   return errors.empty() ? Status::ok() : Status::error(errors);

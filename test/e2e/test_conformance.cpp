@@ -54,6 +54,8 @@ LabOptions options(const std::string& name, Placement placement) {
   o.owned = true;
   o.probe.timeout_ms = 800;
   o.verbose = true;  // up/enforced/down timings on stderr, for slow runs
+  // BPFENCE_LAB_DATAPLANE=iptables holds the other dataplane to the same tables.
+  if (const char* dp = std::getenv("BPFENCE_LAB_DATAPLANE"); dp && *dp) o.dataplane = dp;
   return o;
 }
 
