@@ -2,9 +2,13 @@
 #include "agent.h"
 
 #include <bpf/libbpf.h>
+#include <linux/magic.h>
 #include <signal.h>
+#include <sys/vfs.h>
 
+#include <cerrno>
 #include <cstdarg>
+#include <cstring>
 
 #include <cstdio>
 #include <cstdlib>
@@ -71,6 +75,14 @@ Status Agent::start() {
   if (Status s = make_source(); !s) return s;
   info_.source = source_->describe();
 
+  if (options_.dataplane == "bpf") {
+    struct statfs fs {};
+    if (statfs(options_.bpffs.c_str(), &fs) != 0)
+      return Status::error("--bpffs " + options_.bpffs + ": " + std::strerror(errno));
+    if (static_cast<unsigned long>(fs.f_type) != BPF_FS_MAGIC)
+      return Status::error("--bpffs " + options_.bpffs + ": not a bpf filesystem (mount -t bpf bpf " +
+                           options_.bpffs + "): pinned maps there would not outlive the agent");
+  }
   DataplaneConfig dc{options_.dataplane, options_.node, options_.bpffs};
   if (Status s = open_dataplane(dc, &dataplane_); !s) return s;
   info_.dataplane_location = dataplane_.location;

@@ -238,6 +238,19 @@ inline Status Node::start_agent(const std::vector<std::string>& extra) {
   so.argv = {agent_bin_,  "--node",   node_name_, "--manifests", manifests_, "--bpffs", bpffs_,
              "--listen", "127.0.0.1:" + std::to_string(listen_port()), "--log-level", "debug"};
   so.argv.insert(so.argv.end(), extra.begin(), extra.end());
+  // BFE2E_AGENT_CAPS=bpf,net_admin runs the agent with only those
+  // capabilities (the DaemonSet's set), to prove it needs no more.
+  if (const char* caps = std::getenv("BFE2E_AGENT_CAPS")) {
+    std::string bounding = "--bounding-set=-all";
+    std::string list = caps;
+    for (size_t i = 0; i < list.size();) {
+      size_t j = list.find(',', i);
+      if (j == std::string::npos) j = list.size();
+      if (j > i) bounding += ",+" + list.substr(i, j - i);
+      i = j + 1;
+    }
+    so.argv.insert(so.argv.begin(), {"/usr/bin/setpriv", bounding, "--"});
+  }
   so.netns = lab::netns_path(node_ns_);
   so.log_path = agent_log_;
   so.die_with_parent = true;
