@@ -82,38 +82,53 @@ void Compiler::Impl::mark_policies_selecting_local(const std::string& ns, const 
 // ---------------------------------------------------------------------------
 // Recording merged values, remembering what they were before this commit.
 
-// Adds delta references from `rule` to a merged entry; returns the rule id
-// the entry now carries (the smallest), or nullopt when none is left.
-static std::optional<uint32_t> add_ref(RuleRefs& refs, uint32_t rule, int delta) {
-  auto it = std::lower_bound(refs.begin(), refs.end(), std::make_pair(rule, INT32_MIN));
-  if (it == refs.end() || it->first != rule) it = refs.insert(it, {rule, 0});
-  if ((it->second += delta) <= 0) refs.erase(it);
-  if (refs.empty()) return std::nullopt;
-  return refs.front().first;
+// Adds delta references from `rule` to a merged entry, remembering on the
+// first touch in this commit what the entry was.
+template <class Key>
+static void merge_ref(MergedMap<Key>& map, const Key& k, uint32_t rule, int delta) {
+  Merged& m = map.entries.try_emplace(k).first->second;
+  if (!m.touched) {
+    m.touched = true;
+    m.before = m.refs.empty() ? std::nullopt : std::optional(m.refs.front().first);
+    map.touched.push_back(k);
+  }
+  auto it = std::lower_bound(m.refs.begin(), m.refs.end(), std::make_pair(rule, INT32_MIN));
+  if (it == m.refs.end() || it->first != rule) it = m.refs.insert(it, {rule, 0});
+  if ((it->second += delta) <= 0) m.refs.erase(it);
 }
 
-template <class Key, class Refs, class Before, class Merged>
-static void merge_ref(const Key& k, uint32_t rule, int delta, Refs& all_refs, Before& before, Merged& merged) {
-  auto cur = merged.find(k);
-  before.try_emplace(k, cur == merged.end() ? std::nullopt : std::optional(cur->second));
-  auto ref_it = all_refs.try_emplace(k).first;
-  auto value = add_ref(ref_it->second, rule, delta);
-  if (!value) {
-    all_refs.erase(ref_it);
-    if (cur != merged.end()) merged.erase(cur);
-  } else if (cur != merged.end()) {
-    cur->second = *value;
-  } else {
-    merged.emplace(k, *value);
+// Writes the touched entries into the desired-state map (the smallest rule
+// id wins) and records the ones whose value changed.
+template <class Key, class State>
+static void settle(MergedMap<Key>& map, State& state, MapDiff<Key, uint32_t>& diff) {
+  for (const Key& k : map.touched) {
+    auto it = map.entries.find(k);
+    Merged& m = it->second;
+    std::optional<uint32_t> now;
+    if (!m.refs.empty()) now = m.refs.front().first;
+    if (now != m.before) {
+      if (now) {
+        state[k] = *now;
+        diff.upsert.emplace_back(k, *now);
+      } else {
+        state.erase(k);
+        diff.erase.push_back(k);
+      }
+    }
+    if (m.refs.empty())
+      map.entries.erase(it);
+    else
+      m.touched = false;
   }
+  map.touched.clear();
 }
 
 void Compiler::Impl::set_policy_ref(const PolicyKey& k, uint32_t rule, int delta) {
-  merge_ref(k, rule, delta, policy_refs, before.policy, state.policy);
+  merge_ref(policy_refs, k, rule, delta);
 }
 
 void Compiler::Impl::set_range_ref(const RangeKey& k, uint32_t rule, int delta) {
-  merge_ref(k, rule, delta, range_refs, before.ranges, state.ranges);
+  merge_ref(range_refs, k, rule, delta);
   range_counts[{k.k.endpoint_id, k.k.direction}] += delta;
 }
 
@@ -473,8 +488,8 @@ StateDiff Compiler::Impl::collect_diff() {
       }
     }
   };
-  collect(before.policy, state.policy, diff.policy);
-  collect(before.ranges, state.ranges, diff.ranges);
+  settle(policy_refs, state.policy, diff.policy);
+  settle(range_refs, state.ranges, diff.ranges);
   collect(before.addrs, state.pod_addrs, diff.pod_addrs);
   collect(before.cidrs, state.cidrs, diff.cidrs);
   collect(before.rules, state.rules, diff.rules);

@@ -84,6 +84,21 @@ struct Contribution {
 // Kept sorted by rule id; almost always one element.
 using RuleRefs = std::vector<std::pair<uint32_t, int>>;
 
+// A merged entry and, while a commit runs, the value it had before it.
+struct Merged {
+  RuleRefs refs;
+  std::optional<uint32_t> before;
+  bool touched = false;
+};
+
+// Reference-counted entries of one map, plus the keys a commit touched: the
+// desired-state map itself is updated once per touched key, in collect_diff.
+template <class Key>
+struct MergedMap {
+  std::unordered_map<Key, Merged, KeyHash> entries;
+  std::vector<Key> touched;
+};
+
 struct Compiler::Impl {
   CompileOptions options;
 
@@ -102,8 +117,8 @@ struct Compiler::Impl {
   std::map<IpAddress, std::set<std::string>> addr_pods;       // ip -> pods claiming it
   std::map<Prefix, int> prefix_refs;                          // prefix -> policies naming it
   std::map<std::string, Contribution> contributions;          // policy -> contribution
-  std::unordered_map<PolicyKey, RuleRefs, KeyHash> policy_refs;
-  std::unordered_map<RangeKey, RuleRefs, KeyHash> range_refs;
+  MergedMap<PolicyKey> policy_refs;
+  MergedMap<RangeKey> range_refs;
   std::map<std::string, std::set<std::string>> ep_ingress, ep_egress;  // pod -> policies
   std::map<std::pair<uint32_t, int>, int> range_counts;                // (endpoint, dir) -> entries
   std::map<IpAddress, std::string> local_by_ip;                        // ip -> local pod
@@ -126,8 +141,6 @@ struct Compiler::Impl {
 
   // Values before this commit of the keys it touched (nullopt: absent).
   struct Before {
-    std::unordered_map<PolicyKey, std::optional<uint32_t>, KeyHash> policy;
-    std::unordered_map<RangeKey, std::optional<uint32_t>, KeyHash> ranges;
     std::map<IpAddress, std::optional<uint32_t>> addrs;
     std::map<Prefix, std::optional<uint32_t>> cidrs;
     std::map<uint32_t, std::optional<RuleRef>> rules;

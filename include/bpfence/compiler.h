@@ -60,9 +60,15 @@ struct RangeKey {
 struct KeyHash {
   template <class Key>
   size_t operator()(const Key& key) const {
-    uint64_t h = 0x9e3779b97f4a7c15ull;
-    for (uint32_t w : detail::PackedKey<decltype(key.k)>::words(key.k)) h = (h ^ w) * 0xff51afd7ed558ccdull;
-    return static_cast<size_t>(h ^ (h >> 32));
+    uint64_t h = 0;
+    for (uint32_t w : detail::PackedKey<decltype(key.k)>::words(key.k)) {
+      // splitmix64 finaliser per word: every input bit reaches every output bit.
+      h += w + 0x9e3779b97f4a7c15ull;
+      h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
+      h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
+      h ^= h >> 31;
+    }
+    return static_cast<size_t>(h);
   }
 };
 
