@@ -220,12 +220,16 @@ void Reconciler::pass(std::vector<Queued> batch, bool /*interfaces*/) {
   bool due = have_pending_ && Clock::now() >= retry_at_;
   if (changed || !first_apply_done_ || due) {
     StateDiff diff;
+    auto t0 = Clock::now();
     {
       std::unique_lock lock(compiler_mutex_);
       diff = compiler_.commit();
       ++commits_total_;
-      warnings_ = compiler_.warnings();
     }
+    lint_dirty_ = true;
+    std::chrono::duration<double, std::milli> commit_ms = Clock::now() - t0;
+    agentlog::debug("committed", "entries=" + std::to_string(diff.size()) + " commit_ms=" +
+                                     std::to_string(commit_ms.count()));
     merge_diff(pending_, std::move(diff));
     have_pending_ = true;
     apply_pending(pending_since_);
@@ -236,6 +240,7 @@ void Reconciler::pass(std::vector<Queued> batch, bool /*interfaces*/) {
     latency_.observe(took.count());
     pending_since_ = {};
   }
+  publish();
   if (first_apply_done_ && !pruned_) {
     pruned_ = true;
     if (dp_.prune_unclaimed) {
@@ -243,7 +248,23 @@ void Reconciler::pass(std::vector<Queued> batch, bool /*interfaces*/) {
         agentlog::warn("pruning interfaces of deleted pods failed", "error=" + agentlog::q(s.message()));
     }
   }
-  publish();
+  // Lint is slow next to a commit (milliseconds at a thousand pods) and
+  // only informs: it runs after the change is enforced and published, and
+  // only when no further change is waiting.
+  bool idle;
+  {
+    std::lock_guard lock(queue_mutex_);
+    idle = queue_.empty();
+  }
+  if (lint_dirty_ && idle) {
+    auto t0 = Clock::now();
+    warnings_ = compiler_.warnings();
+    lint_dirty_ = false;
+    std::chrono::duration<double, std::milli> lint_ms = Clock::now() - t0;
+    agentlog::debug("linted", "warnings=" + std::to_string(warnings_.size()) +
+                                  " lint_ms=" + std::to_string(lint_ms.count()));
+    publish();
+  }
 }
 
 void Reconciler::apply_pending(Clock::time_point since) {

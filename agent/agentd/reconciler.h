@@ -166,6 +166,7 @@ class Reconciler {
   std::map<std::string, Binding> bindings_;
   std::deque<ParseError> recent_errors_;  // for sources without SourceErrors
   std::vector<Warning> warnings_;
+  bool lint_dirty_ = false;
   uint64_t updates_total_ = 0, commits_total_ = 0, apply_errors_total_ = 0, bind_errors_total_ = 0;
   std::chrono::system_clock::time_point last_applied_at_{};
   Histogram latency_;
