@@ -10,11 +10,13 @@
 //   ipsets  bpfence-<tag>-<hash>-4|6, bpfence-<tag>-host-4|6
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "bpfence/dataplane.h"
+#include "bpfence/net.h"
 #include "bpfence/result.h"
 
 namespace bpfence {
@@ -83,5 +85,35 @@ class IptablesDataplane final : public Dataplane {
 // Removes every chain, FORWARD jump and ipset carrying the node's tag, with
 // no agent state needed (`bpfence-agent --uninstall`, tests' cleanup).
 Status iptables_uninstall(const IptablesDataplaneOptions& options);
+
+// Observability without an agent, for the CLI and the HTTP API. Both only
+// read (options.netns, backend and tag as for the dataplane).
+
+// One connection tracking entry: a flow the rules let through (a dropped
+// flow never gets a confirmed entry). Addresses in the datapath's form.
+struct ConntrackEntry {
+  uint8_t proto = 0;         // IP protocol number
+  std::string state;         // TCP state ("ESTABLISHED", "TIME_WAIT"), "" for others
+  uint32_t timeout_s = 0;    // seconds left
+  IpAddress src, dst;        // original direction
+  uint16_t sport = 0, dport = 0;  // ICMP: type and code in dport, id in sport
+  IpAddress reply_src, reply_dst;
+  uint16_t reply_sport = 0, reply_dport = 0;
+  uint64_t packets = 0, bytes = 0;  // both directions; 0 unless nf_conntrack_acct is on
+  bool assured = false, unreplied = false;
+};
+
+// The node's conntrack table (/proc/net/nf_conntrack in its namespace, or
+// `conntrack -L` when the kernel has no proc file).
+Status iptables_conntrack(const IptablesDataplaneOptions& options, std::vector<ConntrackEntry>* out);
+
+// Packets and bytes through our rules, by what each rule stands for, in
+// the datapath's action/reason terms (IPv4 and IPv6 summed).
+struct RuleCounter {
+  uint8_t action = 0;  // enum bf_action
+  uint8_t reason = 0;  // enum bf_reason
+  uint64_t packets = 0, bytes = 0;
+};
+Status iptables_counters(const IptablesDataplaneOptions& options, std::vector<RuleCounter>* out);
 
 }  // namespace bpfence

@@ -16,7 +16,9 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <map>
 #include <iostream>
 #include <thread>
 
@@ -290,6 +292,29 @@ TEST_CASE("iptables dataplane: real TCP allowed and denied as the policies say",
   CHECK_FALSE(connects(topo.exclient, server_ip, 8080, false));
   CHECK_FALSE(connects(topo.server, client_ip, 9000, false));  // egress isolated, no rules
   CHECK(connects(topo.client, exclient_ip, 9000, true));        // unrelated pods: not isolated
+
+  // What flow --match and the counters read in this mode: conntrack holds
+  // the allowed flows only; the rules' counters say what was dropped.
+  {
+    std::vector<ConntrackEntry> ct;
+    check(iptables_conntrack(opts, &ct));
+    auto ip = [](const std::string& t) { return *IpAddress::parse(t); };
+    auto seen = [&](const std::string& from, uint16_t port) {
+      return std::any_of(ct.begin(), ct.end(), [&](const ConntrackEntry& e) {
+        return e.proto == 6 && e.src == ip(from) && e.dst == ip(server_ip) && e.dport == port;
+      });
+    };
+    CHECK(seen(client_ip, 8080));
+    CHECK_FALSE(seen(exclient_ip, 8080));
+    CHECK_FALSE(seen(client_ip, 8081));
+    std::vector<RuleCounter> counters;
+    check(iptables_counters(opts, &counters));
+    std::map<std::pair<int, int>, uint64_t> packets;
+    for (const auto& c : counters) packets[{c.action, c.reason}] += c.packets;
+    CHECK(packets[{BF_ACT_DROP, BF_R_FW_POLICY}] > 0);
+    CHECK(packets[{BF_ACT_FORWARD, BF_R_POLICY}] > 0);
+    CHECK(packets[{BF_ACT_FORWARD, BF_R_REPLY}] > 0);
+  }
 
   // A connection established now keeps flowing after the update below
   // denies new ones like it: conntrack's ESTABLISHED accept comes first, as

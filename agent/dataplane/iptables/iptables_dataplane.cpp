@@ -16,6 +16,7 @@
 
 #include "bpfence/iptables_dataplane.h"
 #include "command.h"
+#include "tools.h"
 #include "kernel_state.h"
 #include "render.h"
 #include "restore.h"
@@ -34,52 +35,8 @@ bool valid_tag(const std::string& tag) {
   return true;
 }
 
-// The tools of one backend, run where the options say.
-struct Tools {
-  std::string backend;  // "nft" or "legacy"
-  std::string netns;
-
-  Status run(const std::vector<std::string>& argv, const std::string& input = "", std::string* out = nullptr) const {
-    return ipt::run_tool(argv, input, out, netns);
-  }
-  std::string iptables(ipt::Family f, const char* what) const {
-    return std::string(f == ipt::Family::V4 ? "iptables-" : "ip6tables-") + backend + "-" + what;
-  }
-  Status restore(ipt::Family f, const std::string& text) const {
-    std::vector<std::string> argv = {iptables(f, "restore"), "--noflush"};
-    if (backend == "legacy") argv.push_back("--wait=10");  // the xtables lock
-    return run(argv, text);
-  }
-  Status save(ipt::Family f, std::string* out) const {
-    return run({iptables(f, "save"), "-t", "filter"}, "", out);
-  }
-  Status ipset_restore(const std::string& text) const { return run({"ipset", "-exist", "restore"}, text); }
-  Status ipset_save(std::string* out) const { return run({"ipset", "save"}, "", out); }
-};
-
-Status detect_backend(const std::string& wanted, std::string* out) {
-  if (wanted == "nft" || wanted == "legacy") {
-    *out = wanted;
-    return Status::ok();
-  }
-  if (wanted != "auto")
-    return Status::error("iptables dataplane: backend \"" + wanted + "\" is not one of auto, nft, legacy");
-  std::string version;
-  if (Status s = ipt::run_tool({"iptables", "--version"}, "", &version); !s)
-    return Status::error("iptables dataplane: cannot tell the backend: " + s.message());
-  if (version.find("nf_tables") != std::string::npos) {
-    *out = "nft";
-  } else if (version.find("legacy") != std::string::npos) {
-    *out = "legacy";
-  } else {
-    return Status::error("iptables dataplane: `iptables --version` says \"" + version +
-                         "\", neither nf_tables nor legacy; set the backend");
-  }
-  return Status::ok();
-}
-
 // Our sets, chains and FORWARD jumps as the kernel has them.
-Status read_kernel(const Tools& tools, const ipt::Names& names, bool ipv6, ipt::Applied* out) {
+Status read_kernel(const ipt::Tools& tools, const ipt::Names& names, bool ipv6, ipt::Applied* out) {
   ipt::Applied a;
   std::string text;
   if (Status s = tools.ipset_save(&text); !s) return s;
@@ -97,7 +54,7 @@ Status read_kernel(const Tools& tools, const ipt::Names& names, bool ipv6, ipt::
 // Runs the texts in order; the first failure stops the rest. The two
 // families' tables are independent, so their transactions run side by side
 // (every tool call is a process: that is most of an update's latency).
-Status run_texts(const Tools& tools, const ipt::RestoreTexts& t) {
+Status run_texts(const ipt::Tools& tools, const ipt::RestoreTexts& t) {
   if (!t.ipset_prepare.empty())
     if (Status s = tools.ipset_restore(t.ipset_prepare); !s) return s;
   Status v6;
@@ -129,7 +86,7 @@ std::string iptables_node_tag(const std::string& node) {
 struct IptablesDataplane::Impl {
   IptablesDataplaneOptions options;
   ipt::Names names;
-  Tools tools;
+  ipt::Tools tools;
   bool opened = false;
   bool ipv6 = true;
   bool kernel_known = false;  // `applied` is what the kernel holds
@@ -224,7 +181,7 @@ Status IptablesDataplane::open() {
   if (d.opened) return Status::error("iptables dataplane " + d.options.node + ": already open");
   if (!valid_tag(d.names.tag))
     return Status::error("iptables dataplane: tag \"" + d.names.tag + "\" must be 1-8 characters of [a-z0-9]");
-  if (Status s = detect_backend(d.options.backend, &d.tools.backend); !s) return s;
+  if (Status s = ipt::detect_backend(d.options.backend, &d.tools.backend); !s) return s;
   d.tools.netns = d.options.netns;
   d.ipv6 = d.options.ipv6;
   std::string out;
@@ -355,9 +312,9 @@ Status IptablesDataplane::uninstall() {
 Status iptables_uninstall(const IptablesDataplaneOptions& options) {
   ipt::Names names;
   names.tag = options.tag.empty() ? iptables_node_tag(options.node) : options.tag;
-  Tools tools;
+  ipt::Tools tools;
   tools.netns = options.netns;
-  if (Status s = detect_backend(options.backend, &tools.backend); !s) return s;
+  if (Status s = ipt::detect_backend(options.backend, &tools.backend); !s) return s;
   bool ipv6 = options.ipv6;
   if (ipv6) {
     std::string out;

@@ -1,0 +1,159 @@
+// Parsers for conntrack listings and rule counters, and the two readers
+// built on them (iptables_conntrack, iptables_counters).
+#include "conntrack.h"
+
+#include <map>
+#include <sstream>
+
+#include "tools.h"
+
+namespace bpfence {
+namespace ipt {
+namespace {
+
+uint8_t proto_number(const std::string& name, const std::string& number) {
+  try {
+    return static_cast<uint8_t>(std::stoi(number));
+  } catch (...) {
+  }
+  if (name == "tcp") return 6;
+  if (name == "udp") return 17;
+  if (name == "sctp") return 132;
+  if (name == "icmp") return 1;
+  if (name == "icmpv6") return 58;
+  return 0;
+}
+
+bool is_number(const std::string& s) { return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos; }
+
+}  // namespace
+
+std::vector<ConntrackEntry> parse_conntrack(const std::string& text) {
+  std::vector<ConntrackEntry> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream ws(line);
+    std::vector<std::string> w;
+    for (std::string t; ws >> t;) w.push_back(t);
+    size_t i = 0;
+    // /proc/net/nf_conntrack starts with the family: "ipv4 2".
+    if (w.size() > 2 && (w[0] == "ipv4" || w[0] == "ipv6") && is_number(w[1])) i = 2;
+    if (w.size() < i + 4 || !is_number(w[i + 1]) || !is_number(w[i + 2])) continue;
+    ConntrackEntry e;
+    e.proto = proto_number(w[i], w[i + 1]);
+    e.timeout_s = static_cast<uint32_t>(std::stoul(w[i + 2]));
+    i += 3;
+    if (i < w.size() && w[i].find('=') == std::string::npos && w[i][0] != '[') e.state = w[i++];
+    int tuple = -1;  // 0 original, 1 reply
+    bool ok = true;
+    for (; i < w.size() && ok; ++i) {
+      const std::string& t = w[i];
+      if (t == "[ASSURED]") e.assured = true;
+      if (t == "[UNREPLIED]") e.unreplied = true;
+      auto eq = t.find('=');
+      if (eq == std::string::npos) continue;
+      std::string k = t.substr(0, eq), v = t.substr(eq + 1);
+      if (k == "src") ++tuple;
+      if (tuple < 0 || tuple > 1) continue;
+      bool orig = tuple == 0;
+      if (k == "src" || k == "dst") {
+        auto ip = IpAddress::parse(v);
+        if (!ip) {
+          ok = false;
+          continue;
+        }
+        (k == "src" ? (orig ? e.src : e.reply_src) : (orig ? e.dst : e.reply_dst)) = *ip;
+      } else if (is_number(v)) {
+        uint64_t n = std::stoull(v);
+        if (k == "sport" || k == "id") (orig ? e.sport : e.reply_sport) = static_cast<uint16_t>(n);
+        if (k == "dport" || k == "type") (orig ? e.dport : e.reply_dport) = static_cast<uint16_t>(n);
+        if (k == "packets") e.packets += n;
+        if (k == "bytes") e.bytes += n;
+      }
+    }
+    if (ok && tuple >= 0) out.push_back(std::move(e));
+  }
+  return out;
+}
+
+std::vector<RuleCounter> parse_rule_counters(const std::string& text, const Names& names) {
+  std::map<std::pair<uint8_t, uint8_t>, RuleCounter> sums;
+  const std::string ours = "-A " + names.chain_prefix();
+  const std::string fwd = "-A " + names.forward_chain() + " ";
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    // [packets:bytes] -A CHAIN rule...
+    if (line.empty() || line[0] != '[') continue;
+    auto close = line.find("] ");
+    auto colon = line.find(':');
+    if (close == std::string::npos || colon == std::string::npos || colon > close) continue;
+    std::string rule = line.substr(close + 2);
+    if (rule.compare(0, ours.size(), ours) != 0 || rule.compare(0, fwd.size(), fwd) == 0) continue;
+    uint64_t packets = 0, bytes = 0;
+    try {
+      packets = std::stoull(line.substr(1, colon - 1));
+      bytes = std::stoull(line.substr(colon + 1, close - colon - 1));
+    } catch (...) {
+      continue;
+    }
+    if (packets == 0) continue;
+    auto has = [&](const char* s) { return rule.find(s) != std::string::npos; };
+    uint8_t action = BF_ACT_FORWARD, reason = BF_R_POLICY;
+    if (has("RELATED,ESTABLISHED")) {
+      reason = BF_R_REPLY;
+    } else if (has("--ctstate INVALID")) {
+      action = BF_ACT_DROP;
+      reason = BF_R_INVALID;
+    } else if (has(("--match-set " + names.set_prefix() + "host-").c_str())) {
+      reason = BF_R_HOST;
+    } else if (has("-j DROP")) {
+      action = BF_ACT_DROP;
+      reason = BF_R_FW_POLICY;
+    } else if ((has(" -s ") || has(" -d ")) && !has(" -p ") && !has("--match-set")) {
+      reason = BF_R_SELF;
+    }
+    RuleCounter& c = sums[{action, reason}];
+    c.action = action;
+    c.reason = reason;
+    c.packets += packets;
+    c.bytes += bytes;
+  }
+  std::vector<RuleCounter> out;
+  for (const auto& [k, c] : sums) out.push_back(c);
+  return out;
+}
+
+}  // namespace ipt
+
+Status iptables_conntrack(const IptablesDataplaneOptions& options, std::vector<ConntrackEntry>* out) {
+  ipt::Tools tools;
+  tools.netns = options.netns;
+  std::string text;
+  // A child spawned in the namespace reads its own namespace's table.
+  Status s = tools.run({"cat", "/proc/self/net/nf_conntrack"}, "", &text);
+  if (!s) {
+    Status tool = tools.run({"conntrack", "-L"}, "", &text);
+    if (!tool)
+      return Status::error("conntrack: no /proc/net/nf_conntrack (" + s.message() + ") and `conntrack -L` failed (" +
+                           tool.message() + ")");
+  }
+  *out = ipt::parse_conntrack(text);
+  return Status::ok();
+}
+
+Status iptables_counters(const IptablesDataplaneOptions& options, std::vector<RuleCounter>* out) {
+  ipt::Tools tools;
+  tools.netns = options.netns;
+  if (Status s = ipt::detect_backend(options.backend, &tools.backend); !s) return s;
+  ipt::Names names{options.tag.empty() ? iptables_node_tag(options.node) : options.tag};
+  std::string text;
+  if (Status s = tools.save_counters(ipt::Family::V4, &text); !s) return s;
+  if (options.ipv6) {
+    std::string v6;
+    if (tools.save_counters(ipt::Family::V6, &v6)) text += v6;  // no ip6tables: IPv4 only
+  }
+  *out = ipt::parse_rule_counters(text, names);
+  return Status::ok();
+}
+
+}  // namespace bpfence

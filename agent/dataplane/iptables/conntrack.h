@@ -1,0 +1,26 @@
+// Reading what the iptables dataplane has no table of its own for: the
+// kernel's connection tracking entries (what was allowed and is still
+// going: `flow --match` in iptables mode) and the packet counters of our
+// rules, by the reason each rule stands for.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "bpfence/iptables_dataplane.h"
+#include "model.h"
+
+namespace bpfence::ipt {
+
+// /proc/net/nf_conntrack or `conntrack -L` text -> entries. Lines that do
+// not parse are skipped.
+std::vector<ConntrackEntry> parse_conntrack(const std::string& text);
+
+// `iptables-save -c -t filter` text -> packets and bytes summed per
+// (action, reason) over our endpoint chains: the conntrack accept is a
+// reply (BF_R_REPLY), INVALID drops BF_R_INVALID, the host set BF_R_HOST,
+// the self rule BF_R_SELF, a rule's RETURN BF_R_POLICY, the final DROP
+// BF_R_FW_POLICY. Counters that are zero are left out.
+std::vector<RuleCounter> parse_rule_counters(const std::string& text, const Names& names);
+
+}  // namespace bpfence::ipt
