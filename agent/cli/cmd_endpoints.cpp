@@ -24,7 +24,7 @@ struct EndpointRow {
   int64_t endpoint_id = -1;
   std::optional<bool> ingress_isolated, egress_isolated;
   std::vector<std::string> ingress_policies, egress_policies;
-  std::string state;  // attached, pending
+  std::string state;  // attached, pending, error: why
   bool fail_closed = false;
   int64_t generation = -1;
 };
@@ -81,11 +81,19 @@ std::vector<EndpointRow> rows_from_agent(const nlohmann::json& j) {
     r.endpoint_id = field<int64_t>(e, {"endpoint_id", "id"}, -1);
     r.ingress_policies = field<std::vector<std::string>>(e, {"ingress_policies"}, {});
     r.egress_policies = field<std::vector<std::string>>(e, {"egress_policies"}, {});
+    if (e.contains("isolation") && e["isolation"].is_object()) {
+      r.ingress_isolated = field<bool>(e["isolation"], {"ingress"}, false);
+      r.egress_isolated = field<bool>(e["isolation"], {"egress"}, false);
+    }
     if (e.contains("ingress_isolated")) r.ingress_isolated = field<bool>(e, {"ingress_isolated"}, false);
     if (e.contains("egress_isolated")) r.egress_isolated = field<bool>(e, {"egress_isolated"}, false);
     if (!r.ingress_isolated && e.contains("ingress_policies")) r.ingress_isolated = !r.ingress_policies.empty();
     if (!r.egress_isolated && e.contains("egress_policies")) r.egress_isolated = !r.egress_policies.empty();
+    // The agent says bound (or adopted from an earlier agent) for what the
+    // pinned map calls attached.
     r.state = field<std::string>(e, {"state", "status"}, "");
+    if (r.state == "bound" || r.state == "adopted") r.state = "attached";
+    if (r.state == "error") r.state = "error: " + field<std::string>(e, {"error"}, "?");
     if (r.state.empty()) {
       if (e.contains("bound")) r.state = field<bool>(e, {"bound"}, false) ? "attached" : "pending";
       if (e.contains("attached")) r.state = field<bool>(e, {"attached"}, false) ? "attached" : "pending";

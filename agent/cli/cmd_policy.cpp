@@ -5,6 +5,8 @@
 #include <iostream>
 #include <set>
 
+#include "bpfence/parse.h"
+
 #include "cli_context.h"
 #include "cli_policy_text.h"
 #include "cli_table.h"
@@ -22,11 +24,14 @@ struct RuleSummary {
   std::set<uint32_t> identities;
 };
 
+// What `policy` shows. Entry and identity counts are only known offline:
+// the agent does not serve its per-rule map entries.
 struct PolicySummary {
   std::string key;
-  const NetworkPolicy* policy = nullptr;
+  NetworkPolicy policy;
   std::vector<std::string> selected;  // "ns/name (ip)"
   std::vector<RuleSummary> rules;
+  bool counts_known = true;
   size_t entries = 0;
   std::vector<std::string> warnings;
 };
@@ -35,7 +40,7 @@ PolicySummary summarize(const Compiler& c, const std::string& key, const std::ve
   PolicySummary s;
   s.key = key;
   const NetworkPolicy& p = c.policies().at(key);
-  s.policy = &p;
+  s.policy = p;
   for (const auto& [pk, pod] : c.pods())
     if (pod.namespace_ == p.namespace_ && !pod.host_network && p.pod_selector.matches(pod.labels)) {
       std::string ips;
@@ -77,45 +82,74 @@ std::string identities_text(const std::set<uint32_t>& ids) {
 }
 
 nlohmann::json summary_json(const PolicySummary& s) {
-  const NetworkPolicy& p = *s.policy;
+  const NetworkPolicy& p = s.policy;
+  auto count = [&](size_t n) { return s.counts_known ? nlohmann::json(n) : nlohmann::json(nullptr); };
   nlohmann::json rules = nlohmann::json::array();
   for (const auto& r : s.rules)
     rules.push_back({{"rule", RuleRef{s.key, r.direction, r.index}.str()},
+                     {"rule_id", r.rule_id ? nlohmann::json(r.rule_id) : nlohmann::json(nullptr)},
                      {"direction", r.direction == BF_DIR_INGRESS ? "ingress" : "egress"},
                      {"index", r.index},
                      {"text", r.text},
-                     {"entries", r.entries},
-                     {"peer_identities", r.identities.size()},
-                     {"any_peer", r.identities.count(BF_ID_ANY) > 0}});
+                     {"entries", count(r.entries)},
+                     {"peer_identities", count(r.identities.size())},
+                     {"any_peer", s.counts_known ? nlohmann::json(r.identities.count(BF_ID_ANY) > 0)
+                                                 : nlohmann::json(nullptr)}});
   return {{"policy", s.key},
           {"pod_selector", selector_text(p.pod_selector)},
           {"policy_types", policy_types_text(p)},
           {"selected_pods", s.selected},
           {"rules", rules},
-          {"entries", s.entries},
+          {"entries", count(s.entries)},
           {"warnings", s.warnings}};
 }
 
 void print_detail(std::ostream& out, const PolicySummary& s) {
-  const NetworkPolicy& p = *s.policy;
+  const NetworkPolicy& p = s.policy;
   out << "Policy:     " << s.key << "\n"
       << "Selector:   podSelector" << selector_text(p.pod_selector) << "\n"
       << "Types:      " << policy_types_text(p) << "\n"
       << "Selects:    " << s.selected.size() << " pod" << (s.selected.size() == 1 ? "" : "s")
       << (s.selected.empty() ? "" : ": " + join(s.selected)) << "\n"
-      << "Entries:    " << s.entries << " policy map entr" << (s.entries == 1 ? "y" : "ies") << "\n\n";
+      << "Entries:    "
+      << (s.counts_known ? std::to_string(s.entries) + " policy map entr" + (s.entries == 1 ? "y" : "ies")
+                         : std::string("- (the agent does not serve them; --manifests DIR counts them)"))
+      << "\n\n";
   if (s.rules.empty()) {
     out << "No rules: every selected pod is isolated and nothing is allowed"
         << " (in the directions of its policyTypes)\n";
   } else {
     Table t({"RULE", "ALLOWS", "PEER IDS", "ENTRIES"});
     for (const auto& r : s.rules)
-      t.add({RuleRef{s.key, r.direction, r.index}.str(), r.text, identities_text(r.identities),
-             std::to_string(r.entries)});
+      t.add({RuleRef{s.key, r.direction, r.index}.str(), r.text,
+             s.counts_known ? identities_text(r.identities) : "-",
+             s.counts_known ? std::to_string(r.entries) : "-"});
     t.print(out);
   }
   out << "\nWarnings:   " << (s.warnings.empty() ? "none" : std::to_string(s.warnings.size())) << "\n";
   for (const auto& w : s.warnings) out << "  - " << w << "\n";
+}
+
+int print_summaries(const std::vector<PolicySummary>& all, const std::string& name, const std::string& source,
+                    const CommandIo& io, OutputFormat format) {
+  if (format == OutputFormat::Json) {
+    nlohmann::json out = {{"source", source}, {"policies", nlohmann::json::array()}};
+    for (const auto& s : all) out["policies"].push_back(summary_json(s));
+    io.out << (name.empty() ? out : out["policies"][0]).dump(2) << "\n";
+    return 0;
+  }
+  if (!name.empty()) {
+    print_detail(io.out, all.front());
+    return 0;
+  }
+  io.out << "Policies (" << source << "): " << all.size() << "\n\n";
+  Table t({"POLICY", "SELECTOR", "TYPES", "PODS", "RULES", "ENTRIES", "WARNINGS"});
+  for (const auto& s : all)
+    t.add({s.key, selector_text(s.policy.pod_selector), policy_types_text(s.policy),
+           std::to_string(s.selected.size()), std::to_string(s.rules.size()),
+           s.counts_known ? std::to_string(s.entries) : "-", std::to_string(s.warnings.size())});
+  t.print(io.out);
+  return 0;
 }
 
 int offline(const Context& ctx, const std::string& name, const CommandIo& io) {
@@ -133,40 +167,65 @@ int offline(const Context& ctx, const std::string& name, const CommandIo& io) {
   }
   std::vector<PolicySummary> all;
   for (const auto& k : keys) all.push_back(summarize(c, k, warnings));
-  if (ctx.common.format() == OutputFormat::Json) {
-    nlohmann::json out = {{"source", ctx.names.source}, {"policies", nlohmann::json::array()}};
-    for (const auto& s : all) out["policies"].push_back(summary_json(s));
-    io.out << (name.empty() ? out : out["policies"][0]).dump(2) << "\n";
-    return 0;
-  }
-  if (!name.empty()) {
-    print_detail(io.out, all.front());
-    return 0;
-  }
-  io.out << "Policies (" << ctx.names.source << "): " << all.size() << "\n\n";
-  Table t({"POLICY", "SELECTOR", "TYPES", "PODS", "RULES", "ENTRIES", "WARNINGS"});
-  for (const auto& s : all)
-    t.add({s.key, selector_text(s.policy->pod_selector), policy_types_text(*s.policy),
-           std::to_string(s.selected.size()), std::to_string(s.rules.size()), std::to_string(s.entries),
-           std::to_string(s.warnings.size())});
-  t.print(io.out);
-  return 0;
+  return print_summaries(all, name, ctx.names.source, io, ctx.common.format());
 }
 
-std::string json_text(const nlohmann::json& v) {
-  if (v.is_string()) return v.get<std::string>();
-  if (v.is_array()) {
-    std::vector<std::string> items;
-    for (const auto& x : v) items.push_back(json_text(x));
-    return join(items);
-  }
-  return v.dump();
+// One entry of the agent's /v1/policies: the policy in the API's own form
+// (key, podSelector, policyTypes, ingress, egress), the local pods it
+// selects per direction, its rule ids and its warnings.
+Status summary_from_agent(const nlohmann::json& j, PolicySummary* out) {
+  if (!j.is_object() || !j.contains("namespace") || !j.contains("name")) return Status::error("no namespace/name");
+  // Rebuilt as a Kubernetes object, so the one parser reads it.
+  nlohmann::json spec = nlohmann::json::object();
+  for (const char* k : {"podSelector", "policyTypes", "ingress", "egress"})
+    if (j.contains(k) && !j[k].is_null()) spec[k] = j[k];
+  if (spec.contains("policyTypes") && spec["policyTypes"].empty()) spec.erase("policyTypes");
+  nlohmann::json object = {{"apiVersion", "networking.k8s.io/v1"},
+                           {"kind", "NetworkPolicy"},
+                           {"metadata", {{"namespace", j["namespace"]}, {"name", j["name"]}}},
+                           {"spec", spec}};
+  ParseResult parsed = decode_object(object, "agent /v1/policies");
+  if (!parsed.errors.empty()) return Status::error(parsed.errors.front().str());
+  if (parsed.objects.size() != 1 || !std::holds_alternative<NetworkPolicy>(parsed.objects.front()))
+    return Status::error("not a NetworkPolicy");
+  PolicySummary s;
+  s.policy = std::get<NetworkPolicy>(parsed.objects.front());
+  s.key = s.policy.key();
+  s.counts_known = false;
+  std::set<std::string> selected;
+  if (j.contains("selects") && j["selects"].is_object())
+    for (const auto& [dir, pods] : j["selects"].items())
+      if (pods.is_array())
+        for (const auto& pod : pods)
+          if (pod.is_string()) selected.insert(pod.get<std::string>());
+  s.selected.assign(selected.begin(), selected.end());
+  std::map<std::pair<int, uint32_t>, uint32_t> ids;
+  if (j.contains("rules") && j["rules"].is_array())
+    for (const auto& r : j["rules"])
+      if (r.is_object() && r.contains("id") && r.contains("index") && r["id"].is_number() && r["index"].is_number())
+        ids[{r.value("direction", "") == "egress" ? BF_DIR_EGRESS : BF_DIR_INGRESS, r["index"].get<uint32_t>()}] =
+            r["id"].get<uint32_t>();
+  auto add = [&](const std::vector<PolicyRule>& rules, bf_direction dir, bool in_effect) {
+    if (!in_effect) return;
+    for (uint32_t i = 0; i < rules.size(); ++i) {
+      RuleSummary r{dir, i};
+      r.text = rule_text(rules[i], dir == BF_DIR_INGRESS);
+      if (auto it = ids.find({dir, i}); it != ids.end()) r.rule_id = it->second;
+      s.rules.push_back(std::move(r));
+    }
+  };
+  add(s.policy.ingress, BF_DIR_INGRESS, s.policy.affects_ingress());
+  add(s.policy.egress, BF_DIR_EGRESS, s.policy.affects_egress());
+  if (j.contains("warnings") && j["warnings"].is_array())
+    for (const auto& w : j["warnings"])
+      if (w.is_string()) s.warnings.push_back(w.get<std::string>());
+  *out = std::move(s);
+  return Status::ok();
 }
 
-// The agent's /v1/policies and /v1/status warnings, shown as the agent
-// gives them (it knows only its node's pods).
+// The agent knows only its node's pods: "selects" lists the local ones.
 int from_agent(const Context& ctx, const std::string& name, const CommandIo& io) {
-  nlohmann::json j, status;
+  nlohmann::json j;
   if (Status s = ctx.agent.get("/v1/policies", &j); !s) {
     io.err << "bpfence: " << s.message() << "\n";
     return 1;
@@ -176,47 +235,20 @@ int from_agent(const Context& ctx, const std::string& name, const CommandIo& io)
     io.err << "bpfence: agent /v1/policies: no list of policies\n";
     return 1;
   }
-  std::vector<nlohmann::json> warnings;
-  if (ctx.agent.get("/v1/status", &status) && status.contains("warnings") && status["warnings"].is_array())
-    for (const auto& w : status["warnings"]) warnings.push_back(w);
-  std::vector<nlohmann::json> picked;
-  for (auto p : *list) {
-    if (!p.is_object()) continue;
-    std::string key = p.contains("policy") && p["policy"].is_string() ? p["policy"].get<std::string>()
-                      : p.contains("namespace") && p.contains("name")
-                          ? json_text(p["namespace"]) + "/" + json_text(p["name"])
-                          : "";
-    p["policy"] = key;
-    if (!name.empty() && key != name) continue;
-    if (!p.contains("warnings")) {
-      p["warnings"] = nlohmann::json::array();
-      for (const auto& w : warnings)
-        if (w.is_object() && w.contains("policy") && w["policy"] == key) p["warnings"].push_back(w["message"]);
+  std::vector<PolicySummary> all;
+  for (const auto& p : *list) {
+    PolicySummary s;
+    if (Status st = summary_from_agent(p, &s); !st) {
+      io.err << "warning: agent /v1/policies: " << st.message() << "\n";
+      continue;
     }
-    picked.push_back(std::move(p));
+    if (name.empty() || s.key == name) all.push_back(std::move(s));
   }
-  if (!name.empty() && picked.empty()) {
+  if (!name.empty() && all.empty()) {
     io.err << "bpfence: the agent has no policy " << name << "\n";
     return 1;
   }
-  if (ctx.common.format() == OutputFormat::Json) {
-    nlohmann::json out = name.empty() ? nlohmann::json{{"source", "agent " + ctx.common.agent}, {"policies", picked}}
-                                      : picked.front();
-    io.out << out.dump(2) << "\n";
-    return 0;
-  }
-  for (const auto& p : picked) {
-    io.out << "Policy:     " << p["policy"].get<std::string>() << "\n";
-    for (const auto& [k, v] : p.items()) {
-      if (k == "policy" || k == "warnings") continue;
-      std::string label = k + ":";
-      io.out << label << std::string(label.size() < 12 ? 12 - label.size() : 1, ' ') << json_text(v) << "\n";
-    }
-    io.out << "Warnings:   " << (p["warnings"].empty() ? "none" : std::to_string(p["warnings"].size())) << "\n";
-    for (const auto& w : p["warnings"]) io.out << "  - " << json_text(w) << "\n";
-    io.out << "\n";
-  }
-  return 0;
+  return print_summaries(all, name, "agent " + ctx.common.agent + " (local pods)", io, ctx.common.format());
 }
 
 int run_policy(const Args& args, const CommandIo& io) {

@@ -21,6 +21,7 @@ std::string scalar_text(const nlohmann::json& v) {
 
 std::string warning_text(const nlohmann::json& w) {
   if (w.is_string()) return w.get<std::string>();
+  if (w.is_object() && w.contains("text") && w["text"].is_string()) return w["text"].get<std::string>();
   if (w.is_object() && w.contains("message")) {
     std::string policy = w.contains("policy") ? scalar_text(w["policy"]) : "";
     return (policy.empty() ? "" : policy + ": ") + scalar_text(w["message"]);

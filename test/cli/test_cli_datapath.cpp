@@ -5,6 +5,7 @@
 // from --manifests (offline) or from a stand-in agent API.
 #include <arpa/inet.h>
 #include <httplib.h>
+#include <net/if.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,7 +17,10 @@
 #include <sstream>
 #include <thread>
 
+#include "api_json.h"
+#include "bpfence/agent_api.h"
 #include "bpfence/parse.h"
+#include "bpfence/reasons.h"
 #include "cli_run.h"
 #include "fixture.h"
 
@@ -163,34 +167,78 @@ std::vector<std::map<std::string, std::string>> table_rows(const std::string& ou
 
 bool mentions(const json& flow, const std::string& ip) { return flow["src"] == ip || flow["dst"] == ip; }
 
-// A stand-in for the agent's API, serving names from the fixture's compiler
-// in the shape the agent documents (include/bpfence/agent_api.h).
+// A stand-in for the agent's API: the agent's own JSON forms (api_json.h)
+// and routes' shapes, filled from the fixture's compiler and interfaces.
 class FakeAgent {
  public:
-  explicit FakeAgent(const Compiler& c) {
-    json endpoints = json::array(), rules = json::array();
+  explicit FakeAgent(Fixture& f) {
+    const Compiler& c = f.compiler();
+    AgentInfo info;
+    info.node = "n1";
+    info.dataplane = "bpf";
+    info.dataplane_location = f.pin_dir();
+    AgentSnapshot snap;
+    snap.generation = snap.applied_generation = 1;
+    snap.synced = snap.ready = true;
+    snap.warnings = c.warnings();
+    json endpoints = json::array(), rules = json::array(), policies = json::array();
+    std::map<std::string, std::pair<json, json>> selects;
     for (const auto& [pod, ep] : c.state().endpoints) {
-      json ips = json::array();
-      for (const auto& ip : ep.ips) ips.push_back(ip.str());
-      endpoints.push_back({{"pod", pod},
-                           {"ips", ips},
-                           {"endpoint_id", ep.endpoint_id},
-                           {"ingress_policies", ep.ingress_policies},
-                           {"egress_policies", ep.egress_policies},
-                           {"state", "attached"}});
+      EndpointView v;
+      v.pod = pod;
+      v.ips = ep.ips;
+      v.endpoint_id = ep.endpoint_id;
+      v.identity = ep.identity;
+      v.ingress_isolated = ep.ingress_isolated;
+      v.egress_isolated = ep.egress_isolated;
+      v.ingress_policies = ep.ingress_policies;
+      v.egress_policies = ep.egress_policies;
+      v.state = EndpointView::State::bound;
+      v.ifindex = f.ifindex(pod);
+      char ifname[IF_NAMESIZE] = {};
+      if (if_indextoname(v.ifindex, ifname)) v.ifname = ifname;
+      endpoints.push_back(endpoint_json(v));
+      snap.endpoints.push_back(v);
+      for (const auto& p : ep.ingress_policies) selects[p].first.push_back(pod);
+      for (const auto& p : ep.egress_policies) selects[p].second.push_back(pod);
     }
-    for (const auto& [id, ref] : c.state().rules)
+    for (const auto& [id, r] : c.state().rules)
       rules.push_back({{"id", id},
-                       {"policy", ref.policy},
-                       {"direction", ref.direction == BF_DIR_INGRESS ? "ingress" : "egress"},
-                       {"index", ref.index}});
-    serve("/healthz", "ok");
-    serve("/v1/status", json{{"node", "n1"}, {"generation", 1}, {"applied_generation", 1}}.dump());
-    serve("/v1/endpoints", json{{"endpoints", endpoints}}.dump());
+                       {"policy", r.policy},
+                       {"direction", bf_direction_name(r.direction)},
+                       {"index", r.index},
+                       {"text", r.str()}});
+    for (const auto& [key, p] : c.policies()) {
+      json j = policy_json(p);
+      j["selects"] = {{"ingress", selects[key].first.is_null() ? json::array() : selects[key].first},
+                      {"egress", selects[key].second.is_null() ? json::array() : selects[key].second}};
+      json ids = json::array(), warns = json::array();
+      for (const auto& [id, r] : c.state().rules)
+        if (r.policy == key) ids.push_back({{"id", id}, {"direction", bf_direction_name(r.direction)}, {"index", r.index}});
+      for (const auto& w : snap.warnings)
+        if (w.policy == key) warns.push_back(w.message);
+      j["rules"] = ids;
+      j["warnings"] = warns;
+      policies.push_back(j);
+    }
+    serve("/healthz", "ok\n");
+    serve("/v1/status", status_json(info, snap).dump());
+    serve("/v1/endpoints", json{{"generation", 1}, {"endpoints", endpoints}}.dump());
     serve("/v1/rules", json{{"rules", rules}}.dump());
+    serve("/v1/policies", json{{"policies", policies}}.dump());
+    server_.Get("/v1/verdict", [&c](const httplib::Request& req, httplib::Response& res) {
+      auto from = IpAddress::parse(req.get_param_value("from")), to = IpAddress::parse(req.get_param_value("to"));
+      auto proto = parse_ip_proto(req.get_param_value("proto"));
+      if (!from || !to || !proto) {
+        res.status = 400;
+        return;
+      }
+      json j = verdict_json(c.verdict(*from, *to, *proto, static_cast<uint16_t>(std::stoi(req.get_param_value("port")))));
+      res.set_content(j.dump(), "application/json");
+    });
     port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
     // The socket listens from bind: early connections wait in its backlog.
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
   }
   ~FakeAgent() {
     server_.stop();
@@ -286,7 +334,7 @@ TEST_CASE("flow: a forwarded TCP connection is a pair with F on both sides", "[c
                                          "dev/web egress: reply to #" + std::to_string(id)});
   }
   SECTION("names from the agent's API, rules included") {
-    FakeAgent agent(lab.f.compiler());
+    FakeAgent agent(lab.f);
     auto r = run_cli({"flow", "--match", "10.1.0.20:80", "--pin-dir", lab.f.pin_dir(), "--agent", agent.address()});
     INFO(r.out << r.err);
     REQUIRE(r.rc == 0);
@@ -320,7 +368,7 @@ TEST_CASE("flow: a denied connection is D(FwPolicy) with the isolating policy", 
     CHECK(rows[0]["INDEX"].find("<=>") == std::string::npos);  // a drop has no reverse
   }
   SECTION("JSON, names from the agent") {
-    FakeAgent agent(lab.f.compiler());
+    FakeAgent agent(lab.f);
     auto j = run_json({"flow", "--match", "D(FwPolicy)", "-o", "json", "--pin-dir", lab.f.pin_dir(), "--agent",
                        agent.address()});
     REQUIRE(j["flows"].size() == 1);
@@ -468,10 +516,47 @@ TEST_CASE("endpoints, status, policy and explain on the same datapath", "[cli]")
     CHECK(cells(l[5])[6] == "dev/web-allow-client (in)");
   }
   SECTION("endpoints from the agent") {
-    FakeAgent agent(lab.f.compiler());
+    FakeAgent agent(lab.f);
     auto j = run_json({"endpoints", "-o", "json", "--pin-dir", lab.f.pin_dir(), "--agent", agent.address()});
     CHECK(j["source"] == "agent " + agent.address());
-    CHECK(j["endpoints"].size() == 3);
+    REQUIRE(j["endpoints"].size() == 3);
+    for (const auto& e : j["endpoints"]) {
+      CHECK(e["state"] == "attached");
+      CHECK(e["ingress_isolated"] == (e["pod"] != "dev/client"));
+      CHECK(e["interface"].get<std::string>().starts_with("bft"));
+    }
+  }
+  SECTION("status, explain and policy from the agent") {
+    FakeAgent agent(lab.f);
+    auto st = run_json({"status", "-o", "json", "--pin-dir", lab.f.pin_dir(), "--agent", agent.address()});
+    CHECK(st["agent"]["node"] == "n1");
+    CHECK(st["agent"]["applied_generation"] == 1);
+    CHECK(st["datapath"]["flows"] == 7);
+    auto r = run_cli({"status", "--pin-dir", lab.f.pin_dir(), "--agent", agent.address()});
+    REQUIRE(r.rc == 0);
+    CHECK(r.out.find("  node: n1\n") != std::string::npos);
+
+    auto ex = run_json({"explain", "--agent", agent.address(), "--from", kClient, "--to", "dev/db", "--port",
+                        "5432/TCP", "-o", "json"});
+    CHECK(ex["allowed"] == false);
+    CHECK(ex["to"]["pod"] == "dev/db");
+    CHECK(ex["ingress"]["isolating"] == json::array({"dev/db-deny-all"}));
+    CHECK(ex["source"] == "agent " + agent.address() + " (node n1)");
+    auto ok = run_json({"explain", "--agent", agent.address(), "--from", "dev/client", "--to", "dev/web", "--port",
+                        "80/TCP", "-o", "json"});
+    CHECK(ok["allowed"] == true);
+    CHECK(ok["ingress"]["rule"]["text"] == "dev/web-allow-client ingress[0]");
+
+    auto pol = run_json({"policy", "dev/web-allow-client", "-o", "json", "--agent", agent.address()});
+    CHECK(pol["selected_pods"] == json::array({"dev/web"}));
+    REQUIRE(pol["rules"].size() == 1);
+    CHECK(pol["rules"][0]["text"] == "from podSelector{app=client} on 80/TCP");
+    CHECK(lab.f.rule(pol["rules"][0]["rule_id"].get<uint32_t>()) == "dev/web-allow-client ingress[0]");
+    CHECK(pol["rules"][0]["entries"].is_null());
+    auto list = run_cli({"policy", "--agent", agent.address()});
+    REQUIRE(list.rc == 0);
+    CHECK(cells(lines(list.out)[3]) ==
+          std::vector<std::string>{"dev/db-deny-all", "{app=db}", "Ingress", "1", "0", "-", "0"});
   }
   SECTION("status from the pinned maps") {
     auto j = run_json({"status", "-o", "json", "--pin-dir", lab.f.pin_dir(), "--no-agent"});
