@@ -6,6 +6,7 @@
 
 #include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/parser.h>
 #include <yaml-cpp/yaml.h>
 
 // GCC 12 reports false dangling-pointer warnings inside yaml-cpp's inline
@@ -14,10 +15,12 @@
 #pragma GCC diagnostic ignored "-Wdangling-pointer"
 #endif
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <optional>
 #include <sstream>
 
@@ -180,108 +183,158 @@ json resolve_plain(const std::string& s) {
   return s;
 }
 
-class Converter {
+// Builds nlohmann::json straight from yaml-cpp's parse events (no
+// YAML::Node graph in between). Aliases are copied, counted against a
+// budget so an alias bomb stops early; a map key must be a plain value; a
+// key may appear once; `<<` merge keys are applied when the map ends.
+class JsonBuilder : public YAML::EventHandler {
  public:
-  explicit Converter(size_t budget) : budget_(budget) {}
+  explicit JsonBuilder(size_t budget) : budget_(budget) {}
 
-  bool convert(const YAML::Node& node, json& out, int depth) {
-    if (budget_ == 0) return fail("the document expands to too many values (alias expansion?)");
-    --budget_;
-    if (depth > kMaxDepth) return fail("nested too deeply");
-    switch (node.Type()) {
-      case YAML::NodeType::Undefined:
-      case YAML::NodeType::Null:
-        out = nullptr;
-        return true;
-      case YAML::NodeType::Scalar:
-        out = scalar(node);
-        return true;
-      case YAML::NodeType::Sequence: {
-        out = json::array();
-        size_t i = 0;
-        for (auto it = node.begin(); it != node.end(); ++it, ++i) {
-          path_.push_back("[" + std::to_string(i) + "]");
-          json item;
-          if (!convert(*it, item, depth + 1)) return false;
-          out.push_back(std::move(item));
-          path_.pop_back();
-        }
-        return true;
-      }
-      case YAML::NodeType::Map: return convert_map(node, out, depth);
-    }
-    out = nullptr;
-    return true;
+  json result;
+  std::string error;        // "" when the document was read
+  std::string error_field;  // where
+  std::optional<YAML::Mark> error_mark;
+
+  // After a failure: the top-level mapping as far as it was read (enough to
+  // name the object when metadata came first).
+  json take_partial() { return stack_.empty() ? std::move(result) : std::move(stack_.front().value); }
+
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+
+  void OnNull(const YAML::Mark& m, YAML::anchor_t anchor) override {
+    if (is_key()) return set_key(m, "", false);
+    add(m, nullptr, 1, anchor);
   }
 
-  std::string error_;
-  std::string error_field() const {
-    std::string s;
-    for (const auto& p : path_) {
-      if (!s.empty() && p[0] != '[') s += '.';
-      s += p;
+  void OnScalar(const YAML::Mark& m, const std::string& tag, YAML::anchor_t anchor, const std::string& value) override {
+    // "!" marks quoted and block scalars, !!str an explicit string: both
+    // stay strings. Plain scalars are resolved (80 is a number).
+    bool plain = tag != "!" && tag != "tag:yaml.org,2002:str";
+    if (is_key()) return set_key(m, value, plain && tag == "?" && value == "<<");
+    add(m, plain ? resolve_plain(value) : json(value), 1, anchor);
+  }
+
+  void OnAlias(const YAML::Mark& m, YAML::anchor_t anchor) override {
+    if (failed()) return;
+    auto it = anchors_.find(anchor);
+    if (it == anchors_.end()) return fail(m, "an alias refers to an anchor that is not complete or not defined");
+    if (is_key()) {
+      if (!it->second.value.is_string()) return fail(m, "a mapping key must be a plain value, not a list or mapping");
+      return set_key(m, it->second.value.get<std::string>(), false);
     }
-    return s;
+    add(m, it->second.value, it->second.nodes, 0);
+  }
+
+  void OnSequenceStart(const YAML::Mark& m, const std::string&, YAML::anchor_t anchor,
+                       YAML::EmitterStyle::value) override {
+    open(m, json::array(), anchor);
+  }
+  void OnSequenceEnd() override { close(); }
+
+  void OnMapStart(const YAML::Mark& m, const std::string&, YAML::anchor_t anchor, YAML::EmitterStyle::value) override {
+    open(m, json::object(), anchor);
+  }
+  void OnMapEnd() override {
+    if (failed() || stack_.empty()) return;
+    Frame& f = stack_.back();
+    // Explicit keys win over merged ones, earlier merges over later ones.
+    for (auto& source : f.merges)
+      for (auto& [k, v] : source.items())
+        if (!f.value.contains(k)) f.value[k] = std::move(v);
+    close();
   }
 
  private:
-  static json scalar(const YAML::Node& node) {
-    const std::string& tag = node.Tag();
-    // "!" marks quoted and block scalars; !!str is an explicit string.
-    if (tag == "!" || tag == "tag:yaml.org,2002:str") return node.Scalar();
-    return resolve_plain(node.Scalar());
-  }
+  struct Frame {
+    json value;
+    YAML::anchor_t anchor = 0;
+    size_t nodes = 1;
+    // Maps: the key waiting for its value.
+    bool has_key = false;
+    bool merge_key = false;
+    std::string key;
+    std::vector<json> merges;
+  };
+  struct Anchored {
+    json value;
+    size_t nodes;
+  };
 
-  bool fail(std::string message) {
-    if (error_.empty()) error_ = std::move(message);
-    return false;
-  }
+  bool failed() const { return !error.empty(); }
+  bool is_key() const { return !failed() && !stack_.empty() && stack_.back().value.is_object() && !stack_.back().has_key; }
 
-  bool convert_map(const YAML::Node& node, json& out, int depth) {
-    out = json::object();
-    std::vector<YAML::Node> keep;
-    for (auto it = node.begin(); it != node.end(); ++it) {
-      // Copies: `it->` yields a temporary proxy, a reference into it dangles.
-      const YAML::Node k = it->first;
-      const YAML::Node v = it->second;
-      std::string key;
-      if (k.Type() == YAML::NodeType::Scalar) {
-        key = k.Scalar();
-      } else if (k.Type() != YAML::NodeType::Null) {
-        return fail("a mapping key must be a plain value, not a list or mapping");
-      }
-      if (k.Type() == YAML::NodeType::Scalar && k.Tag() == "?" && key == "<<") {
-        keep.push_back(v);
-        continue;
-      }
-      path_.push_back(key);
-      if (out.contains(key)) return fail("duplicate key");
-      json value;
-      if (!convert(v, value, depth + 1)) return false;
-      out[key] = std::move(value);
-      path_.pop_back();
-    }
-    // YAML merge keys (`<<: *defaults`): explicit keys win, then earlier merges.
-    for (const auto& m : keep) {
-      std::vector<YAML::Node> sources;
-      if (m.IsMap()) sources.push_back(m);
-      else if (m.IsSequence())
-        for (auto it = m.begin(); it != m.end(); ++it) sources.push_back(*it);
-      for (const auto& src : sources) {
-        path_.push_back("<<");
-        if (!src.IsMap()) return fail("a merge key (<<) takes a mapping or a list of mappings");
-        json merged;
-        if (!convert(src, merged, depth + 1)) return false;
-        path_.pop_back();
-        for (auto& [k, v] : merged.items())
-          if (!out.contains(k)) out[k] = std::move(v);
+  void fail(const YAML::Mark& m, std::string message) {
+    if (failed()) return;
+    error = std::move(message);
+    error_mark = m;
+    for (const auto& f : stack_) {
+      if (f.value.is_array()) {
+        error_field += "[" + std::to_string(f.value.size()) + "]";
+      } else if (f.has_key) {
+        if (!error_field.empty()) error_field += '.';
+        error_field += f.key;
       }
     }
-    return true;
+  }
+
+  void set_key(const YAML::Mark& m, const std::string& key, bool merge) {
+    if (failed()) return;
+    Frame& f = stack_.back();
+    f.key = key;
+    f.merge_key = merge;
+    f.has_key = true;
+    if (!merge && f.value.contains(key)) fail(m, "duplicate key");
+  }
+
+  void open(const YAML::Mark& m, json value, YAML::anchor_t anchor) {
+    if (failed()) return;
+    if (is_key()) return fail(m, "a mapping key must be a plain value, not a list or mapping");
+    if (stack_.size() >= static_cast<size_t>(kMaxDepth)) return fail(m, "nested too deeply");
+    stack_.push_back(Frame{std::move(value), anchor});
+  }
+
+  void close() {
+    if (failed() || stack_.empty()) return;
+    Frame f = std::move(stack_.back());
+    stack_.pop_back();
+    add(YAML::Mark::null_mark(), std::move(f.value), f.nodes, f.anchor);
+  }
+
+  void add(const YAML::Mark& m, json value, size_t nodes, YAML::anchor_t anchor) {
+    if (failed()) return;
+    if (nodes > budget_) return fail(m, "the document expands to too many values (alias expansion?)");
+    budget_ -= nodes;
+    if (anchor) anchors_[anchor] = Anchored{value, nodes};
+    if (stack_.empty()) {
+      result = std::move(value);
+      return;
+    }
+    Frame& f = stack_.back();
+    f.nodes += nodes;
+    if (f.value.is_array()) {
+      f.value.push_back(std::move(value));
+      return;
+    }
+    f.has_key = false;
+    if (!f.merge_key) {
+      f.value[f.key] = std::move(value);
+      return;
+    }
+    if (value.is_object()) {
+      f.merges.push_back(std::move(value));
+    } else if (value.is_array() && std::all_of(value.begin(), value.end(), [](const json& v) { return v.is_object(); })) {
+      for (auto& v : value) f.merges.push_back(std::move(v));
+    } else {
+      f.has_key = true;  // name the merge key in the error
+      fail(m, "a merge key (<<) takes a mapping or a list of mappings");
+    }
   }
 
   size_t budget_;
-  std::vector<std::string> path_;
+  std::vector<Frame> stack_;
+  std::map<YAML::anchor_t, Anchored> anchors_;
 };
 
 // Records where the first event of a document is, and nothing else.
@@ -307,30 +360,6 @@ class FirstMark : public YAML::EventHandler {
     if (!mark) mark = m;
   }
 };
-
-std::string position(const YAML::Mark& mark, int first_line);
-bool holds_null(std::string_view chunk);
-
-// YAML::Load reads the first document of its input and drops the rest, and
-// yaml-cpp 0.7 stops early on some malformed input without an error: a
-// document that starts with a stray character (`,kind: Pod`) reads as empty,
-// `[a]\nkind: Pod` as the list alone. Parsing the chunk once more and
-// asking for a second document exposes both. (Never more than two calls:
-// looping would hit jbeder/yaml-cpp#1040, fixed upstream in 0.8.)
-std::string check_single_document(const Chunk& chunk, const YAML::Node& node) {
-  try {
-    std::stringstream in{std::string(chunk.text)};
-    YAML::Parser parser(in);
-    FirstMark first, second;
-    parser.HandleNextDocument(first);
-    if (!parser.HandleNextDocument(second)) return "";
-    if (node.IsNull() && holds_null(chunk.text)) return "";
-    return "invalid YAML" + position(second.mark.value_or(YAML::Mark::null_mark()), chunk.first_line) +
-           ": unexpected content (a stray character, or a missing `---` between documents?)";
-  } catch (const YAML::Exception& e) {
-    return "invalid YAML" + position(e.mark, chunk.first_line) + ": " + e.msg;
-  }
-}
 
 // Whether a chunk that yaml-cpp read as null really says nothing: only
 // markers, comments, directives, blank lines and null scalars.
@@ -360,44 +389,52 @@ std::string position(const YAML::Mark& mark, int first_line) {
   return " at line " + std::to_string(first_line + mark.line + 1) + ", column " + std::to_string(mark.column + 1);
 }
 
+// One chunk, one document. The parser is asked for a second document once:
+// yaml-cpp 0.7 stops early on some malformed input without an error (a
+// document starting with a stray `,` reads as empty, `[a]\nkind: Pod` as the
+// list alone), and the second call exposes what it left. Never more than
+// that: looping, as LoadAll does, hangs on such input (jbeder/yaml-cpp#1040,
+// fixed upstream in 0.8).
+YamlDocument read_chunk(const Chunk& chunk) {
+  YamlDocument doc;
+  std::stringstream in{std::string(chunk.text)};
+  // Without aliases a document cannot hold more values than it has bytes;
+  // the margin lets ordinary aliases through and stops bombs.
+  JsonBuilder builder(4 * chunk.text.size() + 10000);
+  try {
+    YAML::Parser parser(in);
+    parser.HandleNextDocument(builder);
+    if (!builder.error.empty()) {
+      doc.error = builder.error + position(builder.error_mark.value_or(YAML::Mark::null_mark()), chunk.first_line);
+      doc.error_field = builder.error_field;
+      doc.value = builder.take_partial();
+      return doc;
+    }
+    doc.value = std::move(builder.result);
+    FirstMark rest;
+    if (parser.HandleNextDocument(rest) && !(doc.value.is_null() && holds_null(chunk.text))) {
+      doc.value = nullptr;
+      doc.error = "invalid YAML" + position(rest.mark.value_or(YAML::Mark::null_mark()), chunk.first_line) +
+                  ": unexpected content (a stray character, or a missing `---` between documents?)";
+    }
+  } catch (const YAML::DeepRecursion& e) {
+    doc.value = nullptr;
+    doc.error = "invalid YAML" + position(e.mark, chunk.first_line) + ": nested too deeply";
+  } catch (const YAML::Exception& e) {
+    doc.value = nullptr;
+    doc.error = "invalid YAML" + position(e.mark, chunk.first_line) + ": " + e.msg;
+  } catch (const std::exception& e) {
+    doc.value = nullptr;
+    doc.error = std::string("invalid YAML: ") + e.what();
+  }
+  return doc;
+}
+
 }  // namespace
 
 std::vector<YamlDocument> read_yaml_documents(std::string_view text) {
   std::vector<YamlDocument> out;
-  for (const Chunk& chunk : split_documents(text)) {
-    YamlDocument doc;
-    YAML::Node node;
-    // One document per chunk, read with Load: yaml-cpp 0.7's LoadAll loops
-    // forever on some malformed input (jbeder/yaml-cpp#1040, fixed upstream
-    // by #1319 in 0.8).
-    try {
-      node = YAML::Load(std::string(chunk.text));
-    } catch (const YAML::DeepRecursion& e) {
-      doc.error = "invalid YAML" + position(e.mark, chunk.first_line) + ": nested too deeply";
-    } catch (const YAML::Exception& e) {
-      doc.error = "invalid YAML" + position(e.mark, chunk.first_line) + ": " + e.msg;
-    } catch (const std::exception& e) {
-      doc.error = std::string("invalid YAML: ") + e.what();
-    }
-    if (doc.error.empty()) doc.error = check_single_document(chunk, node);
-    if (!doc.error.empty()) {
-      out.push_back(std::move(doc));
-      continue;
-    }
-    // Without aliases a document cannot hold more values than it has bytes;
-    // the margin lets ordinary aliases through and stops bombs.
-    Converter conv(4 * chunk.text.size() + 10000);
-    try {
-      if (!conv.convert(node, doc.value, 0)) {
-        doc.error = conv.error_;
-        doc.error_field = conv.error_field();  // doc.value keeps what was read, for naming the object
-      }
-    } catch (const std::exception& e) {
-      doc.value = nullptr;
-      doc.error = std::string("cannot read the YAML document: ") + e.what();
-    }
-    out.push_back(std::move(doc));
-  }
+  for (const Chunk& chunk : split_documents(text)) out.push_back(read_chunk(chunk));
   return out;
 }
 
