@@ -299,9 +299,22 @@ void Reconciler::apply_pending(Clock::time_point since) {
   apply_error_ = s.message();
   retry_backoff_ = std::clamp(retry_backoff_ * 2, std::chrono::milliseconds(1000), std::chrono::milliseconds(30000));
   retry_at_ = Clock::now() + retry_backoff_;
-  // The kernel keeps the previous state. Pods whose policy changed in the
-  // diff get no new flows until it is in place (issue 8: fail closed).
-  std::set<std::string> touched = pending_.touched_endpoints;
+  // The kernel keeps the previous state. Pods whose own policy entries or
+  // endpoint changed in the diff get no new flows until it is in place
+  // (issue 8: fail closed). touched_endpoints is wider (every endpoint when
+  // an address changed identity) and would close pods the change does not
+  // concern: a peer's new identity or prefix matters to a pod only through
+  // its policy entries, which are then in the diff.
+  std::map<uint32_t, std::string> pod_of;
+  for (const auto& [pod, es] : state.endpoints) pod_of[es.endpoint_id] = pod;
+  std::set<std::string> touched;
+  auto touch = [&](uint32_t endpoint_id) {
+    if (auto it = pod_of.find(endpoint_id); it != pod_of.end()) touched.insert(it->second);
+  };
+  for (const auto& [k, rule] : pending_.policy.upsert) touch(k.k.endpoint_id);
+  for (const auto& k : pending_.policy.erase) touch(k.k.endpoint_id);
+  for (const auto& [k, rule] : pending_.ranges.upsert) touch(k.k.endpoint_id);
+  for (const auto& k : pending_.ranges.erase) touch(k.k.endpoint_id);
   for (const auto& [pod, es] : pending_.endpoints.upsert) touched.insert(pod);
   size_t newly = 0;
   for (const std::string& pod : touched) {

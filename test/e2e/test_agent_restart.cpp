@@ -6,11 +6,6 @@
 // flow entry. SIGTERM leaves enforcement in place too.
 #include <catch2/catch.hpp>
 
-#include <arpa/inet.h>
-#include <poll.h>
-
-#include <atomic>
-
 #include "test_agent_support.h"
 
 namespace {
@@ -18,6 +13,7 @@ namespace {
 using bpfence::e2e::Clock;
 using bpfence::e2e::json;
 using bpfence::e2e::Node;
+using bpfence::e2e::Stream;
 
 const char* kWeb = "10.200.1.10";
 const char* kClient = "10.200.1.11";
@@ -54,82 +50,6 @@ std::string policy(bool open_up) {
          "spec:\n  podSelector: {matchLabels: {app: web}}\n  ingress:\n  - from:\n" +
          from + "    ports:\n" + ports;
 }
-
-// A long-lived TCP connection from a pod: 64 bytes out every 2 ms, each
-// echoed back; counts round trips and the longest silence between two.
-class Stream {
- public:
-  Stream(const bpfence::lab::NetnsHandle& from, const std::string& ip, uint16_t port) {
-    fd_ = bpfence::lab::socket_in(from, AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    inet_pton(AF_INET, ip.c_str(), &a.sin_addr);
-    timeval tv{2, 0};
-    setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    connected_ = fd_ >= 0 && connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    if (connected_) thread_ = std::thread([this] { run(); });
-  }
-  ~Stream() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-    if (fd_ >= 0) close(fd_);
-  }
-  bool connected() const { return connected_; }
-  uint64_t round_trips() const { return round_trips_; }
-  bool failed() const { return failed_; }
-  double max_gap_ms() const { return max_gap_us_ / 1000.0; }
-  void reset_gap() { max_gap_us_ = 0; }
-  // Waits until `n` more round trips happened (or the timeout).
-  bool flows(uint64_t n = 50, int timeout_ms = 3000) const {
-    uint64_t start = round_trips_;
-    auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (Clock::now() < deadline) {
-      if (round_trips_ >= start + n) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    return false;
-  }
-
- private:
-  void run() {
-    char out[64], in[64];
-    std::memset(out, 'x', sizeof out);
-    auto last = Clock::now();
-    while (!stop_) {
-      if (send(fd_, out, sizeof out, MSG_NOSIGNAL) != sizeof out) {
-        failed_ = true;
-        return;
-      }
-      size_t got = 0;
-      while (got < sizeof in) {
-        pollfd p{fd_, POLLIN, 0};
-        if (poll(&p, 1, 5000) != 1) {
-          failed_ = true;  // five seconds without the echo: the flow was cut
-          return;
-        }
-        ssize_t n = recv(fd_, in + got, sizeof in - got, 0);
-        if (n <= 0) {
-          failed_ = true;
-          return;
-        }
-        got += n;
-      }
-      auto now = Clock::now();
-      uint64_t gap = std::chrono::duration_cast<std::chrono::microseconds>(now - last).count();
-      if (gap > max_gap_us_) max_gap_us_ = gap;
-      last = now;
-      ++round_trips_;
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-  }
-
-  int fd_ = -1;
-  bool connected_ = false;
-  std::atomic<bool> stop_{false}, failed_{false};
-  std::atomic<uint64_t> round_trips_{0}, max_gap_us_{0};
-  std::thread thread_;
-};
 
 struct FlowSeen {
   uint64_t packets = 0;

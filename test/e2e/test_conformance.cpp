@@ -218,7 +218,8 @@ TEST_CASE("a policy applied while traffic flows takes effect once the agents rep
       std::atomic<bool> stop{false};
       std::thread traffic([&] {
         ProbeOptions po;
-        po.timeout_ms = 300;
+        // Long enough that a loaded machine never fails an allowed probe.
+        po.timeout_ms = 1000;
         while (!stop) {
           Batch b;
           b.start = Clock::now();
