@@ -208,7 +208,11 @@ class Runner {
       size_t ihl = (reinterpret_cast<iphdr*>(buf)->ihl) * 4u;
       if (n < static_cast<ssize_t>(ihl + sizeof(icmphdr))) continue;
       auto* h = reinterpret_cast<icmphdr*>(buf + ihl);
-      if (h->type == ICMP_ECHOREPLY && ntohs(h->un.echo.id) == a.echo_id) return finish(a, Outcome::Allowed, "");
+      // The id and our random payload: another prober's reply never counts.
+      if (h->type == ICMP_ECHOREPLY && ntohs(h->un.echo.id) == a.echo_id &&
+          n >= static_cast<ssize_t>(ihl + sizeof(icmphdr) + sizeof a.token) &&
+          std::memcmp(buf + ihl + sizeof(icmphdr), &a.token, sizeof a.token) == 0)
+        return finish(a, Outcome::Allowed, "");
       if (h->type == ICMP_DEST_UNREACH)
         return finish(a, Outcome::Error, "ICMP destination unreachable code " + std::to_string(h->code));
     }
