@@ -177,6 +177,13 @@ bool Reconciler::accept(const SourceUpdate& u) {
       ObjectKey k = key_of(o);
       if (k.kind == *u.resync_kind) keep.insert(k.key);
     }
+    // A rejected object ("Kind namespace/name" in the error) keeps its last
+    // good version: a relist must not delete it.
+    for (const ParseError& e : u.errors) {
+      auto space = e.object.find(' ');
+      if (space != std::string::npos && e.object.compare(0, space, *u.resync_kind) == 0)
+        keep.insert(e.object.substr(space + 1));
+    }
     std::vector<ObjectKey> gone;
     for (auto it = store_.lower_bound(ObjectKey{*u.resync_kind, ""});
          it != store_.end() && it->first.kind == *u.resync_kind; ++it)
