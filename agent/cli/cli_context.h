@@ -20,16 +20,22 @@ struct Context {
   AgentClient agent{""};
   bool agent_up = false;
   std::string agent_node;        // "node" of /v1/status when the agent is up
+  std::string agent_location;    // its "dataplane_location" (pin folder)
   std::unique_ptr<Compiler> offline;  // --manifests, compiled with node ""
   Manifests manifests;
   Names names;
 
   // With --manifests: loads and compiles them (parse errors go to `err` as
-  // warnings). Otherwise asks the agent, unless --no-agent; an agent that
-  // does not answer is noted on `err` and leaves `names` empty.
+  // warnings); pods and policies are named from them, and rule ids by the
+  // agent if it answers. Otherwise names come from the agent, unless
+  // --no-agent; an agent that does not answer is noted on `err`.
   Status init(std::ostream& err, bool want_names = true);
   bool offline_mode() const { return offline != nullptr; }
-  Status pin_dir(std::string* out) const { return common.resolve_pin_dir(agent_node, out); }
+  // The pin folder to read. Forgets the agent's rule names when the agent
+  // enforces another folder (another node).
+  Status pin_dir(std::string* out, std::ostream& err);
+  // Whether the agent that answered enforces the maps pinned in `dir`.
+  bool agent_enforces(const std::string& dir) const;
 };
 
 // Parses, validates and handles --help in one call: returns nullopt when the

@@ -38,6 +38,14 @@ class Names {
 
   void add_pod(PodInfo info);
   void add_rule(uint32_t id, RuleRef ref) { rules_[id] = std::move(ref); }
+  void take_rules(const Names& other) {
+    rules_ = other.rules_;
+    rules_known = other.rules_known;
+  }
+  void forget_rules() {
+    rules_.clear();
+    rules_known = false;
+  }
 
   // "ns/name" or "".
   std::string pod_at(const IpAddress& ip) const;

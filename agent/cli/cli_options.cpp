@@ -125,7 +125,7 @@ void CommonOptions::add_to(OptionParser& parser) {
   parser.value("--agent", &agent, "ADDR:PORT", "the node agent's API (default 127.0.0.1:9617)");
   parser.flag("--no-agent", &no_agent, "do not ask the agent (ids instead of names)");
   parser.value("--manifests", &manifests, "DIR",
-               "offline: names and policies from these manifests\n(compiled locally) instead of the agent");
+               "offline: pods and policies from these manifests (compiled\nlocally); the agent, if up, still names rule ids");
   parser.value("-o,--output", &output, "FORMAT", "table (default) or json");
 }
 

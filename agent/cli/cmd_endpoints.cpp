@@ -151,10 +151,12 @@ int run_endpoints(const Args& args, const CommandIo& io) {
   std::string source;
   FlowSnapshot snap;
   std::string pin_dir;
-  Status maps = ctx.pin_dir(&pin_dir);
+  Status maps = ctx.pin_dir(&pin_dir, io.err);
   if (maps) maps = read_flow_snapshot(pin_dir, &snap);
   nlohmann::json j;
-  if (ctx.agent_up && ctx.agent.get("/v1/endpoints", &j)) {
+  // Another node's agent (the lab runs several) does not describe these maps.
+  bool agent_here = ctx.agent_up && (!maps || ctx.agent_enforces(pin_dir));
+  if (agent_here && ctx.agent.get("/v1/endpoints", &j)) {
     rows = rows_from_agent(j);
     source = "agent " + ctx.common.agent;
     // The pinned map says what is really attached, and with which flags.

@@ -184,7 +184,7 @@ int run_flow(const Args& args, const CommandIo& io) {
     filter.pod_ips = info->ips;
   }
   std::string pin_dir;
-  if (Status s = ctx.pin_dir(&pin_dir); !s) {
+  if (Status s = ctx.pin_dir(&pin_dir, io.err); !s) {
     io.err << "bpfence: " << s.message() << "\n";
     return 1;
   }

@@ -80,11 +80,11 @@ int run_status(const Args& args, const CommandIo& io) {
   out["agent"] = have_agent ? agent_status
                             : nlohmann::json{{"reachable", false},
                                              {"address", ctx.common.agent},
-                                             {"error", ctx.offline_mode() ? "not asked (--manifests)" : ctx.agent.error()}};
+                                             {"error", ctx.common.no_agent ? "not asked (--no-agent)" : ctx.agent.error()}};
 
   std::string pin_dir;
   FlowSnapshot snap;
-  Status maps = ctx.pin_dir(&pin_dir);
+  Status maps = ctx.pin_dir(&pin_dir, io.err);
   if (maps) maps = read_flow_snapshot(pin_dir, &snap);
   if (maps) {
     nlohmann::json fwd = nlohmann::json::object(), drop = nlohmann::json::object();
@@ -118,8 +118,8 @@ int run_status(const Args& args, const CommandIo& io) {
   } else {
     if (have_agent)
       print_agent(io.out, agent_status);
-    else if (ctx.offline_mode())
-      io.out << "Agent: not asked (--manifests)\n";
+    else if (ctx.common.no_agent)
+      io.out << "Agent: not asked (--no-agent)\n";
     else
       io.out << "Agent: not reachable at " << ctx.common.agent << " (" << ctx.agent.error() << ")\n";
     io.out << "\nDatapath:\n";

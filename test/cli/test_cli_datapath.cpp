@@ -171,12 +171,12 @@ bool mentions(const json& flow, const std::string& ip) { return flow["src"] == i
 // and routes' shapes, filled from the fixture's compiler and interfaces.
 class FakeAgent {
  public:
-  explicit FakeAgent(Fixture& f) {
+  explicit FakeAgent(Fixture& f, std::string location = "") {
     const Compiler& c = f.compiler();
     AgentInfo info;
     info.node = "n1";
     info.dataplane = "bpf";
-    info.dataplane_location = f.pin_dir();
+    info.dataplane_location = location.empty() ? f.pin_dir() : location;
     AgentSnapshot snap;
     snap.generation = snap.applied_generation = 1;
     snap.synced = snap.ready = true;
@@ -344,6 +344,26 @@ TEST_CASE("flow: a forwarded TCP connection is a pair with F on both sides", "[c
     CHECK(rules == std::set<std::string>{"dev/client egress: (not isolated)", "dev/client ingress: reply",
                                          "dev/web ingress: dev/web-allow-client ingress[0]",
                                          "dev/web egress: reply to dev/web-allow-client ingress[0]"});
+  }
+  SECTION("an agent of another node does not name this node's rule ids") {
+    FakeAgent other(lab.f, "/sys/fs/bpf/bpfence/some-other-node");
+    auto r = run_cli({"flow", "--match", "10.1.0.20:80", "--pin-dir", lab.f.pin_dir(), "--agent", other.address(),
+                      "--manifests", lab.manifests});
+    INFO(r.out << r.err);
+    REQUIRE(r.rc == 0);
+    CHECK(r.err.find("its rule names are not used") != std::string::npos);
+    for (auto& row : table_rows(r.out))
+      if (row["ENDPOINT"] == "dev/web" && row["DIR"] == "ingress") CHECK(row["RULE"].starts_with("#"));
+    // Pods are still named from the manifests.
+    CHECK(r.out.find("10.1.0.20:80 (dev/web)") != std::string::npos);
+  }
+  SECTION("--manifests names the pods, the agent of this node the rules") {
+    FakeAgent agent(lab.f);
+    auto r = run_cli(lab.offline({"flow", "--match", "10.1.0.20:80", "--agent", agent.address()}));
+    INFO(r.out << r.err);
+    REQUIRE(r.rc == 0);
+    CHECK(lines(r.out)[2].ends_with("names: manifests " + lab.manifests + ", rule ids from agent " + agent.address()));
+    CHECK(r.out.find("dev/web-allow-client ingress[0]") != std::string::npos);
   }
 }
 
