@@ -39,13 +39,17 @@ struct ParseResult {
 
 // Parses text that holds JSON or (multi-document) YAML. `file` is only used
 // in error messages. An object without metadata.namespace gets
-// `default_namespace`, as `kubectl apply` would.
+// `default_namespace`, as `kubectl apply` would. Strict about unknown
+// fields in NetworkPolicies, in metadata and at any object's top level (as
+// `kubectl apply --validate=strict`): a misspelt key must not widen a policy.
 ParseResult parse_manifests(std::string_view text, const std::string& file = "",
                             const std::string& default_namespace = "default");
 
 // Decodes one JSON value: an object of a known kind, a `kind: List`, or an
 // object of another kind (ignored). The API client uses it for list items
 // and watch events; parse_manifests() for every document it reads.
+// Unlike parse_manifests(), it ignores unknown fields (the API server has
+// validated the object; a newer server may add fields); values are checked.
 ParseResult decode_object(const nlohmann::json& value, const std::string& file = "",
                           const std::string& default_namespace = "default");
 

@@ -551,3 +551,24 @@ TEST_CASE("YAML: content a YAML reader could drop silently is an error, not an e
   // Explicit nulls are empty documents, not errors.
   CHECK(parse_ok("~\n---\nnull # nothing\n---\n--- ~\n...\n").empty());
 }
+
+TEST_CASE("lists: an item without a usable name is named by its document and index", "[parse][list][validation]") {
+  ParseResult r = parse_manifests(R"(apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: Namespace
+  metadata: {name: fine}
+- apiVersion: v1
+  kind: Namespace
+  metadata: {labels: {a: b}}
+- 42
+)",
+                                  "list.yaml");
+  REQUIRE(r.objects.size() == 1);
+  REQUIRE(r.errors.size() == 2);
+  CHECK(r.errors[0].object == "document 1 items[1]");
+  CHECK(r.errors[0].field == "metadata.name");
+  CHECK(r.errors[1].object == "document 1 items[2]");
+  CHECK(r.errors[1].field.empty());
+}
