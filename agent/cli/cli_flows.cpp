@@ -156,6 +156,11 @@ std::vector<FlowRow> flow_rows(const FlowSnapshot& snap, const FlowFilter& filte
   return rows;
 }
 
+bool flow_stale(const FlowSnapshot& snap, const FlowRecord& f) {
+  const bf_endpoint* ep = endpoint_by_id(snap, f.key.endpoint_id);
+  return ep && ep->generation != f.value.generation;
+}
+
 std::string flow_address_text(const IpAddress& ip, uint16_t port, uint8_t proto, const Names& names) {
   std::string addr = ip.str();
   std::string out = has_ports(proto) ? (ip.is_v4() ? addr : "[" + addr + "]") + ":" + std::to_string(port) : addr;
@@ -203,7 +208,8 @@ void print_flow_table(std::ostream& out, const FlowSnapshot& snap, const std::ve
       << ", showing " << rows.size() << "\n";
   out << "Packets: forwarded " << fwd << (fwd_reasons.empty() ? "" : " (" + join(fwd_reasons) + ")")
       << ", dropped " << drop << (drop_reasons.empty() ? "" : " (" + join(drop_reasons) + ")") << "\n";
-  out << "Action: F=Forward, D(reason)=Drop; TCP flags seen: F=FIN S=SYN R=RST P=PSH A=ACK U=URG; names: "
+  out << "Action: F=Forward, D(reason)=Drop, *=decided before the last policy change (re-decided on its next "
+         "packet)\nTCP flags seen: F=FIN S=SYN R=RST P=PSH A=ACK U=URG; names: "
       << (names.source.empty() ? "none (agent down; try --manifests DIR)" : names.source) << "\n\n";
   if (rows.empty()) {
     out << "no flows" << (snap.flows.empty() ? "" : " match") << "\n";
@@ -219,7 +225,8 @@ void print_flow_table(std::ostream& out, const FlowSnapshot& snap, const std::ve
     t.add({index, flow_address_text(address_of(k.src), ntohs(k.sport), k.proto, names),
            flow_address_text(address_of(k.dst), ntohs(k.dport), k.proto, names), ip_proto_name(k.proto),
            flow_endpoint_text(k.endpoint_id, snap, names), bf_direction_name(k.direction),
-           bf_verdict_short(v.action, v.reason), flow_rule_text(k, v, endpoint_by_id(snap, k.endpoint_id), names),
+           bf_verdict_short(v.action, v.reason) + (flow_stale(snap, *r.flow) ? "*" : ""),
+           flow_rule_text(k, v, endpoint_by_id(snap, k.endpoint_id), names),
            k.proto == 6 && v.tcp_flags ? tcp_flags_text(v.tcp_flags) : "-",
            count_text(v.packets) + "/" + count_text(v.bytes), age_since(snap.now_ns, v.first_seen_ns),
            age_since(snap.now_ns, v.last_seen_ns)});
@@ -259,6 +266,7 @@ nlohmann::json flow_table_json(const FlowSnapshot& snap, const std::vector<FlowR
     const auto* pols = isolating(ep ? names.endpoint_pod(*ep) : nullptr, k.direction);
     f["isolating"] = pols ? nlohmann::json(*pols) : nlohmann::json(nullptr);
     f["rule_text"] = flow_rule_text(k, v, ep, names);
+    f["stale"] = flow_stale(snap, *r.flow);
     f["first_seen_ago_s"] = static_cast<double>(snap.now_ns - std::min<uint64_t>(snap.now_ns, v.first_seen_ns)) / 1e9;
     f["last_seen_ago_s"] = static_cast<double>(snap.now_ns - std::min<uint64_t>(snap.now_ns, v.last_seen_ns)) / 1e9;
     j["flows"].push_back(std::move(f));

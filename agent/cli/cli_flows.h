@@ -56,6 +56,10 @@ struct FlowRow {
 // reverse (the pair), filtered.
 std::vector<FlowRow> flow_rows(const FlowSnapshot& snap, const FlowFilter& filter);
 
+// Whether the flow's verdict was made at an older generation of its
+// endpoint's policy: the datapath re-decides it on its next packet.
+bool flow_stale(const FlowSnapshot& snap, const FlowRecord& flow);
+
 // What the RULE column says: the rule, "reply to <rule>", the isolating
 // policies of a dropped flow, or the reason a flow needed no rule.
 std::string flow_rule_text(const bf_flow_key& key, const bf_flow_value& v, const bf_endpoint* ep,

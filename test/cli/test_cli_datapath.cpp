@@ -338,12 +338,40 @@ TEST_CASE("flow: a forwarded TCP connection is a pair with F on both sides", "[c
     auto r = run_cli({"flow", "--match", "10.1.0.20:80", "--pin-dir", lab.f.pin_dir(), "--agent", agent.address()});
     INFO(r.out << r.err);
     REQUIRE(r.rc == 0);
-    CHECK(lines(r.out)[2].ends_with("names: agent " + agent.address()));
+    CHECK(lines(r.out)[3].ends_with("names: agent " + agent.address()));
     std::set<std::string> rules;
     for (auto& row : table_rows(r.out)) rules.insert(row["ENDPOINT"] + " " + row["DIR"] + ": " + row["RULE"]);
     CHECK(rules == std::set<std::string>{"dev/client egress: (not isolated)", "dev/client ingress: reply",
                                          "dev/web ingress: dev/web-allow-client ingress[0]",
                                          "dev/web egress: reply to dev/web-allow-client ingress[0]"});
+  }
+  SECTION("a policy change marks verdicts stale; the next packet re-decides") {
+    auto parsed = parse_manifests(R"(
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web-allow-client, namespace: dev}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  ingress: [{from: [{podSelector: {matchLabels: {app: nobody}}}], ports: [{port: 80}]}]
+)");
+    REQUIRE(parsed.errors.empty());
+    lab.f.compiler().upsert(std::get<NetworkPolicy>(parsed.objects.front()));
+    lab.f.commit();
+    auto web_in = [&] {
+      auto r = run_cli(lab.offline({"flow", "--match", "10.1.0.20:80 ingress"}));
+      INFO(r.out << r.err);
+      REQUIRE(r.rc == 0);
+      for (auto& row : table_rows(r.out))
+        if (row["ENDPOINT"] == "dev/web") return row;
+      FAIL("no row at dev/web");
+      return std::map<std::string, std::string>{};
+    };
+    CHECK(web_in()["ACTION"] == "F*");
+    CHECK(lab.f.run("dev/web", BF_DIR_INGRESS, tcp4(kClient, kWeb, 40000, 80, testpkt::kAck)) == kDrop);
+    auto row = web_in();
+    CHECK(row["ACTION"] == "D(FwPolicy)");
+    CHECK(row["RULE"] == "isolated by dev/web-allow-client");
+    CHECK(row["PKTS/BYTES"] == "3/162");  // the counters carry over
   }
   SECTION("an agent of another node does not name this node's rule ids") {
     FakeAgent other(lab.f, "/sys/fs/bpf/bpfence/some-other-node");
@@ -362,7 +390,7 @@ TEST_CASE("flow: a forwarded TCP connection is a pair with F on both sides", "[c
     auto r = run_cli(lab.offline({"flow", "--match", "10.1.0.20:80", "--agent", agent.address()}));
     INFO(r.out << r.err);
     REQUIRE(r.rc == 0);
-    CHECK(lines(r.out)[2].ends_with("names: manifests " + lab.manifests + ", rule ids from agent " + agent.address()));
+    CHECK(lines(r.out)[3].ends_with("names: manifests " + lab.manifests + ", rule ids from agent " + agent.address()));
     CHECK(r.out.find("dev/web-allow-client ingress[0]") != std::string::npos);
   }
 }

@@ -208,14 +208,15 @@ TEST_CASE("flow table: header, pairs, verdicts, rules and isolating policies", "
   auto n = names();
   print_flow_table(out, s, flow_rows(s, filter("10.1.0.20")), n);
   auto l = lines(out.str());
-  REQUIRE(l.size() == 9);
+  REQUIRE(l.size() == 10);
   CHECK(l[0] == "Flow table /sys/fs/bpf/bpfence/n1: 7 entries of 4096, showing 4");
   CHECK(l[1] == "Packets: forwarded 11 (NotIsolated 4, Policy 3, Reply 4), dropped 1 (FwPolicy 1)");
   CHECK(l[2] ==
-        "Action: F=Forward, D(reason)=Drop; TCP flags seen: F=FIN S=SYN R=RST P=PSH A=ACK U=URG; names: agent "
-        "127.0.0.1:9617");
-  CHECK(l[3].empty());
-  CHECK(l[4].starts_with("INDEX"));
+        "Action: F=Forward, D(reason)=Drop, *=decided before the last policy change (re-decided on its next "
+        "packet)");
+  CHECK(l[3] == "TCP flags seen: F=FIN S=SYN R=RST P=PSH A=ACK U=URG; names: agent 127.0.0.1:9617");
+  CHECK(l[4].empty());
+  CHECK(l[5].starts_with("INDEX"));
   // The two pairs of client -> web, in index order of their originals.
   std::vector<std::string> want_client = {
       i(idx[0]) + "<=>" + i(idx[1]), "10.1.0.10:40000 (dev/client)", "10.1.0.20:80 (dev/web)", "tcp",
@@ -232,14 +233,14 @@ TEST_CASE("flow table: header, pairs, verdicts, rules and isolating policies", "
   std::vector<std::vector<std::string>> want = idx[0] < idx[2]
                                                    ? std::vector{want_client, want_client_reply, want_web, want_web_reply}
                                                    : std::vector{want_web, want_web_reply, want_client, want_client_reply};
-  for (size_t r = 0; r < 4; ++r) CHECK(cells(l[5 + r]) == want[r]);
+  for (size_t r = 0; r < 4; ++r) CHECK(cells(l[6 + r]) == want[r]);
 
   SECTION("a drop names the policies that isolate the pod") {
     std::stringstream drop;
     print_flow_table(drop, s, flow_rows(s, filter("drop")), n);
     auto dl = lines(drop.str());
-    REQUIRE(dl.size() == 6);
-    CHECK(cells(dl[5]) == std::vector<std::string>{i(idx[6]), "10.1.0.10:40001 (dev/client)",
+    REQUIRE(dl.size() == 7);
+    CHECK(cells(dl[6]) == std::vector<std::string>{i(idx[6]), "10.1.0.10:40001 (dev/client)",
                                                    "10.1.0.30:5432 (dev/db)", "tcp", "dev/db", "ingress",
                                                    "D(FwPolicy)", "isolated by dev/db-deny", "S", "1/60", "5s",
                                                    "5s"});
@@ -248,16 +249,24 @@ TEST_CASE("flow table: header, pairs, verdicts, rules and isolating policies", "
     std::stringstream bare;
     print_flow_table(bare, s, flow_rows(s, filter("drop")), Names{});
     auto bl = lines(bare.str());
-    CHECK(bl[2].ends_with("names: none (agent down; try --manifests DIR)"));
-    CHECK(cells(bl[5]) == std::vector<std::string>{i(idx[6]), "10.1.0.10:40001", "10.1.0.30:5432", "tcp", "ep3",
+    CHECK(bl[3].ends_with("names: none (agent down; try --manifests DIR)"));
+    CHECK(cells(bl[6]) == std::vector<std::string>{i(idx[6]), "10.1.0.10:40001", "10.1.0.30:5432", "tcp", "ep3",
                                                    "ingress", "D(FwPolicy)", "-", "S", "1/60", "5s", "5s"});
     std::stringstream ids;
     print_flow_table(ids, s, flow_rows(s, filter("10.1.0.20 ingress")), Names{});
     auto il = lines(ids.str());
-    REQUIRE(il.size() == 7);
+    REQUIRE(il.size() == 8);
     std::set<std::string> rules;
-    for (size_t r = 5; r < 7; ++r) rules.insert(cells(il[r])[7]);
+    for (size_t r = 6; r < 8; ++r) rules.insert(cells(il[r])[7]);
     CHECK(rules == std::set<std::string>{"#7", "reply"});
+  }
+  SECTION("a verdict from before the last policy change is marked") {
+    s.endpoints[2].endpoint.generation = 1;  // db's policy changed since the drop
+    std::stringstream stale;
+    print_flow_table(stale, s, flow_rows(s, filter("drop")), n);
+    CHECK(cells(lines(stale.str())[6])[6] == "D(FwPolicy)*");
+    CHECK(flow_table_json(s, flow_rows(s, filter("drop")), n)["flows"][0]["stale"] == true);
+    CHECK(flow_table_json(s, flow_rows(s, filter("10.1.0.20")), n)["flows"][0]["stale"] == false);
   }
   SECTION("nothing matches") {
     std::stringstream none;
