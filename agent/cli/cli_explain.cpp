@@ -21,23 +21,22 @@ std::string host_text(const ExplainHost& h) {
   return h.pod.empty() ? h.ip.str() : h.pod + " (" + h.ip.str() + ")";
 }
 
-std::string rule_words(const RuleRef& ref, const Compiler* compiler) {
+std::string rule_words(const RuleRef& ref, const std::map<std::string, NetworkPolicy>& policies) {
   std::string out = ref.str();
-  if (!compiler) return out;
-  auto it = compiler->policies().find(ref.policy);
-  if (it == compiler->policies().end()) return out;
+  auto it = policies.find(ref.policy);
+  if (it == policies.end()) return out;
   const auto& rules = ref.direction == BF_DIR_INGRESS ? it->second.ingress : it->second.egress;
   if (ref.index < rules.size()) out += ": " + rule_text(rules[ref.index], ref.direction == BF_DIR_INGRESS);
   return out;
 }
 
-nlohmann::json rule_json(const std::optional<RuleRef>& ref, const Compiler* compiler) {
+nlohmann::json rule_json(const std::optional<RuleRef>& ref, const std::map<std::string, NetworkPolicy>& policies) {
   if (!ref) return nullptr;
   nlohmann::json j = {{"policy", ref->policy},
                       {"direction", dir_word(ref->direction)},
                       {"index", ref->index},
                       {"text", ref->str()}};
-  if (compiler) j["description"] = rule_words(*ref, compiler);
+  if (policies.count(ref->policy)) j["description"] = rule_words(*ref, policies);
   return j;
 }
 
@@ -146,7 +145,7 @@ std::string side_explanation(const SideVerdict& side, bf_direction dir, const Ex
       return std::string("allowed: not isolated for ") + dir_word(dir) + " (no policy selecting it lists " +
              dir_type(dir) + ")";
     case BF_R_POLICY:
-      return "allowed by " + (side.rule ? rule_words(*side.rule, r.compiler) : std::string("a rule"));
+      return "allowed by " + (side.rule ? rule_words(*side.rule, r.policies) : std::string("a rule"));
     default: break;
   }
   if (!side.allowed)
@@ -189,7 +188,7 @@ nlohmann::json explain_json(const ExplainResult& r) {
                           {"isolated", s.isolated},
                           {"allowed", s.allowed},
                           {"reason", bf_reason_name(s.reason)},
-                          {"rule", rule_json(s.rule, r.compiler)},
+                          {"rule", rule_json(s.rule, r.policies)},
                           {"isolating", s.isolating},
                           {"explanation", side_explanation(s, dir, r)}};
   };

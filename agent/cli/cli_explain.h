@@ -6,6 +6,7 @@
 // compile of --manifests.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -35,8 +36,9 @@ struct ExplainResult {
   Verdict verdict;
   std::string source;  // "manifests DIR", "agent ADDR"
   bool both_sides_known = true;  // false: the agent only evaluates its own pods
-  // Offline: the objects, to print the rules in words.
-  const Compiler* compiler = nullptr;
+  // The policies, to print the allowing rule in words (from the offline
+  // compile, or the agent's /v1/policies); empty: rules by name only.
+  std::map<std::string, NetworkPolicy> policies;
 };
 
 std::string port_spec_text(uint8_t proto, uint16_t port);  // "80/TCP", "ICMP"

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "bpfence/parse.h"
+
 namespace bpfence::cli {
 namespace {
 
@@ -148,6 +150,25 @@ Status names_from_agent(const AgentClient& agent, Names* out) {
   // Remote pods, if the agent lists them; local names are enough otherwise.
   if (agent.get("/v1/pods", &j)) decode_agent_pods(j, out);
   out->source = "agent " + agent.address();
+  return Status::ok();
+}
+
+Status policy_from_agent_json(const nlohmann::json& j, NetworkPolicy* out) {
+  if (!j.is_object() || !j.contains("namespace") || !j.contains("name")) return Status::error("no namespace/name");
+  // Rebuilt as a Kubernetes object, so the one parser reads it.
+  nlohmann::json spec = nlohmann::json::object();
+  for (const char* k : {"podSelector", "policyTypes", "ingress", "egress"})
+    if (j.contains(k) && !j[k].is_null()) spec[k] = j[k];
+  if (spec.contains("policyTypes") && spec["policyTypes"].empty()) spec.erase("policyTypes");
+  nlohmann::json object = {{"apiVersion", "networking.k8s.io/v1"},
+                           {"kind", "NetworkPolicy"},
+                           {"metadata", {{"namespace", j["namespace"]}, {"name", j["name"]}}},
+                           {"spec", spec}};
+  ParseResult parsed = decode_object(object, "agent /v1/policies");
+  if (!parsed.errors.empty()) return Status::error(parsed.errors.front().str());
+  if (parsed.objects.size() != 1 || !std::holds_alternative<NetworkPolicy>(parsed.objects.front()))
+    return Status::error("not a NetworkPolicy");
+  *out = std::get<NetworkPolicy>(parsed.objects.front());
   return Status::ok();
 }
 

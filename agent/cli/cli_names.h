@@ -76,6 +76,10 @@ void decode_agent_pods(const nlohmann::json& j, Names* out);
 void decode_agent_rules(const nlohmann::json& j, Names* out);
 std::optional<RuleRef> decode_rule_ref(const nlohmann::json& j);
 
+// One policy of the agent's /v1/policies (key, podSelector, policyTypes,
+// ingress, egress in the API's own form) as a NetworkPolicy.
+Status policy_from_agent_json(const nlohmann::json& j, NetworkPolicy* out);
+
 // The endpoint's addresses from the pinned map (IPv4-mapped v4, and v6).
 std::vector<IpAddress> endpoint_ips(const bf_endpoint& ep);
 IpAddress address_of(const __u8 (&bytes)[16]);

@@ -52,7 +52,7 @@ int run_explain(const Args& args, const CommandIo& io) {
   if (ctx.offline_mode()) {
     r.verdict = ctx.offline->verdict(r.from.ip, r.to.ip, r.proto, r.port);
     r.source = ctx.names.source;
-    r.compiler = ctx.offline.get();
+    r.policies = ctx.offline->policies();
   } else {
     nlohmann::json j;
     std::string path = "/v1/verdict?from=" + url_escape(r.from.ip.str()) + "&to=" + url_escape(r.to.ip.str()) +
@@ -64,6 +64,12 @@ int run_explain(const Args& args, const CommandIo& io) {
       return 1;
     }
     r.source = "agent " + ctx.common.agent + (ctx.agent_node.empty() ? "" : " (node " + ctx.agent_node + ")");
+    // The policies, to say what the allowing rule is; optional.
+    if (ctx.agent.get("/v1/policies", &j) && j.contains("policies") && j["policies"].is_array())
+      for (const auto& item : j["policies"]) {
+        NetworkPolicy p;
+        if (policy_from_agent_json(item, &p)) r.policies[p.key()] = std::move(p);
+      }
     r.both_sides_known = false;
   }
   if (ctx.common.format() == OutputFormat::Json)

@@ -5,7 +5,6 @@
 #include <iostream>
 #include <set>
 
-#include "bpfence/parse.h"
 
 #include "cli_context.h"
 #include "cli_policy_text.h"
@@ -174,22 +173,8 @@ int offline(const Context& ctx, const std::string& name, const CommandIo& io) {
 // (key, podSelector, policyTypes, ingress, egress), the local pods it
 // selects per direction, its rule ids and its warnings.
 Status summary_from_agent(const nlohmann::json& j, PolicySummary* out) {
-  if (!j.is_object() || !j.contains("namespace") || !j.contains("name")) return Status::error("no namespace/name");
-  // Rebuilt as a Kubernetes object, so the one parser reads it.
-  nlohmann::json spec = nlohmann::json::object();
-  for (const char* k : {"podSelector", "policyTypes", "ingress", "egress"})
-    if (j.contains(k) && !j[k].is_null()) spec[k] = j[k];
-  if (spec.contains("policyTypes") && spec["policyTypes"].empty()) spec.erase("policyTypes");
-  nlohmann::json object = {{"apiVersion", "networking.k8s.io/v1"},
-                           {"kind", "NetworkPolicy"},
-                           {"metadata", {{"namespace", j["namespace"]}, {"name", j["name"]}}},
-                           {"spec", spec}};
-  ParseResult parsed = decode_object(object, "agent /v1/policies");
-  if (!parsed.errors.empty()) return Status::error(parsed.errors.front().str());
-  if (parsed.objects.size() != 1 || !std::holds_alternative<NetworkPolicy>(parsed.objects.front()))
-    return Status::error("not a NetworkPolicy");
   PolicySummary s;
-  s.policy = std::get<NetworkPolicy>(parsed.objects.front());
+  if (Status st = policy_from_agent_json(j, &s.policy); !st) return st;
   s.key = s.policy.key();
   s.counts_known = false;
   std::set<std::string> selected;

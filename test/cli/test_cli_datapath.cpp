@@ -594,6 +594,9 @@ TEST_CASE("endpoints, status, policy and explain on the same datapath", "[cli]")
                         "80/TCP", "-o", "json"});
     CHECK(ok["allowed"] == true);
     CHECK(ok["ingress"]["rule"]["text"] == "dev/web-allow-client ingress[0]");
+    // The rule in words, from the agent's /v1/policies.
+    CHECK(ok["ingress"]["rule"]["description"] ==
+          "dev/web-allow-client ingress[0]: from podSelector{app=client} on 80/TCP");
 
     auto pol = run_json({"policy", "dev/web-allow-client", "-o", "json", "--agent", agent.address()});
     CHECK(pol["selected_pods"] == json::array({"dev/web"}));

@@ -361,7 +361,7 @@ spec:
   REQUIRE(resolve_host("10.1.0.20", n, &r.to));
   CHECK(r.to.pod == "dev/web");
   r.source = "manifests test";
-  r.compiler = &c;
+  r.policies = c.policies();
 
   SECTION("allowed by a rule") {
     REQUIRE(parse_port_spec("80/tcp", &r.proto, &r.port));
