@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <net/if.h>
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 
 #include "bpfence/reasons.h"
 #include "cli_table.h"
+#include "tc_attachment.h"
 
 namespace bpfence::cli {
 namespace {
@@ -156,6 +158,19 @@ std::vector<FlowRow> flow_rows(const FlowSnapshot& snap, const FlowFilter& filte
   return rows;
 }
 
+std::string endpoint_ifname(uint32_t ifindex) {
+  // An index names an interface of this network namespace only: the lab's
+  // nodes are namespaces, and index 5 there is some other link here. Only
+  // an interface that carries bpfence's filter is the endpoint's.
+  char name[IF_NAMESIZE] = {};
+  // A miss is an answer here, not an error for libbpf to print.
+  libbpf_print_fn_t old = libbpf_set_print(nullptr);
+  uint32_t prog = tc_attached_prog_id(static_cast<int>(ifindex), BPF_TC_INGRESS);
+  libbpf_set_print(old);
+  if (prog == 0 || !if_indextoname(ifindex, name)) return "";
+  return name;
+}
+
 bool flow_stale(const FlowSnapshot& snap, const FlowRecord& f) {
   const bf_endpoint* ep = endpoint_by_id(snap, f.key.endpoint_id);
   return ep && ep->generation != f.value.generation;
@@ -174,8 +189,7 @@ std::string flow_endpoint_text(uint32_t endpoint_id, const FlowSnapshot& snap, c
   if (ep)
     if (const PodInfo* pod = names.endpoint_pod(*ep)) return pod->pod;
   std::string out = "ep" + std::to_string(endpoint_id);
-  char ifname[IF_NAMESIZE] = {};
-  if (ep && if_indextoname(ifindex, ifname)) out += std::string(" (") + ifname + ")";
+  if (std::string ifname = ep ? endpoint_ifname(ifindex) : ""; !ifname.empty()) out += " (" + ifname + ")";
   return out;
 }
 

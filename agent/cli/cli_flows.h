@@ -56,6 +56,10 @@ struct FlowRow {
 // reverse (the pair), filtered.
 std::vector<FlowRow> flow_rows(const FlowSnapshot& snap, const FlowFilter& filter);
 
+// The endpoint's interface name, when it is in this network namespace
+// (bpfence's filter is attached there); "" otherwise.
+std::string endpoint_ifname(uint32_t ifindex);
+
 // Whether the flow's verdict was made at an older generation of its
 // endpoint's policy: the datapath re-decides it on its next packet.
 bool flow_stale(const FlowSnapshot& snap, const FlowRecord& flow);

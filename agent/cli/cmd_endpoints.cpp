@@ -2,7 +2,6 @@
 // host-side interface, isolation per direction, attached or pending. From
 // the agent (which also knows pods whose interface is not there yet), or
 // from the pinned endpoints map when the agent is down.
-#include <net/if.h>
 
 #include <algorithm>
 #include <iostream>
@@ -117,8 +116,7 @@ std::vector<EndpointRow> rows_from_maps(const FlowSnapshot& snap, const Names& n
       r.egress_policies = pod->egress_policies;
     }
     for (const auto& ip : endpoint_ips(ep)) r.ips.push_back(ip.str());
-    char ifname[IF_NAMESIZE] = {};
-    if (if_indextoname(e.ifindex, ifname)) r.ifname = ifname;
+    r.ifname = endpoint_ifname(e.ifindex);
     r.ifindex = e.ifindex;
     r.endpoint_id = ep.endpoint_id;
     r.ingress_isolated = ep.ingress_isolated != 0;
