@@ -55,6 +55,8 @@ int on_event(void* opaque, void* data, size_t size) {
   std::memcpy(&ev, data, sizeof ev);
   if (ev.ts_ns < st->start_ns) return 0;
   if (ev.type != BF_EV_DROP && !(st->all && ev.type == BF_EV_NEW_FLOW)) return 0;
+  // A new flow that is dropped also comes as a drop event right after.
+  if (ev.type == BF_EV_NEW_FLOW && ev.action == BF_ACT_DROP) return 0;
   bf_flow_value v{};
   v.action = ev.action;
   v.reason = ev.reason;

@@ -4,7 +4,10 @@
 // binary run with --pin-dir and its table and JSON output checked. Names come
 // from --manifests (offline) or from a stand-in agent API.
 #include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <httplib.h>
+#include <linux/bpf.h>
 #include <net/if.h>
 #include <unistd.h>
 
@@ -526,6 +529,58 @@ TEST_CASE("flow --follow: old events are not replayed, forwards are not drops", 
   auto line = follow.read_line(std::chrono::seconds(2));
   REQUIRE(line);
   CHECK(json::parse(*line)["sport"] == 42001);
+}
+
+TEST_CASE("flow --follow --all: new flows too, when the program traces them", "[cli][follow]") {
+  // The fixture loads without trace_new_flows: set it up by hand.
+  BpfDataplaneOptions o;
+  o.pin_dir = "/sys/fs/bpf/bpfence-cli-trace-" + std::to_string(getpid());
+  o.max_flows = 1024;
+  o.trace_new_flows = true;
+  BpfDataplane dp(o);
+  REQUIRE(dp.open());
+  struct Cleanup {
+    BpfDataplane& dp;
+    ~Cleanup() {
+      (void)dp.uninstall();
+      std::system("ip link del bfttr0 2>/dev/null");
+    }
+  } cleanup{dp};
+  Compiler c({"n1", {}});
+  auto parsed = parse_manifests(std::string(kCluster) + "\n---\n" + kPolicies, "test");
+  for (auto& obj : parsed.objects) std::visit([&](auto& x) { c.upsert(x); }, obj);
+  REQUIRE(dp.apply(c.commit(), c.state()));
+  sh("ip link add bfttr0 type veth peer name bfttr0p");  // veth: not every kernel has dummy
+  int ifindex = static_cast<int>(if_nametoindex("bfttr0"));
+  REQUIRE(dp.bind({"dev/web", ifindex, "bfttr0"}, c.state()));
+  auto to_web = [&](const char* src, uint16_t sport) {
+    auto pkt = tcp4(src, kWeb, sport, 80, testpkt::kSyn);
+    __sk_buff ctx{};
+    ctx.ifindex = ifindex;
+    LIBBPF_OPTS(bpf_test_run_opts, run, .data_in = pkt.data(), .data_size_in = static_cast<__u32>(pkt.size()),
+                .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = 1);
+    REQUIRE(bpf_prog_test_run_opts(dp.program_fd(BF_DIR_INGRESS), &run) == 0);
+    return static_cast<int>(run.retval);
+  };
+  CliProcess follow(
+      {"flow", "--follow", "--all", "-o", "json", "--count", "2", "--pin-dir", o.pin_dir, "--no-agent"});
+  std::optional<std::string> ready;
+  while ((ready = follow.read_err_line(std::chrono::seconds(10))) && ready->find("following") == std::string::npos) {
+  }
+  REQUIRE(ready);
+  CHECK(to_web(kClient, 43000) == kPass);
+  CHECK(to_web(kClient, 43000) == kPass);  // the same flow: no second event
+  CHECK(to_web(kDb, 43001) == kDrop);
+  auto first = follow.read_line(std::chrono::seconds(2)), second = follow.read_line(std::chrono::seconds(2));
+  REQUIRE(first);
+  REQUIRE(second);
+  auto a = json::parse(*first), b = json::parse(*second);
+  CHECK(a["type"] == "new_flow");
+  CHECK(a["verdict"] == "F");
+  CHECK(a["sport"] == 43000);
+  CHECK(b["type"] == "drop");  // a dropped new flow is told once, as the drop
+  CHECK(b["sport"] == 43001);
+  CHECK(follow.wait(std::chrono::seconds(5)) == 0);
 }
 
 TEST_CASE("endpoints, status, policy and explain on the same datapath", "[cli]") {
