@@ -134,8 +134,12 @@ std::string side_explanation(const SideVerdict& side, bf_direction dir, const Ex
   const ExplainHost& self = dir == BF_DIR_EGRESS ? r.from : r.to;
   const ExplainHost& peer = dir == BF_DIR_EGRESS ? r.to : r.from;
   if (!side.evaluated) {
+    // An agent evaluates only its node's pods; it cannot tell a pod of
+    // another node from an address outside the cluster.
+    if (!r.both_sides_known)
+      return "not evaluated here: " + (self.pod.empty() ? self.ip.str() : self.pod) +
+             " is not a pod of this agent's node (its own node's agent decides this side)";
     if (self.pod.empty()) return "not a pod: no NetworkPolicy applies at " + self.ip.str();
-    if (!r.both_sides_known) return "not evaluated: " + self.pod + " is not a pod of this agent's node";
     return "not evaluated";
   }
   switch (side.reason) {

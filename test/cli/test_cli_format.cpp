@@ -411,6 +411,10 @@ spec:
     CHECK(side_explanation(r.verdict.egress, BF_DIR_EGRESS, r) ==
           "not a pod: no NetworkPolicy applies at 192.0.2.1");
     CHECK_FALSE(r.verdict.allowed);
+    // An agent only knows its own node's pods: it does not guess.
+    r.both_sides_known = false;
+    CHECK(side_explanation(r.verdict.egress, BF_DIR_EGRESS, r) ==
+          "not evaluated here: 192.0.2.1 is not a pod of this agent's node (its own node's agent decides this side)");
   }
   SECTION("bad input") {
     ExplainHost h;
