@@ -411,6 +411,10 @@ void Compiler::erase_policy(const std::string& key) {
   if (impl_->policies.erase(key)) impl_->dirty_policies.insert(key);
 }
 
+void Compiler::prefer_endpoint_ids(const std::map<std::string, uint32_t>& ids) {
+  for (const auto& [pod, id] : ids) impl_->endpoint_ids.reserve(pod, id);
+}
+
 void Compiler::set_host_ips(std::vector<IpAddress> ips) {
   for (const auto& ip : impl_->options.host_ips) impl_->before.addrs.try_emplace(ip);
   impl_->options.host_ips = std::move(ips);
@@ -466,6 +470,7 @@ StateDiff Compiler::commit() {
   for (const auto& key : std::set(d.dirty_policies)) d.recompute(key);
 
   StateDiff diff = d.collect_diff();
+  d.endpoint_ids.drop_reservations();  // preferences hold for one commit
   d.dirty_policies.clear();
   d.dirty_pods.clear();
   d.dirty_namespaces.clear();

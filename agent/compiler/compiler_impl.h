@@ -19,14 +19,18 @@
 namespace bpfence {
 
 // Stable small-integer ids: freed ids are reused, live ones never move.
+// Every id below next_ is either live, reserved or in free_.
 template <class Key>
 class IdAllocator {
  public:
-  explicit IdAllocator(uint32_t first) : next_(first) {}
+  explicit IdAllocator(uint32_t first) : first_(first), next_(first) {}
   uint32_t acquire(const Key& key) {
     auto [it, inserted] = ids_.try_emplace(key, 0);
     if (!inserted) return it->second;
-    if (!free_.empty()) {
+    if (auto r = reserved_.find(key); r != reserved_.end()) {
+      it->second = r->second;
+      reserved_.erase(r);
+    } else if (!free_.empty()) {
       it->second = *free_.begin();
       free_.erase(free_.begin());
     } else {
@@ -44,10 +48,34 @@ class IdAllocator {
     auto it = ids_.find(key);
     return it == ids_.end() ? nullptr : &it->second;
   }
+  // Sets aside `id` for `key`'s next acquire() if nobody holds it: a
+  // restarted agent gives objects the ids they had. Returns false (and the
+  // key gets an ordinary id) when the id is taken, out of range, or so far
+  // beyond the ids in use that keeping the gap free would cost memory.
+  bool reserve(const Key& key, uint32_t id) {
+    static constexpr uint32_t kMaxGap = 1u << 16;
+    if (ids_.count(key) || reserved_.count(key) || id < first_) return false;
+    if (id >= next_) {
+      if (id - next_ > kMaxGap) return false;
+      for (uint32_t gap = next_; gap < id; ++gap) free_.insert(gap);
+      next_ = id + 1;
+    } else if (!free_.erase(id)) {
+      return false;  // live or reserved for another key
+    }
+    reserved_.emplace(key, id);
+    return true;
+  }
+  // Reservations nobody claimed go back to the free ids.
+  void drop_reservations() {
+    for (const auto& [_, id] : reserved_) free_.insert(id);
+    reserved_.clear();
+  }
 
  private:
   std::map<Key, uint32_t> ids_;
+  std::map<Key, uint32_t> reserved_;
   std::set<uint32_t> free_;
+  uint32_t first_;
   uint32_t next_;
 };
 

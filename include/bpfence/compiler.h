@@ -180,6 +180,21 @@ class Compiler {
   void erase_policy(const std::string& key);  // namespace/name
   void set_host_ips(std::vector<IpAddress> ips);
 
+  // Endpoint ids the pods had before an agent restart (namespace/name ->
+  // endpoint id, e.g. read from the pinned `endpoints` map), honoured by the
+  // next commit(): a local pod keeps its old id when no other pod holds it.
+  // Flow entries are keyed by endpoint id, so a pod that kept its id keeps
+  // its cached flows (a reply entry still lets the replies of an established
+  // connection through). Call it before the first commit:
+  //   Compiler c(options);
+  //   c.prefer_endpoint_ids({{"dev/web-0", 7}, {"dev/db-0", 3}});
+  //   ... upsert the cluster ...; c.commit();
+  // Ids of pods that are gone, or not local, are simply not used; an id
+  // already taken, 0, or absurdly large is ignored (the pod gets a new one).
+  // Identities and rule ids are not preserved: cached flows do not store
+  // them (see DECISIONS.md, "Ids across an agent restart").
+  void prefer_endpoint_ids(const std::map<std::string, uint32_t>& ids);
+
   // Recomputes what the buffered changes affect and returns the difference
   // from the previous commit.
   StateDiff commit();
