@@ -1,5 +1,5 @@
-// Choosing and opening a dataplane by name (--dataplane): today "bpf"; the
-// iptables one plugs in here. Besides the Dataplane itself the agent gets a
+// Choosing and opening a dataplane by name (--dataplane): "bpf" or
+// "iptables". Besides the Dataplane itself the agent gets a
 // read side for the API (flows, counters, map fill levels, flow ageing) and
 // the hooks a restart needs.
 #pragma once

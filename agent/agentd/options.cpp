@@ -22,7 +22,9 @@ Source (one of):
 Options:
   --node NAME           this node's name: pods with spec.nodeName == NAME are
                         enforced here (required)
-  --dataplane KIND      bpf (default)
+  --dataplane KIND      bpf (default), or iptables: the same state as ipsets
+                        and iptables chains (for comparison; flows from
+                        conntrack, see agent/dataplane/iptables/README.md)
   --bpffs DIR           bpf filesystem; maps are pinned in DIR/bpfence/NAME
                         (default /sys/fs/bpf)
   --listen ADDR:PORT    HTTP API (read-only; default 127.0.0.1:9617). A

@@ -34,6 +34,13 @@ struct IptablesDataplaneOptions {
   // (`ip netns exec <netns> ...`); "" runs them where the agent runs.
   std::string netns;
   bool ipv6 = true;  // also program ip6tables
+  // After a change to a pod's policy (and when a pod is bound), delete the
+  // conntrack entries of its addresses (`conntrack -D`), so its established
+  // flows are decided again by the new rules on their next packet, as the
+  // BPF datapath re-decides them (generation bump). Calico and kube-router
+  // do not: there an allowed connection outlives a new deny. Off gives that
+  // behaviour (and saves two processes per address of each changed pod).
+  bool recheck_established = true;
 };
 
 // 6 hex digits of a hash of the node name (so node names of any length and

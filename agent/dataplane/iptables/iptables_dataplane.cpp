@@ -70,6 +70,44 @@ Status run_texts(const ipt::Tools& tools, const ipt::RestoreTexts& t) {
   return Status::ok();
 }
 
+// Deletes the conntrack entries a pod's address takes part in: as the
+// original source (`-s`, what it started) and as the reply's source (`-r`,
+// what was sent to it, before or after a Service's DNAT). Their next
+// packet is then NEW to conntrack (TCP is picked up mid-stream) and goes
+// through the rules as they are now. `conntrack -D` exits 1 when nothing
+// matched, which is no error here. Calls run side by side, a few at a time.
+Status forget_flows(const IptablesDataplaneOptions& options, const ipt::Tools& tools, const std::set<IpAddress>& ips,
+                    size_t* deletes) {
+  // One listing first, so only addresses that have entries cost a call.
+  std::vector<ConntrackEntry> entries;
+  if (Status s = iptables_conntrack(options, &entries); !s) return s;
+  std::set<std::pair<IpAddress, bool>> present;  // (address, as reply source)
+  for (const ConntrackEntry& e : entries) {
+    if (ips.count(e.src)) present.insert({e.src, false});
+    if (ips.count(e.reply_src)) present.insert({e.reply_src, true});
+  }
+  std::vector<std::vector<std::string>> calls;
+  for (const auto& [ip, reply] : present)
+    calls.push_back({"conntrack", "-D", "-f", ip.is_v4() ? "ipv4" : "ipv6", reply ? "-r" : "-s", ip.str()});
+  *deletes = calls.size();
+  std::vector<Status> results(calls.size());
+  constexpr size_t kParallel = 8;
+  for (size_t start = 0; start < calls.size(); start += kParallel) {
+    std::vector<std::thread> workers;
+    for (size_t i = start; i < calls.size() && i < start + kParallel; ++i)
+      workers.emplace_back([&, i] {
+        std::string out;
+        Status s = tools.run(calls[i], "", &out);
+        if (!s && s.message().find("flow entries have been deleted") != std::string::npos) s = Status::ok();
+        results[i] = s;
+      });
+    for (auto& w : workers) w.join();
+  }
+  for (const Status& s : results)
+    if (!s) return s;
+  return Status::ok();
+}
+
 }  // namespace
 
 std::string iptables_node_tag(const std::string& node) {
@@ -96,6 +134,31 @@ struct IptablesDataplane::Impl {
   std::map<std::string, InterfaceBinding> bound;
   std::set<std::string> fail_closed;
   LastApply last;
+
+  // options.recheck_established: the bound pods' addresses among `pods`.
+  void recheck(const DesiredState& state, const std::set<std::string>& pods) {
+    if (!options.recheck_established) return;
+    std::set<IpAddress> ips;
+    for (const std::string& pod : pods) {
+      auto it = state.endpoints.find(pod);
+      if (it == state.endpoints.end() || !bound.count(pod)) continue;
+      ips.insert(it->second.ips.begin(), it->second.ips.end());
+    }
+    if (ips.empty()) return;
+    auto start = std::chrono::steady_clock::now();
+    // The rules are in place already; a failure here only leaves some
+    // established flows on their old verdict, so it is logged, not returned.
+    size_t deletes = 0;
+    Status s = forget_flows(options, tools, ips, &deletes);
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count();
+    if (!s)
+      log_line("warn", "conntrack entries not deleted: established flows keep their verdict",
+               "node=" + options.node + " error=\"" + s.message() + "\"");
+    else
+      log_line("debug", "established flows sent back to the rules",
+               "node=" + options.node + " addresses=" + std::to_string(ips.size()) +
+                   " conntrack_deletes=" + std::to_string(deletes) + " us=" + std::to_string(us));
+  }
 
   std::map<std::string, std::string> ifnames() const {
     std::map<std::string, std::string> out;
@@ -222,7 +285,13 @@ Status IptablesDataplane::apply(const StateDiff& diff, const DesiredState& state
   Status s = d.renderer.consistent() ? d.renderer.render_changes(state, diff, d.ifnames(), d.fail_closed, redo)
                                      : d.renderer.render_all(state, d.ifnames(), d.fail_closed);
   if (!s) return s;  // nothing was written
-  return d.push();
+  if (Status p = d.push(); !p) return p;
+  // Pods whose verdicts may have changed (the compiler's list; every pod
+  // when an address changed identity).
+  std::set<std::string> touched = diff.touched_endpoints;
+  for (const auto& [pod, es] : diff.endpoints.upsert) touched.insert(pod);
+  d.recheck(state, touched);
+  return Status::ok();
 }
 
 Status IptablesDataplane::bind(const InterfaceBinding& binding, const DesiredState& state) {
@@ -258,6 +327,8 @@ Status IptablesDataplane::bind(const InterfaceBinding& binding, const DesiredSta
                                      : d.renderer.render_all(state, d.ifnames(), d.fail_closed);
   if (!s) return s;
   if (Status p = d.push(); !p) return p;
+  // Flows that began before the pod was enforced are decided now.
+  d.recheck(state, {b.pod});
   log_line("info", "bound", "pod=" + b.pod + " ifname=" + b.ifname + " ifindex=" + std::to_string(b.ifindex));
   return Status::ok();
 }
