@@ -82,45 +82,116 @@ void Compiler::Impl::mark_policies_selecting_local(const std::string& ns, const 
 // ---------------------------------------------------------------------------
 // Recording merged values, remembering what they were before this commit.
 
-// Adds delta references from `rule` to a merged entry, remembering on the
-// first touch in this commit what the entry was.
-template <class Key>
-static void merge_ref(MergedMap<Key>& map, const Key& k, uint32_t rule, int delta) {
-  Merged& m = map.entries.try_emplace(k).first->second;
-  if (!m.touched) {
-    m.touched = true;
-    m.before = m.refs.empty() ? std::nullopt : std::optional(m.refs.front().first);
-    map.touched.push_back(k);
+void RuleRefs::add(uint32_t rule, int delta) {
+  if (empty()) {
+    if (delta > 0) first_ = {rule, delta};
+    return;
   }
-  auto it = std::lower_bound(m.refs.begin(), m.refs.end(), std::make_pair(rule, INT32_MIN));
-  if (it == m.refs.end() || it->first != rule) it = m.refs.insert(it, {rule, 0});
-  if ((it->second += delta) <= 0) m.refs.erase(it);
+  if (rule == first_.first) {
+    if ((first_.second += delta) > 0) return;
+    // The smallest rule is gone: the next one moves inline.
+    if (!rest_ || rest_->empty()) {
+      first_ = {0, 0};
+    } else {
+      first_ = rest_->front();
+      rest_->erase(rest_->begin());
+    }
+  } else if (rule < first_.first) {
+    if (delta <= 0) return;
+    if (!rest_) rest_ = std::make_unique<std::vector<Ref>>();
+    rest_->insert(rest_->begin(), first_);
+    first_ = {rule, delta};
+  } else {
+    if (!rest_) {
+      if (delta <= 0) return;
+      rest_ = std::make_unique<std::vector<Ref>>();
+    }
+    auto it = std::lower_bound(rest_->begin(), rest_->end(), Ref{rule, INT32_MIN});
+    if (it == rest_->end() || it->first != rule) {
+      if (delta <= 0) return;
+      it = rest_->insert(it, {rule, 0});
+    }
+    if ((it->second += delta) <= 0) rest_->erase(it);
+  }
+  if (rest_ && rest_->empty()) rest_.reset();
 }
 
-// Writes the touched entries into the desired-state map (the smallest rule
-// id wins) and records the ones whose value changed.
+// Queues delta references from `rule` to a merged entry (settle applies them).
+template <class Key>
+static void merge_ref(MergedMap<Key>& map, const Key& k, uint32_t rule, int delta) {
+  map.pending.push_back({k, rule, delta});
+}
+
+// Applies the queued references, writes the entries whose value (the
+// smallest rule id) changed into the desired-state map and the diff.
 template <class Key, class State>
 static void settle(MergedMap<Key>& map, State& state, MapDiff<Key, uint32_t>& diff) {
-  for (const Key& k : map.touched) {
-    auto it = map.entries.find(k);
-    Merged& m = it->second;
-    std::optional<uint32_t> now;
-    if (!m.refs.empty()) now = m.refs.front().first;
-    if (now != m.before) {
-      if (now) {
-        state[k] = *now;
-        diff.upsert.emplace_back(k, *now);
+  using Entry = typename MergedMap<Key>::Entry;
+  auto& pending = map.pending;
+  // By endpoint, then key; stable, so the changes of one key apply in the
+  // order they were made.
+  std::stable_sort(pending.begin(), pending.end(), [](const auto& a, const auto& b) {
+    if (a.key.k.endpoint_id != b.key.k.endpoint_id) return a.key.k.endpoint_id < b.key.k.endpoint_id;
+    return a.key < b.key;
+  });
+  auto by_key = [](const Entry& a, const Entry& b) { return a.key < b.key; };
+  std::vector<typename State::node_type> spare;
+  for (size_t i = 0; i < pending.size();) {
+    uint32_t endpoint = pending[i].key.k.endpoint_id;
+    std::vector<Entry>& entries = map.by_endpoint[endpoint];
+    const size_t old_size = entries.size();
+    bool emptied = false;
+    while (i < pending.size() && pending[i].key.k.endpoint_id == endpoint) {
+      const Key k = pending[i].key;
+      auto it = std::lower_bound(entries.begin(), entries.begin() + old_size, k,
+                                 [](const Entry& e, const Key& key) { return e.key < key; });
+      Entry* e;
+      if (it != entries.begin() + old_size && it->key == k) {
+        e = &*it;
       } else {
-        state.erase(k);
-        diff.erase.push_back(k);
+        entries.push_back({k, {}});  // merged into place below
+        e = &entries.back();
       }
+      std::optional<uint32_t> before;
+      if (!e->refs.empty()) before = e->refs.front();
+      for (; i < pending.size() && pending[i].key == k; ++i) e->refs.add(pending[i].rule, pending[i].delta);
+      std::optional<uint32_t> now;
+      if (!e->refs.empty()) now = e->refs.front();
+      emptied = emptied || !now;
+      if (now == before) continue;
+      // The state map holds exactly the entries with a value, so `before`
+      // says whether k is in it. Nodes of erased keys are reused for new
+      // ones (a policy edit erases and adds about as many).
+      if (now && before) {
+        state.find(k)->second = *now;
+      } else if (now) {
+        if (spare.empty()) {
+          state.emplace(k, *now);
+        } else {
+          auto node = std::move(spare.back());
+          spare.pop_back();
+          node.key() = k;
+          node.mapped() = *now;
+          state.insert(std::move(node));
+        }
+      } else {
+        spare.push_back(state.extract(k));
+      }
+      if (now)
+        diff.upsert.emplace_back(k, *now);
+      else
+        diff.erase.push_back(k);
     }
-    if (m.refs.empty())
-      map.entries.erase(it);
-    else
-      m.touched = false;
+    if (entries.size() > old_size) {
+      std::sort(entries.begin() + old_size, entries.end(), by_key);
+      std::inplace_merge(entries.begin(), entries.begin() + old_size, entries.end(), by_key);
+    }
+    if (emptied)
+      entries.erase(std::remove_if(entries.begin(), entries.end(), [](const Entry& e) { return e.refs.empty(); }),
+                    entries.end());
+    if (entries.empty()) map.by_endpoint.erase(endpoint);
   }
-  map.touched.clear();
+  pending.clear();
 }
 
 void Compiler::Impl::set_policy_ref(const PolicyKey& k, uint32_t rule, int delta) {
@@ -504,10 +575,22 @@ StateDiff Compiler::Impl::collect_diff() {
     auto it = pod_by_endpoint.find(endpoint_id);
     return it == pod_by_endpoint.end() ? nullptr : &it->second;
   };
-  for (const auto& [k, _] : diff.ranges.upsert)
-    if (auto pod = endpoint_pod(k.k.endpoint_id)) before.endpoints.insert(*pod);
-  for (const auto& k : diff.ranges.erase)
-    if (auto pod = endpoint_pod(k.k.endpoint_id)) before.endpoints.insert(*pod);
+  // Endpoint ids of the changed entries, each looked up once (a policy edit
+  // changes thousands of entries of a few endpoints).
+  auto endpoint_ids_of = [](const auto& map_diff) {
+    std::vector<uint32_t> ids;
+    uint32_t last = 0;
+    for (const auto& [k, _] : map_diff.upsert)
+      if (k.k.endpoint_id != last) ids.push_back(last = k.k.endpoint_id);
+    for (const auto& k : map_diff.erase)
+      if (k.k.endpoint_id != last) ids.push_back(last = k.k.endpoint_id);
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    return ids;
+  };
+  std::vector<uint32_t> range_endpoints = endpoint_ids_of(diff.ranges);
+  for (uint32_t id : range_endpoints)
+    if (auto pod = endpoint_pod(id)) before.endpoints.insert(*pod);
   for (const auto& pod : before.endpoints) {
     auto it = pods.find(pod);
     bool local = it != pods.end() && is_local(it->second);
@@ -533,13 +616,10 @@ StateDiff Compiler::Impl::collect_diff() {
   if (!diff.pod_addrs.empty() || !diff.cidrs.empty()) {
     for (const auto& [pod, _] : state.endpoints) diff.touched_endpoints.insert(pod);
   } else {
-    auto touch = [&](uint32_t endpoint_id) {
-      if (auto pod = endpoint_pod(endpoint_id)) diff.touched_endpoints.insert(*pod);
-    };
-    for (const auto& [k, _] : diff.policy.upsert) touch(k.k.endpoint_id);
-    for (const auto& k : diff.policy.erase) touch(k.k.endpoint_id);
-    for (const auto& [k, _] : diff.ranges.upsert) touch(k.k.endpoint_id);
-    for (const auto& k : diff.ranges.erase) touch(k.k.endpoint_id);
+    std::vector<uint32_t> policy_endpoints = endpoint_ids_of(diff.policy);
+    for (const auto* ids : {&range_endpoints, &policy_endpoints})
+      for (uint32_t id : *ids)
+        if (auto pod = endpoint_pod(id)) diff.touched_endpoints.insert(*pod);
   }
   return diff;
 }
