@@ -84,6 +84,8 @@ Status Agent::start() {
                            options_.bpffs + "): pinned maps there would not outlive the agent");
   }
   DataplaneConfig dc{options_.dataplane, options_.node, options_.bpffs};
+  dc.max_flows = options_.max_flows;
+  dc.max_policy = options_.max_policy;
   if (Status s = open_dataplane(dc, &dataplane_); !s) return s;
   info_.dataplane_location = dataplane_.location;
   info_.dataplane_adopted = dataplane_.adopted;

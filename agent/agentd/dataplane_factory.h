@@ -21,6 +21,8 @@ struct DataplaneConfig {
   std::string kind = "bpf";
   std::string node;
   std::string bpffs = "/sys/fs/bpf";
+  uint32_t max_flows = 0;   // bpf: flow table size, 0 = BF_MAX_FLOWS_DEFAULT
+  uint32_t max_policy = 0;  // bpf: policy map size, 0 = BF_MAX_POLICY
 };
 
 struct MapFill {

@@ -35,6 +35,9 @@ Options:
                         address of the node's interfaces
   --log-level LEVEL     debug, info (default), warn, error
   --sweep-interval S    seconds between flow-table ageing passes (default 10)
+  --max-flows N         flow table entries (default 262144). A pinned table
+                        keeps its size until --uninstall
+  --max-policy-entries N  policy map entries (default 262144; tests)
   --uninstall           detach the programs from every interface and remove
                         the pinned maps, then exit
   --help                this text
@@ -102,6 +105,15 @@ Status parse_agent_options(const std::vector<std::string>& args, const std::stri
         auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), o.sweep_interval_seconds);
         if (ec != std::errc() || p != v.data() + v.size() || o.sweep_interval_seconds < 1)
           s = Status::error("--sweep-interval: \"" + v + "\" is not a positive number of seconds");
+      }
+    } else if (flag == "--max-flows" || flag == "--max-policy-entries") {
+      std::string v;
+      s = take(&v);
+      uint32_t* dst = flag == "--max-flows" ? &o.max_flows : &o.max_policy;
+      if (s) {
+        auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), *dst);
+        if (ec != std::errc() || p != v.data() + v.size() || *dst < 16)
+          s = Status::error(flag + ": \"" + v + "\" is not a number of entries (at least 16)");
       }
     } else if (flag == "--uninstall") {
       s = no_value();

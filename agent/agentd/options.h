@@ -1,6 +1,7 @@
 // bpfence-agent's command line.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,10 @@ struct AgentOptions {
   bool uninstall = false;
   bool help = false;
   int sweep_interval_seconds = 10;  // flow ageing
+  // BPF map sizes (0: the build's default, datapath_abi.h). Smaller ones let
+  // tests fill the tables quickly (issue 8: flow table full, policy map full).
+  uint32_t max_flows = 0;   // --max-flows
+  uint32_t max_policy = 0;  // --max-policy-entries
 };
 
 // Parses argv (without argv[0]). `kubernetes_service_host` is the value of

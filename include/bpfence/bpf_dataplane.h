@@ -27,6 +27,7 @@ struct BpfDataplaneOptions {
   std::string bpffs = "/sys/fs/bpf";
   std::string pin_dir;  // when set, used instead of <bpffs>/bpfence/<node> (tests)
   uint32_t max_flows = BF_MAX_FLOWS_DEFAULT;
+  uint32_t max_policy = 0;       // policy map entries; 0 = BF_MAX_POLICY (smaller: tests)
   bool trace_new_flows = false;  // a ring-buffer event for every new flow
   bool record_flows = true;      // false only for benchmarks: never write the flow table
 

@@ -212,6 +212,11 @@ Status BpfDataplane::open() {
   if (int rc = bpf_map__set_max_entries(d.skel->maps.flows, d.options.max_flows))
     return fail(Status::error("map flows: max_entries " + std::to_string(d.options.max_flows) + ": " +
                               errno_text(rc)));
+  if (d.options.max_policy) {
+    if (int rc = bpf_map__set_max_entries(d.skel->maps.policy, d.options.max_policy))
+      return fail(Status::error("map policy: max_entries " + std::to_string(d.options.max_policy) + ": " +
+                                errno_text(rc)));
+  }
 
   for (const std::string& name : pinned_map_names()) {
     bpf_map* map = bpf_object__find_map_by_name(d.skel->obj, name.c_str());
@@ -293,11 +298,32 @@ Status BpfDataplane::apply(const StateDiff& diff, const DesiredState& state) {
   Impl& d = *impl_;
   if (!d.skel) return Status::error("bpf dataplane " + d.pin_dir + ": apply before open");
 
-  // Capacity first: nothing is written if any map would overflow.
-  if (Status s = check_capacity("pod_addrs", state.pod_addrs.size(), d.pod_addrs.max_entries()); !s) return s;
-  if (Status s = check_capacity("cidrs", state.cidrs.size(), d.cidrs.max_entries()); !s) return s;
-  if (Status s = check_capacity("policy", state.policy.size(), d.policy.max_entries()); !s) return s;
-  if (Status s = check_capacity("range_policy", state.ranges.size(), d.ranges.max_entries()); !s) return s;
+  // Capacity first: nothing is written if any map would overflow. The
+  // error names the policies whose entries the change adds, so an operator
+  // knows which one to shrink or remove.
+  Status cap = check_capacity("pod_addrs", state.pod_addrs.size(), d.pod_addrs.max_entries());
+  if (cap) cap = check_capacity("cidrs", state.cidrs.size(), d.cidrs.max_entries());
+  if (cap) cap = check_capacity("policy", state.policy.size(), d.policy.max_entries());
+  if (cap) cap = check_capacity("range_policy", state.ranges.size(), d.ranges.max_entries());
+  if (!cap) {
+    std::map<std::string, size_t> adds;  // policy -> entries the change adds
+    auto count = [&](uint32_t rule) {
+      if (auto r = state.rules.find(rule); r != state.rules.end()) ++adds[r->second.policy];
+    };
+    for (const auto& [k, rule] : diff.policy.upsert) count(rule);
+    for (const auto& [k, rule] : diff.ranges.upsert) count(rule);
+    std::string names;
+    size_t shown = 0;
+    for (const auto& [policy, n] : adds) {
+      if (shown++ == 5) {
+        names += ", ...";
+        break;
+      }
+      names += (names.empty() ? "" : ", ") + policy + " (+" + std::to_string(n) + ")";
+    }
+    if (!names.empty()) return Status::error(cap.message() + "; policies adding entries: " + names);
+    return cap;
+  }
 
   if (!d.synced) {
     d.synced = false;
