@@ -44,6 +44,8 @@ Status Context::init(std::ostream& err, bool want_names) {
     if (status.contains("node") && status["node"].is_string()) agent_node = status["node"].get<std::string>();
     if (status.contains("dataplane_location") && status["dataplane_location"].is_string())
       agent_location = status["dataplane_location"].get<std::string>();
+    if (status.contains("dataplane") && status["dataplane"].is_string())
+      agent_dataplane = status["dataplane"].get<std::string>();
   }
   if (!want_names) return Status::ok();
   Names from_agent;

@@ -21,6 +21,7 @@ struct Context {
   bool agent_up = false;
   std::string agent_node;        // "node" of /v1/status when the agent is up
   std::string agent_location;    // its "dataplane_location" (pin folder)
+  std::string agent_dataplane;   // its "dataplane": "bpf" or "iptables"
   std::unique_ptr<Compiler> offline;  // --manifests, compiled with node ""
   Manifests manifests;
   Names names;

@@ -14,6 +14,7 @@
 #include <iostream>
 
 #include "bpfence/reasons.h"
+#include "cli_agent_flows.h"
 #include "cli_context.h"
 #include "cli_flows.h"
 #include "command.h"
@@ -184,6 +185,26 @@ int run_flow(const Args& args, const CommandIo& io) {
       return 1;
     }
     filter.pod_ips = info->ips;
+  }
+  // An iptables node has no maps to read: its agent serves conntrack's
+  // entries in the same form (agent/dataplane/iptables/README.md).
+  if (ctx.agent_up && ctx.agent_dataplane == "iptables") {
+    if (follow_mode) {
+      io.err << "bpfence: --follow: the agent at " << ctx.agent.address()
+             << " runs the iptables dataplane, which records no drop events (only counters)\n";
+      return 1;
+    }
+    FlowSnapshot snap;
+    if (Status s = agent_flow_snapshot(ctx.agent, ctx.agent_location + " (conntrack, via the agent)", &snap); !s) {
+      io.err << "bpfence: " << s.message() << "\n";
+      return 1;
+    }
+    auto rows = flow_rows(snap, filter);
+    if (ctx.common.format() == OutputFormat::Json)
+      io.out << flow_table_json(snap, rows, ctx.names).dump(2) << "\n";
+    else
+      print_flow_table(io.out, snap, rows, ctx.names);
+    return 0;
   }
   std::string pin_dir;
   if (Status s = ctx.pin_dir(&pin_dir, io.err); !s) {
