@@ -83,7 +83,12 @@ void WatchStreamDecoder::finish_line(std::vector<WatchEvent>& events, std::vecto
   }
   auto type = parse_type(type_it->get<std::string>());
   if (!type) {
-    errors.push_back(where + ": type: unknown event type \"" + type_it->get<std::string>() + "\"");
+    // The server's text goes to logs and /readyz: quoted with every control
+    // and non-ASCII byte escaped (found by test/fuzz/fuzz_watch_events), and cut short.
+    std::string text = type_it->get<std::string>();
+    if (text.size() > 64) text = text.substr(0, 64) + "...";
+    errors.push_back(where + ": type: unknown event type " +
+                     nlohmann::json(text).dump(-1, ' ', /*ensure_ascii=*/true, nlohmann::json::error_handler_t::replace));
     return;
   }
   auto object_it = value.find("object");
