@@ -87,6 +87,7 @@ struct Bed {
   std::vector<std::string> node_ns;
   std::vector<pid_t> agents;  // empty for "none"
   RealPods real;
+  int round = 0;  // cluster writes so far
 
   ~Bed() {
     for (auto& p : helpers) lab::stop_process(p, 500);
@@ -175,7 +176,7 @@ Status generations(const Bed& bed, std::vector<int64_t>* out) {
 const char* kScenario = R"(description: "netbench: a client and two servers; the cluster is written by netbench"
 namespaces: {zz-bench: {team: bench}}
 pods:
-  zz-bench/client: {labels: {app: client}, ip: 10.244.0.10}
+  zz-bench/client: {labels: {app: client-initial}, ip: 10.244.0.10}
   zz-bench/server-remote: {labels: {app: server}, ip: 10.244.0.11}
   zz-bench/server-local: {labels: {app: server}, ip: 10.244.0.12}
 steps:
@@ -311,13 +312,18 @@ void measure(Bed& bed, const Options& o, const std::string& topology, const std:
 // Flips the toggle policy `rounds` times each way while the client streams
 // UDP to the local server; returns the latencies to the first datagram the
 // change dropped (deny) and the first it let through again (allow).
-Status update_rounds(Bed& bed, int rounds, std::vector<double>* deny_ms, std::vector<double>* allow_ms) {
+// At most about budget_s seconds (at least one round): a slow dataplane
+// gets fewer samples, not a longer run (the count is in the report).
+Status update_rounds(Bed& bed, int rounds, double budget_s, std::vector<double>* deny_ms,
+                     std::vector<double>* allow_ms) {
+  auto started = std::chrono::steady_clock::now();
   lab::NetnsHandle client(bed.client_ns), server(bed.local_ns);
   UdpStream stream(client, server, kServerLocalIp, kToggleUdpPort, 100);
   if (!stream.ok()) return Status::error("update stream: cannot open sockets");
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   if (stream.received_count() == 0) return Status::error(bed.dataplane + ": the update stream does not reach the server");
   for (int r = 0; r < rounds; ++r) {
+    if (r > 0 && std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() > budget_s) break;
     for (bool allow : {false, true}) {
       std::vector<int64_t> before;
       if (auto s = generations(bed, &before); !s) return s;
@@ -498,7 +504,7 @@ int main(int argc, char** argv) {
         double cpu0 = bed->agents_cpu();
         auto t0 = std::chrono::steady_clock::now();
         RealPods real = bed->real;
-        if (auto s = lab::write_file_atomic(bed->manifest("cluster.json"), cluster_manifest(pods, policies, real)); !s)
+        if (auto s = lab::write_file_atomic(bed->manifest("cluster.json"), cluster_manifest(pods, policies, real, ++bed->round)); !s)
           return fail(s.message());
         if (auto s = wait_agents(*bed, &before, 600000); !s) return fail(s.message());
         c["apply_wall_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -547,7 +553,7 @@ int main(int argc, char** argv) {
       for (auto& bed : beds) {
         if (bed->dataplane == "none" || o.update_rounds <= 0) continue;
         std::vector<double> deny, allow;
-        auto s = update_rounds(*bed, o.update_rounds, &deny, &allow);
+        auto s = update_rounds(*bed, o.update_rounds, o.quick ? 5 : 10, &deny, &allow);
         auto& c = config[bed->dataplane];
         for (double v : deny) c["update_deny_ms"].push_back(v);
         for (double v : allow) c["update_allow_ms"].push_back(v);

@@ -59,7 +59,7 @@ json from_client() { return json::array({{{"podSelector", {{"matchLabels", {{"ap
 
 }  // namespace
 
-std::string cluster_manifest(int pods, int policies, const RealPods& real) {
+std::string cluster_manifest(int pods, int policies, const RealPods& real, int round) {
   json items = json::array();
   for (int n = 0; n < kNamespaces; ++n)
     items.push_back({{"apiVersion", "v1"},
@@ -69,15 +69,19 @@ std::string cluster_manifest(int pods, int policies, const RealPods& real) {
                        {"labels", {{"team", "t" + std::to_string(n % kTeams)}}}}}});
   items.push_back(
       {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", kBenchNs}, {"labels", {{"team", "bench"}}}}}});
-  for (int i = 0; i < std::max(pods - 3, 0); ++i) {
+  for (int i = 0; i < std::max(pods - 4, 0); ++i) {  // 3 real pods and the placeholder
     char ip[32];
     std::snprintf(ip, sizeof ip, "10.201.%d.%d", i / 250, i % 250 + 1);
     items.push_back(pod("ns-" + std::to_string(i % kNamespaces), "pod-" + std::to_string(i),
-                        {{"app", "app-" + std::to_string(i % kApps)}, {"tier", i % 3 ? "backend" : "frontend"}},
+                        {{"app", "app-" + std::to_string(i % kApps)}, {"tier", (i / kApps) % 2 ? "backend" : "frontend"}},
                         "remote-" + std::to_string(i % 50), ip));
   }
+  // Keeps the identity the client had in the lab's first cluster alive, so
+  // its id is never free for a later identity to take (see the header).
+  items.push_back(pod(kBenchNs, "client-initial-hold", {{"app", "client-initial"}}, "remote-0", "10.202.0.1"));
   // The real pods after the synthetic ones (see kBenchNs).
-  items.push_back(pod(kBenchNs, "client", {{"app", "client"}}, real.client_node, kClientIp));
+  items.push_back(pod(kBenchNs, "client", {{"app", "client"}, {"bench-round", std::to_string(round)}},
+                      real.client_node, kClientIp));
   items.push_back(pod(kBenchNs, "server-remote", {{"app", "server"}}, real.server_remote_node, kServerRemoteIp));
   items.push_back(pod(kBenchNs, "server-local", {{"app", "server"}}, real.server_local_node, kServerLocalIp));
   for (int j = 0; j < policies - 1; ++j) items.push_back(filler(j));

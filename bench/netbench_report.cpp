@@ -216,7 +216,7 @@ std::string traffic_table(const Summary& s, const std::string& topo) {
 std::string control_table(const json& run, const Summary& s) {
   std::ostringstream o;
   o << "| pods | policies | dataplane | update p50 / p99 ms (n) | revert p50 / p99 ms | apply wall s | apply CPU s | "
-       "agent RSS MB | kernel state KiB | iptables rules | BPF ns/pkt hit / miss (datapath_bench) |\n"
+       "agent RSS MB | kernel state KiB | iptables rules (server chain) | BPF ns/pkt hit / miss (datapath_bench) |\n"
        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   for (auto [pods, policies] : s.configs)
     for (const auto& dp : order(s.dataplanes)) {
@@ -236,7 +236,11 @@ std::string control_table(const json& run, const Summary& s) {
       o << "| " << fmt(pods, 0) << " | " << fmt(policies, 0) << " | " << dp << " | " << upd << " | " << rev << " | "
         << fmt(num(c, "apply_wall_s"), 2) << " | " << fmt(num(c, "apply_cpu_s"), 2) << " | "
         << fmt(num(c, "agent_rss_mb"), 1) << " | " << fmt(num(c, "kernel_kb"), 0) << " | "
-        << (c->contains("iptables_rules") ? fmt(num(c, "iptables_rules"), 0) : "–") << " | " << dpb << " |\n";
+        << (c->contains("iptables_rules") ? fmt(num(c, "iptables_rules"), 0) + " (client's at " +
+                                                  fmt(num(c, "client_rule_position"), 0) + " of " +
+                                                  fmt(num(c, "server_chain_rules"), 0) + ")"
+                                            : "–")
+        << " | " << dpb << " |\n";
     }
   return o.str() + "\n";
 }

@@ -62,7 +62,7 @@ fi
 # policies entries on one endpoint, one identity per pod.
 dp_json=$(mktemp /tmp/netbench-datapath.XXXXXX.json)
 trap 'rm -f "$dp_json"' EXIT
-repeat=200000 runs=3
+repeat=100000 runs=3
 [ "$quick" = 1 ] && repeat=50000 runs=1
 "$build/bench/datapath_bench" --repeat "$repeat" --runs "$runs" --only "${matrix//@/:}" --json "$dp_json"
 
