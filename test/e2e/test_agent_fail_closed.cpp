@@ -8,6 +8,7 @@
 
 #include "bpfence/datapath_abi.h"
 #include "test_agent_support.h"
+#include "test_fault_support.h"
 
 namespace {
 
@@ -113,6 +114,8 @@ TEST_CASE("a policy that cannot be applied leaves the old state enforced and fai
   CHECK(metric(metrics, "bpfence_fail_closed_endpoints") == 1);
   CHECK(metric(metrics, "bpfence_apply_errors_total") >= 1);
   CHECK(node.agent_log_tail(20000).find("apply failed; previous state stays enforced") != std::string::npos);
+  // Every surface, the CLI's included, names the map and the policy.
+  bpfence::e2e::check_failure_visible(node, BPFENCE_CLI_BIN, {"map cidrs", "alpha/huge"}, {"alpha/web"});
 
   // Established flows go on; new ones to or from the touched pod are
   // dropped; pods the change does not touch are as before.
