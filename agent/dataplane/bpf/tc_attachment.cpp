@@ -79,17 +79,11 @@ uint32_t tc_attached_prog_id(int ifindex, bpf_tc_attach_point point) {
 
 Status tc_detach_bpfence(int ifindex, bpf_tc_attach_point point, bool* found) {
   if (found) *found = false;
-  uint32_t id = tc_attached_prog_id(ifindex, point);
-  if (!id) return Status::ok();
-  UniqueFd prog(bpf_prog_get_fd_by_id(id));
-  if (!prog) return Status::ok();  // unloaded meanwhile
-  bpf_prog_info info{};
-  __u32 len = sizeof(info);
-  if (bpf_obj_get_info_by_fd(prog.get(), &info, &len))
-    return Status::error("tc: info of program " + std::to_string(id) + " on " + where(ifindex, point) + ": " +
-                         errno_text(errno));
-  // Someone else's filter at our handle/priority is left alone.
-  if (std::strcmp(info.name, "from_pod") != 0 && std::strcmp(info.name, "to_pod") != 0) return Status::ok();
+  // The filter at bpfence's own handle/priority is bpfence's: that is what
+  // they are reserved for. Asking the program's name would need
+  // bpf_prog_get_fd_by_id, which takes CAP_SYS_ADMIN, and the DaemonSet runs
+  // with CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON only (issue 4).
+  if (!tc_attached_prog_id(ifindex, point)) return Status::ok();
   TcAttachment a;
   a.ifindex_ = ifindex;
   a.point_ = point;

@@ -48,8 +48,9 @@ class TcAttachment {
   bpf_tc_attach_point point_ = BPF_TC_INGRESS;
 };
 
-// Detaches the filter at bpfence's handle/priority on (ifindex, point) if
-// the program there is one of bpfence's (from_pod / to_pod). Sets *found.
+// Detaches the filter at bpfence's handle/priority (0xbf/0xbf, reserved for
+// bpfence) on (ifindex, point), if there is one. Sets *found. Needs only
+// CAP_NET_ADMIN (no program info is read).
 Status tc_detach_bpfence(int ifindex, bpf_tc_attach_point point, bool* found = nullptr);
 
 // The program attached at bpfence's handle/priority: its id, or 0.
