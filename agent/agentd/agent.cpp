@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/vfs.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdarg>
 #include <cstring>
@@ -91,6 +92,7 @@ Status Agent::start() {
   info_.dataplane_adopted = dataplane_.adopted;
   if (Status s = interfaces_.open(); !s) return s;
 
+  host_ips_ = host_ips;
   reconciler_ = std::make_unique<Reconciler>(ReconcilerOptions{options_.node, host_ips}, dataplane_, interfaces_,
                                              *source_);
 
@@ -108,19 +110,24 @@ Status Agent::start() {
                                  " listen=" + listen.str() + " host_ips=" + host_text);
   started_ = true;
   reconciler_->start();
-  interfaces_.start([this] { reconciler_->interfaces_changed(); });
+  interfaces_.start([this] { reconciler_->interfaces_changed(); }, [this] { refresh_host_ips(); });
   source_->start([this](SourceUpdate u) { reconciler_->post(std::move(u)); });
   sweeper_ = std::thread([this] { sweep_loop(); });
   return Status::ok();
 }
 
 void Agent::sweep_loop() {
-  for (;;) {
+  auto next_sweep = std::chrono::steady_clock::now() + std::chrono::seconds(options_.sweep_interval_seconds);
+  for (int tick = 1;; ++tick) {
     {
       std::unique_lock lock(sweep_mutex_);
-      if (sweep_cv_.wait_for(lock, std::chrono::seconds(options_.sweep_interval_seconds), [&] { return stopping_; }))
-        return;
+      if (sweep_cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; })) return;
     }
+    check_pins();
+    // rtnetlink reports address changes; this catches what it could miss.
+    if (tick % 30 == 0) refresh_host_ips();
+    if (std::chrono::steady_clock::now() < next_sweep) continue;
+    next_sweep = std::chrono::steady_clock::now() + std::chrono::seconds(options_.sweep_interval_seconds);
     if (!dataplane_.observer || !dataplane_.observer->has_flows()) continue;
     SweepStats stats;
     Status s = dataplane_.observer->sweep(&stats);
@@ -134,6 +141,41 @@ void Agent::sweep_loop() {
                                             " deleted=" + std::to_string(stats.deleted));
     }
   }
+}
+
+void Agent::check_pins() {
+  if (!dataplane_.repin) return;
+  std::vector<std::string> restored;
+  Status s = dataplane_.repin(&restored);
+  if (!restored.empty()) {
+    std::string names;
+    for (const std::string& n : restored) names += (names.empty() ? "" : ",") + n;
+    // Enforcement never stopped (the programs hold the maps); only readers
+    // that open pins by path (CLI, a restarted agent) could not find them.
+    agentlog::warn("pinned maps were removed under the agent; pinned them again",
+                   "pin_dir=" + dataplane_.location + " maps=" + names);
+  }
+  if (!s) agentlog::warn("cannot restore pinned maps", "pin_dir=" + dataplane_.location + " error=" + agentlog::q(s.message()));
+}
+
+void Agent::refresh_host_ips() {
+  if (!options_.host_ips.empty() || !reconciler_) return;
+  std::vector<IpAddress> ips;
+  if (Status s = node_addresses(&ips); !s) {
+    agentlog::warn("cannot read the node's addresses", "error=" + agentlog::q(s.message()));
+    return;
+  }
+  std::lock_guard lock(host_ips_mutex_);
+  if (!host_ips_changed(host_ips_, ips)) return;
+  auto text = [](const std::vector<IpAddress>& from, const std::vector<IpAddress>& minus) {
+    std::string t;
+    for (const IpAddress& ip : from)
+      if (!std::binary_search(minus.begin(), minus.end(), ip)) t += (t.empty() ? "" : ",") + ip.str();
+    return t.empty() ? std::string("none") : t;
+  };
+  agentlog::info("host addresses changed", "added=" + text(ips, host_ips_) + " removed=" + text(host_ips_, ips));
+  host_ips_ = ips;
+  reconciler_->set_host_ips(std::move(ips));
 }
 
 void Agent::stop() {

@@ -31,7 +31,13 @@ class Agent {
 
  private:
   Status make_source();
+  // Every second: pins removed under the agent are restored; every
+  // sweep interval: flows age out.
   void sweep_loop();
+  void check_pins();
+  // Re-reads the node's addresses (unless --host-ip fixed them) and hands a
+  // real change to the reconciler. Any thread.
+  void refresh_host_ips();
 
   AgentOptions options_;
   AgentInfo info_;
@@ -46,6 +52,8 @@ class Agent {
   std::condition_variable sweep_cv_;
   bool stopping_ = false;
   bool started_ = false;
+  std::mutex host_ips_mutex_;
+  std::vector<IpAddress> host_ips_;  // what the reconciler compiles with
 };
 
 // Runs `bpfence-agent` with these arguments; returns the exit code.

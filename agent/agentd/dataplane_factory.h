@@ -55,6 +55,12 @@ struct DataplaneHandle {
   // Forgets (and detaches from) those once the first full sync is applied:
   // their pods were deleted while no agent ran.
   std::function<Status()> prune_unclaimed;
+  // Optional (bpf): the endpoints an earlier agent left (ifindex -> endpoint
+  // id and IPs), so pods keep their endpoint ids across a restart.
+  std::function<std::vector<EndpointRecord>()> adopted_endpoints;
+  // Optional (bpf): pins again maps whose pins were removed under the agent;
+  // names what it restored. Any thread.
+  std::function<Status(std::vector<std::string>*)> repin;
 };
 
 Status open_dataplane(const DataplaneConfig& config, DataplaneHandle* out);

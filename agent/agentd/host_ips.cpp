@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <iterator>
 
 namespace bpfence {
 
@@ -32,6 +33,17 @@ Status node_addresses(std::vector<IpAddress>* out) {
   std::sort(ips.begin(), ips.end());
   *out = std::move(ips);
   return Status::ok();
+}
+
+namespace {
+bool v6_link_local(const IpAddress& ip) { return !ip.is_v4() && ip.bytes[0] == 0xfe && (ip.bytes[1] & 0xc0) == 0x80; }
+}  // namespace
+
+bool host_ips_changed(const std::vector<IpAddress>& before, const std::vector<IpAddress>& after) {
+  std::vector<IpAddress> a, b;
+  std::copy_if(before.begin(), before.end(), std::back_inserter(a), [](const IpAddress& ip) { return !v6_link_local(ip); });
+  std::copy_if(after.begin(), after.end(), std::back_inserter(b), [](const IpAddress& ip) { return !v6_link_local(ip); });
+  return a != b;
 }
 
 }  // namespace bpfence

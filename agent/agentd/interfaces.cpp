@@ -159,7 +159,7 @@ Status InterfaceWatcher::open() {
     (void)::setsockopt(events_fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
   sockaddr_nl sa{};
   sa.nl_family = AF_NETLINK;
-  sa.nl_groups = RTMGRP_LINK | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE;
+  sa.nl_groups = RTMGRP_LINK | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR;
   if (::bind(events_fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa))
     return Status::error("netlink bind: " + errtext(errno));
   stop_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -172,9 +172,10 @@ Status InterfaceWatcher::open() {
   return Status::ok();
 }
 
-void InterfaceWatcher::start(std::function<void()> on_change) {
+void InterfaceWatcher::start(std::function<void()> on_change, std::function<void()> on_addresses) {
   if (thread_.joinable()) return;
   on_change_ = std::move(on_change);
+  on_addresses_ = std::move(on_addresses);
   thread_ = std::thread([this] { run(); });
 }
 
@@ -195,7 +196,7 @@ void InterfaceWatcher::run() {
       return;
     }
     if (fds[1].revents) return;
-    bool changed = false, link_event = false, resync = false;
+    bool changed = false, link_event = false, resync = false, addresses = false;
     {
       std::lock_guard lock(mutex_);
       for (;;) {
@@ -207,6 +208,10 @@ void InterfaceWatcher::run() {
         }
         int len = static_cast<int>(n);
         for (auto* h = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+          if (h->nlmsg_type == RTM_NEWADDR || h->nlmsg_type == RTM_DELADDR) {
+            addresses = true;
+            continue;
+          }
           link_event |= apply(h, &tables_);
           changed = true;
         }
@@ -230,6 +235,7 @@ void InterfaceWatcher::run() {
       changed = true;
     }
     if (changed && on_change_) on_change_();
+    if ((addresses || resync) && on_addresses_) on_addresses_();
   }
 }
 
@@ -247,6 +253,18 @@ std::optional<std::string> InterfaceWatcher::link_name(int ifindex) const {
   auto l = tables_.links.find(ifindex);
   if (l == tables_.links.end()) return std::nullopt;
   return l->second;
+}
+
+std::optional<RouteTarget> InterfaceWatcher::unrouted_link(const std::string& name) const {
+  if (name.empty()) return std::nullopt;
+  std::lock_guard lock(mutex_);
+  for (const auto& [ifindex, n] : tables_.links) {
+    if (n != name) continue;
+    for (const auto& [dst, oif] : tables_.routes)
+      if (oif == ifindex) return std::nullopt;
+    return RouteTarget{ifindex, n};
+  }
+  return std::nullopt;
 }
 
 size_t InterfaceWatcher::host_routes() const {

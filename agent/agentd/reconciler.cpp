@@ -3,6 +3,7 @@
 #include "reconciler.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "log.h"
 #include "source_errors.h"
@@ -96,6 +97,14 @@ void Reconciler::interfaces_changed() {
   queue_cv_.notify_one();
 }
 
+void Reconciler::set_host_ips(std::vector<IpAddress> ips) {
+  {
+    std::lock_guard lock(queue_mutex_);
+    host_ips_update_ = std::move(ips);
+  }
+  queue_cv_.notify_one();
+}
+
 void Reconciler::start() {
   if (thread_.joinable()) return;
   thread_ = std::thread([this] { run(); });
@@ -119,11 +128,12 @@ void Reconciler::run() {
   for (;;) {
     std::vector<Queued> batch;
     bool interfaces = false;
+    std::optional<std::vector<IpAddress>> host_ips;
     {
       std::unique_lock lock(queue_mutex_);
       // Wake up on work; also on a timer while waiting for the source's
       // initial state, for a retry, or to rebind after an error.
-      auto ready = [&] { return stop_ || !queue_.empty() || interfaces_dirty_; };
+      auto ready = [&] { return stop_ || !queue_.empty() || interfaces_dirty_ || host_ips_update_; };
       if (!source_.synced()) {
         queue_cv_.wait_for(lock, std::chrono::milliseconds(20), ready);
       } else if (have_pending_) {
@@ -136,6 +146,14 @@ void Reconciler::run() {
       if (stop_) return;
       batch.swap(queue_);
       interfaces = std::exchange(interfaces_dirty_, false);
+      host_ips = std::exchange(host_ips_update_, std::nullopt);
+    }
+    if (host_ips) {
+      std::unique_lock lock(compiler_mutex_);
+      compiler_.set_host_ips(std::move(*host_ips));
+      ++generation_;
+      if (pending_since_ == Clock::time_point{}) pending_since_ = Clock::now();
+      host_ips_changed_ = true;
     }
     pass(std::move(batch), interfaces);
   }
@@ -225,6 +243,11 @@ void Reconciler::pass(std::vector<Queued> batch, bool /*interfaces*/) {
   }
 
   bool due = have_pending_ && Clock::now() >= retry_at_;
+  changed |= std::exchange(host_ips_changed_, false);
+  if (!first_apply_done_ && !ids_preferred_) {
+    ids_preferred_ = true;
+    prefer_previous_endpoint_ids();
+  }
   if (changed || !first_apply_done_ || due) {
     StateDiff diff;
     auto t0 = Clock::now();
@@ -338,6 +361,37 @@ void Reconciler::apply_pending(Clock::time_point since) {
                       " retry_in_ms=" + std::to_string(retry_backoff_.count()) + " error=" + agentlog::q(s.message()));
 }
 
+void Reconciler::prefer_previous_endpoint_ids() {
+  if (!dp_.adopted_endpoints) return;
+  std::vector<EndpointRecord> previous = dp_.adopted_endpoints();
+  if (previous.empty()) return;
+  std::map<int, const bf_endpoint*> by_ifindex;
+  for (const EndpointRecord& r : previous) by_ifindex[static_cast<int>(r.ifindex)] = &r.endpoint;
+  // The pod name is not in the map: a pod is matched by the interface its
+  // host route leads to, and that entry must carry one of its IPs (a pod
+  // recreated with the same IP on a new veth is a new endpoint).
+  std::map<std::string, uint32_t> ids;
+  for (const auto& [key, obj] : store_) {
+    const Pod* pod = std::get_if<Pod>(&obj);
+    if (!pod || pod->node_name != options_.node || pod->host_network) continue;
+    for (const IpAddress& ip : pod->ips) {
+      std::optional<RouteTarget> target = interfaces_.lookup(ip);
+      if (!target) continue;
+      auto e = by_ifindex.find(target->ifindex);
+      if (e == by_ifindex.end()) continue;
+      if (std::memcmp(e->second->ip4, ip.bytes.data(), 16) != 0 &&
+          std::memcmp(e->second->ip6, ip.bytes.data(), 16) != 0)
+        continue;
+      ids[key.key] = e->second->endpoint_id;
+      break;
+    }
+  }
+  agentlog::info("previous endpoint ids", "adopted_entries=" + std::to_string(previous.size()) +
+                                              " matched_pods=" + std::to_string(ids.size()));
+  std::unique_lock lock(compiler_mutex_);
+  compiler_.prefer_endpoint_ids(ids);
+}
+
 void Reconciler::reconcile_bindings() {
   const DesiredState& st = compiler_.state();
   Dataplane& dp = *dp_.dataplane;
@@ -356,6 +410,23 @@ void Reconciler::reconcile_bindings() {
     for (const IpAddress& ip : es.ips)
       if ((target = interfaces_.lookup(ip))) break;
     auto c = cur.find(pod);
+    // The pod's interface was deleted and a link of the same name is back
+    // (CNIs name the host veth after the pod): bind it now, before its host
+    // route exists, so no packet reaches or leaves the pod unenforced.
+    std::string last_ifname;
+    int last_ifindex = 0;
+    if (c != cur.end()) {
+      last_ifname = c->second.ifname;
+      last_ifindex = c->second.ifindex;
+    } else if (auto prev = bindings_.find(pod); prev != bindings_.end()) {
+      last_ifname = prev->second.ifname;
+      last_ifindex = prev->second.last_ifindex;
+    }
+    if (!target) {
+      // Bound: stay on that link until it goes. Pending: only a new link.
+      if (auto link = interfaces_.unrouted_link(last_ifname); link && (c != cur.end() || link->ifindex != last_ifindex))
+        target = link;
+    }
     if (!target) {
       if (c != cur.end()) {
         agentlog::info("interface gone", "pod=" + pod + " ifindex=" + std::to_string(c->second.ifindex));
@@ -366,6 +437,8 @@ void Reconciler::reconcile_bindings() {
       }
       b.state = EndpointView::State::pending;
       b.error = "no host route to " + ips_text(es.ips);
+      b.ifname = last_ifname;  // remembered: a new link of that name is bound on sight
+      b.last_ifindex = last_ifindex;
     } else if (c != cur.end() && c->second.ifindex == target->ifindex) {
       b.state = EndpointView::State::bound;
       b.ifindex = target->ifindex;

@@ -99,6 +99,8 @@ class Reconciler {
   // Thread-safe entry points (source thread, netlink thread).
   void post(SourceUpdate update);
   void interfaces_changed();
+  // The node's own addresses changed: recompiled like any other change.
+  void set_host_ips(std::vector<IpAddress> ips);
 
   void start();
   void stop();
@@ -123,6 +125,7 @@ class Reconciler {
     int ifindex = 0;
     std::string ifname;
     std::string error;
+    int last_ifindex = 0;  // pending: the interface it lost (a new link of its name is bound)
   };
 
   void run();
@@ -133,6 +136,10 @@ class Reconciler {
   void apply_pending(std::chrono::steady_clock::time_point since);
   void reconcile_bindings();
   void publish();
+  // Before the first commit: pods whose interface still carries the entry
+  // an earlier agent wrote (same ifindex, same IP) keep its endpoint id, so
+  // their cached flows stay valid.
+  void prefer_previous_endpoint_ids();
 
   ReconcilerOptions options_;
   DataplaneHandle& dp_;
@@ -144,6 +151,7 @@ class Reconciler {
   std::condition_variable queue_cv_;
   std::vector<Queued> queue_;
   bool interfaces_dirty_ = false;
+  std::optional<std::vector<IpAddress>> host_ips_update_;
   bool stop_ = false;
   std::thread thread_;
 
@@ -156,6 +164,8 @@ class Reconciler {
   uint64_t applied_generation_ = 0;
   bool first_apply_done_ = false;
   bool pruned_ = false;
+  bool ids_preferred_ = false;
+  bool host_ips_changed_ = false;
   StateDiff pending_;  // committed but not yet in the kernel
   bool have_pending_ = false;
   std::string apply_error_;

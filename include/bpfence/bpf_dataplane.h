@@ -22,6 +22,11 @@ namespace bpfence {
 // <bpffs>/bpfence/<node>
 std::string bpf_pin_dir(const std::string& bpffs, const std::string& node);
 
+struct EndpointRecord {
+  uint32_t ifindex;
+  bf_endpoint endpoint;
+};
+
 struct BpfDataplaneOptions {
   std::string node = "local";
   std::string bpffs = "/sys/fs/bpf";
@@ -63,6 +68,16 @@ class BpfDataplane final : public Dataplane {
   // agent's first full sync).
   Status prune_unclaimed();
 
+  // The endpoints map as open() found it in reused pins (ifindex -> endpoint
+  // id, IPs): lets a restarted agent give pods their previous endpoint ids.
+  std::vector<EndpointRecord> adopted_endpoints() const;
+
+  // Pins again every map whose pin is missing (someone removed it, or the
+  // whole folder, under the running agent); `restored` names them. The
+  // programs hold the maps, so enforcement never stopped. Safe from any
+  // thread once open() succeeded.
+  Status repin(std::vector<std::string>* restored);
+
   const std::string& pin_dir() const;
   bool reused_pinned_maps() const;
   // Loaded programs, for BPF_PROG_TEST_RUN in tests and benchmarks.
@@ -83,11 +98,6 @@ Status bpf_uninstall_pinned(const std::string& pin_dir);
 struct FlowRecord {
   bf_flow_key key;
   bf_flow_value value;
-};
-
-struct EndpointRecord {
-  uint32_t ifindex;
-  bf_endpoint endpoint;
 };
 
 struct CounterRecord {

@@ -3,8 +3,12 @@
 // keeps flowing, new allowed connections still open), and a restarted agent
 // adopts the pinned maps and attached programs, reconciles a policy change
 // made while it was down, and keeps the established connection and its
-// flow entry. SIGTERM leaves enforcement in place too.
+// flow entry. Endpoint ids survive the restart (read back from the pinned
+// endpoints map), also when a pod that sorts first was deleted meanwhile.
+// SIGTERM leaves enforcement in place too.
 #include <catch2/catch.hpp>
+
+#include <map>
 
 #include "test_agent_support.h"
 
@@ -19,11 +23,11 @@ const char* kWeb = "10.200.1.10";
 const char* kClient = "10.200.1.11";
 const char* kOther = "10.200.1.12";
 const char* kGone = "10.200.1.13";
-// The deleted pod's namespace sorts after the others on purpose: endpoint
-// ids are assigned in pod-name order at start-up and are not yet carried
-// over a restart, so deleting a pod that sorts first would renumber the
-// others and orphan their flow entries (reported; needs compiler support).
-const char* kGoneNs = "zz";
+// The deleted pod's namespace sorts before every other on purpose: endpoint
+// ids are handed out in pod-name order, so without carrying them over the
+// restart its deletion would renumber the others and orphan their cached
+// flows (a reply entry keyed by the old id would no longer let replies in).
+const char* kGoneNs = "aa";
 
 // Whether bpfence's programs are attached to a host-side veth.
 bool attached(const Node& node, const std::string& host) {
@@ -82,6 +86,16 @@ uint16_t local_port_of_stream(const Node& node) {
   return port;
 }
 
+// pod -> endpoint id, from /v1/endpoints.
+std::map<std::string, uint32_t> endpoint_ids(const Node& node) {
+  std::map<std::string, uint32_t> out;
+  auto r = node.get("/v1/endpoints");
+  if (r.status != 200) return out;
+  json j = json::parse(r.body);
+  for (const auto& e : j["endpoints"]) out[e["pod"].get<std::string>()] = e["endpoint_id"].get<uint32_t>();
+  return out;
+}
+
 }  // namespace
 
 TEST_CASE("enforcement survives SIGKILL of the agent; a restart reconciles and keeps flows", "[e2e][agent]") {
@@ -91,7 +105,7 @@ TEST_CASE("enforcement survives SIGKILL of the agent; a restart reconciles and k
   BFE2E_REQUIRE_OK(node.add_pod("alpha/web", kWeb, {"80/TCP", "8080/TCP"}));
   BFE2E_REQUIRE_OK(node.add_pod("alpha/client", kClient, {}));
   BFE2E_REQUIRE_OK(node.add_pod("beta/other", kOther, {}));
-  BFE2E_REQUIRE_OK(node.add_pod("zz/gone", kGone, {}));
+  BFE2E_REQUIRE_OK(node.add_pod("aa/gone", kGone, {}));
   const std::string pods = pod_yaml("alpha", "web", "web", kWeb, n) + "---\n" +
                            pod_yaml("alpha", "client", "client", kClient, n) + "---\n" +
                            pod_yaml("beta", "other", "client", kOther, n);
@@ -103,7 +117,7 @@ TEST_CASE("enforcement survives SIGKILL of the agent; a restart reconciles and k
   INFO("agent log:\n" << node.agent_log_tail());
   REQUIRE(st);
   CHECK((*st)["adopted_previous_state"] == false);
-  CHECK(attached(node, node.pod("zz/gone").host));
+  CHECK(attached(node, node.pod("aa/gone").host));
 
   Stream stream(*node.pod("alpha/client").handle, kWeb, 80);
   REQUIRE(stream.connected());
@@ -111,6 +125,9 @@ TEST_CASE("enforcement survives SIGKILL of the agent; a restart reconciles and k
   CHECK(node.probe("alpha/client", kWeb, "tcp", 80));
   CHECK_FALSE(node.probe("alpha/client", kWeb, "tcp", 8080));
   CHECK_FALSE(node.probe("beta/other", kWeb, "tcp", 80));
+  auto ids_before = endpoint_ids(node);
+  REQUIRE(ids_before.size() == 4);
+  REQUIRE(ids_before.at("aa/gone") < ids_before.at("alpha/web"));  // the deleted pod holds the lowest id
   uint16_t sport = local_port_of_stream(node);
   REQUIRE(sport != 0);
   auto before = stream_flow(node, sport);
@@ -141,8 +158,16 @@ TEST_CASE("enforcement survives SIGKILL of the agent; a restart reconciles and k
   REQUIRE(st);
   CHECK((*st)["adopted_previous_state"] == true);
   CHECK((*st)["endpoints"]["attached"] == 3);
+  // The remaining pods kept their endpoint ids although the first one is gone.
+  auto ids_after = endpoint_ids(node);
+  CHECK(ids_after.size() == 3);
+  for (const char* pod : {"alpha/web", "alpha/client", "beta/other"}) {
+    INFO(pod);
+    CHECK(ids_after[pod] == ids_before.at(pod));
+  }
+  CHECK(node.agent_log_tail(20000).find("matched_pods=3") != std::string::npos);
   // The deleted pod's interface is let go once the first full sync applied.
-  CHECK_FALSE(attached(node, node.pod("zz/gone").host));
+  CHECK_FALSE(attached(node, node.pod("aa/gone").host));
   CHECK(attached(node, node.pod("alpha/web").host));
   CHECK(node.probe("alpha/client", kWeb, "tcp", 8080));
   CHECK(node.probe("beta/other", kWeb, "tcp", 80));

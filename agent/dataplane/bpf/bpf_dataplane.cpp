@@ -133,6 +133,7 @@ struct BpfDataplane::Impl {
   };
   std::map<std::string, Bound> bound;  // by pod
   std::set<int> unclaimed;
+  std::vector<EndpointRecord> adopted;  // the endpoints map as open() found it
   std::set<std::string> fail_closed;
 
   PinnedMap<__u32, bf_endpoint> endpoints;
@@ -237,6 +238,7 @@ Status BpfDataplane::open() {
   // never match a generation it was not decided at.
   Status it = d.endpoints.for_each([&](const __u32& ifindex, const bf_endpoint& e) {
     d.unclaimed.insert(static_cast<int>(ifindex));
+    d.adopted.push_back({ifindex, e});
     d.next_generation = std::max(d.next_generation, e.generation + 1);
   });
   if (!it) return it;
@@ -483,6 +485,50 @@ Status BpfDataplane::set_fail_closed(const std::string& pod, bool fail_closed) {
   e->fail_closed = fail_closed;
   if (!fail_closed) e->generation = d.next_generation++;
   return d.endpoints.update(it->second.binding.ifindex, *e);
+}
+
+std::vector<EndpointRecord> BpfDataplane::adopted_endpoints() const { return impl_->adopted; }
+
+// The programs reference the maps, so a removed pin changes nothing in the
+// kernel: only the path is gone (the CLI, the HTTP API's readers and a
+// restarted agent open maps by path). Pinning the same map again brings it
+// back with its entries. A path that holds another map is left alone.
+Status BpfDataplane::repin(std::vector<std::string>* restored) {
+  Impl& d = *impl_;
+  if (restored) restored->clear();
+  if (!d.skel) return Status::error("bpf dataplane " + d.pin_dir + ": repin before open");
+  Status first;
+  bool dir_checked = false;
+  for (const std::string& name : pinned_map_names()) {
+    bpf_map* map = bpf_object__find_map_by_name(d.skel->obj, name.c_str());
+    if (!map) continue;
+    std::string path = d.pin_dir + "/" + name;
+    struct stat st;
+    if (::stat(path.c_str(), &st) == 0) {
+      UniqueFd fd = open_pinned(path, true);
+      bpf_map_info pinned{}, ours{};
+      __u32 len = sizeof(pinned), len2 = sizeof(ours);
+      if (fd && !bpf_obj_get_info_by_fd(fd.get(), &pinned, &len) &&
+          !bpf_obj_get_info_by_fd(bpf_map__fd(map), &ours, &len2) && pinned.id != ours.id && first)
+        first = Status::error("map " + path + ": pinned object is map id " + std::to_string(pinned.id) +
+                              ", this agent's map is id " + std::to_string(ours.id) + "; left alone");
+      continue;
+    }
+    if (errno != ENOENT) {
+      if (first) first = Status::error("map " + path + ": stat: " + errno_text(errno));
+      continue;
+    }
+    if (!dir_checked) {
+      dir_checked = true;
+      if (Status s = make_pin_dir(d.pin_dir); !s) return s;
+    }
+    if (bpf_obj_pin(bpf_map__fd(map), path.c_str())) {
+      if (first) first = Status::error("map " + path + ": pin again: " + errno_text(errno));
+      continue;
+    }
+    if (restored) restored->push_back(name);
+  }
+  return first;
 }
 
 std::vector<int> BpfDataplane::unclaimed_ifindexes() const {
