@@ -87,6 +87,7 @@ Status Agent::start() {
   DataplaneConfig dc{options_.dataplane, options_.node, options_.bpffs};
   dc.max_flows = options_.max_flows;
   dc.max_policy = options_.max_policy;
+  dc.trace_new_flows = options_.trace_new_flows;
   if (Status s = open_dataplane(dc, &dataplane_); !s) return s;
   info_.dataplane_location = dataplane_.location;
   info_.dataplane_adopted = dataplane_.adopted;

@@ -106,6 +106,8 @@ json status_json(const AgentInfo& info, const AgentSnapshot& s) {
       {"adopted_previous_state", info.dataplane_adopted},
       {"source", info.source},
       {"synced", s.synced},
+      {"source_healthy", s.source_health.empty()},
+      {"source_health", s.source_health},
       {"generation", s.generation},
       {"applied_generation", s.applied_generation},
       {"ready", s.ready},
@@ -122,6 +124,20 @@ json status_json(const AgentInfo& info, const AgentSnapshot& s) {
       {"started_at", since(info.started_at)},
       {"last_applied_at", since(s.last_applied_at)},
   };
+}
+
+json pod_json(const PodView& p) {
+  json ips = json::array();
+  for (const IpAddress& ip : p.ips) ips.push_back(ip.str());
+  return {{"pod", p.namespace_ + "/" + p.name},
+          {"namespace", p.namespace_},
+          {"name", p.name},
+          {"node", p.node},
+          {"ips", ips},
+          {"labels", p.labels},
+          {"host_network", p.host_network},
+          {"local", p.local},
+          {"identity", p.identity}};
 }
 
 json policy_json(const NetworkPolicy& p) {

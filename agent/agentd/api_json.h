@@ -13,6 +13,7 @@ namespace bpfence {
 
 nlohmann::json status_json(const AgentInfo& info, const AgentSnapshot& s);
 nlohmann::json endpoint_json(const EndpointView& v);
+nlohmann::json pod_json(const PodView& p);
 nlohmann::json policy_json(const NetworkPolicy& p);
 nlohmann::json verdict_json(const Verdict& v);
 nlohmann::json parse_error_json(const ParseError& e);

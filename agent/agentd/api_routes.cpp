@@ -90,6 +90,9 @@ std::string metrics_text(const AgentInfo& info, const Reconciler& rec, const Dat
   w.sample("bpfence_ready", s.ready ? 1 : 0);
   w.family("bpfence_synced", "gauge", "1 once the source delivered its initial state.");
   w.sample("bpfence_synced", s.synced ? 1 : 0);
+  w.family("bpfence_source_healthy", "gauge",
+           "0 while the source cannot reach its inputs (the API server down): the last applied state stays enforced.");
+  w.sample("bpfence_source_healthy", s.source_health.empty() ? 1 : 0);
   w.family("bpfence_endpoints", "gauge", "Local pods by binding state.");
   w.sample("bpfence_endpoints", {{"state", "bound"}}, static_cast<double>(s.bound));
   w.sample("bpfence_endpoints", {{"state", "pending"}}, static_cast<double>(s.pending));
@@ -270,6 +273,11 @@ void register_agent_routes(HttpServer& server, const AgentInfo& info, const Reco
     json list = json::array();
     for (const EndpointView& v : s->endpoints) list.push_back(endpoint_json(v));
     return ok_json({{"generation", s->generation}, {"endpoints", list}});
+  });
+  server.handle("/v1/pods", [&rec](const QueryParams&) {
+    json list = json::array();
+    for (const PodView& p : rec.pods()) list.push_back(pod_json(p));
+    return ok_json({{"generation", rec.snapshot()->generation}, {"pods", list}});
   });
   server.handle("/v1/flows", [&rec, obs](const QueryParams& q) { return flows_response(q, rec, obs); });
   server.handle("/v1/rules", [&rec](const QueryParams&) {

@@ -23,6 +23,7 @@ struct DataplaneConfig {
   std::string bpffs = "/sys/fs/bpf";
   uint32_t max_flows = 0;   // bpf: flow table size, 0 = BF_MAX_FLOWS_DEFAULT
   uint32_t max_policy = 0;  // bpf: policy map size, 0 = BF_MAX_POLICY
+  bool trace_new_flows = false;  // bpf: ring-buffer events for new flows too
 };
 
 struct MapFill {

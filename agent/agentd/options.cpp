@@ -38,6 +38,9 @@ Options:
   --max-flows N         flow table entries (default 262144). A pinned table
                         keeps its size until --uninstall
   --max-policy-entries N  policy map entries (default 262144; tests)
+  --trace-new-flows     load the programs with a ring-buffer event for every
+                        new flow, not only for drops (`bpfence flow --follow
+                        --all`); costs one event per new connection
   --uninstall           detach the programs from every interface and remove
                         the pinned maps, then exit
   --help                this text
@@ -46,7 +49,7 @@ Stopping the agent (SIGTERM, SIGINT, or a crash) leaves the programs attached
 and the maps pinned: the node keeps enforcing the last applied state, and a
 restarted agent adopts it without dropping established connections.
 
-HTTP API: /healthz /readyz /metrics /v1/status /v1/endpoints
+HTTP API: /healthz /readyz /metrics /v1/status /v1/endpoints /v1/pods
 /v1/flows?match=... /v1/rules /v1/policies /v1/verdict?from=IP&to=IP&proto=tcp&port=80
 )";
 }
@@ -115,6 +118,9 @@ Status parse_agent_options(const std::vector<std::string>& args, const std::stri
         if (ec != std::errc() || p != v.data() + v.size() || *dst < 16)
           s = Status::error(flag + ": \"" + v + "\" is not a number of entries (at least 16)");
       }
+    } else if (flag == "--trace-new-flows") {
+      s = no_value();
+      o.trace_new_flows = true;
     } else if (flag == "--uninstall") {
       s = no_value();
       o.uninstall = true;

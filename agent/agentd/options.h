@@ -21,6 +21,7 @@ struct AgentOptions {
   std::string log_level = "info";
   std::vector<std::string> host_ips;  // --host-ip, repeatable; empty: the node's own
   bool uninstall = false;
+  bool trace_new_flows = false;  // --trace-new-flows: a ring-buffer event per new flow (flow --follow --all)
   bool help = false;
   int sweep_interval_seconds = 10;  // flow ageing
   // BPF map sizes (0: the build's default, datapath_abi.h). Smaller ones let

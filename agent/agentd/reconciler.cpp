@@ -13,7 +13,13 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr size_t kRecentErrors = 50;
+constexpr size_t kMaxErrors = 200;
+
+// The not-ready reason while the source cannot reach its inputs.
+std::string unhealthy_reason(const std::string& health, uint64_t applied) {
+  return "source unhealthy: " + health + "; the last applied state (generation " + std::to_string(applied) +
+         ") stays enforced";
+}
 
 // Later changes to a key override earlier ones: the result applied to the
 // kernel's state gives the same as applying both in order.
@@ -120,8 +126,21 @@ void Reconciler::stop() {
 }
 
 std::shared_ptr<const AgentSnapshot> Reconciler::snapshot() const {
-  std::lock_guard lock(snapshot_mutex_);
-  return snapshot_;
+  std::shared_ptr<const AgentSnapshot> snap;
+  {
+    std::lock_guard lock(snapshot_mutex_);
+    snap = snapshot_;
+  }
+  // Became unhealthy since the last pass: say so now. (Recovery is
+  // published by the loop, which wakes every second while unhealthy.)
+  if (!snap->synced || !snap->source_health.empty()) return snap;
+  std::string health = source_.health();
+  if (health.empty()) return snap;
+  auto copy = std::make_shared<AgentSnapshot>(*snap);
+  copy->source_health = health;
+  copy->ready = false;
+  copy->not_ready_reason = unhealthy_reason(health, copy->applied_generation);
+  return copy;
 }
 
 void Reconciler::run() {
@@ -141,7 +160,10 @@ void Reconciler::run() {
       } else {
         bool bind_errors = std::any_of(bindings_.begin(), bindings_.end(),
                                        [](const auto& b) { return b.second.state == EndpointView::State::error; });
-        queue_cv_.wait_for(lock, bind_errors ? std::chrono::seconds(2) : std::chrono::seconds(30), ready);
+        auto wait = bind_errors ? std::chrono::seconds(2) : std::chrono::seconds(30);
+        // While the source is unhealthy, notice its recovery promptly.
+        if (!published_health_.empty()) wait = std::chrono::seconds(1);
+        queue_cv_.wait_for(lock, wait, ready);
       }
       if (stop_) return;
       batch.swap(queue_);
@@ -189,6 +211,19 @@ void Reconciler::erase(const ObjectKey& k) {
 
 bool Reconciler::accept(const SourceUpdate& u) {
   bool changed = false;
+  // Rejections that are current: a relist of a kind replaces its kind's;
+  // an accepted or deleted object clears its own.
+  if (u.resync_kind) {
+    const std::string prefix = *u.resync_kind + " ";
+    std::erase_if(current_errors_, [&](const auto& kv) { return kv.first.starts_with(prefix); });
+  }
+  for (const Object& o : u.upserts) {
+    ObjectKey k = key_of(o);
+    current_errors_.erase(k.kind + " " + k.key);
+  }
+  for (const ObjectKey& k : u.deletes) current_errors_.erase(k.kind + " " + k.key);
+  for (const ParseError& e : u.errors)
+    if (current_errors_.size() < kMaxErrors || current_errors_.count(e.object)) current_errors_[e.object] = e;
   if (u.resync_kind) {
     std::set<std::string> keep;
     for (const Object& o : u.upserts) {
@@ -226,10 +261,6 @@ void Reconciler::pass(std::vector<Queued> batch, bool /*interfaces*/) {
     std::unique_lock lock(compiler_mutex_);
     for (Queued& q : batch) {
       ++updates_total_;
-      for (ParseError& e : q.update.errors) {
-        recent_errors_.push_back(std::move(e));
-        if (recent_errors_.size() > kRecentErrors) recent_errors_.pop_front();
-      }
       if (accept(q.update)) {
         ++generation_;
         changed = true;
@@ -471,6 +502,32 @@ void Reconciler::reconcile_bindings() {
   bindings_ = std::move(next);
 }
 
+std::vector<PodView> Reconciler::pods() const {
+  std::shared_lock lock(compiler_mutex_);
+  const DesiredState& st = compiler_.state();
+  std::vector<PodView> out;
+  for (auto it = store_.lower_bound(ObjectKey{"Pod", ""}); it != store_.end() && it->first.kind == "Pod"; ++it) {
+    const Pod* p = std::get_if<Pod>(&it->second);
+    if (!p) continue;
+    PodView v;
+    v.namespace_ = p->namespace_;
+    v.name = p->name;
+    v.node = p->node_name;
+    v.ips = p->ips;
+    v.labels = p->labels;
+    v.host_network = p->host_network;
+    v.local = st.endpoints.count(p->key()) > 0;
+    for (const IpAddress& ip : p->ips) {
+      if (auto a = st.pod_addrs.find(ip); a != st.pod_addrs.end()) {
+        v.identity = a->second;
+        break;
+      }
+    }
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
 void Reconciler::publish() {
   auto snap = std::make_shared<AgentSnapshot>();
   AgentSnapshot& s = *snap;
@@ -511,7 +568,7 @@ void Reconciler::publish() {
   if (auto* errs = dynamic_cast<const SourceErrors*>(&source_)) {
     s.errors = errs->current_errors();
   } else {
-    s.errors.assign(recent_errors_.begin(), recent_errors_.end());
+    for (const auto& [object, e] : current_errors_) s.errors.push_back(e);
   }
   s.warnings = warnings_;
   s.rules = st.rules;
@@ -530,8 +587,12 @@ void Reconciler::publish() {
   s.bind_errors_total = bind_errors_total_;
   s.last_applied_at = last_applied_at_;
 
+  s.source_health = source_.health();
+  published_health_ = s.source_health;
   if (!s.synced) {
     s.not_ready_reason = "source not synced yet (" + source_.describe() + ")";
+  } else if (!s.source_health.empty()) {
+    s.not_ready_reason = unhealthy_reason(s.source_health, applied_generation_);
   } else if (!first_apply_done_) {
     s.not_ready_reason = "initial state not applied" + (apply_error_.empty() ? "" : ": " + apply_error_);
   } else if (have_pending_ || applied_generation_ != generation_) {

@@ -62,6 +62,18 @@ struct EndpointView {
 
 const char* endpoint_state_name(EndpointView::State s);
 
+// One pod of the store as /v1/pods shows it (every pod the source knows,
+// local or not: the CLI names remote addresses with it).
+struct PodView {
+  std::string namespace_, name;
+  std::string node;
+  std::vector<IpAddress> ips;
+  Labels labels;
+  bool host_network = false;
+  bool local = false;
+  uint32_t identity = 0;  // of its first address in the committed state; 0 if none
+};
+
 // What the API reads: a consistent picture published after every pass.
 struct AgentSnapshot {
   uint64_t generation = 0;
@@ -70,6 +82,10 @@ struct AgentSnapshot {
   bool first_apply_done = false;
   bool ready = false;
   std::string not_ready_reason;
+  // The source's health() ("" when fine): the API server unreachable, say.
+  // The last applied state stays enforced meanwhile, but the agent cannot
+  // know it is the latest, so it is not ready.
+  std::string source_health;
   std::vector<EndpointView> endpoints;
   size_t bound = 0, pending = 0, bind_errors = 0;
   std::string apply_error;  // the last apply's error while it is unresolved
@@ -105,6 +121,8 @@ class Reconciler {
   void start();
   void stop();
 
+  // The last published picture; when the source's health changed since, a
+  // copy that says so (the loop may be idle for a while).
   std::shared_ptr<const AgentSnapshot> snapshot() const;
   // Runs f(compiler, store) with the compiler's committed state frozen
   // (verdict(), policies()); f must be quick.
@@ -114,6 +132,8 @@ class Reconciler {
     return f(compiler_);
   }
   const Histogram& latency() const { return latency_; }
+  // Every pod in the store, by namespace/name (takes the store's lock shared).
+  std::vector<PodView> pods() const;
 
  private:
   struct Queued {
@@ -174,7 +194,11 @@ class Reconciler {
   std::chrono::milliseconds retry_backoff_{0};
   std::set<std::string> fail_closed_;
   std::map<std::string, Binding> bindings_;
-  std::deque<ParseError> recent_errors_;  // for sources without SourceErrors
+  // For sources without SourceErrors: the objects rejected now, by
+  // ParseError::object ("NetworkPolicy ns/name"); cleared when the object
+  // is accepted, deleted, or absent from a relist of its kind.
+  std::map<std::string, ParseError> current_errors_;
+  std::string published_health_;
   std::vector<Warning> warnings_;
   bool lint_dirty_ = false;
   uint64_t updates_total_ = 0, commits_total_ = 0, apply_errors_total_ = 0, bind_errors_total_ = 0;

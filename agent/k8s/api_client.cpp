@@ -189,7 +189,7 @@ ApiResponse ApiClient::get(const std::string& path, const Query& query, std::chr
 }
 
 ApiResponse ApiClient::stream(const std::string& path, const Query& query, std::chrono::seconds read_timeout,
-                              const DataHandler& on_data) {
+                              const DataHandler& on_data, const std::function<void(int)>& on_status) {
   ApiResponse response;
   if (auto s = apply_token(); !s) {
     response.transport_error = s.message();
@@ -204,6 +204,7 @@ ApiResponse ApiClient::stream(const std::string& path, const Query& query, std::
       url_.base_path + path, query, headers,
       [&](const httplib::Response& head) {
         response.status = head.status;
+        if (on_status) on_status(head.status);
         return true;
       },
       [&](const char* data, size_t size) {

@@ -60,8 +60,10 @@ class ApiClient {
   // GET whose 200 body is handed to `on_data` as it arrives (a watch).
   // `on_data` returning false aborts the request. Other statuses' bodies
   // land in ApiResponse::body. `read_timeout` is the longest silence allowed.
+  // `on_status`, when set, hears the status as soon as the headers arrive
+  // (a watch with no events yet is still a working connection).
   ApiResponse stream(const std::string& path, const Query& query, std::chrono::seconds read_timeout,
-                     const DataHandler& on_data);
+                     const DataHandler& on_data, const std::function<void(int)>& on_status = {});
 
   // Thread-safe: makes the request in flight (if any) fail promptly.
   void interrupt();

@@ -53,6 +53,23 @@ Reflector::Reflector(ApiResource resource, ApiClient& client, const ApiSourceOpt
       log_(std::move(log)),
       backoff_(options.backoff_initial, options.backoff_max) {}
 
+Reflector::Health Reflector::health() const {
+  std::lock_guard lock(health_mutex_);
+  return health_;
+}
+
+void Reflector::set_ok() {
+  std::lock_guard lock(health_mutex_);
+  health_ = Health{};
+}
+
+void Reflector::set_failed(const std::string& error) {
+  std::lock_guard lock(health_mutex_);
+  if (health_.ok) health_.since = std::chrono::steady_clock::now();
+  health_.ok = false;
+  health_.error = error;
+}
+
 void Reflector::info(const std::string& msg, const std::string& extra) {
   log_("level=info msg=" + log_value(msg) + " kind=" + resource_.kind + (extra.empty() ? "" : " " + extra));
 }
@@ -76,7 +93,9 @@ void Reflector::run(std::stop_token stop) {
     try {
       if (need_list) {
         if (auto s = list(stop); !s) {
-          if (stop.stop_requested() || !pause(stop, s.message())) return;
+          if (stop.stop_requested()) return;
+          set_failed(s.message());
+          if (!pause(stop, s.message())) return;
           continue;
         }
         need_list = false;
@@ -99,7 +118,8 @@ void Reflector::run(std::stop_token stop) {
           if (relists_in_a_row++ > 0 && !pause(stop, "resourceVersion expired again right after a relist")) return;
           break;
         case WatchEnd::Failed:
-          if (!pause(stop, "watch failed")) return;
+          set_failed(watch_error_);
+          if (!pause(stop, "watch failed: " + watch_error_)) return;
           break;
       }
     } catch (const std::exception& e) {
@@ -158,9 +178,13 @@ Status Reflector::list(std::stop_token stop) {
   }
   if (resource_version.empty()) return Status::error("list " + resource_.path + ": metadata.resourceVersion: missing");
   resource_version_ = resource_version;
+  set_ok();
   info("listed", "objects=" + std::to_string(update.upserts.size()) + " rejected=" +
                      std::to_string(update.errors.size()) + " pages=" + std::to_string(pages) +
                      " resourceVersion=" + log_value(resource_version));
+  for (const ParseError& e : update.errors)
+    warn("object rejected; its last good version stays in force",
+         "object=" + log_value(e.object) + " field=" + log_value(e.field) + " err=" + log_value(e.message));
   const bool initial = !listed_once_;
   listed_once_ = true;
   deliver_(std::move(update), initial);
@@ -172,6 +196,9 @@ std::optional<Reflector::WatchEnd> Reflector::apply(std::vector<WatchEvent>& eve
   SourceUpdate batch;
   std::set<std::string> keys;  // in `batch`: an object seen twice starts a new batch, keeping order
   auto flush = [&] {
+    for (const ParseError& e : batch.errors)
+      warn("object rejected; its last good version stays in force",
+           "object=" + log_value(e.object) + " field=" + log_value(e.field) + " err=" + log_value(e.message));
     if (!batch.upserts.empty() || !batch.deletes.empty() || !batch.errors.empty()) deliver_(std::move(batch), false);
     batch = SourceUpdate{};
     keys.clear();
@@ -197,6 +224,7 @@ std::optional<Reflector::WatchEnd> Reflector::apply(std::vector<WatchEvent>& eve
           return WatchEnd::Gone;
         }
         warn("watch error event", "code=" + std::to_string(code) + " err=" + log_value(message));
+        watch_error_ = "watch " + resource_.path + ": ERROR event " + std::to_string(code) + ": " + message;
         return WatchEnd::Failed;
       }
       case WatchEvent::Type::Added:
@@ -260,6 +288,10 @@ Reflector::WatchEnd Reflector::watch(std::stop_token stop) {
                                           decoder_.feed(data, events, errors);
                                           verdict = apply(events, errors, got_event);
                                           return !verdict;
+                                        },
+                                        [&](int status) {
+                                          // The server answers: whatever comes next, it is reachable.
+                                          if (status == 200) set_ok();
                                         });
   watch_saw_events_ = got_event;
   if (stop.stop_requested()) return WatchEnd::Stopped;
@@ -268,6 +300,7 @@ Reflector::WatchEnd Reflector::watch(std::stop_token stop) {
     warn("watch connection lost", "resourceVersion=" + log_value(resource_version_) +
                                       " pending_bytes=" + std::to_string(decoder_.pending()) +
                                       " err=" + log_value(response.transport_error));
+    watch_error_ = "watch " + resource_.path + ": connection: " + response.transport_error;
     return WatchEnd::Failed;
   }
   if (response.status == 410) {
@@ -276,14 +309,19 @@ Reflector::WatchEnd Reflector::watch(std::stop_token stop) {
   }
   if (response.status != 200) {
     warn("watch refused", "err=" + log_value(response.describe()));
+    watch_error_ = "watch " + resource_.path + ": " + response.describe();
     return WatchEnd::Failed;
   }
   if (decoder_.pending() > 0) {
     warn("watch ended mid-event", "pending_bytes=" + std::to_string(decoder_.pending()));
+    watch_error_ = "watch " + resource_.path + ": ended in the middle of an event";
     return WatchEnd::Failed;
   }
   // A server that ends every watch at once must not make us spin.
-  if (!got_event && std::chrono::steady_clock::now() - started < std::chrono::seconds(1)) return WatchEnd::Failed;
+  if (!got_event && std::chrono::steady_clock::now() - started < std::chrono::seconds(1)) {
+    watch_error_ = "watch " + resource_.path + ": the server ends every watch at once";
+    return WatchEnd::Failed;
+  }
   return WatchEnd::Closed;
 }
 

@@ -30,6 +30,15 @@ class Reflector {
   // Lists and watches until `stop` is requested.
   void run(std::stop_token stop);
 
+  // Whether the last exchange with the server worked (thread-safe). `since`:
+  // when the current run of failures began.
+  struct Health {
+    bool ok = true;
+    std::string error;
+    std::chrono::steady_clock::time_point since{};
+  };
+  Health health() const;
+
  private:
   enum class WatchEnd { Closed, Gone, Failed, Stopped };
 
@@ -41,6 +50,8 @@ class Reflector {
   std::optional<WatchEnd> apply(std::vector<WatchEvent>& events, std::vector<std::string>& errors, bool& got_event);
   // Waits out the backoff; false when stopped meanwhile.
   bool pause(std::stop_token stop, const std::string& why);
+  void set_ok();
+  void set_failed(const std::string& error);
   void info(const std::string& msg, const std::string& extra = "");
   void warn(const std::string& msg, const std::string& extra = "");
 
@@ -54,6 +65,9 @@ class Reflector {
   bool listed_once_ = false;
   bool watch_saw_events_ = false;  // the last watch delivered a change
   WatchStreamDecoder decoder_;
+  std::string watch_error_;  // why the last watch failed
+  mutable std::mutex health_mutex_;
+  Health health_;
   std::mutex sleep_mutex_;
   std::condition_variable_any sleep_cv_;
 };

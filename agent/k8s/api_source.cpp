@@ -2,6 +2,7 @@
 // one update at a time, and a stop that does not wait for a silent watch.
 #include "api_source.h"
 
+#include <algorithm>
 #include <condition_variable>
 #include <iostream>
 
@@ -51,6 +52,23 @@ void ApiSource::log(std::string_view line) const {
 
 std::string ApiSource::describe() const { return "kubernetes api " + config_.server + " (" + config_.origin + ")"; }
 
+std::string ApiSource::health() const {
+  const auto now = std::chrono::steady_clock::now();
+  std::string out;
+  long longest = 0;
+  if (!reflectors_ready_.load(std::memory_order_acquire)) return "";
+  for (const auto& w : workers_) {
+    if (!w->reflector) continue;
+    Reflector::Health h = w->reflector->health();
+    if (h.ok || now - h.since < options_.unhealthy_after) continue;
+    long secs = std::chrono::duration_cast<std::chrono::seconds>(now - h.since).count();
+    longest = std::max(longest, secs);
+    out += (out.empty() ? "" : "; ") + w->resource.kind + ": " + h.error;
+  }
+  if (out.empty()) return "";
+  return "kubernetes api " + config_.server + " unreachable for " + std::to_string(longest) + "s (" + out + ")";
+}
+
 void ApiSource::deliver(SourceUpdate update, bool initial_list) {
   std::lock_guard lock(sink_mutex_);
   if (sink_) sink_(std::move(update));
@@ -80,6 +98,7 @@ void ApiSource::start(UpdateSink sink) {
       worker->done_cv.notify_all();
     });
   }
+  reflectors_ready_.store(true, std::memory_order_release);
 }
 
 void ApiSource::stop() {

@@ -43,6 +43,9 @@ struct ApiSourceOptions {
   std::chrono::seconds connect_timeout{10};
   std::chrono::milliseconds backoff_initial{250};
   std::chrono::milliseconds backoff_max{30000};
+  // health() reports a resource whose requests have failed for this long
+  // (one dropped watch that reconnects at once is routine, not unhealthy).
+  std::chrono::milliseconds unhealthy_after{3000};
   // Where log lines go (one `level=... msg="..."` line per call); stderr when unset.
   std::function<void(std::string_view)> log;
 };
@@ -62,6 +65,8 @@ class ApiSource : public Source {
   void stop() override;
   bool synced() const override { return synced_.load(); }
   std::string describe() const override;
+  // "" or "kubernetes api unreachable for 12s (Pod: watch /api/v1/pods: connection: Connection)".
+  std::string health() const override;
 
  private:
   struct Worker;
@@ -76,6 +81,7 @@ class ApiSource : public Source {
   UpdateSink sink_;
   int initial_lists_ = 0;  // guarded by sink_mutex_
   std::atomic<bool> synced_{false};
+  std::atomic<bool> reflectors_ready_{false};  // health() may read workers' reflectors
   bool started_ = false;
 };
 

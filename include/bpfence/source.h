@@ -42,6 +42,10 @@ class Source {
   virtual void stop() = 0;
   virtual bool synced() const = 0;
   virtual std::string describe() const = 0;
+  // Empty while the source reaches its inputs; otherwise why it does not
+  // (the API server unreachable for a while, say). Thread-safe. The state
+  // last delivered stays in force meanwhile; the agent reports it not ready.
+  virtual std::string health() const { return ""; }
 };
 
 }  // namespace bpfence
