@@ -28,8 +28,10 @@ inline std::string cli_status(const Node& node, const std::string& cli, const st
                               bool json_output = false) {
   // nsenter, not `ip netns exec`: that one remounts /sys, hiding the bpffs
   // the pinned maps live on.
-  std::vector<std::string> argv = {"nsenter", "--net=" + lab::netns_path(node.node_netns()), cli, "status", "--pin-dir", pin_dir,
-                                   "--agent", "127.0.0.1:" + std::to_string(node.listen_port())};
+  std::vector<std::string> argv = {"nsenter", "--net=" + lab::netns_path(node.node_netns()),
+                                   cli,       "status",
+                                   "--pin-dir", pin_dir,
+                                   "--agent",   "127.0.0.1:" + std::to_string(node.listen_port())};
   if (json_output) argv.insert(argv.end(), {"-o", "json"});
   std::string out;
   if (!lab::run_command(argv, "", &out)) return "";
