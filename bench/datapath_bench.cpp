@@ -1,8 +1,13 @@
 // Datapath benchmark: ns per packet of bpf/policy.bpf.c measured with
 // BPF_PROG_TEST_RUN (the kernel runs the program `repeat` times on one
-// packet and reports the mean), against an empty TC program as the floor.
+// packet and reports the mean), against an empty TC program as the floor,
+// and against a reference program that only parses the packet the same way
+// and looks its flow key up once (bpf/bench_min.bpf.c): the least a hit can
+// cost.
 //
 //   hit         the flow is in the table at the endpoint's generation
+//   hit/ref     hit over the reference program, the two measured in
+//               alternation (median of the pairs: the load moves less)
 //   miss/allow  no flow entry, decided by policy, allowed by the first
 //               lookup (pod identity, exact port)
 //   miss/deny   no flow entry, every lookup made (pod identity, CIDR
@@ -39,6 +44,7 @@
 #include <vector>
 
 #include "bench_empty.skel.h"
+#include "bench_min.skel.h"
 #include "bpfence/bpf_dataplane.h"
 #include "packets.h"
 
@@ -99,7 +105,6 @@ DesiredState synthetic_state(uint32_t policies, uint32_t identities) {
   ep.identity = kEndpointIdentity;
   ep.ips = {ip("10.0.1.10")};
   ep.ingress_isolated = true;
-  ep.has_ranges = 1;
   s.endpoints[ep.pod] = ep;
   s.pod_addrs[ip("10.0.1.10")] = kEndpointIdentity;
   s.pod_addrs[ip("10.0.1.11")] = kClientIdentity;
@@ -124,6 +129,10 @@ DesiredState synthetic_state(uint32_t policies, uint32_t identities) {
       s.ranges[r] = i + 1;
     }
   }
+  // As the compiler marks it: range entries name pod identities only.
+  ep.has_ranges = s.ranges.empty() ? 0 : 1 | BF_RANGES_NONE(BF_DIR_INGRESS, BF_PEER_CIDR) |
+                                             BF_RANGES_NONE(BF_DIR_INGRESS, BF_PEER_ANY);
+  s.endpoints[ep.pod] = ep;
   return s;
 }
 
@@ -222,12 +231,42 @@ int main(int argc, char** argv) {
   double floor1_ns = measure_first_packets(bpf_program__fd(empty->progs.empty), "10.0.1.11", "10.0.1.10", 80, kFirst);
   bench_empty_bpf::destroy(empty);
 
+  // The reference: parse + one flow lookup, the entry for `allowed` present.
+  bench_min_bpf* min = bench_min_bpf::open_and_load();
+  if (!min) {
+    std::fprintf(stderr, "bench: load reference program\n");
+    return 1;
+  }
+  {
+    bf_flow_key k{};
+    std::copy_n(ip("10.0.1.11").bytes.begin(), 16, k.src);
+    std::copy_n(ip("10.0.1.10").bytes.begin(), 16, k.dst);
+    k.sport = htons(40000);
+    k.dport = htons(80);
+    k.proto = 6;
+    k.direction = BF_DIR_INGRESS;
+    k.endpoint_id = kEndpoint;
+    bf_flow_value v{};
+    v.action = BF_ACT_FORWARD;
+    if (bpf_map_update_elem(bpf_map__fd(min->maps.min_flows), &k, &v, BPF_ANY)) {
+      std::perror("bench: reference flow");
+      return 1;
+    }
+  }
+  if (run_once(bpf_program__fd(min->progs.parse_lookup), allowed) != 0) {
+    std::fprintf(stderr, "bench: the reference program missed its flow\n");
+    return 1;
+  }
+  const int ref_prog = bpf_program__fd(min->progs.parse_lookup);
+  double ref_ns = measure(ref_prog, allowed, repeat, runs);
+
   const std::string base = "/sys/fs/bpf/bpfence-bench-" + std::to_string(::getpid());
   nlohmann::json results = nlohmann::json::array();
   std::printf("repeat=%u runs=%d (median of runs), ns/packet\n", repeat, runs);
-  std::printf("empty TC program (floor): %.1f; at repeat 1: %.1f\n\n", floor_ns, floor1_ns);
-  std::printf("%9s %11s %8s %8s %11s %10s %13s %13s %10s\n", "policies", "identities", "hit", "hit/flr", "miss/allow",
-              "miss/deny", "deny/noranges", "first+insert", "first/noins");
+  std::printf("empty TC program (floor): %.1f; at repeat 1: %.1f\n", floor_ns, floor1_ns);
+  std::printf("parse + one flow lookup (reference): %.1f\n\n", ref_ns);
+  std::printf("%9s %11s %8s %8s %8s %11s %10s %13s %13s %10s\n", "policies", "identities", "hit", "hit/flr",
+              "hit/ref", "miss/allow", "miss/deny", "deny/noranges", "first+insert", "first/noins");
   for (auto [policies, identities] : configs) {
     {
       DesiredState s = synthetic_state(policies, identities);
@@ -240,7 +279,19 @@ int main(int argc, char** argv) {
       }
       double first = measure_first_packets(rec.prog, "10.0.1.11", "10.0.1.10", 80, kFirst);
       double first_noinsert = measure_first_packets(norec.prog, "10.0.1.11", "10.0.1.10", 80, kFirst);
-      double hit = measure(rec.prog, allowed, repeat, runs);
+      // Hit and reference measured in alternation, so both see the same
+      // load on this shared machine; the ratio is the median of the pairs.
+      std::vector<double> hits, refs, ratios;
+      for (int r = 0; r < runs; ++r) {
+        hits.push_back(measure(rec.prog, allowed, repeat, 1));
+        refs.push_back(measure(ref_prog, allowed, repeat, 1));
+        ratios.push_back(hits.back() / refs.back());
+      }
+      auto median = [](std::vector<double> v) {
+        std::sort(v.begin(), v.end());
+        return v[v.size() / 2];
+      };
+      double hit = median(hits), ref = median(refs), hit_ref = median(ratios);
       double miss_allow = measure(norec.prog, allowed, repeat, runs);
       double miss_deny = measure(norec.prog, denied, repeat, runs);
       // The same without the port-range LPM lookups (endpoint without ranges).
@@ -250,13 +301,15 @@ int main(int argc, char** argv) {
       e.has_ranges = 0;
       bpf_map_update_elem(norec.dp->map_fd("endpoints"), &lo, &e, BPF_ANY);
       double miss_deny_nr = measure(norec.prog, denied, repeat, runs);
-      std::printf("%9u %11u %8.1f %8.2f %11.1f %10.1f %13.1f %13.1f %10.1f\n", policies, identities, hit,
-                  hit / floor_ns, miss_allow, miss_deny, miss_deny_nr, first, first_noinsert);
+      std::printf("%9u %11u %8.1f %8.2f %8.2f %11.1f %10.1f %13.1f %13.1f %10.1f\n", policies, identities, hit,
+                  hit / floor_ns, hit_ref, miss_allow, miss_deny, miss_deny_nr, first, first_noinsert);
       std::fflush(stdout);
       results.push_back({{"policies", policies},
                          {"identities", identities},
                          {"policy_entries", s.policy.size()},
                          {"hit_ns", hit},
+                         {"reference_ns", ref},
+                         {"hit_over_reference", hit_ref},
                          {"miss_allow_ns", miss_allow},
                          {"miss_deny_ns", miss_deny},
                          {"miss_deny_no_ranges_ns", miss_deny_nr},
@@ -265,6 +318,8 @@ int main(int argc, char** argv) {
       for (Loaded* l : {&rec, &norec}) (void)l->dp->uninstall();
     }
   }
+
+  bench_min_bpf::destroy(min);
 
   if (!json_path.empty()) {
     utsname u{};
@@ -277,6 +332,7 @@ int main(int argc, char** argv) {
                           {"cpus", libbpf_num_possible_cpus()},
                           {"floor_ns", floor_ns},
                           {"floor_repeat1_ns", floor1_ns},
+                          {"reference_parse_lookup_ns", ref_ns},
                           {"results", results}};
     std::ofstream(json_path) << out.dump(2) << "\n";
     std::printf("\nwrote %s\n", json_path.c_str());

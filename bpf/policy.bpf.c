@@ -74,14 +74,14 @@ static __always_inline int bf_handle(struct __sk_buff *skb, __u8 dir)
 		return bf_drop(skb, fv->reason, fv->rule_id, &p.key);
 	}
 
+	f = bpf_map_lookup_elem(&flows, &p.key);
+	if (f && f->generation == ep->generation) {
+		bf_flow_touch(f, skb, &p);
+		return bf_verdict(skb, &p, f->action, f->reason, f->rule_id);
+	}
 	/* Coarse clock (tick resolution, CLOCK_MONOTONIC base): a few ns cheaper
 	 * per packet, and flow ageing counts in seconds. */
 	now = bpf_ktime_get_coarse_ns();
-	f = bpf_map_lookup_elem(&flows, &p.key);
-	if (f && f->generation == ep->generation) {
-		bf_flow_touch(f, skb, &p, now);
-		return bf_verdict(skb, &p, f->action, f->reason, f->rule_id);
-	}
 
 	if (f && (f->flags & BF_FLOW_REPLY)) {
 		/* A reply entry from an older generation: is the flow it answers

@@ -200,7 +200,9 @@ void Compiler::Impl::set_policy_ref(const PolicyKey& k, uint32_t rule, int delta
 
 void Compiler::Impl::set_range_ref(const RangeKey& k, uint32_t rule, int delta) {
   merge_ref(range_refs, k, rule, delta);
-  range_counts[{k.k.endpoint_id, k.k.direction}] += delta;
+  uint32_t peer = k.k.peer_identity;
+  int kind = peer == BF_ID_ANY ? BF_PEER_ANY : peer >= kFirstCidrIdentity ? BF_PEER_CIDR : BF_PEER_POD;
+  range_counts[{k.k.endpoint_id, k.k.direction, kind}] += delta;
 }
 
 void Compiler::Impl::set_rule(uint32_t id, std::optional<RuleRef> ref) {
@@ -423,11 +425,19 @@ EndpointState Compiler::Impl::endpoint_state(const std::string& key) const {
   ep.egress_policies = list(ep_egress);
   ep.ingress_isolated = !ep.ingress_policies.empty();
   ep.egress_isolated = !ep.egress_policies.empty();
-  auto ranges = [&](int dir) {
-    auto it = range_counts.find({ep.endpoint_id, dir});
+  auto ranges = [&](int dir, int kind) {
+    auto it = range_counts.find({ep.endpoint_id, dir, kind});
     return it != range_counts.end() && it->second > 0;
   };
-  ep.has_ranges = (ranges(BF_DIR_INGRESS) ? 1 : 0) | (ranges(BF_DIR_EGRESS) ? 2 : 0);
+  ep.has_ranges = 0;
+  for (int dir : {BF_DIR_INGRESS, BF_DIR_EGRESS}) {
+    bool kinds[3] = {ranges(dir, BF_PEER_POD), ranges(dir, BF_PEER_CIDR), ranges(dir, BF_PEER_ANY)};
+    if (!kinds[0] && !kinds[1] && !kinds[2]) continue;
+    ep.has_ranges |= 1u << dir;
+    // The kinds with no range entry: the datapath skips those lookups.
+    for (int kind : {BF_PEER_POD, BF_PEER_CIDR, BF_PEER_ANY})
+      if (!kinds[kind]) ep.has_ranges |= BF_RANGES_NONE(dir, kind);
+  }
   return ep;
 }
 

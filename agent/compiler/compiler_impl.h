@@ -166,7 +166,7 @@ struct Compiler::Impl {
   MergedMap<PolicyKey> policy_refs;
   MergedMap<RangeKey> range_refs;
   std::map<std::string, std::set<std::string>> ep_ingress, ep_egress;  // pod -> policies
-  std::map<std::pair<uint32_t, int>, int> range_counts;                // (endpoint, dir) -> entries
+  std::map<std::tuple<uint32_t, int, int>, int> range_counts;  // (endpoint, dir, bf_peer_kind) -> entries
   std::map<IpAddress, std::string> local_by_ip;                        // ip -> local pod
 
   DesiredState state;

@@ -33,13 +33,23 @@ static __always_inline void bf_flow_reverse(const struct bf_flow_key *k, struct 
 	r->endpoint_id = k->endpoint_id;
 }
 
-/* Cached verdict: count the packet on the entry. */
+/* Cached verdict: count the packet on the entry. last_seen_ns comes from the
+ * coarse clock, which only moves at a tick: it is read (a helper call) only
+ * when jiffies (one load: the verifier inlines bpf_jiffies64) says a tick
+ * passed since the entry was last refreshed, so a burst of packets within
+ * one tick pays for the clock once. Same values, to within the tick the
+ * clock and jiffies may be updated apart. */
 static __always_inline void bf_flow_touch(struct bf_flow_value *f, struct __sk_buff *skb,
-					  const struct bf_pkt *p, __u64 now)
+					  const struct bf_pkt *p)
 {
+	__u32 tick = (__u32)bpf_jiffies64();
+
 	__sync_fetch_and_add(&f->packets, 1);
 	__sync_fetch_and_add(&f->bytes, skb->len);
-	f->last_seen_ns = now;
+	if (f->seen_tick != tick) {
+		f->seen_tick = tick;
+		f->last_seen_ns = bpf_ktime_get_coarse_ns();
+	}
 	if ((f->tcp_flags | p->tcp_flags) != f->tcp_flags)
 		f->tcp_flags |= p->tcp_flags;
 }
@@ -55,6 +65,7 @@ static __always_inline void bf_flow_record(struct __sk_buff *skb, const struct b
 	struct bf_flow_value v = {};
 
 	bf_flow_reverse(key, &v.reverse);
+	v.seen_tick = (__u32)bpf_jiffies64();
 	v.first_seen_ns = now;
 	v.last_seen_ns = now;
 	v.packets = 1;

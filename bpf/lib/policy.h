@@ -147,12 +147,20 @@ static __always_inline void bf_decide(const struct bf_endpoint *ep, const struct
 	ranges = ep->has_ranges & (1 << dir);
 	d->action = BF_ACT_FORWARD;
 	d->reason = BF_R_POLICY;
-	if (pod_id && bf_rule_for(ep->endpoint_id, pod_id, dir, key->proto, port, ranges, &d->rule_id))
+	/* A range lookup per peer kind, unless the endpoint says it has no range
+	 * entry for that kind (BF_RANGES_NONE): a deny then costs the same
+	 * however many ranges other peers have. */
+#define BF_KIND_RANGES(kind) (ranges && !(ep->has_ranges & BF_RANGES_NONE(dir, kind)))
+	if (pod_id && bf_rule_for(ep->endpoint_id, pod_id, dir, key->proto, port, BF_KIND_RANGES(BF_PEER_POD),
+				  &d->rule_id))
 		return;
-	if (cidr_id && bf_rule_for(ep->endpoint_id, cidr_id, dir, key->proto, port, ranges, &d->rule_id))
+	if (cidr_id && bf_rule_for(ep->endpoint_id, cidr_id, dir, key->proto, port, BF_KIND_RANGES(BF_PEER_CIDR),
+				   &d->rule_id))
 		return;
-	if (bf_rule_for(ep->endpoint_id, BF_ID_ANY, dir, key->proto, port, ranges, &d->rule_id))
+	if (bf_rule_for(ep->endpoint_id, BF_ID_ANY, dir, key->proto, port, BF_KIND_RANGES(BF_PEER_ANY),
+			&d->rule_id))
 		return;
+#undef BF_KIND_RANGES
 	d->action = BF_ACT_DROP;
 	d->reason = BF_R_FW_POLICY;
 }

@@ -103,7 +103,7 @@ struct EndpointState {
   std::vector<IpAddress> ips;
   bool ingress_isolated = false;
   bool egress_isolated = false;
-  uint8_t has_ranges = 0;  // bit 0 ingress, bit 1 egress
+  uint8_t has_ranges = 0;  // bit 0 ingress, bit 1 egress, BF_RANGES_NONE(dir, kind) bits
   // Policies that select the pod for each direction (namespace/name).
   std::vector<std::string> ingress_policies;
   std::vector<std::string> egress_policies;

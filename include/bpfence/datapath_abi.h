@@ -70,10 +70,24 @@ struct bf_endpoint {
 	__u8 ingress_isolated;
 	__u8 egress_isolated;
 	__u8 fail_closed;       /* drop everything not yet allowed by a flow */
-	__u8 has_ranges;        /* bit 0: ingress ranges, bit 1: egress ranges */
+	__u8 has_ranges;        /* bit 0: ingress ranges, bit 1: egress ranges,
+				 * BF_RANGES_NONE(dir, kind): none for that peer kind */
 	__u8 ip4[16];           /* IPv4-mapped, zero if none */
 	__u8 ip6[16];           /* zero if none */
 };
+
+/* Kinds of peer a policy entry names: the program makes one port-range
+ * lookup per kind. BF_RANGES_NONE(dir, kind) set in bf_endpoint.has_ranges
+ * says the endpoint has no range entry for that kind that way, so the
+ * program skips that lookup (a walk of the range trie, whose depth grows
+ * with the number of range entries). Clear bits only cost a lookup that
+ * misses, so older values (bits 0 and 1 only) stay correct. */
+enum bf_peer_kind {
+	BF_PEER_POD = 0,        /* BF_ID_FIRST_DYNAMIC .. CIDR identities */
+	BF_PEER_CIDR = 1,       /* CIDR identities (from 2^24) */
+	BF_PEER_ANY = 2,        /* BF_ID_ANY */
+};
+#define BF_RANGES_NONE(dir, kind) (1u << (2 + 3 * (dir) + (kind)))
 
 /* pod_addrs: pod or host address -> identity. */
 struct bf_addr_key {
@@ -140,7 +154,7 @@ enum bf_flow_flags {
 
 struct bf_flow_value {
 	struct bf_flow_key reverse;
-	__u32 pad;
+	__u32 seen_tick;        /* BPF only: low bits of jiffies when last_seen_ns was last set */
 	__u64 first_seen_ns;    /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
 	__u64 last_seen_ns;
 	__u64 packets;

@@ -213,7 +213,31 @@ spec:
   for (int port : {31999, 32769, 80, 65535})
     CHECK_FALSE(allowed(c, "default/client", "default/web", std::to_string(port) + "/TCP"));
   CHECK_FALSE(allowed(c, "default/client", "default/web", "32100/UDP"));
-  CHECK(c.state().endpoints.at("default/web").has_ranges == 1);
+  // Ingress ranges, all of them for any peer: no pod or CIDR identity has one.
+  CHECK(c.state().endpoints.at("default/web").has_ranges ==
+        (1 | BF_RANGES_NONE(BF_DIR_INGRESS, BF_PEER_POD) | BF_RANGES_NONE(BF_DIR_INGRESS, BF_PEER_CIDR)));
+}
+
+TEST_CASE("an endpoint says which peer kinds have no port ranges", "[semantics][ports]") {
+  auto c = base()
+               .policy(R"(
+kind: NetworkPolicy
+apiVersion: networking.k8s.io/v1
+metadata: {name: range, namespace: default}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  ingress:
+  - from: [{podSelector: {}}]
+    ports: [{port: 32000, endPort: 32768}]
+  - from: [{ipBlock: {cidr: 192.168.0.0/16}}]
+    ports: [{port: 80}]
+)")
+               .compile();
+  // Ranges name pod identities only; the CIDR rule is an exact port.
+  CHECK(c.state().endpoints.at("default/web").has_ranges ==
+        (1 | BF_RANGES_NONE(BF_DIR_INGRESS, BF_PEER_CIDR) | BF_RANGES_NONE(BF_DIR_INGRESS, BF_PEER_ANY)));
+  CHECK(allowed(c, "default/client", "default/web", "32100/TCP"));
+  CHECK_FALSE(allowed(c, "default/client", "default/web", "31000/TCP"));
 }
 
 TEST_CASE("port ranges decompose into aligned prefixes", "[ports]") {
