@@ -271,7 +271,7 @@ TEST_CASE("a 200,000-flow flood through a 20,000-entry flow table keeps policy a
     if (pushed) {
       CHECK(PushPair::say(push.client, push.server, 2000));
     } else {
-      CHECK(push_entries_after == 0);
+      CHECK(push_entries_after < push_entries_before);
       CHECK(PushPair::say(push.client, push.server, 2000));
       CHECK(PushPair::take(push.client, 6000));  // the retransmitted push
     }
