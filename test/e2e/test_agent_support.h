@@ -88,6 +88,7 @@ class Node {
   const std::string& node_ip() const { return node_ip_; }
   const std::string& manifests_dir() const { return manifests_; }
   const std::string& agent_log() const { return agent_log_; }
+  const std::string& bpffs() const { return bpffs_; }
 
   // A pod namespace with its veth and host route; listeners on `ports`.
   Status add_pod(const std::string& key, const std::string& ip, const std::vector<std::string>& ports);
@@ -97,6 +98,8 @@ class Node {
 
   // The agent (inside the node namespace).
   Status start_agent(const std::vector<std::string>& extra = {});
+  // Source flags instead of `--manifests DIR` (e.g. {"--kubeconfig", FILE}).
+  void use_source(std::vector<std::string> args) { source_args_ = std::move(args); }
   void kill_agent(int sig);  // and reap it
   bool agent_running() const;
   std::string agent_log_tail(size_t bytes = 4000) const { return lab::tail_file(agent_log_, bytes); }
@@ -126,6 +129,7 @@ class Node {
   std::map<std::string, std::unique_ptr<PodIface>> pods_;
   int next_pod_ = 0;
   std::optional<lab::ProcessId> agent_;
+  std::vector<std::string> source_args_;
   bool set_up_ = false;
 };
 
@@ -316,6 +320,10 @@ inline Status Node::start_agent(const std::vector<std::string>& extra) {
   lab::SpawnOptions so;
   so.argv = {agent_bin_,  "--node",   node_name_, "--manifests", manifests_, "--bpffs", bpffs_,
              "--listen", "127.0.0.1:" + std::to_string(listen_port()), "--log-level", "debug"};
+  if (!source_args_.empty()) {
+    so.argv.erase(so.argv.begin() + 3, so.argv.begin() + 5);  // "--manifests DIR"
+    so.argv.insert(so.argv.begin() + 3, source_args_.begin(), source_args_.end());
+  }
   so.argv.insert(so.argv.end(), extra.begin(), extra.end());
   // BFE2E_AGENT_CAPS=bpf,net_admin runs the agent with only those
   // capabilities (the DaemonSet's set), to prove it needs no more.
