@@ -518,3 +518,24 @@ TEST_CASE("options: values, flags, numbers, --help, errors", "[cli][options]") {
   CHECK(p.parse({"extra"}, nullptr, &help).message() == "unexpected argument \"extra\"");
   CHECK(p.parse({"-f=1"}, nullptr, &help).message() == "unknown option -f=1");
 }
+
+TEST_CASE("agent JSON: /v1/pods names remote pods without hiding local isolation", "[cli][names]") {
+  Names n;
+  // /v1/endpoints first (local pods and their isolation), then /v1/pods in
+  // the agent's form (every pod, local or not), as names_from_agent does.
+  decode_agent_pods(nlohmann::json::parse(R"({"generation":3,"endpoints":[
+      {"pod":"dev/web","ips":["10.1.0.20"],"ingress_policies":["dev/a"],"egress_policies":[]}]})"),
+                    &n);
+  decode_agent_pods(nlohmann::json::parse(R"({"generation":3,"pods":[
+      {"pod":"dev/web","namespace":"dev","name":"web","node":"n1","ips":["10.1.0.20"],"labels":{"app":"web"},
+       "host_network":false,"local":true,"identity":7},
+      {"pod":"dev/db","namespace":"dev","name":"db","node":"n2","ips":["10.2.0.30","fd00::30"],"labels":{},
+       "host_network":false,"local":false,"identity":9}]})"),
+                    &n);
+  CHECK(n.pod_at(*IpAddress::parse("10.2.0.30")) == "dev/db");
+  CHECK(n.pod_at(*IpAddress::parse("fd00::30")) == "dev/db");
+  REQUIRE(n.pod("dev/web"));
+  CHECK(n.pod("dev/web")->isolation_known);
+  CHECK(n.pod("dev/web")->ingress_policies == std::vector<std::string>{"dev/a"});
+  CHECK_FALSE(n.pod("dev/db")->isolation_known);
+}
