@@ -323,8 +323,6 @@ Status open_dataplane(const DataplaneConfig& config, DataplaneHandle* out) {
   h.prune_unclaimed = [raw] { return raw->prune_unclaimed(); };
   h.adopted_endpoints = [raw] { return raw->adopted_endpoints(); };
   h.repin = [raw](std::vector<std::string>* restored) { return raw->repin(restored); };
-  h.adopted_endpoints = [raw] { return raw->adopted_endpoints(); };
-  h.repin = [raw](std::vector<std::string>* restored) { return raw->repin(restored); };
   h.dataplane = std::move(dp);
   *out = std::move(h);
   return Status::ok();
