@@ -319,9 +319,22 @@ void Reconciler::pass(std::vector<Queued> batch, bool /*interfaces*/) {
   }
   if (lint_dirty_ && idle) {
     auto t0 = Clock::now();
-    warnings_ = compiler_.warnings();
-    lint_dirty_ = false;
+    // A change that arrives meanwhile interrupts the lint (which can take
+    // long at thousands of policies), so it never delays enforcement; the
+    // lint runs again once the reconciler is idle.
+    auto change_waiting = [this] {
+      std::lock_guard lock(queue_mutex_);
+      return !queue_.empty();
+    };
+    std::vector<Warning> warnings;
+    bool done = compiler_.warnings(&warnings, change_waiting);
     std::chrono::duration<double, std::milli> lint_ms = Clock::now() - t0;
+    if (!done) {
+      agentlog::debug("lint interrupted by a change", "lint_ms=" + std::to_string(lint_ms.count()));
+      return;
+    }
+    warnings_ = std::move(warnings);
+    lint_dirty_ = false;
     agentlog::debug("linted", "warnings=" + std::to_string(warnings_.size()) +
                                   " lint_ms=" + std::to_string(lint_ms.count()));
     publish();

@@ -43,9 +43,18 @@ class Linter {
   Linter(const Compiler& c, std::vector<Warning>& out) : ns_objects_(c.namespaces()), pods_(c.pods()), out_(out) {
     for (const auto& [name, ns] : ns_objects_) namespaces_.push_back(name);
     // Pods name namespaces too (manifest mode may not list every Namespace).
-    for (const auto& [key, pod] : pods_) namespaces_.push_back(pod.namespace_);
+    for (const auto& [key, pod] : pods_) {
+      namespaces_.push_back(pod.namespace_);
+      if (pod.host_network) continue;
+      for (const IpAddress& ip : pod.ips) pod_ips_.push_back({ip, &key});
+    }
     std::sort(namespaces_.begin(), namespaces_.end());
     namespaces_.erase(std::unique(namespaces_.begin(), namespaces_.end()), namespaces_.end());
+    // Sorted by address, so the pods an ipBlock covers are one contiguous
+    // run (a prefix is an address range): thousands of ipBlocks at ten
+    // thousand pods would otherwise cost seconds of scanning every pod.
+    std::sort(pod_ips_.begin(), pod_ips_.end(),
+              [](const PodIp& a, const PodIp& b) { return a.ip < b.ip; });
   }
 
   void policy(const std::string& key, const NetworkPolicy& p) {
@@ -54,7 +63,7 @@ class Linter {
       warn("has egress rules but policyTypes does not list Egress: they are ignored");
     if (!p.ingress.empty() && !p.affects_ingress())
       warn("has ingress rules but policyTypes does not list Ingress: they are ignored");
-    if (selected_pods(p).empty()) warn("selects no pods in namespace " + p.namespace_);
+    if (!selects_any_pod(p)) warn("selects no pods in namespace " + p.namespace_);
     rules(p, p.ingress, "spec.ingress", "from", p.affects_ingress());
     rules(p, p.egress, "spec.egress", "to", p.affects_egress());
   }
@@ -69,12 +78,11 @@ class Linter {
 
   void warn(std::string message) { out_.push_back({key_, std::move(message)}); }
 
-  std::vector<std::string> selected_pods(const NetworkPolicy& p) const {
-    std::vector<std::string> pods;
+  bool selects_any_pod(const NetworkPolicy& p) const {
     for (auto it = pods_.lower_bound(p.namespace_ + "/");
          it != pods_.end() && it->second.namespace_ == p.namespace_; ++it)
-      if (!it->second.host_network && p.pod_selector.matches(it->second.labels)) pods.push_back(it->first);
-    return pods;
+      if (!it->second.host_network && p.pod_selector.matches(it->second.labels)) return true;
+    return false;
   }
 
   void rules(const NetworkPolicy& p, const std::vector<PolicyRule>& rules, const std::string& field,
@@ -147,17 +155,23 @@ class Linter {
     // block that covers pods was usually meant as a podSelector. A /0 is a
     // deliberate "everywhere" and says nothing about pods.
     if (block.cidr.user_len() == 0) return;
+    auto excepted = [&](const IpAddress& ip) {
+      return std::any_of(block.except.begin(), block.except.end(), [&](const Prefix& e) { return e.contains(ip); });
+    };
+    std::vector<const std::string*> keys;
+    auto it = std::lower_bound(pod_ips_.begin(), pod_ips_.end(), block.cidr.addr,
+                               [](const PodIp& a, const IpAddress& ip) { return a.ip < ip; });
+    for (; it != pod_ips_.end() && block.cidr.contains(it->ip); ++it)
+      if (!excepted(it->ip)) keys.push_back(it->pod);
+    std::sort(keys.begin(), keys.end(), [](const std::string* a, const std::string* b) { return *a < *b; });
+    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+    // Each pod named once, by the first of its IPs the block covers.
     std::vector<std::string> covered;
-    for (const auto& [key, pod] : pods_) {
-      if (pod.host_network) continue;
-      for (const auto& ip : pod.ips) {
-        if (!block.cidr.contains(ip)) continue;
-        bool excepted = std::any_of(block.except.begin(), block.except.end(),
-                                    [&](const Prefix& e) { return e.contains(ip); });
-        if (!excepted) {
-          covered.push_back(key + " (" + ip.str() + ")");
-          break;
-        }
+    for (const std::string* key : keys) {
+      for (const IpAddress& ip : pods_.at(*key).ips) {
+        if (!block.cidr.contains(ip) || excepted(ip)) continue;
+        covered.push_back(*key + " (" + ip.str() + ")");
+        break;
       }
     }
     if (!covered.empty())
@@ -166,8 +180,14 @@ class Linter {
            "; pod IPs change when pods restart, use a podSelector/namespaceSelector to select pods");
   }
 
+  struct PodIp {
+    IpAddress ip;
+    const std::string* pod;  // key into pods_
+  };
+
   const std::map<std::string, Namespace>& ns_objects_;
   const std::map<std::string, Pod>& pods_;
+  std::vector<PodIp> pod_ips_;
   std::vector<Warning>& out_;
   std::vector<std::string> namespaces_;
   std::string key_;
@@ -177,9 +197,18 @@ class Linter {
 
 std::vector<Warning> Compiler::warnings() const {
   std::vector<Warning> out;
-  Linter lint(*this, out);
-  for (const auto& [key, p] : policies()) lint.policy(key, p);
+  warnings(&out, nullptr);
   return out;
+}
+
+bool Compiler::warnings(std::vector<Warning>* out, const std::function<bool()>& interrupted) const {
+  out->clear();
+  Linter lint(*this, *out);
+  for (const auto& [key, p] : policies()) {
+    if (interrupted && interrupted()) return false;
+    lint.policy(key, p);
+  }
+  return true;
 }
 
 }  // namespace bpfence

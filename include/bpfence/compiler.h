@@ -14,6 +14,7 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -213,6 +214,10 @@ class Compiler {
   Verdict verdict(const IpAddress& src, const IpAddress& dst, uint8_t proto, uint16_t port) const;
 
   std::vector<Warning> warnings() const;
+  // The same, giving up (false, *out incomplete) as soon as interrupted()
+  // says so between two policies: the agent lints only while idle and
+  // lets the next change in at once.
+  bool warnings(std::vector<Warning>* out, const std::function<bool()>& interrupted) const;
 
   // The committed cluster objects, for display (explain, policy).
   const std::map<std::string, Namespace>& namespaces() const;
