@@ -6,6 +6,7 @@
 // only, so a warning can come and go as pods and namespaces change (a
 // namespace label that does not exist yet: story 3 of DESIGN.md).
 #include <algorithm>
+#include <unordered_map>
 
 #include "bpfence/compiler.h"
 
@@ -27,6 +28,23 @@ std::string selector_text(const LabelSelector& s) {
       for (size_t i = 0; i < e.values.size(); ++i) out += (i ? "," : "") + e.values[i];
       out += ")";
     }
+  }
+  return out;
+}
+
+// An unambiguous key for a selector (length-prefixed fields), for memos.
+std::string selector_key(const LabelSelector& s) {
+  std::string out;
+  auto field = [&](const std::string& f) { out += std::to_string(f.size()) + ":" + f; };
+  for (const auto& [k, v] : s.match_labels) {
+    field(k);
+    field(v);
+  }
+  for (const auto& e : s.match_expressions) {
+    out += "|" + std::to_string(static_cast<int>(e.op));
+    field(e.key);
+    for (const auto& v : e.values) field(v);
+    out += ";";
   }
   return out;
 }
@@ -78,10 +96,17 @@ class Linter {
 
   void warn(std::string message) { out_.push_back({key_, std::move(message)}); }
 
-  bool selects_any_pod(const NetworkPolicy& p) const {
-    for (auto it = pods_.lower_bound(p.namespace_ + "/");
-         it != pods_.end() && it->second.namespace_ == p.namespace_; ++it)
-      if (!it->second.host_network && p.pod_selector.matches(it->second.labels)) return true;
+  bool selects_any_pod(const NetworkPolicy& p) { return any_pod_in(p.namespace_, p.pod_selector); }
+
+  // Whether a pod of the namespace matches the selector. Policies repeat
+  // selectors (every policy of an app selects it), so answers are kept for
+  // the run: thousands of policies over ten thousand pods would otherwise
+  // scan the namespace for each.
+  bool any_pod_in(const std::string& ns, const LabelSelector& selector) {
+    auto [it, fresh] = any_pod_.try_emplace(std::to_string(ns.size()) + ":" + ns + selector_key(selector), false);
+    if (!fresh) return it->second;
+    for (auto p = pods_.lower_bound(ns + "/"); p != pods_.end() && p->second.namespace_ == ns; ++p)
+      if (!p->second.host_network && selector.matches(p->second.labels)) return it->second = true;
     return false;
   }
 
@@ -121,8 +146,7 @@ class Linter {
     // a mistake of the policy then, just an empty namespace.
     if (!peer.pod_selector || peer.pod_selector->empty()) return;
     for (const auto& ns : namespaces)
-      for (auto it = pods_.lower_bound(ns + "/"); it != pods_.end() && it->second.namespace_ == ns; ++it)
-        if (!it->second.host_network && peer.pod_selector->matches(it->second.labels)) return;
+      if (any_pod_in(ns, *peer.pod_selector)) return;
     std::string where = peer.namespace_selector
                             ? "in the namespaces its namespaceSelector selects (" + pod_list(namespaces) + ")"
                             : "in namespace " + p.namespace_;
@@ -188,6 +212,7 @@ class Linter {
   const std::map<std::string, Namespace>& ns_objects_;
   const std::map<std::string, Pod>& pods_;
   std::vector<PodIp> pod_ips_;
+  std::unordered_map<std::string, bool> any_pod_;  // namespace + selector_key -> a pod matches
   std::vector<Warning>& out_;
   std::vector<std::string> namespaces_;
   std::string key_;
