@@ -15,17 +15,13 @@ namespace {
 using bpfence::e2e::Clock;
 using bpfence::e2e::json;
 using bpfence::e2e::Node;
+using bpfence::e2e::pod_yaml;
 using bpfence::e2e::Stream;
 
 const char* kWeb = "10.200.3.10";
 const char* kClient = "10.200.3.11";
 const char* kOther = "10.200.3.12";
 const char* kWeb2 = "10.200.3.13";
-
-std::string pod_yaml(const std::string& name, const std::string& app, const std::string& ip, const std::string& node) {
-  return "apiVersion: v1\nkind: Pod\nmetadata: {name: " + name + ", namespace: alpha, labels: {app: " + app +
-         "}}\nspec: {nodeName: " + node + "}\nstatus: {podIP: " + ip + "}\n";
-}
 
 const char* kAllowClient = R"(apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
@@ -83,9 +79,9 @@ TEST_CASE("a policy that cannot be applied leaves the old state enforced and fai
   BFE2E_REQUIRE_OK(node.add_pod("alpha/web", kWeb, {"80/TCP", "8080/TCP"}));
   BFE2E_REQUIRE_OK(node.add_pod("alpha/client", kClient, {"80/TCP"}));
   BFE2E_REQUIRE_OK(node.add_pod("alpha/other", kOther, {"80/TCP"}));
-  node.write_manifest("pods.yaml", pod_yaml("web", "web", kWeb, n) + "---\n" +
-                                       pod_yaml("client", "client", kClient, n) + "---\n" +
-                                       pod_yaml("other", "other", kOther, n));
+  node.write_manifest("pods.yaml", pod_yaml("alpha", "web", "web", kWeb, n) + "---\n" +
+                                       pod_yaml("alpha", "client", "client", kClient, n) + "---\n" +
+                                       pod_yaml("alpha", "other", "other", kOther, n));
   node.write_manifest("policy.yaml", kAllowClient);
   BFE2E_REQUIRE_OK(node.start_agent());
   auto st = node.wait_ready(0);
@@ -127,7 +123,7 @@ TEST_CASE("a policy that cannot be applied leaves the old state enforced and fai
 
   // A new pod the failed policy selects is denied, not left open.
   BFE2E_REQUIRE_OK(node.add_pod("alpha/web2", kWeb2, {"80/TCP"}));
-  node.write_manifest("pod-web2.yaml", pod_yaml("web2", "web", kWeb2, n));
+  node.write_manifest("pod-web2.yaml", pod_yaml("alpha", "web2", "web", kWeb2, n));
   st = wait_status(node, [&](const json& s) {
     for (const auto& p : s["fail_closed"])
       if (p == "alpha/web2") return s["endpoints"]["attached"] == 4;

@@ -17,6 +17,7 @@ namespace {
 using bpfence::e2e::Clock;
 using bpfence::e2e::json;
 using bpfence::e2e::Node;
+using bpfence::e2e::pod_yaml;
 using bpfence::e2e::Stream;
 
 const char* kWeb = "10.200.1.10";
@@ -35,12 +36,6 @@ bool attached(const Node& node, const std::string& host) {
   bool ok = bpfence::lab::run_command({"tc", "-n", node.node_netns(), "filter", "show", "dev", host, "ingress"}, "",
                                       &out).is_ok();
   return ok && out.find("from_pod") != std::string::npos;
-}
-
-std::string pod_yaml(const std::string& ns, const std::string& name, const std::string& app, const std::string& ip,
-                     const std::string& node) {
-  return "apiVersion: v1\nkind: Pod\nmetadata: {name: " + name + ", namespace: " + ns + ", labels: {app: " + app +
-         "}}\nspec: {nodeName: " + node + "}\nstatus: {podIP: " + ip + "}\n";
 }
 
 std::string policy(bool open_up) {

@@ -428,6 +428,13 @@ inline bool Node::probe(const std::string& from_pod, const std::string& to_ip, c
   return !res.empty() && res[0].outcome == lab::Outcome::Allowed;
 }
 
+// A pod manifest with one label (app) and one IP, as the agent tests write them.
+inline std::string pod_yaml(const std::string& ns, const std::string& name, const std::string& app,
+                            const std::string& ip, const std::string& node) {
+  return "apiVersion: v1\nkind: Pod\nmetadata: {name: " + name + ", namespace: " + ns + ", labels: {app: " + app +
+         "}}\nspec: {nodeName: " + node + "}\nstatus: {podIP: " + ip + "}\n";
+}
+
 }  // namespace bpfence::e2e
 
 // REQUIRE on a Status, showing its message when it fails.

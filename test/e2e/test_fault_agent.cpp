@@ -20,18 +20,13 @@ namespace {
 using bpfence::e2e::Clock;
 using bpfence::e2e::json;
 using bpfence::e2e::Node;
+using bpfence::e2e::pod_yaml;
 using bpfence::e2e::Stream;
 namespace lab = bpfence::lab;
 
 const char* kWeb = "10.200.2.10";
 const char* kClient = "10.200.2.11";
 const char* kOther = "10.200.2.12";
-
-std::string pod_yaml(const std::string& ns, const std::string& name, const std::string& app, const std::string& ip,
-                     const std::string& node) {
-  return "apiVersion: v1\nkind: Pod\nmetadata: {name: " + name + ", namespace: " + ns + ", labels: {app: " + app +
-         "}}\nspec: {nodeName: " + node + "}\nstatus: {podIP: " + ip + "}\n";
-}
 
 // web accepts 80/TCP from app=client only (and, open_up, from namespace beta).
 std::string web_policy(bool open_up) {

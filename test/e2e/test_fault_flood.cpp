@@ -25,6 +25,7 @@ namespace {
 using bpfence::e2e::Clock;
 using bpfence::e2e::json;
 using bpfence::e2e::Node;
+using bpfence::e2e::pod_yaml;
 using bpfence::e2e::Stream;
 namespace ts = bpfence::testsupport;
 
@@ -36,11 +37,6 @@ constexpr uint32_t kMaxFlows = 20000;
 constexpr uint32_t kFlowsPerPort = 50000;
 const std::vector<uint16_t> kAllowed = {7001, 7003};
 const std::vector<uint16_t> kDenied = {7002, 7004};
-
-std::string pod_yaml(const std::string& name, const std::string& app, const std::string& ip, const std::string& node) {
-  return "apiVersion: v1\nkind: Pod\nmetadata: {name: " + name + ", namespace: alpha, labels: {app: " + app +
-         "}}\nspec: {nodeName: " + node + "}\nstatus: {podIP: " + ip + "}\n";
-}
 
 // target: UDP 7001/7003 and TCP 80 from the flooder. server: TCP 80 and
 // 8080 from client, no egress at all. client: no ingress at all. So
@@ -170,10 +166,10 @@ TEST_CASE("a 200,000-flow flood through a 20,000-entry flow table keeps policy a
   BFE2E_REQUIRE_OK(node.add_pod("alpha/target", kTarget, {"80/TCP", "81/TCP"}));
   BFE2E_REQUIRE_OK(node.add_pod("alpha/client", kClient, {"80/TCP"}));
   BFE2E_REQUIRE_OK(node.add_pod("alpha/server", kServer, {"80/TCP"}));
-  node.write_manifest("pods.yaml", pod_yaml("flood", "flood", kFlood, n) + "---\n" +
-                                       pod_yaml("target", "target", kTarget, n) + "---\n" +
-                                       pod_yaml("client", "client", kClient, n) + "---\n" +
-                                       pod_yaml("server", "server", kServer, n));
+  node.write_manifest("pods.yaml", pod_yaml("alpha", "flood", "flood", kFlood, n) + "---\n" +
+                                       pod_yaml("alpha", "target", "target", kTarget, n) + "---\n" +
+                                       pod_yaml("alpha", "client", "client", kClient, n) + "---\n" +
+                                       pod_yaml("alpha", "server", "server", kServer, n));
   node.write_manifest("policies.yaml", kPolicies);
   // The sweeper stays out of the way (a pass every hour): eviction here is
   // the LRU's alone.

@@ -20,6 +20,7 @@ namespace {
 using bpfence::e2e::Clock;
 using bpfence::e2e::json;
 using bpfence::e2e::Node;
+using bpfence::e2e::pod_yaml;
 using bpfence::e2e::Stream;
 
 const char* kWeb = "10.200.5.10";
@@ -28,11 +29,6 @@ const char* kOther = "10.200.5.12";
 const char* kDb = "10.200.5.13";
 const char* kWeb2 = "10.200.5.14";
 constexpr uint32_t kPolicyMap = 64;
-
-std::string pod_yaml(const std::string& name, const std::string& app, const std::string& ip, const std::string& node) {
-  return "apiVersion: v1\nkind: Pod\nmetadata: {name: " + name + ", namespace: alpha, labels: {app: " + app +
-         "}}\nspec: {nodeName: " + node + "}\nstatus: {podIP: " + ip + "}\n";
-}
 
 const char* kPolicies = R"(apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
@@ -96,10 +92,10 @@ TEST_CASE("a policy larger than the policy map: clear error, nothing half-applie
   BFE2E_REQUIRE_OK(node.add_pod("alpha/client", kClient, {"80/TCP"}));
   BFE2E_REQUIRE_OK(node.add_pod("alpha/other", kOther, {"80/TCP"}));
   BFE2E_REQUIRE_OK(node.add_pod("alpha/db", kDb, {"5432/TCP"}));
-  node.write_manifest("pods.yaml", pod_yaml("web", "web", kWeb, n) + "---\n" +
-                                       pod_yaml("client", "client", kClient, n) + "---\n" +
-                                       pod_yaml("other", "other", kOther, n) + "---\n" +
-                                       pod_yaml("db", "db", kDb, n));
+  node.write_manifest("pods.yaml", pod_yaml("alpha", "web", "web", kWeb, n) + "---\n" +
+                                       pod_yaml("alpha", "client", "client", kClient, n) + "---\n" +
+                                       pod_yaml("alpha", "other", "other", kOther, n) + "---\n" +
+                                       pod_yaml("alpha", "db", "db", kDb, n));
   node.write_manifest("policies.yaml", kPolicies);
   BFE2E_REQUIRE_OK(node.start_agent({"--max-policy-entries", std::to_string(kPolicyMap)}));
   auto st = node.wait_ready(0);
@@ -152,7 +148,7 @@ TEST_CASE("a policy larger than the policy map: clear error, nothing half-applie
 
   // A new pod the failed policy selects is denied from the start.
   BFE2E_REQUIRE_OK(node.add_pod("alpha/web2", kWeb2, {"80/TCP"}));
-  node.write_manifest("pod-web2.yaml", pod_yaml("web2", "web", kWeb2, n));
+  node.write_manifest("pod-web2.yaml", pod_yaml("alpha", "web2", "web", kWeb2, n));
   st = wait_status(node, [&](const json& s) {
     for (const auto& p : s["fail_closed"])
       if (p == "alpha/web2") return s["endpoints"]["attached"] == 5;
