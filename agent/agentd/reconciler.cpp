@@ -153,7 +153,10 @@ void Reconciler::run() {
       // Wake up on work; also on a timer while waiting for the source's
       // initial state, for a retry, or to rebind after an error.
       auto ready = [&] { return stop_ || !queue_.empty() || interfaces_dirty_ || host_ips_update_; };
-      if (!source_.synced()) {
+      // Until the first apply, poll: a source hands over its initial state
+      // before it reports synced, so the pass that took that state may have
+      // seen "not synced" and left the first commit to a later pass.
+      if (!source_.synced() || (!first_apply_done_ && !have_pending_)) {
         queue_cv_.wait_for(lock, std::chrono::milliseconds(20), ready);
       } else if (have_pending_) {
         queue_cv_.wait_until(lock, retry_at_, ready);
