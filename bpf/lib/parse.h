@@ -32,7 +32,7 @@
 
 #define BF_IPPROTO_ICMPV6 58
 #define BF_IPPROTO_SCTP 132
-#define BF_MAX_EXT_HDRS 8  /* more than that is not a real packet */
+#define BF_MAX_EXT_HDRS 8  /* header slots walked: at most 7 extension headers, then L4 */
 
 enum bf_parse_result {
 	BF_PARSE_OK = 0,
