@@ -6,7 +6,8 @@
  *   to_pod:   egress hook of the host veth  = what the pod gets  = its INGRESS policy
  *
  * Per packet: endpoint (by ifindex) -> parse -> flow table hit at the
- * endpoint's current generation -> cached verdict. Otherwise decide
+ * endpoint's current generation -> cached verdict. An ICMP error quoting a
+ * flow this endpoint allows is forwarded as Related. Otherwise decide
  * (lib/policy.h), record the flow and, on Forward, its reverse entry.
  * A stale reply entry is re-decided as the flow it answers, so a new deny
  * cuts established connections and a kept allow does not disturb them.
@@ -75,15 +76,26 @@ static __always_inline int bf_handle(struct __sk_buff *skb, __u8 dir)
 	}
 
 	f = bpf_map_lookup_elem(&flows, &p.key);
-	if (f && f->generation == ep->generation) {
+	/* An ICMP error is judged per packet, never by a cached verdict: the
+	 * next one from the same router may quote another flow. */
+	if (f && f->generation == ep->generation && !p.icmp_error) {
 		bf_flow_touch(f, skb, &p);
 		return bf_verdict(skb, &p, f->action, f->reason, f->rule_id);
 	}
+	/* Not recorded as a flow of its own: the entry would be keyed without
+	 * ports, shared by errors about every flow between the two addresses. */
+	if (bf_icmp_related(ep, &p))
+		return bf_verdict(skb, &p, BF_ACT_FORWARD, BF_R_RELATED, 0);
 	/* Coarse clock (tick resolution, CLOCK_MONOTONIC base): a few ns cheaper
 	 * per packet, and flow ageing counts in seconds. */
 	now = bpf_ktime_get_coarse_ns();
 
-	if (f && (f->flags & BF_FLOW_REPLY)) {
+	if (p.icmp_error) {
+		/* An error about no allowed flow: plain ICMP to policy, recorded
+		 * without a reverse entry (no reply may follow an error). */
+		bf_decide(ep, &p.key, &d);
+		flags = BF_FLOW_ICMP_ERROR;
+	} else if (f && (f->flags & BF_FLOW_REPLY)) {
 		/* A reply entry from an older generation: is the flow it answers
 		 * still allowed? (It was decided at the opposite direction.) */
 		struct bf_flow_key orig;

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * Packet parsing: Ethernet -> IPv4/IPv6 (extension headers walked) ->
- * TCP/UDP/SCTP ports, ICMP/ICMPv6 echo id. Fills the flow key the rest of the
- * program works on.
+ * TCP/UDP/SCTP ports, ICMP/ICMPv6 echo id, and for an ICMP error the
+ * addresses and ports of the datagram it quotes. Fills the flow key the rest
+ * of the program works on.
  *
  * Headers are read in place when the linear part of the skb holds them
  * (the common case: no helper call), else copied with bpf_skb_load_bytes(),
@@ -47,13 +48,20 @@ enum bf_frag_kind {
 	BF_FRAG_LATER,
 };
 
+enum bf_icmp_error_kind {
+	BF_ICMP_ERR_NONE = 0,
+	BF_ICMP_ERR_QUOTE,       /* an ICMP error whose quoted datagram was read into `inner` */
+	BF_ICMP_ERR_UNREADABLE,  /* an ICMP error whose quote is cut short or not understood */
+};
+
 struct bf_pkt {
 	struct bf_flow_key key;  /* src, dst, ports, proto; the caller sets direction + endpoint */
+	struct bf_flow_key inner; /* ICMP error: the datagram it quotes (src, dst, ports, proto) */
 	__u32 frag_id;           /* IPv4 id or IPv6 fragment identification */
 	__u8 frag;               /* enum bf_frag_kind */
 	__u8 frag_proto;         /* protocol named by the IP/fragment header */
 	__u8 tcp_flags;
-	__u8 pad;
+	__u8 icmp_error;         /* enum bf_icmp_error_kind */
 };
 
 /* `len` bytes at `off`: a pointer into the packet, or into `buf` after a
@@ -76,6 +84,77 @@ static __always_inline void bf_map_v4(__u8 *dst, __be32 addr)
 	dst[10] = 0xff;
 	dst[11] = 0xff;
 	__builtin_memcpy(dst + 12, &addr, 4);
+}
+
+/* ICMP types that quote the datagram they report on (RFC 792, RFC 4443):
+ * destination unreachable (incl. fragmentation needed), time exceeded,
+ * parameter problem; ICMPv6 also packet too big. */
+static __always_inline int bf_icmp_is_error(__u8 type, int v6)
+{
+	if (v6)
+		return type >= 1 && type <= 4;
+	return type == 3 || type == 11 || type == 12;
+}
+
+/* Ports of a transport header's first 8 bytes, as bf_parse_l4 keys them:
+ * TCP/UDP/SCTP ports, the echo id of an ICMP echo, else none. */
+static __always_inline void bf_quote_ports(struct bf_flow_key *k, const __u8 *l4, int v6)
+{
+	switch (k->proto) {
+	case IPPROTO_TCP:
+	case IPPROTO_UDP:
+	case BF_IPPROTO_SCTP:
+		__builtin_memcpy(&k->sport, l4, 2);
+		__builtin_memcpy(&k->dport, l4 + 2, 2);
+		return;
+	case IPPROTO_ICMP:
+	case BF_IPPROTO_ICMPV6:
+		if ((!v6 && (l4[0] == 8 || l4[0] == 0)) || (v6 && (l4[0] == 128 || l4[0] == 129))) {
+			__builtin_memcpy(&k->sport, l4 + 4, 2);
+			k->dport = k->sport;
+		}
+		return;
+	}
+}
+
+/* The datagram an ICMP error quotes, `avail` bytes at `off`: its addresses,
+ * protocol and ports into p->inner, so the caller can find the flow it
+ * belongs to. Returns 0 when that cannot be read: the quote is shorter than
+ * the IP header + 8 bytes every router sends, it quotes a later fragment
+ * (no ports), or an IPv6 datagram with extension headers (not walked here). */
+static __always_inline int bf_parse_quote(struct __sk_buff *skb, struct bf_pkt *p, __u32 off,
+					  __u32 avail, int v6)
+{
+	__u8 buf[40];
+	const __u8 *h;
+	__u32 hlen = 40;
+	__be32 a;
+
+	if (v6) {
+		if (avail < 40 + 8 || !(h = bf_hdr(skb, off, buf, 40)) || (h[0] >> 4) != 6)
+			return 0;
+		__builtin_memcpy(p->inner.src, h + 8, 16);
+		__builtin_memcpy(p->inner.dst, h + 24, 16);
+		p->inner.proto = h[6];
+		if (p->inner.proto != IPPROTO_TCP && p->inner.proto != IPPROTO_UDP &&
+		    p->inner.proto != BF_IPPROTO_SCTP && p->inner.proto != BF_IPPROTO_ICMPV6)
+			return 0;
+	} else {
+		if (avail < 20 + 8 || !(h = bf_hdr(skb, off, buf, 20)) || (h[0] >> 4) != 4)
+			return 0;
+		hlen = (h[0] & 0xf) * 4;
+		if (hlen < 20 || avail < hlen + 8 || (h[6] & 0x1f) || h[7])
+			return 0;
+		__builtin_memcpy(&a, h + 12, 4);
+		bf_map_v4(p->inner.src, a);
+		__builtin_memcpy(&a, h + 16, 4);
+		bf_map_v4(p->inner.dst, a);
+		p->inner.proto = h[9];
+	}
+	if (!(h = bf_hdr(skb, off + hlen, buf, 8)))
+		return 0;
+	bf_quote_ports(&p->inner, h, v6);
+	return 1;
 }
 
 /* Transport header at `off`, `avail` bytes of it in this packet. */
@@ -123,7 +202,12 @@ static __always_inline int bf_parse_l4(struct __sk_buff *skb, struct bf_pkt *p,
 				__builtin_memcpy(&p->key.sport, hdr + 4, 2);
 				p->key.dport = p->key.sport;
 			}
+		} else {
+			return BF_PARSE_OK;  /* ICMPv6 in IPv4 or ICMP in IPv6: no types */
 		}
+		if (bf_icmp_is_error(hdr[0], v6))
+			p->icmp_error = bf_parse_quote(skb, p, off + 8, avail - 8, v6) ?
+						BF_ICMP_ERR_QUOTE : BF_ICMP_ERR_UNREADABLE;
 		return BF_PARSE_OK;
 	default:
 		/* other protocols: no ports; only "every protocol" rules match */

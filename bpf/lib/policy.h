@@ -165,4 +165,24 @@ static __always_inline void bf_decide(const struct bf_endpoint *ep, const struct
 	d->reason = BF_R_FW_POLICY;
 }
 
+/* Is this ICMP error part of a flow the endpoint already allows (RELATED in
+ * conntrack's words)? The datagram it quotes went the other way through
+ * this endpoint: the pod sent it and now gets the error (fragmentation
+ * needed, port unreachable), or received it and answers with one. It must
+ * have been sent by the error's destination, and have a Forward entry at the
+ * endpoint's current generation (a stale entry is re-decided by the flow's
+ * own next packet; until then the error is judged as plain ICMP). */
+static __always_inline int bf_icmp_related(const struct bf_endpoint *ep, struct bf_pkt *p)
+{
+	struct bf_flow_value *f;
+
+	if (p->icmp_error != BF_ICMP_ERR_QUOTE || !bf_addr_eq(p->inner.src, p->key.dst))
+		return 0;
+	p->inner.direction = p->key.direction ^ 1;
+	p->inner.pad = 0;
+	p->inner.endpoint_id = p->key.endpoint_id;
+	f = bpf_map_lookup_elem(&flows, &p->inner);
+	return f && f->action == BF_ACT_FORWARD && f->generation == ep->generation;
+}
+
 #endif /* BPFENCE_BPF_POLICY_H */

@@ -59,6 +59,7 @@ enum bf_reason {
 	BF_R_FRAG_UNKNOWN = 10, /* D: later fragment whose first was not seen */
 	BF_R_FAIL_CLOSED = 11,  /* D: the agent could not apply this pod's policy */
 	BF_R_UNKNOWN_EP = 12,   /* F: program attached to an interface with no endpoint */
+	BF_R_RELATED = 13,      /* F: ICMP error about an allowed flow (PMTU, unreachable) */
 	BF_R_MAX = 16,
 };
 
@@ -150,6 +151,7 @@ struct bf_flow_key {
 
 enum bf_flow_flags {
 	BF_FLOW_REPLY = 1,      /* created as the reverse of an allowed flow */
+	BF_FLOW_ICMP_ERROR = 2, /* an ICMP error judged by policy: no reverse entry */
 };
 
 struct bf_flow_value {

@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace bpfence::testpkt {
@@ -56,6 +57,15 @@ Bytes icmp(uint8_t type, uint16_t id) {
   put16(b, 4, id);
   put16(b, 6, 1);
   return b;
+}
+
+Bytes icmp_error(uint8_t type, uint8_t code, const Bytes& quoted, size_t keep) {
+  Bytes b(8, 0);
+  b[0] = type;
+  b[1] = code;
+  const size_t ip_hlen = !quoted.empty() && (quoted[0] >> 4) == 6 ? 40 : size_t(quoted.empty() ? 0 : quoted[0] & 0xf) * 4;
+  Bytes q(quoted.begin(), quoted.begin() + std::min(quoted.size(), ip_hlen + keep));
+  return cat(b, q);
 }
 
 Bytes ipv4(const std::string& src, const std::string& dst, uint8_t proto, const Bytes& payload, const V4Opts& o) {

@@ -17,6 +17,9 @@ Bytes tcp(uint16_t sport, uint16_t dport, uint8_t flags = kSyn, size_t payload =
 Bytes udp(uint16_t sport, uint16_t dport, size_t payload = 0);
 Bytes sctp(uint16_t sport, uint16_t dport);
 Bytes icmp(uint8_t type, uint16_t id);  // ICMP or ICMPv6: same layout for echo
+// An ICMP/ICMPv6 error (destination unreachable, packet too big...) quoting
+// `quoted` (an IP datagram), cut to its IP header + `keep` bytes as routers do.
+Bytes icmp_error(uint8_t type, uint8_t code, const Bytes& quoted, size_t keep = 8);
 
 struct V4Opts {
   uint16_t id = 1;

@@ -7,9 +7,11 @@
 // packet (RFC 791/8200 layouts plus the documented rules of bpf/README.md)
 // and Compiler::verdict() for the policy. It checks the safety direction
 // for every packet: a forwarded (TC_ACT_OK) packet must be one the policy
-// allows, a non-IP frame or NDP, or a later fragment of a datagram whose
-// first fragment was forwarded. For packets the oracle reads as well formed
+// allows, a non-IP frame or NDP, a later fragment of a datagram whose
+// first fragment was forwarded, or an ICMP error quoting the reply of a flow
+// forwarded before (Related). For packets the oracle reads as well formed
 // it also checks the other direction (an allowed packet is not dropped).
+// Some ICMP errors are built to quote a forwarded flow, so Related is met.
 //
 // Deterministic: the seed is printed (env BPFENCE_PACKET_FUZZ_SEED to
 // replay). Bounded by BPFENCE_PACKET_FUZZ_COUNT packets (default 300000)
@@ -20,7 +22,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <random>
+#include <set>
 #include <sstream>
 #include <tuple>
 
@@ -56,11 +60,24 @@ std::string hex(const Bytes& b) {
 enum class Kind { NonIp, Ndp, Invalid, Ok };
 enum class Frag { None, First, Later };
 
+// A flow as the program keys it: addresses, protocol, ports (the echo id
+// both ways for ICMP echo, 0 when none).
+struct FlowTuple {
+  IpAddress src, dst;
+  uint8_t proto = 0;
+  uint16_t sport = 0, dport = 0;
+  auto operator<=>(const FlowTuple&) const = default;
+  FlowTuple reversed() const { return {dst, src, proto, dport, sport}; }
+};
+
 struct Reading {
   Kind kind = Kind::Invalid;
   IpAddress src, dst;
   uint8_t proto = 0;
+  uint16_t sport = 0;
   uint16_t port = 0;  // destination port, or the ICMP echo id; 0 when none
+  bool icmp_error = false;         // ICMP/ICMPv6 error of the packet's own family
+  std::optional<FlowTuple> quote;  // the datagram it quotes, when readable
   Frag frag = Frag::None;
   uint32_t frag_id = 0;
   uint8_t frag_proto = 0;
@@ -84,17 +101,48 @@ IpAddress addr_at(const Bytes& b, size_t at, bool v6) {
   return a;
 }
 
+// The datagram an ICMP error quotes (bpf/README.md): IP header + 8 bytes at
+// least; IPv4 not a later fragment; IPv6 with the transport header right
+// after the fixed header.
+std::optional<FlowTuple> read_quote(const Bytes& b, size_t off, size_t avail, bool v6) {
+  FlowTuple q;
+  size_t hlen = 40;
+  if (v6) {
+    if (avail < 48 || (b[off] >> 4) != 6) return std::nullopt;
+    q.proto = b[off + 6];
+    if (q.proto != 6 && q.proto != 17 && q.proto != 132 && q.proto != 58) return std::nullopt;
+  } else {
+    if (avail < 28 || (b[off] >> 4) != 4) return std::nullopt;
+    hlen = size_t(b[off] & 0xf) * 4;
+    if (hlen < 20 || avail < hlen + 8 || (get16(b, off + 6) & 0x1fff)) return std::nullopt;
+    q.proto = b[off + 9];
+  }
+  q.src = addr_at(b, off + (v6 ? 8 : 12), v6);
+  q.dst = addr_at(b, off + (v6 ? 24 : 16), v6);
+  const size_t l4 = off + hlen;
+  if (q.proto == 6 || q.proto == 17 || q.proto == 132) {
+    q.sport = get16(b, l4);
+    q.dport = get16(b, l4 + 2);
+  } else if ((!v6 && q.proto == 1 && (b[l4] == 8 || b[l4] == 0)) ||
+             (v6 && q.proto == 58 && (b[l4] == 128 || b[l4] == 129))) {
+    q.sport = q.dport = get16(b, l4 + 4);
+  }
+  return q;
+}
+
 // Transport header at `off` with `avail` bytes of datagram left.
 Reading read_l4(const Bytes& b, Reading r, size_t off, size_t avail, bool v6) {
   switch (r.proto) {
     case 6:
       if (avail < 20) return invalid("TCP header shorter than 20");
       if ((b[off + 12] >> 4) < 5 || size_t(b[off + 12] >> 4) * 4 > avail) return invalid("TCP data offset");
+      r.sport = get16(b, off);
       r.port = get16(b, off + 2);
       break;
     case 17:
     case 132:
       if (avail < (r.proto == 17 ? 8u : 12u)) return invalid("UDP/SCTP header short");
+      r.sport = get16(b, off);
       r.port = get16(b, off + 2);
       break;
     case 1:
@@ -105,7 +153,13 @@ Reading read_l4(const Bytes& b, Reading r, size_t off, size_t avail, bool v6) {
         return r;
       }
       if ((v6 && r.proto == 58 && (b[off] == 128 || b[off] == 129)) || (!v6 && r.proto == 1 && (b[off] == 8 || b[off] == 0)))
-        r.port = get16(b, off + 4);
+        r.sport = r.port = get16(b, off + 4);
+      // errors: v4 3, 11, 12; v6 1-4 (of the packet's own family only)
+      if ((v6 && r.proto == 58 && b[off] >= 1 && b[off] <= 4) ||
+          (!v6 && r.proto == 1 && (b[off] == 3 || b[off] == 11 || b[off] == 12))) {
+        r.icmp_error = true;
+        r.quote = read_quote(b, off + 8, avail - 8, v6);
+      }
       break;
     default:
       break;
@@ -421,15 +475,35 @@ struct FuzzWorld {
 // Frag state the oracle keeps: (target, src, dst, id, proto) -> first fragment forwarded.
 using FragKey = std::tuple<size_t, IpAddress, IpAddress, uint32_t, uint8_t>;
 
+// What the oracle remembers between packets.
+struct Memory {
+  std::map<FragKey, bool> frags;
+  // (target, flow) forwarded as a new flow: the program then holds its
+  // reply entry, which an ICMP error quoting the reply is Related to.
+  std::set<std::pair<size_t, FlowTuple>> forwarded;
+  std::vector<std::pair<size_t, FlowTuple>> forwarded_list;  // the same, for the generator to pick from
+
+  void remember(size_t target, const FlowTuple& t) {
+    if (forwarded.insert({target, t}).second) forwarded_list.push_back({target, t});
+  }
+  // An ICMP error the program must forward as Related: it quotes the reply
+  // of a forwarded flow, and goes to that reply's sender.
+  bool related(size_t target, const Reading& r) const {
+    return r.quote && r.dst == r.quote->src && forwarded.count({target, r.quote->reversed()});
+  }
+};
+
 struct Tally {
   uint64_t packets = 0, forwarded = 0, well_formed = 0, invalid = 0, fragments = 0;
+  uint64_t related = 0;          // ICMP errors quoting a forwarded flow's reply
+  uint64_t related_evicted = 0;  // ... whose reply entry the LRU had evicted (dropped: fine)
   uint64_t refused = 0;  // frames BPF_PROG_TEST_RUN does not run
   uint64_t invalid_forwarded_allowed = 0;  // the oracle read it malformed, the program forwarded, the policy allows it
   std::vector<std::string> failures;
 };
 
 // Runs one packet and checks it; returns false on a failure (recorded in tally).
-bool check_packet(FuzzWorld& w, size_t ti, const Bytes& pkt, std::map<FragKey, bool>& frags, Tally& tally,
+bool check_packet(FuzzWorld& w, size_t ti, const Bytes& pkt, Memory& mem, Tally& tally,
                   const std::string& label) {
   const Target& t = w.targets[ti];
   int rc = 0;
@@ -481,9 +555,12 @@ bool check_packet(FuzzWorld& w, size_t ti, const Bytes& pkt, std::map<FragKey, b
       claim.dst = addr_at(pkt, kEth + (v6 ? 24 : 16), v6);
       claim.proto = pkt[kEth + (v6 ? 6 : 9)];
       const size_t l4 = kEth + (v6 ? 40 : std::max<size_t>(20, (pkt[kEth] & 0xf) * 4));
+      claim.sport = pkt.size() >= l4 + 4 ? get16(pkt, l4) : 0;
       claim.port = pkt.size() >= l4 + 4 ? get16(pkt, l4 + 2) : 0;
       if (!w.allowed(t, claim)) return fail("malformed (" + r.why + ") forwarded, and the policy denies it");
       ++tally.invalid_forwarded_allowed;
+      // The program read it as a flow and holds a reply entry for it.
+      mem.remember(ti, {claim.src, claim.dst, claim.proto, claim.sport, claim.port});
       return true;
     }
     case Kind::Ok:
@@ -492,21 +569,71 @@ bool check_packet(FuzzWorld& w, size_t ti, const Bytes& pkt, std::map<FragKey, b
   ++tally.well_formed;
   if (r.frag == Frag::Later) {
     ++tally.fragments;
-    auto it = frags.find({ti, r.src, r.dst, r.frag_id, r.frag_proto});
-    const bool first_forwarded = it != frags.end() && it->second;
+    auto it = mem.frags.find({ti, r.src, r.dst, r.frag_id, r.frag_proto});
+    const bool first_forwarded = it != mem.frags.end() && it->second;
     if (pass && !first_forwarded) return fail("later fragment forwarded, its first fragment was not");
     // A dropped later fragment of a forwarded datagram is safe (the frags
     // map is an LRU): not a failure.
     return true;
   }
-  const bool allow = w.allowed(t, r);
+  const bool related = r.icmp_error && mem.related(ti, r);
+  const bool allow = related || w.allowed(t, r);
+  if (related) ++tally.related;
   if (r.frag == Frag::First) {
     ++tally.fragments;
-    frags[{ti, r.src, r.dst, r.frag_id, r.frag_proto}] = pass;
+    mem.frags[{ti, r.src, r.dst, r.frag_id, r.frag_proto}] = pass;
   }
-  if (pass && !allow) return fail("forwarded, the policy denies it");
-  if (!pass && allow) return fail("dropped, the policy allows it");
+  // An error gets no reply entry; a related one is not recorded at all.
+  if (pass && !r.icmp_error) mem.remember(ti, {r.src, r.dst, r.proto, r.sport, r.port});
+  if (pass && !allow) return fail(r.icmp_error ? "ICMP error forwarded, unrelated, and the policy denies it"
+                                               : "forwarded, the policy denies it");
+  if (!pass && related) {
+    // The flow table is an LRU of 4,096 entries here: the reply entry may
+    // have been evicted since, and then the program cannot know the flow.
+    // Dropped with the entry still there is a failure.
+    const FlowTuple& q = *r.quote;
+    const auto other = t.dir == BF_DIR_INGRESS ? BF_DIR_EGRESS : BF_DIR_INGRESS;
+    if (!w.f.flow(t.pod, other, q.src.str(), q.dst.str(), q.proto, q.sport, q.dport)) {
+      ++tally.related_evicted;
+      return true;
+    }
+  }
+  if (!pass && allow) return fail(related ? "related ICMP error dropped" : "dropped, the policy allows it");
   return true;
+}
+
+// An ICMP error quoting the reply of a flow forwarded at target `ti` (so
+// the program must find it Related), or nothing when there is none yet. The
+// quote is cut anywhere from nothing to 12 bytes past the IP header.
+Bytes icmp_error_about(Gen& g, const Target& t, size_t ti, const Memory& mem, bool& v6) {
+  std::vector<FlowTuple> flows;  // recent ones: the LRU flow table still holds them
+  for (auto it = mem.forwarded_list.rbegin(); it != mem.forwarded_list.rend() && flows.size() < 64; ++it)
+    if (it->first == ti) flows.push_back(it->second);
+  if (flows.empty()) return {};
+  const FlowTuple reply = g.pick(flows).reversed();
+  // An IPv6 packet may carry IPv4-mapped addresses: written ::ffff:a.b.c.d then.
+  v6 = !reply.src.is_v4() || !reply.dst.is_v4();
+  auto text = [&](const IpAddress& a) { return v6 && a.is_v4() ? "::ffff:" + a.str() : a.str(); };
+  const std::string qsrc = text(reply.src), qdst = text(reply.dst);
+  Bytes l4(8, 0);
+  switch (reply.proto) {
+    case 6: l4 = tcp(reply.sport, reply.dport, kAck); break;
+    case 17: l4 = udp(reply.sport, reply.dport); break;
+    case 132: l4 = sctp(reply.sport, reply.dport); break;
+    case 1:
+    case 58: l4 = icmp(v6 ? 129 : 0, reply.sport); break;
+  }
+  Bytes quoted = v6 ? ipv6(qsrc, qdst, reply.proto, l4) : ipv4(qsrc, qdst, reply.proto, l4);
+  const size_t keep = g.chance(80) ? 8 : g.u(13);
+  // It goes to the reply's sender: from a router (web's ingress) or from the pod itself (client's egress).
+  const std::string to = qsrc;
+  const std::string from = t.dir == BF_DIR_INGRESS ? (v6 ? g.v6(t.peers6) : g.v4(t.peers4)) : qdst;
+  if (v6) {
+    static const std::vector<uint8_t> types = {1, 2, 3, 4};
+    return eth6(ipv6(from, to, 58, icmp_error(g.pick(types), 0, quoted, keep)));
+  }
+  static const std::vector<uint8_t> types = {3, 11, 12};
+  return eth4(ipv4(from, to, 1, icmp_error(g.pick(types), 4, quoted, keep)));
 }
 
 }  // namespace
@@ -546,11 +673,11 @@ TEST_CASE("packet fuzz: regression packets", "[fuzz]") {
       {1, "client egress: TCP to web port 80 (not allowed that way)", eth4(ipv4("10.0.1.11", "10.0.1.10", 6, tcp(1025, 80)))},
   };
   FuzzWorld w;
-  std::map<FragKey, bool> frags;
+  Memory mem;
   Tally tally;
   for (size_t i = 0; i < kept.size(); ++i) {
     INFO("kept packet " << i << ": " << kept[i].name);
-    const bool ok = check_packet(w, kept[i].target, kept[i].bytes, frags, tally, kept[i].name);
+    const bool ok = check_packet(w, kept[i].target, kept[i].bytes, mem, tally, kept[i].name);
     CHECK(ok);
     if (!ok) FAIL(tally.failures.back());
   }
@@ -564,7 +691,7 @@ TEST_CASE("packet fuzz: random and mutated packets never forward what the policy
               (unsigned long long)seed, (unsigned long long)max_packets, (unsigned long long)max_seconds);
   FuzzWorld w;
   Gen g(seed);
-  std::map<FragKey, bool> frags;
+  Memory mem;
   Tally tally;
   const auto start = std::chrono::steady_clock::now();
   const auto deadline = start + std::chrono::seconds(max_seconds);
@@ -572,20 +699,24 @@ TEST_CASE("packet fuzz: random and mutated packets never forward what the policy
     if ((i & 1023) == 0 && std::chrono::steady_clock::now() > deadline) break;
     const size_t ti = g.u(w.targets.size());
     bool v6 = false;
-    Bytes pkt = well_formed(g, w.targets[ti], v6);
+    Bytes pkt = g.chance(5) ? icmp_error_about(g, w.targets[ti], ti, mem, v6) : Bytes{};
+    if (pkt.empty()) pkt = well_formed(g, w.targets[ti], v6);
     const int mutations = g.chance(30) ? 0 : 1 + int(g.u(2));
     for (int m = 0; m < mutations; ++m) mutate(g, pkt, v6);
     if (pkt.size() < kEth) pkt.resize(kEth, 0);  // BPF_PROG_TEST_RUN needs an Ethernet header
-    if (!check_packet(w, ti, pkt, frags, tally, "seed " + std::to_string(seed) + " packet " + std::to_string(i)) &&
+    if (!check_packet(w, ti, pkt, mem, tally, "seed " + std::to_string(seed) + " packet " + std::to_string(i)) &&
         tally.failures.size() >= 10)
       break;
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf("level=info msg=\"packet fuzz done\" seed=%llu packets=%llu forwarded=%llu well_formed=%llu "
-              "malformed=%llu fragments=%llu malformed_forwarded_but_allowed=%llu refused_by_test_run=%llu seconds=%.1f failures=%zu\n",
+              "malformed=%llu fragments=%llu related_icmp_errors=%llu related_evicted=%llu "
+              "malformed_forwarded_but_allowed=%llu refused_by_test_run=%llu seconds=%.1f failures=%zu\n",
               (unsigned long long)seed, (unsigned long long)tally.packets, (unsigned long long)tally.forwarded,
               (unsigned long long)tally.well_formed, (unsigned long long)tally.invalid,
-              (unsigned long long)tally.fragments, (unsigned long long)tally.invalid_forwarded_allowed,
+              (unsigned long long)tally.fragments, (unsigned long long)tally.related,
+              (unsigned long long)tally.related_evicted,
+              (unsigned long long)tally.invalid_forwarded_allowed,
               (unsigned long long)tally.refused, secs,
               tally.failures.size());
   for (const auto& f : tally.failures) std::printf("FAIL %s\n", f.c_str());
@@ -593,4 +724,5 @@ TEST_CASE("packet fuzz: random and mutated packets never forward what the policy
   CHECK(tally.packets >= 10000);  // bounded, but not trivially short
   CHECK(tally.invalid > 0);
   CHECK(tally.fragments > 0);
+  CHECK(tally.related > tally.related_evicted);  // most related errors met their flow
 }

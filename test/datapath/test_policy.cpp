@@ -161,6 +161,78 @@ TEST_CASE("ICMP echo replies pass back to the pinging pod", "[policy]") {
   });
 }
 
+TEST_CASE("ICMP errors about an allowed flow pass as Related; others follow policy", "[policy]") {
+  Fixture f;
+  add_cluster(f);
+  PolicyRule r;
+  r.peers = {pod_peer({{"app", "client"}})};
+  r.ports = {port(80), port(53, Protocol::UDP)};  // ports listed: plain ICMP is denied
+  f.compiler().upsert(ingress_policy("dev", "web-in", {{"app", "web"}}, {r}));
+  f.compiler().upsert(ingress_policy("dev", "web-no-ingress", {{"app", "web"}}, {}));
+  f.compiler().upsert(egress_policy("dev", "web-no-egress", {{"app", "web"}}, {}));
+  f.commit();
+  const char* w = "10.0.1.10";
+  const char* c = "10.0.1.11";
+  const char* router = "10.0.9.1";
+  // What web sends back on the connection, as a router quotes it.
+  Bytes web_reply = ipv4(w, c, 6, tcp(80, 40000, kAck, 1400));
+  Bytes fragmentation_needed = eth4(ipv4(router, w, 1, icmp_error(3, 4, web_reply)));
+  auto error_from_router = [&](const Bytes& quoted, size_t keep = 8) {
+    return Pkt{eth4(ipv4(router, w, 1, icmp_error(3, 4, quoted, keep))), Tuple{router, w, 1, 0, 0}};
+  };
+
+  run_cases(f, {
+      {"SYN client->web", kWeb, IN, tcp4(c, 40000, w, 80), kPass, BF_R_POLICY, "dev/web-in ingress[0]"},
+      {"web's reply", kWeb, OUT, tcp4(w, 80, c, 40000, kSyn | kAck), kPass, BF_R_REPLY},
+      {"UDP client->web:53", kWeb, IN, udp4(c, 40000, w, 53), kPass, BF_R_POLICY, "dev/web-in ingress[0]"},
+      {"fragmentation needed for web's reply: related", kWeb, IN, raw(fragmentation_needed), kPass, BF_R_RELATED},
+      {"web answers UDP with port unreachable: related", kWeb, OUT,
+       raw(eth4(ipv4(w, c, 1, icmp_error(3, 3, ipv4(c, w, 17, udp(40000, 53, 4)))))), kPass, BF_R_RELATED},
+  });
+  // A related error is not recorded: its key (no ports) would be shared by
+  // errors about every flow between the two addresses.
+  CHECK_FALSE(f.flow(kWeb, IN, router, w, 1, 0, 0).has_value());
+
+  run_cases(f, {
+      {"error about a flow web never had", kWeb, IN, error_from_router(ipv4(w, c, 6, tcp(80, 40001))), kDrop,
+       BF_R_FW_POLICY, ""},
+      {"quote cut before the ports", kWeb, IN, error_from_router(web_reply, 2), kDrop, BF_R_FW_POLICY, ""},
+      {"quote of a later fragment (no ports)", kWeb, IN,
+       error_from_router(ipv4(w, c, 6, tcp(80, 40000), V4Opts{.frag_offset = 10})), kDrop, BF_R_FW_POLICY, ""},
+      {"error about web's flow, addressed to another pod", kWeb, IN,
+       raw(eth4(ipv4(router, "10.0.1.12", 1, icmp_error(3, 4, web_reply)))), kDrop, BF_R_FW_POLICY},
+      {"port unreachable for a datagram web never received", kWeb, OUT,
+       raw(eth4(ipv4(w, c, 1, icmp_error(3, 3, ipv4(c, w, 17, udp(40000, 54, 4)))))), kDrop, BF_R_FW_POLICY},
+      // a cached verdict never decides an error: the same router again, about the allowed flow
+      {"related again after a dropped error from the same router", kWeb, IN, raw(fragmentation_needed), kPass,
+       BF_R_RELATED},
+  });
+  auto recorded = f.flow(kWeb, IN, router, w, 1, 0, 0);
+  REQUIRE(recorded);  // an unrelated error is recorded like any ICMP, without a reverse entry
+  CHECK(recorded->action == BF_ACT_DROP);
+  CHECK((recorded->flags & BF_FLOW_ICMP_ERROR) != 0);
+
+  SECTION("IPv6: packet too big for web's reply") {
+    Bytes web_reply6 = ipv6("fd00::10", "fd00::11", 6, tcp(80, 40000, kAck, 1400));
+    run_cases(f, {
+        {"SYN client->web (IPv6)", kWeb, IN, tcp6("fd00::11", 40000, "fd00::10", 80), kPass, BF_R_POLICY},
+        {"web's reply (IPv6)", kWeb, OUT, tcp6("fd00::10", 80, "fd00::11", 40000, kSyn | kAck), kPass, BF_R_REPLY},
+        {"packet too big: related", kWeb, IN,
+         raw(eth6(ipv6("fd00::99", "fd00::10", 58, icmp_error(2, 0, web_reply6)))), kPass, BF_R_RELATED},
+        {"packet too big for another flow", kWeb, IN,
+         raw(eth6(ipv6("fd00::99", "fd00::10", 58, icmp_error(2, 0, ipv6("fd00::10", "fd00::11", 6, tcp(80, 1)))))),
+         kDrop, BF_R_FW_POLICY},
+    });
+  }
+
+  SECTION("once the policy no longer allows the flow, its errors are plain ICMP") {
+    f.compiler().erase_policy("dev/web-in");
+    f.commit();
+    run_cases(f, {{"fragmentation needed after the allow is gone", kWeb, IN, raw(fragmentation_needed), kDrop,
+                   BF_R_FW_POLICY}});
+  }
+}
+
 TEST_CASE("a policy change re-evaluates existing flows on their next packet", "[policy]") {
   Fixture f;
   add_cluster(f);
