@@ -1,11 +1,13 @@
 // Real traffic: a pod network namespace behind a veth, the program attached
 // to the host side by BpfDataplane::bind(), TCP connections from the node
-// forwarded and dropped as the maps say, and cut when the policy changes.
+// forwarded and dropped as the maps say, and cut when the policy changes; a
+// pod's ICMP port unreachable reaching the sender of an allowed datagram.
 //
 // The test process already lives in a private network namespace (main.cpp),
 // which plays the node; the pod namespace is a named one (with the pid in
 // its name), deleted by a guard even when a check fails.
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -78,6 +80,26 @@ UniqueFd connect_to(const char* ip, uint16_t port, int timeout_ms, uint16_t* loc
   return s;
 }
 
+// The pod: a namespace with 10.200.0.2 behind a veth whose host side,
+// 10.200.0.1, is the node. Named with the pid; the namespace (and with it
+// the veth) goes when the guard does.
+struct PodVeth {
+  std::string pid = std::to_string(::getpid());
+  NetnsGuard ns{"bfdp" + pid};
+  std::string host_if = "bfh" + pid;
+
+  PodVeth() {
+    const std::string pod_if = "bfc" + pid;
+    sh("ip link add " + host_if + " type veth peer name " + pod_if);
+    sh("ip link set " + pod_if + " netns " + ns.name);
+    sh("ip -n " + ns.name + " addr add 10.200.0.2/24 dev " + pod_if);
+    sh("ip -n " + ns.name + " link set " + pod_if + " up");
+    sh("ip -n " + ns.name + " link set lo up");
+    sh("ip addr add 10.200.0.1/24 dev " + host_if);
+    sh("ip link set " + host_if + " up");
+  }
+};
+
 bool readable(int fd, int timeout_ms) {
   pollfd p{fd, POLLIN, 0};
   return ::poll(&p, 1, timeout_ms) == 1;
@@ -86,17 +108,8 @@ bool readable(int fd, int timeout_ms) {
 }  // namespace
 
 TEST_CASE("real TCP through a veth is forwarded and dropped as the maps say", "[veth]") {
-  const std::string pid = std::to_string(::getpid());
   Fixture f;
-  NetnsGuard pod_ns("bfdp" + pid);
-  const std::string host_if = "bfh" + pid, pod_if = "bfc" + pid;
-  sh("ip link add " + host_if + " type veth peer name " + pod_if);
-  sh("ip link set " + pod_if + " netns " + pod_ns.name);
-  sh("ip -n " + pod_ns.name + " addr add 10.200.0.2/24 dev " + pod_if);
-  sh("ip -n " + pod_ns.name + " link set " + pod_if + " up");
-  sh("ip -n " + pod_ns.name + " link set lo up");
-  sh("ip addr add 10.200.0.1/24 dev " + host_if);
-  sh("ip link set " + host_if + " up");
+  PodVeth pod;
 
   // The node's address is deliberately not a host IP here, so it is an
   // ordinary peer the policy has to allow.
@@ -108,12 +121,12 @@ TEST_CASE("real TCP through a veth is forwarded and dropped as the maps say", "[
   r.ports = {port(8080)};
   c.upsert(ingress_policy("dev", "web-in", {{"app", "web"}}, {r}));
   c.upsert(egress_policy("dev", "web-no-egress", {{"app", "web"}}, {}));  // replies must still pass
-  f.use_interface("dev/web", host_if);
+  f.use_interface("dev/web", pod.host_if);
   f.commit();
 
   UniqueFd l8080, l9090;
   {
-    InNetns in(pod_ns.name);
+    InNetns in(pod.ns.name);
     l8080 = listener("10.200.0.2", 8080);
     l9090 = listener("10.200.0.2", 9090);
   }
@@ -157,4 +170,38 @@ TEST_CASE("real TCP through a veth is forwarded and dropped as the maps say", "[
   uint16_t p_new = 0;
   UniqueFd now_ok = connect_to("10.200.0.2", 9090, 3000, &p_new);
   CHECK(now_ok.valid());
+}
+
+TEST_CASE("real ICMP port unreachable from an egress-isolated pod reaches the sender as Related", "[veth]") {
+  Fixture f;
+  PodVeth pod;
+  Compiler& c = f.compiler();
+  c.upsert(make_ns("dev"));
+  c.upsert(make_pod("dev", "web", {{"app", "web"}}, {"10.200.0.2"}));
+  PolicyRule r;
+  r.peers = {cidr_peer("10.200.0.1/32")};
+  r.ports = {port(5353, Protocol::UDP)};
+  c.upsert(ingress_policy("dev", "web-in", {{"app", "web"}}, {r}));
+  c.upsert(egress_policy("dev", "web-no-egress", {{"app", "web"}}, {}));  // no ICMP may leave by policy
+  f.use_interface("dev/web", pod.host_if);
+  f.commit();
+
+  // A connected UDP socket on the node sees the pod's ICMP port unreachable
+  // (nothing listens on 5353 in the pod) as ECONNREFUSED.
+  auto refused = [](uint16_t port) {
+    UniqueFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    sockaddr_in a = addr("10.200.0.2", port);
+    if (::connect(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) || ::send(s.get(), "x", 1, 0) != 1)
+      throw std::runtime_error("udp send");
+    pollfd p{s.get(), POLLIN | POLLERR, 0};
+    if (::poll(&p, 1, 1500) != 1) return false;
+    char b;
+    return ::recv(s.get(), &b, 1, 0) < 0 && errno == ECONNREFUSED;
+  };
+  bf_counter before = f.counter(BF_ACT_FORWARD, BF_R_RELATED);
+  CHECK(refused(5353));
+  CHECK(f.counter(BF_ACT_FORWARD, BF_R_RELATED).packets == before.packets + 1);
+  // 5354 is not allowed in: the datagram is dropped, so no error comes back.
+  CHECK_FALSE(refused(5354));
+  CHECK(f.counter(BF_ACT_FORWARD, BF_R_RELATED).packets == before.packets + 1);
 }
