@@ -12,6 +12,7 @@
 //   [--matrix POLICIES@PODS,...] [--dataplanes none,bpf,iptables]
 //   [--topologies same,two] [--update-rounds K] [--out DIR] [--name RUN]
 //   [--datapath-json FILE] [--agent PATH] [--netload PATH] [--note TEXT]
+//   [--pin-cpu N|-1]   ping-pong and connection-rate client + servers on CPU N
 //   netbench --report RUN.json [--out DIR]     (tables and plots again)
 #include <fcntl.h>
 #include <sys/utsname.h>
@@ -67,6 +68,9 @@ struct Options {
   std::string netload = BENCH_NETLOAD_BIN;
   std::string report_only;
   std::string note;  // said in the report (e.g. a dataplane left out)
+  // bench_netload client and servers pinned to this CPU (-1: not pinned);
+  // default the last CPU when there are two or more (see netload.cpp).
+  int pin_cpu = -2;
 };
 
 std::vector<std::string> split(const std::string& s, char sep) {
@@ -239,7 +243,9 @@ Status bring_up(Bed& bed, const Options& o, const std::string& scenario_path) {
       !s)
     return s;
   for (const auto& ns : {bed.local_ns, bed.remote_ns}) {
-    if (auto s = spawn_helper(bed, ns, {o.netload, "serve", "--port", "7000"}, true); !s) return s;
+    std::vector<std::string> serve = {o.netload, "serve", "--port", "7000"};
+    if (o.pin_cpu >= 0) serve.insert(serve.end(), {"--cpu", std::to_string(o.pin_cpu)});
+    if (auto s = spawn_helper(bed, ns, serve, true); !s) return s;
     if (auto s = spawn_helper(bed, ns, {"iperf3", "-s", "-p", "5201"}, false); !s) return s;
   }
   if (bed.dataplane == "none") return Status::ok();
@@ -291,14 +297,14 @@ void measure(Bed& bed, const Options& o, const std::string& topology, const std:
     if (s = iperf_udp(bed.client_ns, ip, secs, &pps); s) cell["udp_kpps"] = pps / 1e3;
   } else if (metric == "rr") {
     RateResult rr;
-    if (s = netload(o.netload, bed.client_ns, "rr", ip, o.seconds, &rr); s) {
+    if (s = netload(o.netload, bed.client_ns, "rr", ip, o.seconds, o.pin_cpu, &rr); s) {
       cell["rr_tps"] = rr.per_second;
       cell["rr_p50_us"] = rr.p50_us;
       cell["rr_p99_us"] = rr.p99_us;
     }
   } else {
     RateResult crr;
-    if (s = netload(o.netload, bed.client_ns, "crr", ip, o.seconds, &crr); s) {
+    if (s = netload(o.netload, bed.client_ns, "crr", ip, o.seconds, o.pin_cpu, &crr); s) {
       cell["crr_cps"] = crr.per_second;
       cell["crr_p99_us"] = crr.p99_us;
     }
@@ -375,7 +381,7 @@ int usage() {
                "usage: netbench [--quick] [--repeats R] [--seconds S] [--matrix POLICIES@PODS,...]\n"
                "                [--dataplanes none,bpf,iptables] [--topologies same,two] [--update-rounds K]\n"
                "                [--out DIR] [--name RUN] [--datapath-json FILE] [--agent PATH] [--netload PATH]\n"
-               "                [--note TEXT]\n"
+               "                [--note TEXT] [--pin-cpu N|-1]\n"
                "       netbench --report RUN.json [--out DIR]\n");
   return 2;
 }
@@ -405,6 +411,7 @@ int main(int argc, char** argv) {
     else if (a == "--netload") o.netload = next();
     else if (a == "--report") o.report_only = next();
     else if (a == "--note") o.note = next();
+    else if (a == "--pin-cpu") o.pin_cpu = std::stoi(next());
     else return usage();
   }
   if (!o.report_only.empty()) {
@@ -439,6 +446,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "netbench: needs root (network namespaces, BPF)\n");
     return 1;
   }
+  if (o.pin_cpu == -2) {
+    const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    o.pin_cpu = cpus >= 2 ? static_cast<int>(cpus - 1) : -1;
+  }
   if (o.name.empty()) o.name = (o.quick ? "quick-" : "netbench-") + utc_stamp("%Y%m%d-%H%M%S");
   lab::install_interrupt_handlers();
   lab::Lab::collect_stale("/run/bpfence/lab");
@@ -458,7 +469,8 @@ int main(int argc, char** argv) {
                 {"update_rounds", o.update_rounds},
                 {"matrix", matrix_arg},
                 {"dataplanes", o.dataplanes},
-                {"topologies", o.topologies}}},
+                {"topologies", o.topologies},
+                {"pin_cpu", o.pin_cpu}}},
               {"cells", json::array()},
               {"configs", json::array()}};
   if (!o.note.empty()) run["note"] = o.note;

@@ -82,11 +82,13 @@ Status iperf_udp(const std::string& client_ns, const std::string& server_ip, int
 }
 
 Status netload(const std::string& tool, const std::string& client_ns, const std::string& mode,
-               const std::string& server_ip, double seconds, RateResult* out) {
+               const std::string& server_ip, double seconds, int cpu, RateResult* out) {
   std::string text;
   char secs[32];
   std::snprintf(secs, sizeof secs, "%.3f", seconds);
-  Status s = run_in_netns(client_ns, {tool, mode, "--to", server_ip + ":7000", "--seconds", secs}, &text);
+  std::vector<std::string> argv = {tool, mode, "--to", server_ip + ":7000", "--seconds", secs};
+  if (cpu >= 0) argv.insert(argv.end(), {"--cpu", std::to_string(cpu)});
+  Status s = run_in_netns(client_ns, argv, &text);
   if (!s) return Status::error("bench_netload " + mode + " to " + server_ip + ": " + s.message() + " " + text);
   try {
     json j = json::parse(text);

@@ -29,9 +29,9 @@ struct RateResult {
   double per_second = 0, p50_us = 0, p99_us = 0;
   long count = 0;
 };
-// bench_netload rr|crr from the client namespace.
+// bench_netload rr|crr from the client namespace, pinned to `cpu` (-1: not pinned).
 Status netload(const std::string& tool, const std::string& client_ns, const std::string& mode,
-               const std::string& server_ip, double seconds, RateResult* out);
+               const std::string& server_ip, double seconds, int cpu, RateResult* out);
 
 // CPU seconds (user + system) and resident set of a process.
 double process_cpu_seconds(pid_t pid);

@@ -391,6 +391,9 @@ Status write_report(const json& run, const std::string& out_dir) {
      << run["options"]["dataplanes"].dump() << "; " << run["options"]["repeats"] << " interleaved repeats of "
      << run["options"]["seconds"] << " s per measurement; " << run["options"]["update_rounds"]
      << " update rounds per repeat\n";
+  if (run["options"].value("pin_cpu", -1) >= 0)
+    md << "- ping-pong and connection rate: client and servers pinned to CPU " << run["options"]["pin_cpu"]
+       << " (no cross-CPU wakeups; iperf3 not pinned)\n";
   if (run.contains("note")) md << "- note: " << run["note"].get<std::string>() << "\n";
   if (run.contains("error")) md << "- **error**: " << run["error"].get<std::string>() << "\n";
   md << "\nEach figure is the median over repeats; in parentheses the median of the ratio to *none* from the same "

@@ -1,7 +1,7 @@
 // bench_netload: the small load generator of the network benchmark
 // (bench/netbench.cpp), run inside lab pod namespaces.
 //
-//   bench_netload serve --port P [--ready-fd N]
+//   bench_netload serve --port P [--ready-fd N] [--cpu N]
 //       TCP echo server (one epoll thread): echoes every byte it reads and
 //       closes when the peer closes. Serves both client modes.
 //   bench_netload rr  --to IP:PORT --seconds S
@@ -13,12 +13,18 @@
 //       closes first, so TIME_WAIT stays on the client side; netbench
 //       widens the client pod's port range and enables tcp_tw_reuse.
 //
+// --cpu N (every mode) pins the process to CPU N: netbench puts the client
+// and the servers on one CPU, so a round trip never waits on a cross-CPU
+// wakeup (which swung ping-pong 2-8x between repeats on 2 vCPUs) and the
+// rate measures the CPU cost of a transaction, dataplane included.
+//
 // Client modes print one JSON object on stdout. A failed connect or a
 // short read is counted as an error and ends the run early (a bench that
 // silently measures refusals would report nonsense).
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -43,8 +49,8 @@ int64_t now_ns() {
 
 void usage() {
   std::fprintf(stderr,
-               "usage: bench_netload serve --port P [--ready-fd N]\n"
-               "       bench_netload rr|crr --to IP:PORT --seconds S\n");
+               "usage: bench_netload serve --port P [--ready-fd N] [--cpu N]\n"
+               "       bench_netload rr|crr --to IP:PORT --seconds S [--cpu N]\n");
   std::exit(2);
 }
 
@@ -172,7 +178,7 @@ int client(bool per_connection, const sockaddr_in& to, double seconds) {
 int main(int argc, char** argv) {
   if (argc < 2) usage();
   std::string mode = argv[1], to;
-  int port = 0, ready_fd = -1;
+  int port = 0, ready_fd = -1, cpu = -1;
   double seconds = 1;
   for (int i = 2; i + 1 < argc; i += 2) {
     std::string a = argv[i];
@@ -180,7 +186,17 @@ int main(int argc, char** argv) {
     else if (a == "--ready-fd") ready_fd = std::atoi(argv[i + 1]);
     else if (a == "--to") to = argv[i + 1];
     else if (a == "--seconds") seconds = std::atof(argv[i + 1]);
+    else if (a == "--cpu") cpu = std::atoi(argv[i + 1]);
     else usage();
+  }
+  if (cpu >= 0) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    if (sched_setaffinity(0, sizeof set, &set) != 0) {
+      std::fprintf(stderr, "level=error msg=\"cannot pin to cpu %d\" err=\"%s\"\n", cpu, std::strerror(errno));
+      return 1;
+    }
   }
   if (mode == "serve") {
     if (port <= 0) usage();
