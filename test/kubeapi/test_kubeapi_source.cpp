@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "fake_api_server.h"
+#include "k8s/api_rejections.h"
 #include "k8s/api_source.h"
 #include "kube_test_util.h"
 
@@ -345,6 +346,38 @@ TEST_CASE("rejected objects go to errors, the rest is delivered", "[kubeapi][sou
   REQUIRE(h.collector.wait_for([&] { return h.collector.errors().size() == 2; }));
   CHECK(h.has("NetworkPolicy", "team-a/allow-web", good_rv));
   CHECK(h.collector.errors()[1].object.find("team-a/allow-web") != std::string::npos);
+}
+
+TEST_CASE("ApiRejections: capped, a known object's error still replaced", "[kubeapi][source]") {
+  ApiRejections r;
+  SourceUpdate u;
+  for (size_t i = 0; i <= ApiRejections::kMax; ++i)
+    u.errors.push_back(ParseError{"", "Pod ns/p" + std::to_string(1000 + i), "status.podIP", "first"});
+  r.record(u);
+  auto now = r.current();
+  REQUIRE(now.size() == ApiRejections::kMax);
+  CHECK(now.front().object == "Pod ns/p1000");
+  CHECK(now.front().message == "first");
+
+  // Full: a new object's error is left out, a known one's is replaced.
+  SourceUpdate again;
+  again.errors.push_back(ParseError{"", "Pod ns/p1000", "status.podIP", "second"});
+  again.errors.push_back(ParseError{"", "Pod ns/p9999", "status.podIP", "new"});
+  r.record(again);
+  now = r.current();
+  CHECK(now.size() == ApiRejections::kMax);
+  CHECK(now.front().message == "second");
+  CHECK(now.back().object != "Pod ns/p9999");
+
+  // A relist of another kind leaves pods' errors alone; one of pods clears them.
+  SourceUpdate policies;
+  policies.resync_kind = "NetworkPolicy";
+  r.record(policies);
+  CHECK(r.current().size() == ApiRejections::kMax);
+  SourceUpdate pods;
+  pods.resync_kind = "Pod";
+  r.record(pods);
+  CHECK(r.current().empty());
 }
 
 TEST_CASE("an unreadable watch event is reported and the kind relisted", "[kubeapi][source]") {
