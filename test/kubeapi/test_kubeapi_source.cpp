@@ -348,6 +348,56 @@ TEST_CASE("rejected objects go to errors, the rest is delivered", "[kubeapi][sou
   CHECK(h.collector.errors()[1].object.find("team-a/allow-web") != std::string::npos);
 }
 
+namespace {
+
+// Whether current_errors() names this object ("Pod team-a/bad").
+bool rejects(const ApiSource& source, const std::string& object) {
+  for (const ParseError& e : source.current_errors())
+    if (e.object == object) return true;
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("current_errors: a rejection lasts until the object is fixed, deleted or relisted without it",
+          "[kubeapi][source]") {
+  Harness h;
+  h.seed(1);
+  h.server.upsert(kPods, pod_json("team-a", "bad", "not-an-ip"));
+  h.server.upsert(kPolicies, policy_json("team-a", "bad-policy", "web", 80, "10.0.0.0/33"));
+  h.start();
+  h.wait_synced();
+  h.wait_watching();
+
+  // The initial lists' rejections show; nothing else does.
+  INFO(h.logs());
+  CHECK(rejects(*h.source, "Pod team-a/bad"));
+  CHECK(rejects(*h.source, "NetworkPolicy team-a/bad-policy"));
+  CHECK(h.source->current_errors().size() == 2);
+
+  // A valid version on the watch clears the pod's error, not the policy's.
+  h.server.upsert(kPods, pod_json("team-a", "bad", "10.1.0.50"));
+  REQUIRE(h.wait_has("Pod", "team-a/bad"));
+  CHECK_FALSE(rejects(*h.source, "Pod team-a/bad"));
+  CHECK(rejects(*h.source, "NetworkPolicy team-a/bad-policy"));
+
+  // Broken again on the watch: shown again.
+  h.server.upsert(kPods, pod_json("team-a", "bad", "still-not-an-ip"));
+  REQUIRE(h.collector.wait_for([&] { return rejects(*h.source, "Pod team-a/bad"); }));
+
+  // Gone while the watch missed it: the relist of pods (without it) clears
+  // its error; the relist is of pods only, so the policy's error stays.
+  h.server.remove(kPods, "team-a/bad", /*record=*/false);
+  h.server.expire(kPods, FakeApiServer::GoneMode::HttpStatus);
+  REQUIRE(h.collector.wait_for([&] { return h.collector.resyncs("Pod") == 2; }));
+  CHECK_FALSE(rejects(*h.source, "Pod team-a/bad"));
+  CHECK(rejects(*h.source, "NetworkPolicy team-a/bad-policy"));
+
+  // A rejected object deleted on the watch: its error goes.
+  h.server.remove(kPolicies, "team-a/bad-policy");
+  REQUIRE(h.collector.wait_for([&] { return h.source->current_errors().empty(); }));
+}
+
 TEST_CASE("ApiRejections: capped, a known object's error still replaced", "[kubeapi][source]") {
   ApiRejections r;
   SourceUpdate u;
