@@ -26,11 +26,10 @@
 
 #include "bpfence/source.h"
 #include "bpfence/result.h"
-#include "source_errors.h"
 
 namespace bpfence {
 
-class ManifestSource final : public Source, public SourceErrors {
+class ManifestSource final : public Source {
  public:
   explicit ManifestSource(std::string dir);
   ~ManifestSource() override;

@@ -6,14 +6,11 @@
 #include <cstring>
 
 #include "log.h"
-#include "source_errors.h"
 
 namespace bpfence {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-constexpr size_t kMaxErrors = 200;
 
 // The not-ready reason while the source cannot reach its inputs.
 std::string unhealthy_reason(const std::string& health, uint64_t applied) {
@@ -214,19 +211,6 @@ void Reconciler::erase(const ObjectKey& k) {
 
 bool Reconciler::accept(const SourceUpdate& u) {
   bool changed = false;
-  // Rejections that are current: a relist of a kind replaces its kind's;
-  // an accepted or deleted object clears its own.
-  if (u.resync_kind) {
-    const std::string prefix = *u.resync_kind + " ";
-    std::erase_if(current_errors_, [&](const auto& kv) { return kv.first.starts_with(prefix); });
-  }
-  for (const Object& o : u.upserts) {
-    ObjectKey k = key_of(o);
-    current_errors_.erase(k.kind + " " + k.key);
-  }
-  for (const ObjectKey& k : u.deletes) current_errors_.erase(k.kind + " " + k.key);
-  for (const ParseError& e : u.errors)
-    if (current_errors_.size() < kMaxErrors || current_errors_.count(e.object)) current_errors_[e.object] = e;
   if (u.resync_kind) {
     std::set<std::string> keep;
     for (const Object& o : u.upserts) {
@@ -581,11 +565,7 @@ void Reconciler::publish() {
     s.endpoint_pods[es.endpoint_id] = pod;
     s.endpoints.push_back(std::move(v));
   }
-  if (auto* errs = dynamic_cast<const SourceErrors*>(&source_)) {
-    s.errors = errs->current_errors();
-  } else {
-    for (const auto& [object, e] : current_errors_) s.errors.push_back(e);
-  }
+  s.errors = source_.current_errors();
   s.warnings = warnings_;
   s.rules = st.rules;
   for (const auto& [k, o] : store_) {

@@ -194,10 +194,6 @@ class Reconciler {
   std::chrono::milliseconds retry_backoff_{0};
   std::set<std::string> fail_closed_;
   std::map<std::string, Binding> bindings_;
-  // For sources without SourceErrors: the objects rejected now, by
-  // ParseError::object ("NetworkPolicy ns/name"); cleared when the object
-  // is accepted, deleted, or absent from a relist of its kind.
-  std::map<std::string, ParseError> current_errors_;
   std::string published_health_;
   std::vector<Warning> warnings_;
   bool lint_dirty_ = false;

@@ -71,6 +71,9 @@ std::string ApiSource::health() const {
 
 void ApiSource::deliver(SourceUpdate update, bool initial_list) {
   std::lock_guard lock(sink_mutex_);
+  // Before the sink: the status the agent builds after this update shows
+  // its errors.
+  rejections_.record(update);
   if (sink_) sink_(std::move(update));
   // synced() promises the initial state has reached the sink, so count the
   // list only after the sink returned.

@@ -6,6 +6,8 @@
 // (bookmarks included), relist on 410 Gone, and reconnect with capped,
 // jittered exponential backoff; the token file is re-read on every request.
 // synced() turns true once all three initial lists have been delivered.
+// current_errors() holds the rejections of the updates delivered so far
+// that still hold (see api_rejections.h).
 #pragma once
 
 #include <atomic>
@@ -18,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "api_rejections.h"
 #include "bpfence/source.h"
 #include "kubeconfig.h"
 
@@ -67,6 +70,7 @@ class ApiSource : public Source {
   std::string describe() const override;
   // "" or "kubernetes api unreachable for 12s (Pod: watch /api/v1/pods: connection: Connection)".
   std::string health() const override;
+  std::vector<ParseError> current_errors() const override { return rejections_.current(); }
 
  private:
   struct Worker;
@@ -80,6 +84,7 @@ class ApiSource : public Source {
   std::mutex sink_mutex_;  // the sink sees one update at a time
   UpdateSink sink_;
   int initial_lists_ = 0;  // guarded by sink_mutex_
+  ApiRejections rejections_;
   std::atomic<bool> synced_{false};
   std::atomic<bool> reflectors_ready_{false};  // health() may read workers' reflectors
   bool started_ = false;

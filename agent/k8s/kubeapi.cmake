@@ -8,6 +8,7 @@ add_library(bpfence_kubeapi STATIC
   ${CMAKE_CURRENT_LIST_DIR}/api_client.cpp
   ${CMAKE_CURRENT_LIST_DIR}/api_watch_decoder.cpp
   ${CMAKE_CURRENT_LIST_DIR}/api_reflector.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/api_rejections.cpp
   ${CMAKE_CURRENT_LIST_DIR}/api_source.cpp)
 # Users include "k8s/api_source.h" and "k8s/kubeconfig.h".
 target_include_directories(bpfence_kubeapi PUBLIC ${PROJECT_SOURCE_DIR}/agent)

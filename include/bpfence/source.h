@@ -46,6 +46,10 @@ class Source {
   // (the API server unreachable for a while, say). Thread-safe. The state
   // last delivered stays in force meanwhile; the agent reports it not ready.
   virtual std::string health() const { return ""; }
+  // The inputs rejected right now (not a history): what /v1/status shows as
+  // errors. An error leaves once its input is fixed, deleted or gone from a
+  // relist. Thread-safe: the agent reads it while the source delivers.
+  virtual std::vector<ParseError> current_errors() const = 0;
 };
 
 }  // namespace bpfence

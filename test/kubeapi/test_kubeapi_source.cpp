@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "fake_api_server.h"
+#include "k8s/api_rejections.h"
 #include "k8s/api_source.h"
 #include "kube_test_util.h"
 
@@ -345,6 +346,88 @@ TEST_CASE("rejected objects go to errors, the rest is delivered", "[kubeapi][sou
   REQUIRE(h.collector.wait_for([&] { return h.collector.errors().size() == 2; }));
   CHECK(h.has("NetworkPolicy", "team-a/allow-web", good_rv));
   CHECK(h.collector.errors()[1].object.find("team-a/allow-web") != std::string::npos);
+}
+
+namespace {
+
+// Whether current_errors() names this object ("Pod team-a/bad").
+bool rejects(const ApiSource& source, const std::string& object) {
+  for (const ParseError& e : source.current_errors())
+    if (e.object == object) return true;
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("current_errors: a rejection lasts until the object is fixed, deleted or relisted without it",
+          "[kubeapi][source]") {
+  Harness h;
+  h.seed(1);
+  h.server.upsert(kPods, pod_json("team-a", "bad", "not-an-ip"));
+  h.server.upsert(kPolicies, policy_json("team-a", "bad-policy", "web", 80, "10.0.0.0/33"));
+  h.start();
+  h.wait_synced();
+  h.wait_watching();
+
+  // The initial lists' rejections show; nothing else does.
+  INFO(h.logs());
+  CHECK(rejects(*h.source, "Pod team-a/bad"));
+  CHECK(rejects(*h.source, "NetworkPolicy team-a/bad-policy"));
+  CHECK(h.source->current_errors().size() == 2);
+
+  // A valid version on the watch clears the pod's error, not the policy's.
+  h.server.upsert(kPods, pod_json("team-a", "bad", "10.1.0.50"));
+  REQUIRE(h.wait_has("Pod", "team-a/bad"));
+  CHECK_FALSE(rejects(*h.source, "Pod team-a/bad"));
+  CHECK(rejects(*h.source, "NetworkPolicy team-a/bad-policy"));
+
+  // Broken again on the watch: shown again.
+  h.server.upsert(kPods, pod_json("team-a", "bad", "still-not-an-ip"));
+  REQUIRE(h.collector.wait_for([&] { return rejects(*h.source, "Pod team-a/bad"); }));
+
+  // Gone while the watch missed it: the relist of pods (without it) clears
+  // its error; the relist is of pods only, so the policy's error stays.
+  h.server.remove(kPods, "team-a/bad", /*record=*/false);
+  h.server.expire(kPods, FakeApiServer::GoneMode::HttpStatus);
+  REQUIRE(h.collector.wait_for([&] { return h.collector.resyncs("Pod") == 2; }));
+  CHECK_FALSE(rejects(*h.source, "Pod team-a/bad"));
+  CHECK(rejects(*h.source, "NetworkPolicy team-a/bad-policy"));
+
+  // A rejected object deleted on the watch: its error goes.
+  h.server.remove(kPolicies, "team-a/bad-policy");
+  REQUIRE(h.collector.wait_for([&] { return h.source->current_errors().empty(); }));
+}
+
+TEST_CASE("ApiRejections: capped, a known object's error still replaced", "[kubeapi][source]") {
+  ApiRejections r;
+  SourceUpdate u;
+  for (size_t i = 0; i <= ApiRejections::kMax; ++i)
+    u.errors.push_back(ParseError{"", "Pod ns/p" + std::to_string(1000 + i), "status.podIP", "first"});
+  r.record(u);
+  auto now = r.current();
+  REQUIRE(now.size() == ApiRejections::kMax);
+  CHECK(now.front().object == "Pod ns/p1000");
+  CHECK(now.front().message == "first");
+
+  // Full: a new object's error is left out, a known one's is replaced.
+  SourceUpdate again;
+  again.errors.push_back(ParseError{"", "Pod ns/p1000", "status.podIP", "second"});
+  again.errors.push_back(ParseError{"", "Pod ns/p9999", "status.podIP", "new"});
+  r.record(again);
+  now = r.current();
+  CHECK(now.size() == ApiRejections::kMax);
+  CHECK(now.front().message == "second");
+  CHECK(now.back().object != "Pod ns/p9999");
+
+  // A relist of another kind leaves pods' errors alone; one of pods clears them.
+  SourceUpdate policies;
+  policies.resync_kind = "NetworkPolicy";
+  r.record(policies);
+  CHECK(r.current().size() == ApiRejections::kMax);
+  SourceUpdate pods;
+  pods.resync_kind = "Pod";
+  r.record(pods);
+  CHECK(r.current().empty());
 }
 
 TEST_CASE("an unreadable watch event is reported and the kind relisted", "[kubeapi][source]") {
