@@ -15,25 +15,16 @@ namespace {
 using bpfence::e2e::Clock;
 using bpfence::e2e::json;
 using bpfence::e2e::Node;
-using bpfence::e2e::pod_yaml;
 using bpfence::e2e::Stream;
+using namespace bpfence::e2e::manifests;
 
 const char* kWeb = "10.200.3.10";
 const char* kClient = "10.200.3.11";
 const char* kOther = "10.200.3.12";
 const char* kWeb2 = "10.200.3.13";
 
-const char* kAllowClient = R"(apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: web, namespace: alpha}
-spec:
-  podSelector: {matchLabels: {app: web}}
-  ingress:
-  - from:
-    - podSelector: {matchLabels: {app: client}}
-    ports:
-    - {protocol: TCP, port: 80}
-)";
+// web admits app=client on 80/TCP.
+const std::string kAllowClient = allow_ingress_yaml("alpha", "web", "web", {pods_peer("client")}, {{"TCP", 80}});
 
 // A policy for web naming more /32 blocks than the cidrs map holds (JSON:
 // quick to write and to parse).
@@ -79,9 +70,9 @@ TEST_CASE("a policy that cannot be applied leaves the old state enforced and fai
   BFE2E_REQUIRE_OK(node.add_pod("alpha/web", kWeb, {"80/TCP", "8080/TCP"}));
   BFE2E_REQUIRE_OK(node.add_pod("alpha/client", kClient, {"80/TCP"}));
   BFE2E_REQUIRE_OK(node.add_pod("alpha/other", kOther, {"80/TCP"}));
-  node.write_manifest("pods.yaml", pod_yaml("alpha", "web", "web", kWeb, n) + "---\n" +
-                                       pod_yaml("alpha", "client", "client", kClient, n) + "---\n" +
-                                       pod_yaml("alpha", "other", "other", kOther, n));
+  node.write_manifest("pods.yaml", yaml_documents({pod_yaml("alpha", "web", "web", kWeb, n),
+                                                   pod_yaml("alpha", "client", "client", kClient, n),
+                                                   pod_yaml("alpha", "other", "other", kOther, n)}));
   node.write_manifest("policy.yaml", kAllowClient);
   BFE2E_REQUIRE_OK(node.start_agent());
   auto st = node.wait_ready(0);

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "manifest_source.h"
+#include "manifests_for_tests.h"
 
 namespace fs = std::filesystem;
 using namespace bpfence;
@@ -72,12 +73,12 @@ void write_atomic(const fs::path& p, const std::string& text) {
   fs::rename(tmp, p);
 }
 
+// Pods of namespace dev on node n1.
 std::string pod(const std::string& name, const std::string& ip, const std::string& app = "web") {
-  return "apiVersion: v1\nkind: Pod\nmetadata: {name: " + name + ", namespace: dev, labels: {app: " + app +
-         "}}\nspec: {nodeName: n1}\nstatus: {podIP: \"" + ip + "\"}\n";
+  return e2e::pod_yaml("dev", name, app, ip, "n1");
 }
 
-const std::string kNs = "apiVersion: v1\nkind: Namespace\nmetadata: {name: dev}\n";
+const std::string kNs = e2e::namespace_yaml("dev");
 
 const Pod* find_pod(const SourceUpdate& u, const std::string& key) {
   for (const Object& o : u.upserts)

@@ -11,6 +11,7 @@ namespace {
 
 using bpfence::e2e::json;
 using bpfence::e2e::Node;
+using namespace bpfence::e2e::manifests;
 
 const char* kWeb = "10.200.0.10";
 const char* kClientA = "10.200.0.11";
@@ -18,13 +19,14 @@ const char* kClientB = "10.200.0.12";
 const char* kLate = "10.200.0.13";
 
 std::string namespaces_yaml(const std::string& beta_team) {
-  return "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: alpha\n  labels: {team: a}\n---\n"
-         "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: beta\n  labels: {team: " +
-         beta_team + "}\n";
+  return yaml_documents({namespace_yaml("alpha", {{"team", "a"}}), namespace_yaml("beta", {{"team", beta_team}})});
 }
 
-std::string pod_yaml(const std::string& ns, const std::string& name, const std::string& app, const std::string& ip,
-                     const std::string& node) {
+// Not the shared pod_yaml on purpose: the fuller shape the API server
+// hands out (block style, containers, status.podIPs), so that one e2e test
+// feeds the agent that too.
+std::string full_pod_yaml(const std::string& ns, const std::string& name, const std::string& app,
+                          const std::string& ip, const std::string& node) {
   return "apiVersion: v1\nkind: Pod\nmetadata:\n  name: " + name + "\n  namespace: " + ns +
          "\n  labels: {app: " + app + "}\nspec:\n  nodeName: " + node +
          "\n  containers: [{name: c, image: x, ports: [{containerPort: 80}]}]\nstatus:\n  podIP: " + ip +
@@ -32,47 +34,22 @@ std::string pod_yaml(const std::string& ns, const std::string& name, const std::
 }
 
 std::string pods_yaml(const std::string& client_a_app, const std::string& node) {
-  return pod_yaml("alpha", "web", "web", kWeb, node) + "---\n" +
-         pod_yaml("alpha", "client", client_a_app, kClientA, node) + "---\n" +
-         pod_yaml("beta", "client", "client", kClientB, node);
+  return yaml_documents({full_pod_yaml("alpha", "web", "web", kWeb, node),
+                         full_pod_yaml("alpha", "client", client_a_app, kClientA, node),
+                         full_pod_yaml("beta", "client", "client", kClientB, node)});
 }
 
 // web: ingress from app=client (same namespace) on 80/TCP.
-const char* kWebPolicyV1 = R"(apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: web-ingress, namespace: alpha}
-spec:
-  podSelector: {matchLabels: {app: web}}
-  ingress:
-  - from:
-    - podSelector: {matchLabels: {app: client}}
-    ports:
-    - {protocol: TCP, port: 80}
-)";
+const std::string kWebPolicyV1 =
+    allow_ingress_yaml("alpha", "web-ingress", "web", {pods_peer("client")}, {{"TCP", 80}});
 
 // web: also from namespaces team=b, and 5353/UDP.
-const char* kWebPolicyV2 = R"(apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: web-ingress, namespace: alpha}
-spec:
-  podSelector: {matchLabels: {app: web}}
-  ingress:
-  - from:
-    - podSelector: {matchLabels: {app: client}}
-    - namespaceSelector: {matchLabels: {team: b}}
-    ports:
-    - {protocol: TCP, port: 80}
-    - {protocol: UDP, port: 5353}
-)";
+const std::string kWebPolicyV2 = allow_ingress_yaml("alpha", "web-ingress", "web",
+                                                    {pods_peer("client"), namespaces_peer("team", "b")},
+                                                    {{"TCP", 80}, {"UDP", 5353}});
 
 // beta: no egress at all.
-const char* kBetaDenyEgress = R"(apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: deny-egress, namespace: beta}
-spec:
-  podSelector: {}
-  policyTypes: [Egress]
-)";
+const std::string kBetaDenyEgress = deny_all_yaml("beta", "deny-egress", "", "Egress");
 
 struct Expect {
   std::string from;
@@ -205,7 +182,7 @@ TEST_CASE("agent applies policy, pod, namespace changes from manifests to real t
 
     // 5. Add a pod: first its manifest (no interface yet: pending, and
     // /readyz says so), then its interface.
-    node.write_manifest("pod-late.yaml", pod_yaml("alpha", "late", "client", kLate, n));
+    node.write_manifest("pod-late.yaml", full_pod_yaml("alpha", "late", "client", kLate, n));
     {
       auto deadline = bpfence::e2e::Clock::now() + std::chrono::seconds(10);
       std::optional<json> st;

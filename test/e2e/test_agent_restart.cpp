@@ -17,8 +17,8 @@ namespace {
 using bpfence::e2e::Clock;
 using bpfence::e2e::json;
 using bpfence::e2e::Node;
-using bpfence::e2e::pod_yaml;
 using bpfence::e2e::Stream;
+using namespace bpfence::e2e::manifests;
 
 const char* kWeb = "10.200.1.10";
 const char* kClient = "10.200.1.11";
@@ -38,16 +38,15 @@ bool attached(const Node& node, const std::string& host) {
   return ok && out.find("from_pod") != std::string::npos;
 }
 
+// web admits app=client on 80/TCP; open_up adds namespace beta and 8080/TCP.
 std::string policy(bool open_up) {
-  std::string from = "    - podSelector: {matchLabels: {app: client}}\n";
-  std::string ports = "    - {protocol: TCP, port: 80}\n";
+  std::vector<std::string> from = {pods_peer("client")};
+  std::vector<PortSpec> ports = {{"TCP", 80}};
   if (open_up) {
-    from += "    - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: beta}}\n";
-    ports += "    - {protocol: TCP, port: 8080}\n";
+    from.push_back(namespaces_peer("kubernetes.io/metadata.name", "beta"));
+    ports.push_back({"TCP", 8080});
   }
-  return "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: web, namespace: alpha}\n"
-         "spec:\n  podSelector: {matchLabels: {app: web}}\n  ingress:\n  - from:\n" +
-         from + "    ports:\n" + ports;
+  return allow_ingress_yaml("alpha", "web", "web", from, ports);
 }
 
 struct FlowSeen {
@@ -101,9 +100,9 @@ TEST_CASE("enforcement survives SIGKILL of the agent; a restart reconciles and k
   BFE2E_REQUIRE_OK(node.add_pod("alpha/client", kClient, {}));
   BFE2E_REQUIRE_OK(node.add_pod("beta/other", kOther, {}));
   BFE2E_REQUIRE_OK(node.add_pod("aa/gone", kGone, {}));
-  const std::string pods = pod_yaml("alpha", "web", "web", kWeb, n) + "---\n" +
-                           pod_yaml("alpha", "client", "client", kClient, n) + "---\n" +
-                           pod_yaml("beta", "other", "client", kOther, n);
+  const std::string pods = yaml_documents({pod_yaml("alpha", "web", "web", kWeb, n),
+                                           pod_yaml("alpha", "client", "client", kClient, n),
+                                           pod_yaml("beta", "other", "client", kOther, n)});
   node.write_manifest("pods.yaml", pods);
   node.write_manifest("pod-gone.yaml", pod_yaml(kGoneNs, "gone", "x", kGone, n));
   node.write_manifest("policy.yaml", policy(false));

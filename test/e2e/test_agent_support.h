@@ -7,7 +7,8 @@
 //
 // Every name carries the pid; the Node guard removes the namespaces (and
 // with them the veths), stops the processes it started (by pid) and removes
-// the agent's pins, also when a test fails half-way.
+// the agent's pins, also when a test fails half-way. The manifests the
+// tests write come from manifests_for_tests.h.
 #pragma once
 
 #include <arpa/inet.h>
@@ -36,6 +37,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bpfence/result.h"
+#include "manifests_for_tests.h"
 #include "netns.h"
 #include "process.h"
 #include "prober.h"
@@ -426,13 +428,6 @@ inline bool Node::probe(const std::string& from_pod, const std::string& to_ip, c
   o.timeout_ms = timeout_ms;
   auto res = lab::run_probes({spec}, o);
   return !res.empty() && res[0].outcome == lab::Outcome::Allowed;
-}
-
-// A pod manifest with one label (app) and one IP, as the agent tests write them.
-inline std::string pod_yaml(const std::string& ns, const std::string& name, const std::string& app,
-                            const std::string& ip, const std::string& node) {
-  return "apiVersion: v1\nkind: Pod\nmetadata: {name: " + name + ", namespace: " + ns + ", labels: {app: " + app +
-         "}}\nspec: {nodeName: " + node + "}\nstatus: {podIP: " + ip + "}\n";
 }
 
 }  // namespace bpfence::e2e

@@ -20,8 +20,8 @@ namespace {
 using bpfence::e2e::Clock;
 using bpfence::e2e::json;
 using bpfence::e2e::Node;
-using bpfence::e2e::pod_yaml;
 using bpfence::e2e::Stream;
+using namespace bpfence::e2e::manifests;
 namespace lab = bpfence::lab;
 
 const char* kWeb = "10.200.2.10";
@@ -30,11 +30,9 @@ const char* kOther = "10.200.2.12";
 
 // web accepts 80/TCP from app=client only (and, open_up, from namespace beta).
 std::string web_policy(bool open_up) {
-  std::string from = "    - podSelector: {matchLabels: {app: client}}\n";
-  if (open_up) from += "    - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: beta}}\n";
-  return "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: web, namespace: alpha}\n"
-         "spec:\n  podSelector: {matchLabels: {app: web}}\n  ingress:\n  - from:\n" +
-         from + "    ports:\n    - {protocol: TCP, port: 80}\n";
+  std::vector<std::string> from = {pods_peer("client")};
+  if (open_up) from.push_back(namespaces_peer("kubernetes.io/metadata.name", "beta"));
+  return allow_ingress_yaml("alpha", "web", "web", from, {{"TCP", 80}});
 }
 
 // web (alpha, listens on 80 and 8080), client (alpha, allowed), other (beta, denied).
@@ -43,9 +41,9 @@ void three_pods(Node& node) {
   BFE2E_REQUIRE_OK(node.add_pod("alpha/web", kWeb, {"80/TCP", "8080/TCP"}));
   BFE2E_REQUIRE_OK(node.add_pod("alpha/client", kClient, {}));
   BFE2E_REQUIRE_OK(node.add_pod("beta/other", kOther, {}));
-  node.write_manifest("pods.yaml", pod_yaml("alpha", "web", "web", kWeb, n) + "---\n" +
-                                       pod_yaml("alpha", "client", "client", kClient, n) + "---\n" +
-                                       pod_yaml("beta", "other", "other", kOther, n));
+  node.write_manifest("pods.yaml", yaml_documents({pod_yaml("alpha", "web", "web", kWeb, n),
+                                                   pod_yaml("alpha", "client", "client", kClient, n),
+                                                   pod_yaml("beta", "other", "other", kOther, n)}));
   node.write_manifest("policy.yaml", web_policy(false));
 }
 

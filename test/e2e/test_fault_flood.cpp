@@ -25,8 +25,8 @@ namespace {
 using bpfence::e2e::Clock;
 using bpfence::e2e::json;
 using bpfence::e2e::Node;
-using bpfence::e2e::pod_yaml;
 using bpfence::e2e::Stream;
+using namespace bpfence::e2e::manifests;
 namespace ts = bpfence::testsupport;
 
 const char* kFlood = "10.200.4.10";
@@ -42,39 +42,12 @@ const std::vector<uint16_t> kDenied = {7002, 7004};
 // 8080 from client, no egress at all. client: no ingress at all. So
 // server -> client is denied twice over; only the flow table lets the
 // replies of client's connections through.
-const char* kPolicies = R"(apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: target-in, namespace: alpha}
-spec:
-  podSelector: {matchLabels: {app: target}}
-  ingress:
-  - from:
-    - podSelector: {matchLabels: {app: flood}}
-    ports:
-    - {protocol: UDP, port: 7001}
-    - {protocol: UDP, port: 7003}
-    - {protocol: TCP, port: 80}
----
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: server, namespace: alpha}
-spec:
-  podSelector: {matchLabels: {app: server}}
-  policyTypes: [Ingress, Egress]
-  ingress:
-  - from:
-    - podSelector: {matchLabels: {app: client}}
-    ports:
-    - {protocol: TCP, port: 80}
-    - {protocol: TCP, port: 8080}
----
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: client-no-ingress, namespace: alpha}
-spec:
-  podSelector: {matchLabels: {app: client}}
-  policyTypes: [Ingress]
-)";
+const std::string kPolicies = yaml_documents(
+    {allow_ingress_yaml("alpha", "target-in", "target", {pods_peer("flood")},
+                        {{"UDP", 7001}, {"UDP", 7003}, {"TCP", 80}}),
+     allow_ingress_yaml("alpha", "server", "server", {pods_peer("client")}, {{"TCP", 80}, {"TCP", 8080}},
+                        "Ingress, Egress"),
+     deny_all_yaml("alpha", "client-no-ingress", "client", "Ingress")});
 
 double metric(const std::string& text, const std::string& series) {
   size_t at = text.find("\n" + series + " ");
@@ -166,10 +139,10 @@ TEST_CASE("a 200,000-flow flood through a 20,000-entry flow table keeps policy a
   BFE2E_REQUIRE_OK(node.add_pod("alpha/target", kTarget, {"80/TCP", "81/TCP"}));
   BFE2E_REQUIRE_OK(node.add_pod("alpha/client", kClient, {"80/TCP"}));
   BFE2E_REQUIRE_OK(node.add_pod("alpha/server", kServer, {"80/TCP"}));
-  node.write_manifest("pods.yaml", pod_yaml("alpha", "flood", "flood", kFlood, n) + "---\n" +
-                                       pod_yaml("alpha", "target", "target", kTarget, n) + "---\n" +
-                                       pod_yaml("alpha", "client", "client", kClient, n) + "---\n" +
-                                       pod_yaml("alpha", "server", "server", kServer, n));
+  node.write_manifest("pods.yaml", yaml_documents({pod_yaml("alpha", "flood", "flood", kFlood, n),
+                                                   pod_yaml("alpha", "target", "target", kTarget, n),
+                                                   pod_yaml("alpha", "client", "client", kClient, n),
+                                                   pod_yaml("alpha", "server", "server", kServer, n)}));
   node.write_manifest("policies.yaml", kPolicies);
   // The sweeper stays out of the way (a pass every hour): eviction here is
   // the LRU's alone.

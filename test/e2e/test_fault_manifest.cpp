@@ -14,19 +14,17 @@ namespace {
 using bpfence::e2e::Clock;
 using bpfence::e2e::json;
 using bpfence::e2e::Node;
-using bpfence::e2e::pod_yaml;
 using bpfence::e2e::Stream;
+using namespace bpfence::e2e::manifests;
 
 const char* kWeb = "10.200.3.10";
 const char* kClient = "10.200.3.11";
 const char* kOther = "10.200.3.12";
 
 std::string web_policy(bool open_up) {
-  std::string from = "    - podSelector: {matchLabels: {app: client}}\n";
-  if (open_up) from += "    - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: beta}}\n";
-  return "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: web, namespace: alpha}\n"
-         "spec:\n  podSelector: {matchLabels: {app: web}}\n  ingress:\n  - from:\n" +
-         from + "    ports:\n    - {protocol: TCP, port: 80}\n";
+  std::vector<std::string> from = {pods_peer("client")};
+  if (open_up) from.push_back(namespaces_peer("kubernetes.io/metadata.name", "beta"));
+  return allow_ingress_yaml("alpha", "web", "web", from, {{"TCP", 80}});
 }
 
 // A plain write in place: truncate, write, close (one close-write event).
@@ -54,9 +52,9 @@ TEST_CASE("fault: a half-written manifest keeps the last good version enforced; 
   BFE2E_REQUIRE_OK(node.add_pod("alpha/web", kWeb, {"80/TCP", "8080/TCP"}));
   BFE2E_REQUIRE_OK(node.add_pod("alpha/client", kClient, {}));
   BFE2E_REQUIRE_OK(node.add_pod("beta/other", kOther, {}));
-  node.write_manifest("pods.yaml", pod_yaml("alpha", "web", "web", kWeb, n) + "---\n" +
-                                       pod_yaml("alpha", "client", "client", kClient, n) + "---\n" +
-                                       pod_yaml("beta", "other", "other", kOther, n));
+  node.write_manifest("pods.yaml", yaml_documents({pod_yaml("alpha", "web", "web", kWeb, n),
+                                                   pod_yaml("alpha", "client", "client", kClient, n),
+                                                   pod_yaml("beta", "other", "other", kOther, n)}));
   node.write_manifest("policy.yaml", web_policy(false));
   BFE2E_REQUIRE_OK(node.start_agent());
   auto st = node.wait_ready(0);

@@ -20,8 +20,8 @@ namespace {
 using bpfence::e2e::Clock;
 using bpfence::e2e::json;
 using bpfence::e2e::Node;
-using bpfence::e2e::pod_yaml;
 using bpfence::e2e::Stream;
+using namespace bpfence::e2e::manifests;
 
 const char* kWeb = "10.200.5.10";
 const char* kClient = "10.200.5.11";
@@ -30,44 +30,17 @@ const char* kDb = "10.200.5.13";
 const char* kWeb2 = "10.200.5.14";
 constexpr uint32_t kPolicyMap = 64;
 
-const char* kPolicies = R"(apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: web, namespace: alpha}
-spec:
-  podSelector: {matchLabels: {app: web}}
-  ingress:
-  - from:
-    - podSelector: {matchLabels: {app: client}}
-    ports:
-    - {protocol: TCP, port: 80}
----
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: db, namespace: alpha}
-spec:
-  podSelector: {matchLabels: {app: db}}
-  ingress:
-  - from:
-    - podSelector: {matchLabels: {app: client}}
-    ports:
-    - {protocol: TCP, port: 5432}
-)";
+// web admits client on 80/TCP, db admits client on 5432/TCP.
+const std::string kPolicies =
+    yaml_documents({allow_ingress_yaml("alpha", "web", "web", {pods_peer("client")}, {{"TCP", 80}}),
+                    allow_ingress_yaml("alpha", "db", "db", {pods_peer("client")}, {{"TCP", 5432}})});
 
 // 100 single ports from client to web: 100 policy entries for web alone,
 // more than the whole map.
 std::string too_big() {
-  std::string y = R"(apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: too-big, namespace: alpha}
-spec:
-  podSelector: {matchLabels: {app: web}}
-  ingress:
-  - from:
-    - podSelector: {matchLabels: {app: client}}
-    ports:
-)";
-  for (int p = 9000; p < 9100; ++p) y += "    - {protocol: TCP, port: " + std::to_string(p) + "}\n";
-  return y;
+  std::vector<PortSpec> ports;
+  for (int p = 9000; p < 9100; ++p) ports.push_back({"TCP", p});
+  return allow_ingress_yaml("alpha", "too-big", "web", {pods_peer("client")}, ports);
 }
 
 std::optional<json> wait_status(const Node& node, const std::function<bool(const json&)>& pred, int ms = 30000) {
@@ -92,10 +65,10 @@ TEST_CASE("a policy larger than the policy map: clear error, nothing half-applie
   BFE2E_REQUIRE_OK(node.add_pod("alpha/client", kClient, {"80/TCP"}));
   BFE2E_REQUIRE_OK(node.add_pod("alpha/other", kOther, {"80/TCP"}));
   BFE2E_REQUIRE_OK(node.add_pod("alpha/db", kDb, {"5432/TCP"}));
-  node.write_manifest("pods.yaml", pod_yaml("alpha", "web", "web", kWeb, n) + "---\n" +
-                                       pod_yaml("alpha", "client", "client", kClient, n) + "---\n" +
-                                       pod_yaml("alpha", "other", "other", kOther, n) + "---\n" +
-                                       pod_yaml("alpha", "db", "db", kDb, n));
+  node.write_manifest("pods.yaml", yaml_documents({pod_yaml("alpha", "web", "web", kWeb, n),
+                                                   pod_yaml("alpha", "client", "client", kClient, n),
+                                                   pod_yaml("alpha", "other", "other", kOther, n),
+                                                   pod_yaml("alpha", "db", "db", kDb, n)}));
   node.write_manifest("policies.yaml", kPolicies);
   BFE2E_REQUIRE_OK(node.start_agent({"--max-policy-entries", std::to_string(kPolicyMap)}));
   auto st = node.wait_ready(0);
