@@ -100,6 +100,27 @@ struct PodVeth {
   }
 };
 
+// dev/web's ingress: only the node (10.200.0.1, deliberately not a host IP
+// here, so an ordinary peer the policy has to allow) on `allowed`.
+NetworkPolicy web_in(PolicyPort allowed) {
+  PolicyRule r;
+  r.peers = {cidr_peer("10.200.0.1/32")};
+  r.ports = {allowed};
+  return ingress_policy("dev", "web-in", {{"app", "web"}}, {r});
+}
+
+// dev/web at 10.200.0.2 behind `pod`'s veth, admitting web_in(allowed) and
+// sending nothing by policy: replies and related ICMP errors must still pass.
+void set_up_web(Fixture& f, const PodVeth& pod, PolicyPort allowed) {
+  Compiler& c = f.compiler();
+  c.upsert(make_ns("dev"));
+  c.upsert(make_pod("dev", "web", {{"app", "web"}}, {"10.200.0.2"}));
+  c.upsert(web_in(allowed));
+  c.upsert(egress_policy("dev", "web-no-egress", {{"app", "web"}}, {}));
+  f.use_interface("dev/web", pod.host_if);
+  f.commit();
+}
+
 bool readable(int fd, int timeout_ms) {
   pollfd p{fd, POLLIN, 0};
   return ::poll(&p, 1, timeout_ms) == 1;
@@ -110,19 +131,7 @@ bool readable(int fd, int timeout_ms) {
 TEST_CASE("real TCP through a veth is forwarded and dropped as the maps say", "[veth]") {
   Fixture f;
   PodVeth pod;
-
-  // The node's address is deliberately not a host IP here, so it is an
-  // ordinary peer the policy has to allow.
-  Compiler& c = f.compiler();
-  c.upsert(make_ns("dev"));
-  c.upsert(make_pod("dev", "web", {{"app", "web"}}, {"10.200.0.2"}));
-  PolicyRule r;
-  r.peers = {cidr_peer("10.200.0.1/32")};
-  r.ports = {port(8080)};
-  c.upsert(ingress_policy("dev", "web-in", {{"app", "web"}}, {r}));
-  c.upsert(egress_policy("dev", "web-no-egress", {{"app", "web"}}, {}));  // replies must still pass
-  f.use_interface("dev/web", pod.host_if);
-  f.commit();
+  set_up_web(f, pod, port(8080));
 
   UniqueFd l8080, l9090;
   {
@@ -159,8 +168,7 @@ TEST_CASE("real TCP through a veth is forwarded and dropped as the maps say", "[
 
   // Move the allow from 8080 to 9090: the open connection is cut on its
   // next packet, and 9090 now connects.
-  r.ports = {port(9090)};
-  c.upsert(ingress_policy("dev", "web-in", {{"app", "web"}}, {r}));
+  f.compiler().upsert(web_in(port(9090)));
   f.commit();
   REQUIRE(::send(conn.get(), "again", 5, 0) == 5);
   CHECK_FALSE(readable(served.get(), 1000));
@@ -175,16 +183,7 @@ TEST_CASE("real TCP through a veth is forwarded and dropped as the maps say", "[
 TEST_CASE("real ICMP port unreachable from an egress-isolated pod reaches the sender as Related", "[veth]") {
   Fixture f;
   PodVeth pod;
-  Compiler& c = f.compiler();
-  c.upsert(make_ns("dev"));
-  c.upsert(make_pod("dev", "web", {{"app", "web"}}, {"10.200.0.2"}));
-  PolicyRule r;
-  r.peers = {cidr_peer("10.200.0.1/32")};
-  r.ports = {port(5353, Protocol::UDP)};
-  c.upsert(ingress_policy("dev", "web-in", {{"app", "web"}}, {r}));
-  c.upsert(egress_policy("dev", "web-no-egress", {{"app", "web"}}, {}));  // no ICMP may leave by policy
-  f.use_interface("dev/web", pod.host_if);
-  f.commit();
+  set_up_web(f, pod, port(5353, Protocol::UDP));
 
   // A connected UDP socket on the node sees the pod's ICMP port unreachable
   // (nothing listens on 5353 in the pod) as ECONNREFUSED.
