@@ -14,10 +14,11 @@ cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "bench/run.sh: run as root (network namespaces, BPF)" >&2; exit 1; }
 started=$(date +%s)
 
-# 1. Packages. A fresh machine gets the project's own setup (packages and
-# a full build); the bench adds gnuplot for the plots.
+# 1. Packages. A fresh machine gets the project's own setup (its packages
+# and bpffs; not its full build: step 2 builds what the bench runs); the
+# bench adds gnuplot for the plots.
 if ! command -v cmake >/dev/null || ! dpkg-query -W -f='${Status}' libbpf-dev 2>/dev/null | grep -q "ok installed"; then
-  scripts/setup.sh
+  BPFENCE_SETUP_NO_BUILD=1 scripts/setup.sh
 fi
 bench_packages=(gnuplot-nox iperf3 iproute2 iptables ipset)
 missing=()

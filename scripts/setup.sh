@@ -2,6 +2,8 @@
 # Installs what bpfence needs on a Debian machine (when missing), mounts
 # bpffs, and builds into build/. Both README commands start here.
 # Usage: scripts/setup.sh [extra cmake -D options...]
+#   BPFENCE_SETUP_NO_BUILD=1: packages and bpffs only (bench/run.sh builds
+#   just the targets it runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +31,7 @@ if [ "$(id -u)" = 0 ] && ! mountpoint -q /sys/fs/bpf; then
   mount -t bpf bpf /sys/fs/bpf
 fi
 
+[ "${BPFENCE_SETUP_NO_BUILD:-0}" = 1 ] && exit 0
 build=${BPFENCE_BUILD_DIR:-build}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
 cmake --build "$build" -j"$(nproc)"
