@@ -163,7 +163,9 @@ void Reconciler::run() {
         auto wait = bind_errors ? std::chrono::seconds(2) : std::chrono::seconds(30);
         // While the source is unhealthy, notice its recovery promptly.
         if (!published_health_.empty()) wait = std::chrono::seconds(1);
-        queue_cv_.wait_for(lock, wait, ready);
+        auto until = Clock::now() + wait;
+        if (lint_dirty_) until = std::min(until, lint_due_);
+        queue_cv_.wait_until(lock, until, ready);
       }
       if (stop_) return;
       batch.swap(queue_);
@@ -274,7 +276,7 @@ void Reconciler::pass(std::vector<Queued> batch, bool /*interfaces*/) {
       diff = compiler_.commit();
       ++commits_total_;
     }
-    lint_dirty_ = true;
+    mark_lint_dirty();
     std::chrono::duration<double, std::milli> commit_ms = Clock::now() - t0;
     agentlog::debug("committed", "entries=" + std::to_string(diff.size()) + " commit_ms=" +
                                      std::to_string(commit_ms.count()));
@@ -296,15 +298,16 @@ void Reconciler::pass(std::vector<Queued> batch, bool /*interfaces*/) {
         agentlog::warn("pruning interfaces of deleted pods failed", "error=" + agentlog::q(s.message()));
     }
   }
-  // Lint is slow next to a commit (milliseconds at a thousand pods) and
-  // only informs: it runs after the change is enforced and published, and
-  // only when no further change is waiting.
+  // Lint is slow next to a commit (tens of milliseconds at ten thousand
+  // pods) and only informs: it runs after the change is enforced and
+  // published, once changes have paused (lint_due_), and only when no
+  // further change is waiting.
   bool idle;
   {
     std::lock_guard lock(queue_mutex_);
     idle = queue_.empty();
   }
-  if (lint_dirty_ && idle) {
+  if (lint_dirty_ && idle && Clock::now() >= lint_due_) {
     auto t0 = Clock::now();
     // A change that arrives meanwhile interrupts the lint (which can take
     // long at thousands of policies), so it never delays enforcement; the
@@ -326,6 +329,19 @@ void Reconciler::pass(std::vector<Queued> batch, bool /*interfaces*/) {
                                   " lint_ms=" + std::to_string(lint_ms.count()));
     publish();
   }
+}
+
+// Each change moves the lint kLintQuiet later, so a burst of changes (a
+// deploy, kubectl apply of a folder, an edit and its revert) is linted once
+// after it; never more than kLintMaxDelay after the first unlinted change,
+// so warnings still show under steady churn.
+void Reconciler::mark_lint_dirty() {
+  constexpr auto kLintQuiet = std::chrono::milliseconds(250);
+  constexpr auto kLintMaxDelay = std::chrono::seconds(2);
+  auto now = Clock::now();
+  if (!lint_dirty_) lint_dirty_since_ = now;
+  lint_dirty_ = true;
+  lint_due_ = std::min(now + kLintQuiet, lint_dirty_since_ + kLintMaxDelay);
 }
 
 void Reconciler::apply_pending(Clock::time_point since) {

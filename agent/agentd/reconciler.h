@@ -154,6 +154,7 @@ class Reconciler {
   void upsert(const Object& o);
   void erase(const ObjectKey& k);
   void apply_pending(std::chrono::steady_clock::time_point since);
+  void mark_lint_dirty();
   void reconcile_bindings();
   void publish();
   // Before the first commit: pods whose interface still carries the entry
@@ -196,7 +197,12 @@ class Reconciler {
   std::map<std::string, Binding> bindings_;
   std::string published_health_;
   std::vector<Warning> warnings_;
+  // Lint runs once changes pause (lint_due_), not after each one: at ten
+  // thousand pods it takes tens of milliseconds of CPU, and a change that
+  // arrived during it waited (DECISIONS.md).
   bool lint_dirty_ = false;
+  std::chrono::steady_clock::time_point lint_dirty_since_{};
+  std::chrono::steady_clock::time_point lint_due_{};
   uint64_t updates_total_ = 0, commits_total_ = 0, apply_errors_total_ = 0, bind_errors_total_ = 0;
   std::chrono::system_clock::time_point last_applied_at_{};
   Histogram latency_;

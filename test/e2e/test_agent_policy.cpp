@@ -226,6 +226,28 @@ TEST_CASE("agent applies policy, pod, namespace changes from manifests to real t
                          {"beta/client", node.node_ip(), "icmp", 0, true},  // to the node: always
                          {"alpha/late", kWeb, "tcp", 80, true}});
 
+    // 6b. A policy that selects no pod: enforced at once (nothing changes),
+    // linted once changes pause, so its warning shows in /v1/status within
+    // a second (the agent waits 250 ms of quiet); removing it clears it.
+    auto lint_warnings_for = [&](const std::string& policy) {
+      size_t n = 0;
+      if (auto st = node.status())
+        for (const auto& w : (*st)["warnings"]) n += w["policy"] == policy;
+      return n;
+    };
+    auto wait_lint = [&](const std::string& policy, bool present) {
+      auto deadline = bpfence::e2e::Clock::now() + std::chrono::seconds(5);
+      while ((lint_warnings_for(policy) > 0) != present && bpfence::e2e::Clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      return (lint_warnings_for(policy) > 0) == present;
+    };
+    node.write_manifest("policy-ghost.yaml", deny_all_yaml("alpha", "ghost", "ghost", "Ingress"));
+    g = gen(require_ready(node, g));
+    CHECK(wait_lint("alpha/ghost", true));
+    node.remove_manifest("policy-ghost.yaml");
+    g = gen(require_ready(node, g));
+    CHECK(wait_lint("alpha/ghost", false));
+
     // 7. Delete the policies, one file at a time.
     node.remove_manifest("policy-beta.yaml");
     g = gen(require_ready(node, g));
