@@ -43,7 +43,7 @@ set ylabel 'KiB'
 plot 'bench/results/plots/kernel_kb.dat' using 1:2 with linespoints lw 2 dt 1 lc rgb '#1f77b4' title 'bpf', 'bench/results/plots/kernel_kb.dat' using 1:3 with linespoints lw 2 dt 1 lc rgb '#d62728' title 'iptables'
 set terminal pngcairo size 1200,800 font ',9'
 set output 'bench/results/plots/netbench.png'
-set multiplot layout 2,2 title 'netbench netbench-20261203-074448: 10000 pods, median of 3 interleaved repeats'
+set multiplot layout 2,2 title 'netbench netbench-20261203-081814: 10000 pods, median of 3 interleaved repeats'
 set key inside bottom left
 set title 'TCP 1-byte ping-pong'
 set ylabel 'transactions/s'
