@@ -41,8 +41,14 @@ tag=hc$$
 cli=$tag-cli srv=$tag-srv node=$tag-node
 server_pid=
 cleanup() {
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-  for ns in "$cli" "$srv" "$node"; do ip netns del "$ns" 2>/dev/null || true; done
+  # No errexit here: wait returns the server's signal status, and every
+  # namespace must go whatever happened before.
+  set +e
+  if [ -n "$server_pid" ]; then
+    kill "$server_pid" 2>/dev/null
+    wait "$server_pid" 2>/dev/null
+  fi
+  for ns in "$cli" "$srv" "$node"; do ip netns del "$ns" 2>/dev/null; done
 }
 trap cleanup EXIT
 
