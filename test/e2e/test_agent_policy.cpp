@@ -3,6 +3,8 @@
 // edit and delete a policy, relabel a pod, relabel a namespace, add a pod)
 // is written atomically, the test waits for /readyz to say 200 with a newer
 // generation, and then real TCP/UDP/ICMP packets must already follow it.
+#include <algorithm>
+
 #include <catch2/catch.hpp>
 
 #include "test_agent_support.h"
@@ -184,13 +186,13 @@ TEST_CASE("agent applies policy, pod, namespace changes from manifests to real t
     // /readyz says so), then its interface.
     node.write_manifest("pod-late.yaml", full_pod_yaml("alpha", "late", "client", kLate, n));
     {
-      auto deadline = bpfence::e2e::Clock::now() + std::chrono::seconds(10);
       std::optional<json> st;
-      while (bpfence::e2e::Clock::now() < deadline) {
-        st = node.status();
-        if (st && gen(*st) > g && (*st)["applied_generation"] == (*st)["generation"]) break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-      }
+      bpfence::e2e::wait_until(
+          [&] {
+            st = node.status();
+            return st && gen(*st) > g && (*st)["applied_generation"] == (*st)["generation"];
+          },
+          10000);
       REQUIRE(st.has_value());
       CHECK(gen(*st) == g + 1);
       CHECK((*st)["endpoints"]["pending"] == 1);
@@ -204,12 +206,7 @@ TEST_CASE("agent applies policy, pod, namespace changes from manifests to real t
     BFE2E_REQUIRE_OK(node.add_pod("alpha/late", kLate, {"80/TCP"}));
     {
       // No new generation: the interface came, not a change of the cluster.
-      auto deadline = bpfence::e2e::Clock::now() + std::chrono::seconds(10);
-      bool ready = false;
-      while (!ready && bpfence::e2e::Clock::now() < deadline) {
-        ready = node.get("/readyz").status == 200;
-        if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-      }
+      bool ready = bpfence::e2e::wait_until([&] { return node.get("/readyz").status == 200; }, 10000);
       INFO("agent log:\n" << node.agent_log_tail());
       REQUIRE(ready);
       g = gen(*node.status());
@@ -229,17 +226,13 @@ TEST_CASE("agent applies policy, pod, namespace changes from manifests to real t
     // 6b. A policy that selects no pod: enforced at once (nothing changes),
     // linted once changes pause, so its warning shows in /v1/status within
     // a second (the agent waits 250 ms of quiet); removing it clears it.
-    auto lint_warnings_for = [&](const std::string& policy) {
-      size_t n = 0;
-      if (auto st = node.status())
-        for (const auto& w : (*st)["warnings"]) n += w["policy"] == policy;
-      return n;
+    auto has_warning = [&](const std::string& policy) {
+      auto st = node.status();
+      return st && std::any_of((*st)["warnings"].begin(), (*st)["warnings"].end(),
+                               [&](const json& w) { return w["policy"] == policy; });
     };
     auto wait_lint = [&](const std::string& policy, bool present) {
-      auto deadline = bpfence::e2e::Clock::now() + std::chrono::seconds(5);
-      while ((lint_warnings_for(policy) > 0) != present && bpfence::e2e::Clock::now() < deadline)
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      return (lint_warnings_for(policy) > 0) == present;
+      return bpfence::e2e::wait_until([&] { return has_warning(policy) == present; }, 5000, 20);
     };
     node.write_manifest("policy-ghost.yaml", deny_all_yaml("alpha", "ghost", "ghost", "Ingress"));
     g = gen(require_ready(node, g));
@@ -261,13 +254,12 @@ TEST_CASE("agent applies policy, pod, namespace changes from manifests to real t
 
     // 8. The pod's interface goes away: the endpoint turns pending.
     BFE2E_REQUIRE_OK(node.remove_pod("alpha/late"));
-    auto deadline = bpfence::e2e::Clock::now() + std::chrono::seconds(10);
-    bool pending = false;
-    while (!pending && bpfence::e2e::Clock::now() < deadline) {
-      auto st = node.status();
-      pending = st && (*st)["endpoints"]["pending"] == 1 && (*st)["endpoints"]["attached"] == 3;
-      if (!pending) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
+    bool pending = bpfence::e2e::wait_until(
+        [&] {
+          auto st = node.status();
+          return st && (*st)["endpoints"]["pending"] == 1 && (*st)["endpoints"]["attached"] == 3;
+        },
+        10000);
     CHECK(pending);
     CHECK(node.get("/readyz").status == 503);
   }

@@ -48,6 +48,17 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
+// Polls `done` every poll_ms until it holds or timeout_ms pass; returns
+// whether it held. The one wait loop of the agent tests.
+inline bool wait_until(const std::function<bool()>& done, int timeout_ms, int poll_ms = 5) {
+  auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (;;) {
+    if (done()) return true;
+    if (Clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(poll_ms));
+  }
+}
+
 // Privileged tests: without root they skip loudly (exit 77), except in CI.
 inline int root_or_skip(const char* what) {
   if (geteuid() == 0) return 0;
@@ -389,21 +400,22 @@ inline std::optional<json> Node::status() const {
 }
 
 inline std::optional<json> Node::wait_ready(int64_t after, int timeout_ms) const {
-  auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (Clock::now() < deadline) {
-    auto st = status();
-    if (st && (*st)["generation"].get<int64_t>() > after &&
-        (*st)["applied_generation"].get<int64_t>() == (*st)["generation"].get<int64_t>()) {
-      HttpResult ready = get("/readyz");
-      if (ready.status == 200) {
+  std::optional<json> ready_status;
+  wait_until(
+      [&] {
+        auto st = status();
+        if (!st || (*st)["generation"].get<int64_t>() <= after ||
+            (*st)["applied_generation"].get<int64_t>() != (*st)["generation"].get<int64_t>())
+          return false;
+        if (get("/readyz").status != 200) return false;
         // The status read after /readyz said 200 is what that 200 covered.
         auto again = status();
-        if (again && (*again)["ready"].get<bool>()) return again;
-      }
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return std::nullopt;
+        if (!again || !(*again)["ready"].get<bool>()) return false;
+        ready_status = std::move(again);
+        return true;
+      },
+      timeout_ms);
+  return ready_status;
 }
 
 inline void Node::write_manifest(const std::string& name, const std::string& yaml) const {
