@@ -24,6 +24,7 @@
 
 #include "bpfence/iptables_dataplane.h"
 #include "command.h"
+#include "conntrack.h"
 #include "unit/cluster.h"
 
 using namespace bpfence;
@@ -388,6 +389,43 @@ TEST_CASE("iptables dataplane: real TCP allowed and denied as the policies say",
   check(dp->uninstall());
   CHECK(leftovers(topo.node, opts.tag) == "");
   CHECK(dp->bindings().empty());
+}
+
+TEST_CASE("conntrack: deleting two pods' flows side by side leaves none behind", "[iptables][e2e]") {
+  // A client's `-s` and its server's `-r` match the same entries; run side
+  // by side, one `conntrack -D` meets an entry the other just deleted and
+  // gives up halfway. forget_flows must still leave none (the cause of an
+  // established connection surviving a deny in CI, once).
+  const std::string ns = "bfi" + kPid + "t";
+  REQUIRE(ipt::run_tool({"ip", "netns", "add", ns}).is_ok());
+  struct Remove {
+    std::string ns;
+    ~Remove() { (void)ipt::run_tool({"ip", "netns", "delete", ns}); }
+  } remove{ns};
+  ipt::Tools tools;
+  tools.netns = ns;
+  const IpAddress client = *IpAddress::parse("10.77.1.10"), server = *IpAddress::parse("10.77.0.10");
+  for (int round = 0; round < 3; ++round) {
+    INFO("round " << round);
+    // Established flows client -> server:80, as `conntrack -I` makes them.
+    std::string script;
+    for (int port = 20000; port < 20300; ++port)
+      script += "conntrack -I -s 10.77.1.10 -d 10.77.0.10 -p tcp --sport " + std::to_string(port) +
+                " --dport 80 --state ESTABLISHED -u SEEN_REPLY,ASSURED -t 300 >/dev/null 2>&1\n";
+    REQUIRE(ipt::run_tool({"sh", "-s"}, script, nullptr, ns).is_ok());
+    std::vector<ConntrackEntry> before;
+    REQUIRE(ipt::list_conntrack(tools, &before).is_ok());
+    REQUIRE(before.size() == 300);
+
+    size_t deletes = 0;
+    Status s = ipt::forget_flows(tools, {client, server}, &deletes);
+    INFO(s.message());
+    CHECK(s.is_ok());
+    CHECK(deletes == 2);  // the client's -s, the server's -r
+    std::vector<ConntrackEntry> after;
+    REQUIRE(ipt::list_conntrack(tools, &after).is_ok());
+    CHECK(after.empty());
+  }
 }
 
 int main(int argc, char** argv) {

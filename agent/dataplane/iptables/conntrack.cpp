@@ -4,6 +4,7 @@
 
 #include <map>
 #include <sstream>
+#include <thread>
 
 #include "tools.h"
 
@@ -123,11 +124,7 @@ std::vector<RuleCounter> parse_rule_counters(const std::string& text, const Name
   return out;
 }
 
-}  // namespace ipt
-
-Status iptables_conntrack(const IptablesDataplaneOptions& options, std::vector<ConntrackEntry>* out) {
-  ipt::Tools tools;
-  tools.netns = options.netns;
+Status list_conntrack(const Tools& tools, std::vector<ConntrackEntry>* out) {
   std::string text;
   // A child spawned in the namespace reads its own namespace's table.
   Status s = tools.run({"cat", "/proc/self/net/nf_conntrack"}, "", &text);
@@ -137,8 +134,67 @@ Status iptables_conntrack(const IptablesDataplaneOptions& options, std::vector<C
       return Status::error("conntrack: no /proc/net/nf_conntrack (" + s.message() + ") and `conntrack -L` failed (" +
                            tool.message() + ")");
   }
-  *out = ipt::parse_conntrack(text);
+  *out = parse_conntrack(text);
   return Status::ok();
+}
+
+namespace {
+
+// One `conntrack -D` to completion. It lists what matches, then deletes
+// entry by entry and gives up at the first one already gone (exit 1, "such
+// conntrack doesn't exist"), leaving the entries after it in place. Gone
+// is ordinary: an entry expires (CLOSE lasts 10 s), or the call beside it
+// deleted it (one pod's `-s` and another's `-r` match the same flow). So
+// a call that gave up runs again on what is left; entries only leave, so
+// a few rounds settle it. Exit 1 with "0 flow entries have been deleted"
+// is nothing left to do.
+Status delete_until_done(const Tools& tools, const std::vector<std::string>& call) {
+  constexpr int kAttempts = 8;
+  Status s;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    std::string out;
+    s = tools.run(call, "", &out);
+    if (s || s.message().find("flow entries have been deleted") != std::string::npos) return Status::ok();
+    if (s.message().find("such conntrack doesn't exist") == std::string::npos) return s;
+  }
+  return s;
+}
+
+}  // namespace
+
+Status forget_flows(const Tools& tools, const std::set<IpAddress>& ips, size_t* deletes) {
+  // One listing first, so only addresses that have entries cost a call.
+  std::vector<ConntrackEntry> entries;
+  if (Status s = list_conntrack(tools, &entries); !s) return s;
+  std::set<std::pair<IpAddress, bool>> present;  // (address, as reply source)
+  for (const ConntrackEntry& e : entries) {
+    if (ips.count(e.src)) present.insert({e.src, false});
+    if (ips.count(e.reply_src)) present.insert({e.reply_src, true});
+  }
+  std::vector<std::vector<std::string>> calls;
+  for (const auto& [ip, reply] : present)
+    calls.push_back({"conntrack", "-D", "-f", ip.is_v4() ? "ipv4" : "ipv6", reply ? "-r" : "-s", ip.str()});
+  *deletes = calls.size();
+  // Every call is a process: a few run side by side.
+  std::vector<Status> results(calls.size());
+  constexpr size_t kParallel = 8;
+  for (size_t start = 0; start < calls.size(); start += kParallel) {
+    std::vector<std::thread> workers;
+    for (size_t i = start; i < calls.size() && i < start + kParallel; ++i)
+      workers.emplace_back([&, i] { results[i] = delete_until_done(tools, calls[i]); });
+    for (auto& w : workers) w.join();
+  }
+  for (const Status& s : results)
+    if (!s) return s;
+  return Status::ok();
+}
+
+}  // namespace ipt
+
+Status iptables_conntrack(const IptablesDataplaneOptions& options, std::vector<ConntrackEntry>* out) {
+  ipt::Tools tools;
+  tools.netns = options.netns;
+  return ipt::list_conntrack(tools, out);
 }
 
 Status iptables_counters(const IptablesDataplaneOptions& options, std::vector<RuleCounter>* out) {

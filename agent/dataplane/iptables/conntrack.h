@@ -4,11 +4,13 @@
 // rules, by the reason each rule stands for.
 #pragma once
 
+#include <set>
 #include <string>
 #include <vector>
 
 #include "bpfence/iptables_dataplane.h"
 #include "model.h"
+#include "tools.h"
 
 namespace bpfence::ipt {
 
@@ -22,5 +24,18 @@ std::vector<ConntrackEntry> parse_conntrack(const std::string& text);
 // the self rule BF_R_SELF, a rule's RETURN BF_R_POLICY, the final DROP
 // BF_R_FW_POLICY. Counters that are zero are left out.
 std::vector<RuleCounter> parse_rule_counters(const std::string& text, const Names& names);
+
+// The conntrack entries of tools.netns: /proc's file, or `conntrack -L`
+// where the file is missing.
+Status list_conntrack(const Tools& tools, std::vector<ConntrackEntry>* out);
+
+// Deletes the conntrack entries the addresses take part in: as the
+// original source (`conntrack -D -s`, what they started) and as the
+// reply's source (`-r`, what was sent to them, before or after a
+// Service's DNAT). Their next packet is then NEW to conntrack (TCP is
+// picked up mid-stream) and goes through the rules as they are now.
+// *deletes: the `conntrack -D` calls it made (one per address and side
+// that had entries, retries not counted).
+Status forget_flows(const Tools& tools, const std::set<IpAddress>& ips, size_t* deletes);
 
 }  // namespace bpfence::ipt

@@ -16,6 +16,7 @@
 
 #include "bpfence/iptables_dataplane.h"
 #include "command.h"
+#include "conntrack.h"
 #include "tools.h"
 #include "kernel_state.h"
 #include "render.h"
@@ -70,44 +71,6 @@ Status run_texts(const ipt::Tools& tools, const ipt::RestoreTexts& t) {
   return Status::ok();
 }
 
-// Deletes the conntrack entries a pod's address takes part in: as the
-// original source (`-s`, what it started) and as the reply's source (`-r`,
-// what was sent to it, before or after a Service's DNAT). Their next
-// packet is then NEW to conntrack (TCP is picked up mid-stream) and goes
-// through the rules as they are now. `conntrack -D` exits 1 when nothing
-// matched, which is no error here. Calls run side by side, a few at a time.
-Status forget_flows(const IptablesDataplaneOptions& options, const ipt::Tools& tools, const std::set<IpAddress>& ips,
-                    size_t* deletes) {
-  // One listing first, so only addresses that have entries cost a call.
-  std::vector<ConntrackEntry> entries;
-  if (Status s = iptables_conntrack(options, &entries); !s) return s;
-  std::set<std::pair<IpAddress, bool>> present;  // (address, as reply source)
-  for (const ConntrackEntry& e : entries) {
-    if (ips.count(e.src)) present.insert({e.src, false});
-    if (ips.count(e.reply_src)) present.insert({e.reply_src, true});
-  }
-  std::vector<std::vector<std::string>> calls;
-  for (const auto& [ip, reply] : present)
-    calls.push_back({"conntrack", "-D", "-f", ip.is_v4() ? "ipv4" : "ipv6", reply ? "-r" : "-s", ip.str()});
-  *deletes = calls.size();
-  std::vector<Status> results(calls.size());
-  constexpr size_t kParallel = 8;
-  for (size_t start = 0; start < calls.size(); start += kParallel) {
-    std::vector<std::thread> workers;
-    for (size_t i = start; i < calls.size() && i < start + kParallel; ++i)
-      workers.emplace_back([&, i] {
-        std::string out;
-        Status s = tools.run(calls[i], "", &out);
-        if (!s && s.message().find("flow entries have been deleted") != std::string::npos) s = Status::ok();
-        results[i] = s;
-      });
-    for (auto& w : workers) w.join();
-  }
-  for (const Status& s : results)
-    if (!s) return s;
-  return Status::ok();
-}
-
 }  // namespace
 
 std::string iptables_node_tag(const std::string& node) {
@@ -149,7 +112,7 @@ struct IptablesDataplane::Impl {
     // The rules are in place already; a failure here only leaves some
     // established flows on their old verdict, so it is logged, not returned.
     size_t deletes = 0;
-    Status s = forget_flows(options, tools, ips, &deletes);
+    Status s = ipt::forget_flows(tools, ips, &deletes);
     auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count();
     if (!s)
       log_line("warn", "conntrack entries not deleted: established flows keep their verdict",
