@@ -12,7 +12,6 @@
 
 namespace {
 
-using bpfence::e2e::Clock;
 using bpfence::e2e::json;
 using bpfence::e2e::Node;
 using bpfence::e2e::Stream;
@@ -45,15 +44,6 @@ std::string too_many_cidrs() {
   return p.dump();
 }
 
-std::optional<json> wait_status(const Node& node, const std::function<bool(const json&)>& pred, int ms = 30000) {
-  auto deadline = Clock::now() + std::chrono::milliseconds(ms);
-  while (Clock::now() < deadline) {
-    auto st = node.status();
-    if (st && pred(*st)) return st;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return std::nullopt;
-}
 
 double metric(const std::string& text, const std::string& name) {
   size_t at = text.find("\n" + name + " ");
@@ -88,7 +78,7 @@ TEST_CASE("a policy that cannot be applied leaves the old state enforced and fai
 
   // The change that cannot be applied.
   node.write_manifest("huge.json", too_many_cidrs());
-  st = wait_status(node, [&](const json& s) { return s["generation"].get<int64_t>() > g && !s["apply_error"].get<std::string>().empty(); });
+  st = node.wait_status([&](const json& s) { return s["generation"].get<int64_t>() > g && !s["apply_error"].get<std::string>().empty(); });
   REQUIRE(st);
   CHECK((*st)["applied_generation"].get<int64_t>() == g);
   CHECK((*st)["apply_error"].get<std::string>().find("cidrs") != std::string::npos);
@@ -115,7 +105,7 @@ TEST_CASE("a policy that cannot be applied leaves the old state enforced and fai
   // A new pod the failed policy selects is denied, not left open.
   BFE2E_REQUIRE_OK(node.add_pod("alpha/web2", kWeb2, {"80/TCP"}));
   node.write_manifest("pod-web2.yaml", pod_yaml("alpha", "web2", "web", kWeb2, n));
-  st = wait_status(node, [&](const json& s) {
+  st = node.wait_status([&](const json& s) {
     for (const auto& p : s["fail_closed"])
       if (p == "alpha/web2") return s["endpoints"]["attached"] == 4;
     return false;
@@ -126,7 +116,7 @@ TEST_CASE("a policy that cannot be applied leaves the old state enforced and fai
 
   // The policy goes: everything is applied, nothing is fail-closed.
   node.remove_manifest("huge.json");
-  st = wait_status(node, [&](const json& s) {
+  st = node.wait_status([&](const json& s) {
     return s["ready"] == true && s["applied_generation"] == s["generation"] && s["fail_closed"].empty();
   });
   REQUIRE(st);

@@ -98,8 +98,7 @@ std::string run_cli(const Node& node, const std::vector<std::string>& args, cons
   so.die_with_parent = true;
   bpfence::lab::ProcessId p;
   REQUIRE(bpfence::lab::spawn(so, p).is_ok());
-  auto deadline = Clock::now() + std::chrono::seconds(10);
-  while (Clock::now() < deadline && p.alive()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  bpfence::e2e::wait_until([&] { return !p.alive(); }, 10000, 10);
   if (p.alive()) bpfence::lab::stop_process(p, 500);
   std::ifstream in(log);
   return std::string(std::istreambuf_iterator<char>(in), {});
@@ -198,13 +197,11 @@ TEST_CASE("agent on the Kubernetes API: list, watch, cut, 410, rejected objects,
     so.die_with_parent = true;
     bpfence::lab::ProcessId follower;
     BFE2E_REQUIRE_OK(bpfence::lab::spawn(so, follower));
-    auto deadline = Clock::now() + std::chrono::seconds(5);
-    while (Clock::now() < deadline && bpfence::lab::tail_file(log, 4000).find("following drops and new flows") ==
-                                          std::string::npos)
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    bpfence::e2e::wait_until(
+        [&] { return bpfence::lab::tail_file(log, 4000).find("following drops and new flows") != std::string::npos; },
+        5000, 10);
     CHECK(node.probe("client", kWeb, "tcp", 80));
-    deadline = Clock::now() + std::chrono::seconds(5);
-    while (Clock::now() < deadline && follower.alive()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    bpfence::e2e::wait_until([&] { return !follower.alive(); }, 5000, 10);
     bool exited = !follower.alive();
     if (!exited) bpfence::lab::stop_process(follower, 500);
     std::string out = bpfence::lab::tail_file(log, 4000);
@@ -290,13 +287,13 @@ TEST_CASE("agent on the Kubernetes API: list, watch, cut, 410, rejected objects,
   {
     int64_t applied = st["applied_generation"].get<int64_t>();
     api.reset();
-    auto deadline = Clock::now() + std::chrono::seconds(15);
     bpfence::e2e::HttpResult ready;
-    while (Clock::now() < deadline) {
-      ready = node.get("/readyz");
-      if (ready.status == 503) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
+    bpfence::e2e::wait_until(
+        [&] {
+          ready = node.get("/readyz");
+          return ready.status == 503;
+        },
+        15000, 100);
     INFO("readyz: " << ready.status << " " << ready.body << "\nagent log:\n" << node.agent_log_tail());
     REQUIRE(ready.status == 503);
     CHECK(ready.body.find("source unhealthy: kubernetes api") != std::string::npos);

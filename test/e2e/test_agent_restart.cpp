@@ -14,7 +14,6 @@
 
 namespace {
 
-using bpfence::e2e::Clock;
 using bpfence::e2e::json;
 using bpfence::e2e::Node;
 using bpfence::e2e::Stream;

@@ -121,6 +121,9 @@ class Node {
   // Polls until the agent reports a generation above `after`, applied, and
   // /readyz answers 200. Returns the status then, or nullopt on timeout.
   std::optional<json> wait_ready(int64_t after, int timeout_ms = 10000) const;
+  // Polls /v1/status until `pred` holds. Returns the status it held for,
+  // or nullopt on timeout.
+  std::optional<json> wait_status(const std::function<bool(const json&)>& pred, int timeout_ms = 30000) const;
 
   // Writes a manifest atomically (hidden temporary, then rename).
   void write_manifest(const std::string& name, const std::string& yaml) const;
@@ -174,12 +177,7 @@ class Stream {
   // Waits until `n` more round trips happened (or the timeout).
   bool flows(uint64_t n = 50, int timeout_ms = 3000) const {
     uint64_t start = round_trips_;
-    auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (Clock::now() < deadline) {
-      if (round_trips_ >= start + n) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    return false;
+    return wait_until([&] { return round_trips_ >= start + n; }, timeout_ms, 2);
   }
 
  private:
@@ -416,6 +414,19 @@ inline std::optional<json> Node::wait_ready(int64_t after, int timeout_ms) const
       },
       timeout_ms);
   return ready_status;
+}
+
+inline std::optional<json> Node::wait_status(const std::function<bool(const json&)>& pred, int timeout_ms) const {
+  std::optional<json> held;
+  wait_until(
+      [&] {
+        auto st = status();
+        if (!st || !pred(*st)) return false;
+        held = std::move(st);
+        return true;
+      },
+      timeout_ms, 10);
+  return held;
 }
 
 inline void Node::write_manifest(const std::string& name, const std::string& yaml) const {

@@ -21,6 +21,7 @@ using bpfence::e2e::Clock;
 using bpfence::e2e::json;
 using bpfence::e2e::Node;
 using bpfence::e2e::Stream;
+using bpfence::e2e::wait_until;
 using namespace bpfence::e2e::manifests;
 namespace lab = bpfence::lab;
 
@@ -62,15 +63,6 @@ uint64_t pinned_map_id(const std::string& path) {
   } catch (const std::exception&) {
     return 0;
   }
-}
-
-bool wait_for(const std::function<bool()>& cond, int timeout_ms) {
-  auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (Clock::now() < deadline) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return cond();
 }
 
 std::optional<json> endpoint(const Node& node, const std::string& pod) {
@@ -162,7 +154,7 @@ TEST_CASE("fault: bpffs pins removed under the agent are restored; enforcement n
   CHECK(stream.flows());
   // The agent notices on its periodic pass (every second) and pins the same
   // maps again; readers that open pins by path (CLI, bpftool) work again.
-  CHECK(wait_for([&] { return pinned_map_id(pins + "/policy") == ids["policy"]; }, 3000));
+  CHECK(wait_until([&] { return pinned_map_id(pins + "/policy") == ids["policy"]; }, 3000, 20));
   for (const auto& [m, id] : ids) {
     INFO(m);
     CHECK(pinned_map_id(pins + "/" + m) == id);
@@ -227,12 +219,12 @@ TEST_CASE("fault: a pod's veth deleted and recreated is bound again; denied neve
 
   auto& web = node.pod("alpha/web");
   BFE2E_REQUIRE_OK(lab::ip_batch(node.node_netns(), {"link del " + web.host}));
-  CHECK(wait_for([&] {
+  CHECK(wait_until([&] {
     auto e = endpoint(node, "alpha/web");
     return e && (*e)["state"] == "pending";
-  }, 3000));
+  }, 3000, 20));
   // The old ifindex's endpoint entry is gone with its interface.
-  CHECK(wait_for([&] { return !pinned_endpoint_ifindexes(pins).count(old_ifindex); }, 3000));
+  CHECK(wait_until([&] { return !pinned_endpoint_ifindexes(pins).count(old_ifindex); }, 3000, 20));
 
   // The CNI's order: veth, pod side configured, host side up, host route.
   auto recreated = Clock::now();
@@ -245,10 +237,10 @@ TEST_CASE("fault: a pod's veth deleted and recreated is bound again; denied neve
   BFE2E_REQUIRE_OK(lab::ip_batch(node.node_netns(),
                                  {"link set " + web.host + " up", "route add " + web.ip + "/32 dev " + web.host}));
   std::optional<json> after;
-  CHECK(wait_for([&] {
+  CHECK(wait_until([&] {
     after = endpoint(node, "alpha/web");
     return after && (*after)["state"] == "bound" && (*after)["ifindex"].get<int>() != old_ifindex;
-  }, 3000));
+  }, 3000, 20));
   double bind_ms = std::chrono::duration<double, std::milli>(Clock::now() - recreated).count();
   // Keep hammering a little after the bind, then stop.
   std::this_thread::sleep_for(std::chrono::milliseconds(300));

@@ -75,13 +75,8 @@ TEST_CASE("fault: a half-written manifest keeps the last good version enforced; 
   const std::string half = full.substr(0, full.find("port: 80"));
   int64_t g = (*st)["generation"].get<int64_t>();
   write_in_place(path, half);
-  std::optional<json> broken;
-  auto deadline = Clock::now() + std::chrono::seconds(5);
-  while (Clock::now() < deadline) {
-    broken = node.status();
-    if (broken && has_error_for(*broken, "policy.yaml")) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  std::optional<json> broken = node.wait_status([](const json& s) { return has_error_for(s, "policy.yaml"); }, 5000);
+  if (!broken) broken = node.status();
   REQUIRE(broken);
   INFO("status: " << broken->dump());
   CHECK(has_error_for(*broken, "policy.yaml"));

@@ -43,15 +43,6 @@ std::string too_big() {
   return allow_ingress_yaml("alpha", "too-big", "web", {pods_peer("client")}, ports);
 }
 
-std::optional<json> wait_status(const Node& node, const std::function<bool(const json&)>& pred, int ms = 30000) {
-  auto deadline = Clock::now() + std::chrono::milliseconds(ms);
-  while (Clock::now() < deadline) {
-    auto st = node.status();
-    if (st && pred(*st)) return st;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return std::nullopt;
-}
 
 }  // namespace
 
@@ -91,7 +82,7 @@ TEST_CASE("a policy larger than the policy map: clear error, nothing half-applie
   // The policy that does not fit.
   auto t_apply = Clock::now();
   node.write_manifest("too-big.yaml", too_big());
-  st = wait_status(node, [&](const json& s) {
+  st = node.wait_status([&](const json& s) {
     return s["generation"].get<int64_t>() > g && !s["apply_error"].get<std::string>().empty();
   });
   REQUIRE(st);
@@ -122,7 +113,7 @@ TEST_CASE("a policy larger than the policy map: clear error, nothing half-applie
   // A new pod the failed policy selects is denied from the start.
   BFE2E_REQUIRE_OK(node.add_pod("alpha/web2", kWeb2, {"80/TCP"}));
   node.write_manifest("pod-web2.yaml", pod_yaml("alpha", "web2", "web", kWeb2, n));
-  st = wait_status(node, [&](const json& s) {
+  st = node.wait_status([&](const json& s) {
     for (const auto& p : s["fail_closed"])
       if (p == "alpha/web2") return s["endpoints"]["attached"] == 5;
     return false;
@@ -136,7 +127,7 @@ TEST_CASE("a policy larger than the policy map: clear error, nothing half-applie
   // The policy goes: applied, nothing fail-closed, everything as the
   // remaining policies say.
   node.remove_manifest("too-big.yaml");
-  st = wait_status(node, [&](const json& s) {
+  st = node.wait_status([&](const json& s) {
     return s["ready"] == true && s["applied_generation"] == s["generation"] && s["fail_closed"].empty();
   });
   REQUIRE(st);
