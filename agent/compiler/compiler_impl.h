@@ -220,11 +220,6 @@ struct Compiler::Impl {
   Contribution contribute(const NetworkPolicy& p);
   std::vector<uint32_t> peer_identities(const NetworkPolicy& p, const PolicyRule& rule, bool& named_ok);
   std::vector<uint32_t> cidr_identities(const IpBlock& block) const;
-
-  // verdict.cpp
-  std::optional<uint32_t> cidr_identity_of(const IpAddress& ip) const;
-  SideVerdict evaluate(const EndpointState& ep, bf_direction dir, const IpAddress& peer, uint8_t proto,
-                       uint16_t port) const;
 };
 
 // Every cidr and except a policy names (compiler.cpp).

@@ -7,7 +7,9 @@
 
 namespace bpfence {
 
-std::optional<uint32_t> Compiler::Impl::cidr_identity_of(const IpAddress& ip) const {
+namespace {
+
+std::optional<uint32_t> cidr_identity_of(const DesiredState& state, const IpAddress& ip) {
   for (int len = 128; len >= 0; --len) {
     Prefix p{ip, static_cast<uint8_t>(len)};
     for (int i = 0; i < 16; ++i) {
@@ -19,8 +21,8 @@ std::optional<uint32_t> Compiler::Impl::cidr_identity_of(const IpAddress& ip) co
   return std::nullopt;
 }
 
-SideVerdict Compiler::Impl::evaluate(const EndpointState& ep, bf_direction dir, const IpAddress& peer,
-                                     uint8_t proto, uint16_t port) const {
+SideVerdict evaluate(const DesiredState& state, const EndpointState& ep, bf_direction dir, const IpAddress& peer,
+                     uint8_t proto, uint16_t port) {
   SideVerdict v;
   v.evaluated = true;
   v.pod = ep.pod;
@@ -49,7 +51,7 @@ SideVerdict Compiler::Impl::evaluate(const EndpointState& ep, bf_direction dir, 
   uint16_t lookup_port = has_ports ? port : 0;
   std::vector<uint32_t> peer_ids;
   if (pod_id) peer_ids.push_back(*pod_id);
-  if (auto cidr = cidr_identity_of(peer)) peer_ids.push_back(*cidr);
+  if (auto cidr = cidr_identity_of(state, peer)) peer_ids.push_back(*cidr);
   peer_ids.push_back(BF_ID_ANY);
 
   bool ranges = ep.has_ranges & (dir == BF_DIR_INGRESS ? 1 : 2);
@@ -90,19 +92,41 @@ SideVerdict Compiler::Impl::evaluate(const EndpointState& ep, bf_direction dir, 
   return v;
 }
 
+// Both sides of src -> dst; local_at(ip): the local endpoint at an address,
+// or nullptr.
+Verdict decide(const DesiredState& state, const std::function<const EndpointState*(const IpAddress&)>& local_at,
+               const IpAddress& src, const IpAddress& dst, uint8_t proto, uint16_t port) {
+  Verdict v;
+  if (const auto* ep = local_at(src)) v.egress = evaluate(state, *ep, BF_DIR_EGRESS, dst, proto, port);
+  if (const auto* ep = local_at(dst)) v.ingress = evaluate(state, *ep, BF_DIR_INGRESS, src, proto, port);
+  v.allowed = v.egress.allowed && v.ingress.allowed;
+  return v;
+}
+
+}  // namespace
+
 Verdict Compiler::verdict(const IpAddress& src, const IpAddress& dst, uint8_t proto, uint16_t port) const {
   const Impl& d = *impl_;
-  Verdict v;
-  auto endpoint_at = [&](const IpAddress& ip) -> const EndpointState* {
+  auto local_at = [&](const IpAddress& ip) -> const EndpointState* {
     auto it = d.local_by_ip.find(ip);
     if (it == d.local_by_ip.end()) return nullptr;
     auto ep = d.state.endpoints.find(it->second);
     return ep == d.state.endpoints.end() ? nullptr : &ep->second;
   };
-  if (const auto* ep = endpoint_at(src)) v.egress = d.evaluate(*ep, BF_DIR_EGRESS, dst, proto, port);
-  if (const auto* ep = endpoint_at(dst)) v.ingress = d.evaluate(*ep, BF_DIR_INGRESS, src, proto, port);
-  v.allowed = v.egress.allowed && v.ingress.allowed;
-  return v;
+  return decide(d.state, local_at, src, dst, proto, port);
+}
+
+StateVerdicts::StateVerdicts(const DesiredState& state) : state_(state) {
+  for (const auto& [pod, ep] : state.endpoints)
+    for (const IpAddress& ip : ep.ips) local_by_ip_.emplace(ip, &ep);
+}
+
+Verdict StateVerdicts::verdict(const IpAddress& src, const IpAddress& dst, uint8_t proto, uint16_t port) const {
+  auto local_at = [&](const IpAddress& ip) -> const EndpointState* {
+    auto it = local_by_ip_.find(ip);
+    return it == local_by_ip_.end() ? nullptr : it->second;
+  };
+  return decide(state_, local_at, src, dst, proto, port);
 }
 
 }  // namespace bpfence

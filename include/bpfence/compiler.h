@@ -229,6 +229,20 @@ class Compiler {
   std::unique_ptr<Impl> impl_;
 };
 
+// Compiler::verdict() from a desired state alone: for a dataplane that
+// decides its established flows again after a change (the iptables
+// dataplane keeps the conntrack entries of the flows still allowed). Holds
+// a reference to `state`, which must outlive it and not change meanwhile.
+class StateVerdicts {
+ public:
+  explicit StateVerdicts(const DesiredState& state);
+  Verdict verdict(const IpAddress& src, const IpAddress& dst, uint8_t proto, uint16_t port) const;
+
+ private:
+  const DesiredState& state_;
+  std::map<IpAddress, const EndpointState*> local_by_ip_;
+};
+
 // A port range as the fewest aligned port prefixes: (first port, prefix bits).
 std::vector<std::pair<uint16_t, uint8_t>> port_range_prefixes(uint16_t first, uint16_t last);
 

@@ -34,12 +34,13 @@ struct IptablesDataplaneOptions {
   // (`ip netns exec <netns> ...`); "" runs them where the agent runs.
   std::string netns;
   bool ipv6 = true;  // also program ip6tables
-  // After a change to a pod's policy (and when a pod is bound), delete the
-  // conntrack entries of its addresses (`conntrack -D`), so its established
-  // flows are decided again by the new rules on their next packet, as the
-  // BPF datapath re-decides them (generation bump). Calico and kube-router
-  // do not: there an allowed connection outlives a new deny. Off gives that
-  // behaviour (and saves two processes per address of each changed pod).
+  // After a change to a pod's policy (and when a pod is bound), decide its
+  // established flows again and delete the conntrack entries of those now
+  // denied (`conntrack -D`), so their next packet meets the new rules, as
+  // the BPF datapath re-decides them (generation bump); allowed flows keep
+  // their entries. Calico and kube-router do not: there an allowed
+  // connection outlives a new deny. Off gives that behaviour (and saves a
+  // conntrack listing per change).
   bool recheck_established = true;
 };
 

@@ -53,6 +53,11 @@ void check_probe(const ipt::Model& m, const Compiler& c, const std::string& from
                  uint8_t proto, uint16_t port, const std::string& where) {
   bool want = c.verdict(address_of(c, from), address_of(c, to), proto, port).allowed;
   ++(want ? tally.allowed : tally.denied);
+  // What the dataplane re-decides established flows with, from the state alone.
+  if (StateVerdicts(c.state()).verdict(address_of(c, from), address_of(c, to), proto, port).allowed != want) {
+    INFO(where << ": StateVerdicts disagrees on " << from << " -> " << to << " port " << port);
+    CHECK(false);
+  }
   bool got = walk_allows(m, c, from, to, proto, port);
   if (got != want) {
     INFO(where << ": " << from << " -> " << to << " proto " << int(proto) << " port " << port << " verdict "

@@ -227,6 +227,13 @@ spec:
     ports: [{port: 8081}]
 )";
 
+// v2 and one more port: a change to the server that keeps what v2 allows.
+std::string policy_v3() {
+  std::string v3 = kPolicyV2;
+  const std::string ports = "ports: [{port: 8081}]";
+  return v3.replace(v3.find(ports), ports.size(), "ports: [{port: 8081}, {port: 8082}]");
+}
+
 }  // namespace
 
 TEST_CASE("iptables dataplane: real TCP allowed and denied as the policies say", "[iptables][e2e]") {
@@ -347,6 +354,21 @@ TEST_CASE("iptables dataplane: real TCP allowed and denied as the policies say",
   CHECK(::write(kept.fd, "x", 1) == 1);  // queued locally; the node drops it
   CHECK_FALSE(wait_fd(kept_srv.fd, POLLIN, 1000));
 
+  // A connection the next update still allows goes on, whichever side
+  // speaks first: only the flows the new rules deny lose their conntrack
+  // entries. (The server's egress is isolated: without its entry, the
+  // server's first segment would be a new flow out of it, and dropped.)
+  Fd kept81 = connect_from(topo.client, server_ip, 8081, 3000);
+  REQUIRE(kept81.fd >= 0);
+  Fd kept81_srv = accept_from(s8081.fd, kept81.fd);
+  REQUIRE(kept81_srv.fd >= 0);
+  Cluster v3;
+  v3.policy(policy_v3());
+  c.upsert(v3.policies[0]);
+  check(dp->apply(c.commit(), c.state()));
+  CHECK(::write(kept81_srv.fd, "y", 1) == 1);
+  CHECK(wait_fd(kept81.fd, POLLIN, 2000));
+
   // A restarted agent (a new dataplane object) converges from the kernel:
   // it takes the bindings over from the FWD chain, so the first apply
   // keeps enforcing before any bind; the sets are already right.
@@ -391,11 +413,20 @@ TEST_CASE("iptables dataplane: real TCP allowed and denied as the policies say",
   CHECK(dp->bindings().empty());
 }
 
-TEST_CASE("conntrack: deleting two pods' flows side by side leaves none behind", "[iptables][e2e]") {
-  // A client's `-s` and its server's `-r` match the same entries; run side
-  // by side, one `conntrack -D` meets an entry the other just deleted and
-  // gives up halfway. forget_flows must still leave none (the cause of an
-  // established connection surviving a deny in CI, once).
+// Established flows client -> server, as `conntrack -I` makes them: one
+// per source port from first_port, to dport.
+void insert_flows(const std::string& ns, const char* proto, uint16_t dport, int first_port, int count) {
+  std::string script;
+  for (int port = first_port; port < first_port + count; ++port)
+    script += std::string("conntrack -I -s 10.77.1.10 -d 10.77.0.10 -p ") + proto + " --sport " +
+              std::to_string(port) + " --dport " + std::to_string(dport) +
+              (std::string(proto) == "tcp" ? " --state ESTABLISHED -u SEEN_REPLY,ASSURED" : " -u SEEN_REPLY") +
+              " -t 300 >/dev/null 2>&1\n";
+  REQUIRE(ipt::run_tool({"sh", "-s"}, script, nullptr, ns).is_ok());
+}
+
+TEST_CASE("conntrack: only the flows no longer allowed lose their entries, even when others delete too",
+          "[iptables][e2e]") {
   const std::string ns = "bfi" + kPid + "t";
   REQUIRE(ipt::run_tool({"ip", "netns", "add", ns}).is_ok());
   struct Remove {
@@ -405,26 +436,49 @@ TEST_CASE("conntrack: deleting two pods' flows side by side leaves none behind",
   ipt::Tools tools;
   tools.netns = ns;
   const IpAddress client = *IpAddress::parse("10.77.1.10"), server = *IpAddress::parse("10.77.0.10");
-  for (int round = 0; round < 3; ++round) {
-    INFO("round " << round);
-    // Established flows client -> server:80, as `conntrack -I` makes them.
-    std::string script;
-    for (int port = 20000; port < 20300; ++port)
-      script += "conntrack -I -s 10.77.1.10 -d 10.77.0.10 -p tcp --sport " + std::to_string(port) +
-                " --dport 80 --state ESTABLISHED -u SEEN_REPLY,ASSURED -t 300 >/dev/null 2>&1\n";
-    REQUIRE(ipt::run_tool({"sh", "-s"}, script, nullptr, ns).is_ok());
-    std::vector<ConntrackEntry> before;
-    REQUIRE(ipt::list_conntrack(tools, &before).is_ok());
-    REQUIRE(before.size() == 300);
+  auto count = [&](uint8_t proto, uint16_t dport) {
+    std::vector<ConntrackEntry> now;
+    REQUIRE(ipt::list_conntrack(tools, &now).is_ok());
+    return std::count_if(now.begin(), now.end(),
+                         [&](const ConntrackEntry& e) { return e.proto == proto && e.dport == dport; });
+  };
 
+  SECTION("denied flows go, allowed ones stay, one call per flow and port") {
+    insert_flows(ns, "tcp", 80, 20000, 20);
+    insert_flows(ns, "tcp", 81, 21000, 20);
+    insert_flows(ns, "udp", 53, 22000, 20);
+    REQUIRE(count(6, 80) == 20);
+    REQUIRE(count(17, 53) == 20);
     size_t deletes = 0;
-    Status s = ipt::forget_flows(tools, {client, server}, &deletes);
+    auto still_allowed = [](const ConntrackEntry& e) { return e.dport == 81; };
+    Status s = ipt::forget_flows(tools, {server}, still_allowed, &deletes);
     INFO(s.message());
     CHECK(s.is_ok());
-    CHECK(deletes == 2);  // the client's -s, the server's -r
-    std::vector<ConntrackEntry> after;
-    REQUIRE(ipt::list_conntrack(tools, &after).is_ok());
-    CHECK(after.empty());
+    CHECK(deletes == 2);  // tcp to 80, udp to 53
+    CHECK(count(6, 80) == 0);
+    CHECK(count(17, 53) == 0);
+    CHECK(count(6, 81) == 20);
+    // Addresses not asked about keep theirs, whatever the verdict.
+    CHECK(ipt::forget_flows(tools, {*IpAddress::parse("10.77.9.9")}, [](auto&) { return false; }, &deletes));
+    CHECK(deletes == 0);
+    CHECK(count(6, 81) == 20);
+  }
+
+  SECTION("a conntrack -D that meets entries deleted under it runs again until none is left") {
+    // Another `conntrack -D` over the same entries runs beside ours; the one
+    // that meets an entry the other just deleted gives up halfway.
+    for (int round = 0; round < 3; ++round) {
+      INFO("round " << round);
+      insert_flows(ns, "tcp", 80, 20000, 300);
+      REQUIRE(count(6, 80) == 300);
+      std::thread other([&] { (void)ipt::run_tool({"conntrack", "-D", "-f", "ipv4", "-s", "10.77.1.10"}, "", nullptr, ns); });
+      size_t deletes = 0;
+      Status s = ipt::forget_flows(tools, {client, server}, [](auto&) { return false; }, &deletes);
+      other.join();
+      INFO(s.message());
+      CHECK(s.is_ok());
+      CHECK(count(6, 80) == 0);
+    }
   }
 }
 

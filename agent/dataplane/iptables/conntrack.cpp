@@ -143,8 +143,8 @@ namespace {
 // One `conntrack -D` to completion. It lists what matches, then deletes
 // entry by entry and gives up at the first one already gone (exit 1, "such
 // conntrack doesn't exist"), leaving the entries after it in place. Gone
-// is ordinary: an entry expires (CLOSE lasts 10 s), or the call beside it
-// deleted it (one pod's `-s` and another's `-r` match the same flow). So
+// is ordinary: an entry expires (CLOSE lasts 10 s), or something else
+// deleted it (another agent's call, an operator's `conntrack -D`). So
 // a call that gave up runs again on what is left; entries only leave, so
 // a few rounds settle it. Exit 1 with "0 flow entries have been deleted"
 // is nothing left to do.
@@ -160,20 +160,36 @@ Status delete_until_done(const Tools& tools, const std::vector<std::string>& cal
   return s;
 }
 
+// The `conntrack -D` that deletes e and the entries of the same flow
+// but for the source port: same protocol, addresses, destination port
+// and DNAT target, so the same verdict.
+std::vector<std::string> delete_call(const ConntrackEntry& e) {
+  std::string proto;
+  switch (e.proto) {
+    case 6: proto = "tcp"; break;
+    case 17: proto = "udp"; break;
+    case 132: proto = "sctp"; break;
+    case 1: proto = "icmp"; break;
+    case 58: proto = "icmpv6"; break;
+    default: proto = std::to_string(e.proto);
+  }
+  std::vector<std::string> call = {"conntrack", "-D", "-f", e.src.is_v4() ? "ipv4" : "ipv6", "-p", proto,
+                                   "-s", e.src.str(), "-d", e.dst.str(), "-r", e.reply_src.str()};
+  if (e.proto == 6 || e.proto == 17 || e.proto == 132)
+    call.insert(call.end(), {"--dport", std::to_string(e.dport), "--reply-port-src", std::to_string(e.reply_sport)});
+  return call;
+}
+
 }  // namespace
 
-Status forget_flows(const Tools& tools, const std::set<IpAddress>& ips, size_t* deletes) {
-  // One listing first, so only addresses that have entries cost a call.
+Status forget_flows(const Tools& tools, const std::set<IpAddress>& ips,
+                    const std::function<bool(const ConntrackEntry&)>& still_allowed, size_t* deletes) {
   std::vector<ConntrackEntry> entries;
   if (Status s = list_conntrack(tools, &entries); !s) return s;
-  std::set<std::pair<IpAddress, bool>> present;  // (address, as reply source)
-  for (const ConntrackEntry& e : entries) {
-    if (ips.count(e.src)) present.insert({e.src, false});
-    if (ips.count(e.reply_src)) present.insert({e.reply_src, true});
-  }
-  std::vector<std::vector<std::string>> calls;
-  for (const auto& [ip, reply] : present)
-    calls.push_back({"conntrack", "-D", "-f", ip.is_v4() ? "ipv4" : "ipv6", reply ? "-r" : "-s", ip.str()});
+  std::set<std::vector<std::string>> unique;
+  for (const ConntrackEntry& e : entries)
+    if ((ips.count(e.src) || ips.count(e.reply_src)) && !still_allowed(e)) unique.insert(delete_call(e));
+  std::vector<std::vector<std::string>> calls(unique.begin(), unique.end());
   *deletes = calls.size();
   // Every call is a process: a few run side by side.
   std::vector<Status> results(calls.size());

@@ -4,6 +4,7 @@
 // rules, by the reason each rule stands for.
 #pragma once
 
+#include <functional>
 #include <set>
 #include <string>
 #include <vector>
@@ -29,13 +30,16 @@ std::vector<RuleCounter> parse_rule_counters(const std::string& text, const Name
 // where the file is missing.
 Status list_conntrack(const Tools& tools, std::vector<ConntrackEntry>* out);
 
-// Deletes the conntrack entries the addresses take part in: as the
-// original source (`conntrack -D -s`, what they started) and as the
-// reply's source (`-r`, what was sent to them, before or after a
-// Service's DNAT). Their next packet is then NEW to conntrack (TCP is
-// picked up mid-stream) and goes through the rules as they are now.
-// *deletes: the `conntrack -D` calls it made (one per address and side
-// that had entries, retries not counted).
-Status forget_flows(const Tools& tools, const std::set<IpAddress>& ips, size_t* deletes);
+// Deletes the conntrack entries the addresses take part in (as the
+// original source, or as the reply's source: the destination after a
+// Service's DNAT) that still_allowed() rejects. Their next packet is then
+// NEW to conntrack (TCP is picked up mid-stream) and meets the rules as
+// they are now. The flows still allowed keep their entries, so their
+// reply side may speak first even where its own direction is denied.
+// *deletes: the `conntrack -D` calls made, one per (protocol, source,
+// destination, port, DNAT target) with entries to delete; retries not
+// counted.
+Status forget_flows(const Tools& tools, const std::set<IpAddress>& ips,
+                    const std::function<bool(const ConntrackEntry&)>& still_allowed, size_t* deletes);
 
 }  // namespace bpfence::ipt

@@ -111,14 +111,21 @@ struct IptablesDataplane::Impl {
     auto start = std::chrono::steady_clock::now();
     // The rules are in place already; a failure here only leaves some
     // established flows on their old verdict, so it is logged, not returned.
+    // A flow is what was sent to its reply's source (the pod behind a
+    // Service's DNAT), on that source's port.
+    StateVerdicts verdicts(state);
+    auto still_allowed = [&](const ConntrackEntry& e) {
+      bool ports = e.proto == 6 || e.proto == 17 || e.proto == 132;
+      return verdicts.verdict(e.src, e.reply_src, e.proto, ports ? e.reply_sport : 0).allowed;
+    };
     size_t deletes = 0;
-    Status s = ipt::forget_flows(tools, ips, &deletes);
+    Status s = ipt::forget_flows(tools, ips, still_allowed, &deletes);
     auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count();
     if (!s)
       log_line("warn", "conntrack entries not deleted: established flows keep their verdict",
                "node=" + options.node + " error=\"" + s.message() + "\"");
     else
-      log_line("debug", "established flows sent back to the rules",
+      log_line("debug", "established flows decided again: the denied ones' conntrack entries deleted",
                "node=" + options.node + " addresses=" + std::to_string(ips.size()) +
                    " conntrack_deletes=" + std::to_string(deletes) + " us=" + std::to_string(us));
   }
