@@ -119,30 +119,6 @@ bool term_matches(const FlowMatch::Term& t, const bf_flow_key& k, const bf_flow_
 
 }  // namespace
 
-std::string ip_proto_name(uint8_t proto) {
-  switch (proto) {
-    case 6: return "tcp";
-    case 17: return "udp";
-    case 132: return "sctp";
-    case 1: return "icmp";
-    case 58: return "icmpv6";
-    default: return std::to_string(proto);
-  }
-}
-
-std::optional<uint8_t> parse_ip_proto(std::string_view name) {
-  std::string l = lower(name);
-  if (l == "tcp") return 6;
-  if (l == "udp") return 17;
-  if (l == "sctp") return 132;
-  if (l == "icmp") return 1;
-  if (l == "icmpv6" || l == "icmp6") return 58;
-  unsigned v = 0;
-  auto [p, ec] = std::from_chars(l.data(), l.data() + l.size(), v);
-  if (ec == std::errc() && p == l.data() + l.size() && v <= 255) return static_cast<uint8_t>(v);
-  return std::nullopt;
-}
-
 std::string tcp_flags_text(uint8_t flags) {
   static const char names[] = "FSRPAU";
   std::string out;

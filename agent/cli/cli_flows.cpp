@@ -41,7 +41,6 @@ const bf_endpoint* endpoint_by_id(const FlowSnapshot& snap, uint32_t endpoint_id
   return nullptr;
 }
 
-bool has_ports(uint8_t proto) { return proto == 6 || proto == 17 || proto == 132; }
 
 std::string age_since(uint64_t now_ns, uint64_t then_ns) { return age_text(now_ns > then_ns ? now_ns - then_ns : 0); }
 
@@ -178,7 +177,7 @@ bool flow_stale(const FlowSnapshot& snap, const FlowRecord& f) {
 
 std::string flow_address_text(const IpAddress& ip, uint16_t port, uint8_t proto, const Names& names) {
   std::string addr = ip.str();
-  std::string out = has_ports(proto) ? (ip.is_v4() ? addr : "[" + addr + "]") + ":" + std::to_string(port) : addr;
+  std::string out = ip_proto_has_ports(proto) ? (ip.is_v4() ? addr : "[" + addr + "]") + ":" + std::to_string(port) : addr;
   if (auto pod = names.pod_at(ip); !pod.empty()) out += " (" + pod + ")";
   return out;
 }

@@ -47,7 +47,7 @@ SideVerdict evaluate(const DesiredState& state, const EndpointState& ep, bf_dire
   }
 
   // ICMP has no ports: only rules without ports match it.
-  bool has_ports = proto == 6 || proto == 17 || proto == 132;
+  bool has_ports = ip_proto_has_ports(proto);
   uint16_t lookup_port = has_ports ? port : 0;
   std::vector<uint32_t> peer_ids;
   if (pod_id) peer_ids.push_back(*pod_id);

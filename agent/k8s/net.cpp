@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 
+#include <cctype>
 #include <charconv>
 #include <cstring>
 
@@ -88,6 +89,31 @@ std::optional<Prefix> Prefix::parse(std::string_view text, std::string* error) {
   p.len = static_cast<uint8_t>(v4 ? 96 + len : len);
   clear_host_bits(p.addr, p.len);
   return p;
+}
+
+std::string ip_proto_name(uint8_t proto) {
+  switch (proto) {
+    case 6: return "tcp";
+    case 17: return "udp";
+    case 132: return "sctp";
+    case 1: return "icmp";
+    case 58: return "icmpv6";
+    default: return std::to_string(proto);
+  }
+}
+
+std::optional<uint8_t> parse_ip_proto(std::string_view name) {
+  std::string l(name);
+  for (char& c : l) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (l == "tcp") return 6;
+  if (l == "udp") return 17;
+  if (l == "sctp") return 132;
+  if (l == "icmp") return 1;
+  if (l == "icmpv6" || l == "icmp6") return 58;
+  unsigned v = 0;
+  auto [p, ec] = std::from_chars(l.data(), l.data() + l.size(), v);
+  if (ec == std::errc() && p == l.data() + l.size() && v <= 255) return static_cast<uint8_t>(v);
+  return std::nullopt;
 }
 
 }  // namespace bpfence

@@ -75,9 +75,6 @@ struct FlowNames {
 //  "reply":false,"generation":7,"first_seen_ns":...,"last_seen_ns":...}
 nlohmann::json flow_to_json(const FlowRecord& flow, const FlowNames& names = {});
 
-// "tcp", "udp", "sctp", "icmp", "icmpv6" or the number.
-std::string ip_proto_name(uint8_t proto);
-std::optional<uint8_t> parse_ip_proto(std::string_view name);
 // "SA" style: the TCP flags seen (FSRPAU).
 std::string tcp_flags_text(uint8_t flags);
 

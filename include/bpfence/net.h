@@ -38,4 +38,11 @@ struct Prefix {
   auto operator<=>(const Prefix&) const = default;
 };
 
+// IP protocol numbers. TCP, UDP and SCTP flows have ports; policies match
+// the others (ICMP, ICMPv6, ...) by protocol alone.
+constexpr bool ip_proto_has_ports(uint8_t proto) { return proto == 6 || proto == 17 || proto == 132; }
+// "tcp", "udp", "sctp", "icmp", "icmpv6" or the number.
+std::string ip_proto_name(uint8_t proto);
+std::optional<uint8_t> parse_ip_proto(std::string_view name);
+
 }  // namespace bpfence

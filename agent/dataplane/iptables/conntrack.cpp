@@ -12,19 +12,6 @@ namespace bpfence {
 namespace ipt {
 namespace {
 
-uint8_t proto_number(const std::string& name, const std::string& number) {
-  try {
-    return static_cast<uint8_t>(std::stoi(number));
-  } catch (...) {
-  }
-  if (name == "tcp") return 6;
-  if (name == "udp") return 17;
-  if (name == "sctp") return 132;
-  if (name == "icmp") return 1;
-  if (name == "icmpv6") return 58;
-  return 0;
-}
-
 bool is_number(const std::string& s) { return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos; }
 
 }  // namespace
@@ -41,7 +28,7 @@ std::vector<ConntrackEntry> parse_conntrack(const std::string& text) {
     if (w.size() > 2 && (w[0] == "ipv4" || w[0] == "ipv6") && is_number(w[1])) i = 2;
     if (w.size() < i + 4 || !is_number(w[i + 1]) || !is_number(w[i + 2])) continue;
     ConntrackEntry e;
-    e.proto = proto_number(w[i], w[i + 1]);
+    e.proto = parse_ip_proto(w[i + 1]).value_or(parse_ip_proto(w[i]).value_or(0));  // "tcp 6"
     e.timeout_s = static_cast<uint32_t>(std::stoul(w[i + 2]));
     i += 3;
     if (i < w.size() && w[i].find('=') == std::string::npos && w[i][0] != '[') e.state = w[i++];
@@ -164,18 +151,9 @@ Status delete_until_done(const Tools& tools, const std::vector<std::string>& cal
 // but for the source port: same protocol, addresses, destination port
 // and DNAT target, so the same verdict.
 std::vector<std::string> delete_call(const ConntrackEntry& e) {
-  std::string proto;
-  switch (e.proto) {
-    case 6: proto = "tcp"; break;
-    case 17: proto = "udp"; break;
-    case 132: proto = "sctp"; break;
-    case 1: proto = "icmp"; break;
-    case 58: proto = "icmpv6"; break;
-    default: proto = std::to_string(e.proto);
-  }
-  std::vector<std::string> call = {"conntrack", "-D", "-f", e.src.is_v4() ? "ipv4" : "ipv6", "-p", proto,
+  std::vector<std::string> call = {"conntrack", "-D", "-f", e.src.is_v4() ? "ipv4" : "ipv6", "-p", ip_proto_name(e.proto),
                                    "-s", e.src.str(), "-d", e.dst.str(), "-r", e.reply_src.str()};
-  if (e.proto == 6 || e.proto == 17 || e.proto == 132)
+  if (ip_proto_has_ports(e.proto))
     call.insert(call.end(), {"--dport", std::to_string(e.dport), "--reply-port-src", std::to_string(e.reply_sport)});
   return call;
 }

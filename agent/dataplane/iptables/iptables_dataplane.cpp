@@ -112,11 +112,11 @@ struct IptablesDataplane::Impl {
     // The rules are in place already; a failure here only leaves some
     // established flows on their old verdict, so it is logged, not returned.
     // A flow is what was sent to its reply's source (the pod behind a
-    // Service's DNAT), on that source's port.
+    // Service's DNAT), on that source's port (verdict() ignores the port
+    // of a protocol without ports: ICMP's holds the echo id).
     StateVerdicts verdicts(state);
     auto still_allowed = [&](const ConntrackEntry& e) {
-      bool ports = e.proto == 6 || e.proto == 17 || e.proto == 132;
-      return verdicts.verdict(e.src, e.reply_src, e.proto, ports ? e.reply_sport : 0).allowed;
+      return verdicts.verdict(e.src, e.reply_src, e.proto, e.reply_sport).allowed;
     };
     size_t deletes = 0;
     Status s = ipt::forget_flows(tools, ips, still_allowed, &deletes);

@@ -8,7 +8,6 @@
 namespace bpfence::ipt {
 namespace {
 
-bool has_ports(uint8_t proto) { return proto == 6 || proto == 17 || proto == 132; }
 
 // Peer identities per port spec, for one endpoint and direction, with what
 // a broader spec or the any-peer identity already allows taken out.
@@ -24,13 +23,13 @@ std::map<PortSpec, PeerSet> specs_of(const EndpointKeys& keys, bf_direction dir)
       if (port == 0) pairs.push_back({PortSpec{}, k.peer_identity});
     } else if (port == 0) {
       pairs.push_back({PortSpec{k.proto, true, {}}, k.peer_identity});
-    } else if (has_ports(k.proto)) {
+    } else if (ip_proto_has_ports(k.proto)) {
       pairs.push_back({PortSpec{k.proto, false, {port, port}}, k.peer_identity});
     }
   }
   for (const RangeKey& rk : keys.ranges[dir]) {
     const bf_range_key& k = rk.k;
-    if (!has_ports(k.proto) || k.prefixlen < BF_RANGE_FIXED_BITS || k.prefixlen > BF_RANGE_FIXED_BITS + 16) continue;
+    if (!ip_proto_has_ports(k.proto) || k.prefixlen < BF_RANGE_FIXED_BITS || k.prefixlen > BF_RANGE_FIXED_BITS + 16) continue;
     int bits = static_cast<int>(k.prefixlen) - BF_RANGE_FIXED_BITS;
     if (bits == 0) {
       pairs.push_back({PortSpec{k.proto, true, {}}, k.peer_identity});

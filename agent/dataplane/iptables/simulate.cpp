@@ -4,7 +4,6 @@
 namespace bpfence::ipt {
 namespace {
 
-bool has_ports(uint8_t proto) { return proto == 6 || proto == 17 || proto == 132; }
 
 enum class Walk { Accept, Drop, Return };
 
@@ -23,7 +22,7 @@ struct Walker {
     if (r.dst && *r.dst != p.dst) return false;
     if (r.proto && r.proto != p.proto) return false;
     if (!r.dports.empty()) {
-      if (!has_ports(p.proto)) return false;
+      if (!ip_proto_has_ports(p.proto)) return false;
       bool in = false;
       for (const PortRange& pr : r.dports) in = in || (p.dport >= pr.first && p.dport <= pr.last);
       if (!in) return false;
