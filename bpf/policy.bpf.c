@@ -6,9 +6,10 @@
  *   to_pod:   egress hook of the host veth  = what the pod gets  = its INGRESS policy
  *
  * Per packet: endpoint (by ifindex) -> parse -> flow table hit at the
- * endpoint's current generation -> cached verdict. An ICMP error quoting a
- * flow this endpoint allows is forwarded as Related. Otherwise decide
- * (lib/policy.h), record the flow and, on Forward, its reverse entry.
+ * endpoint's current generation -> cached verdict. What the pod sends from
+ * an address that is not its own is dropped (lib/source.h). An ICMP error
+ * quoting a flow this endpoint allows is forwarded as Related. Otherwise
+ * decide (lib/policy.h), record the flow and, on Forward, its reverse entry.
  * A stale reply entry is re-decided as the flow it answers, so a new deny
  * cuts established connections and a kept allow does not disturb them.
  * The per-packet cost does not depend on the number of policies or pods.
@@ -23,12 +24,16 @@
 #include "lib/drop.h"
 #include "lib/flow.h"
 #include "lib/policy.h"
+#include "lib/source.h"
 
 /* Load-time settings, set by the agent between open and load. */
 const volatile __u8 trace_new_flows = 0;  /* emit BF_EV_NEW_FLOW for every new flow */
 /* Benchmark only: 0 never writes the flow table, so every packet of a
  * BPF_PROG_TEST_RUN repeat takes the full decision path (bench/). */
 const volatile __u8 record_flows = 1;
+/* Benchmark only: 0 skips the source check, so bench/datapath_bench can
+ * show what it costs. The agent always loads 1. */
+const volatile __u8 check_source = 1;
 
 static __always_inline int bf_verdict(struct __sk_buff *skb, const struct bf_pkt *p, __u8 action,
 				      __u8 reason, __u32 rule_id)
@@ -82,15 +87,21 @@ static __always_inline int bf_handle(struct __sk_buff *skb, __u8 dir)
 		bf_flow_touch(f, skb, &p);
 		return bf_verdict(skb, &p, f->action, f->reason, f->rule_id);
 	}
-	/* Not recorded as a flow of its own: the entry would be keyed without
-	 * ports, shared by errors about every flow between the two addresses. */
-	if (bf_icmp_related(ep, &p))
+	if (check_source && dir == BF_DIR_EGRESS && !bf_source_allowed(ep, p.key.src)) {
+		/* Whatever the policy: judged by a borrowed source, the packet
+		 * would be taken for another pod's (or the node's). Recorded, so
+		 * the next one is a cached drop and `flow` shows it. */
+		d.action = BF_ACT_DROP;
+		d.reason = BF_R_SPOOFED_SOURCE;
+		d.rule_id = 0;
+		if (p.icmp_error)
+			flags = BF_FLOW_ICMP_ERROR;
+	} else if (bf_icmp_related(ep, &p)) {
+		/* Not recorded as a flow of its own: the entry would be keyed
+		 * without ports, shared by errors about every flow between the
+		 * two addresses. */
 		return bf_verdict(skb, &p, BF_ACT_FORWARD, BF_R_RELATED, 0);
-	/* Coarse clock (tick resolution, CLOCK_MONOTONIC base): a few ns cheaper
-	 * per packet, and flow ageing counts in seconds. */
-	now = bpf_ktime_get_coarse_ns();
-
-	if (p.icmp_error) {
+	} else if (p.icmp_error) {
 		/* An error about no allowed flow: plain ICMP to policy, recorded
 		 * without a reverse entry (no reply may follow an error). */
 		bf_decide(ep, &p.key, &d);
@@ -107,7 +118,16 @@ static __always_inline int bf_handle(struct __sk_buff *skb, __u8 dir)
 			d.reason = BF_R_REPLY;
 	} else {
 		bf_decide(ep, &p.key, &d);
+		/* A flow into the pod to an address it may not send from (routed
+		 * or bridged to it all the same) gets no reverse entry: its
+		 * replies would be cached hits that skip the source check. */
+		if (check_source && dir == BF_DIR_INGRESS && d.action == BF_ACT_FORWARD &&
+		    !bf_source_allowed(ep, p.key.dst))
+			flags = BF_FLOW_NO_REVERSE;
 	}
+	/* Coarse clock (tick resolution, CLOCK_MONOTONIC base): a few ns cheaper
+	 * per packet, and flow ageing counts in seconds. */
+	now = bpf_ktime_get_coarse_ns();
 
 	if (record_flows) {
 		bf_flow_record(skb, &p.key, &p, f, d.action, d.reason, d.rule_id, flags,

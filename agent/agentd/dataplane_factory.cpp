@@ -45,7 +45,7 @@ class BpfObserver final : public DataplaneObserver {
   Status counters(std::vector<CounterRecord>* out) const override { return maps_.counters(out); }
   Status map_fill(std::vector<MapFill>* out) const override {
     out->clear();
-    for (const char* name : {"endpoints", "pod_addrs", "cidrs", "policy", "range_policy", "frags"}) {
+    for (const char* name : {"endpoints", "pod_addrs", "cidrs", "policy", "range_policy", "frags", "src_prefixes"}) {
       int fd = dp_->map_fd(name);
       if (fd < 0) continue;
       MapFill f;

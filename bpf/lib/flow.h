@@ -85,7 +85,7 @@ static __always_inline void bf_flow_record(struct __sk_buff *skb, const struct b
 	v.flags = flags;
 	bpf_map_update_elem(&flows, key, &v, BPF_ANY);
 
-	if (action != BF_ACT_FORWARD || (flags & (BF_FLOW_REPLY | BF_FLOW_ICMP_ERROR)))
+	if (action != BF_ACT_FORWARD || (flags & (BF_FLOW_REPLY | BF_FLOW_ICMP_ERROR | BF_FLOW_NO_REVERSE)))
 		return;
 	/* The reverse entry: a reply is allowed because this flow is. */
 	__builtin_memcpy(&v.reverse, key, sizeof(v.reverse));

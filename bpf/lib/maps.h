@@ -38,6 +38,17 @@ struct {
 	__type(value, __u32);
 } cidrs SEC(".maps");
 
+/* {endpoint, prefix} a pod may send from beside its own addresses
+ * (bf_endpoint.ip4/ip6). Only looked up for a first packet whose source is
+ * not one of those. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, BF_MAX_SRC_PREFIXES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct bf_src_key);
+	__type(value, __u32);
+} src_prefixes SEC(".maps");
+
 /* {endpoint, peer identity, direction, proto, port} -> rule. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

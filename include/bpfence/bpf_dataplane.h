@@ -35,6 +35,7 @@ struct BpfDataplaneOptions {
   uint32_t max_policy = 0;       // policy map entries; 0 = BF_MAX_POLICY (smaller: tests)
   bool trace_new_flows = false;  // a ring-buffer event for every new flow
   bool record_flows = true;      // false only for benchmarks: never write the flow table
+  bool check_source = true;      // false only for benchmarks: what a pod sends is not checked for its source
 
   std::string resolved_pin_dir() const { return pin_dir.empty() ? bpf_pin_dir(bpffs, node) : pin_dir; }
 };

@@ -22,6 +22,7 @@
 #define BF_MAX_RANGE_POLICY  65536
 #define BF_MAX_FLOWS_DEFAULT 262144
 #define BF_MAX_FRAGS         8192
+#define BF_MAX_SRC_PREFIXES  16384
 #define BF_EVENTS_BYTES      (1 << 20)
 
 /* Reserved identities. Allocated identities start at BF_ID_FIRST_DYNAMIC. */
@@ -60,6 +61,7 @@ enum bf_reason {
 	BF_R_FAIL_CLOSED = 11,  /* D: the agent could not apply this pod's policy */
 	BF_R_UNKNOWN_EP = 12,   /* F: program attached to an interface with no endpoint */
 	BF_R_RELATED = 13,      /* F: ICMP error about an allowed flow (PMTU, unreachable) */
+	BF_R_SPOOFED_SOURCE = 14, /* D: the pod sent from an address that is not its own */
 	BF_R_MAX = 16,
 };
 
@@ -107,6 +109,18 @@ struct bf_cidr_key {
 	__u8 addr[16];
 };
 
+/* src_prefixes (LPM trie): the extra source prefixes a pod may send from
+ * (annotation bpfence.io/allowed-source-prefixes), beside its own addresses
+ * in bf_endpoint. prefixlen counts the endpoint id's 32 bits, then the bits
+ * of the IPv4-mapped address: an IPv4 /16 is 32 + 96 + 16. */
+struct bf_src_key {
+	__u32 prefixlen;
+	__u32 endpoint_id;
+	__u8 addr[16];
+};
+
+#define BF_SRC_FIXED_BITS 32  /* endpoint_id */
+
 /* policy (hash): exact peer identity and protocol/port.
  * proto 0 + port 0: every protocol and port; proto P + port 0: every port of
  * P. The program looks up exact port, then any port, then any protocol, for
@@ -152,6 +166,7 @@ struct bf_flow_key {
 enum bf_flow_flags {
 	BF_FLOW_REPLY = 1,      /* created as the reverse of an allowed flow */
 	BF_FLOW_ICMP_ERROR = 2, /* an ICMP error judged by policy: no reverse entry */
+	BF_FLOW_NO_REVERSE = 4, /* to the pod, at an address it may not send from: no reverse entry */
 };
 
 struct bf_flow_value {
@@ -222,6 +237,7 @@ static_assert(sizeof(struct bf_endpoint) == 48, "bf_endpoint layout");
 static_assert(sizeof(struct bf_addr_key) == 16, "bf_addr_key layout");
 static_assert(sizeof(struct bf_addr_value) == 8, "bf_addr_value layout");
 static_assert(sizeof(struct bf_cidr_key) == 20, "bf_cidr_key layout");
+static_assert(sizeof(struct bf_src_key) == 24, "bf_src_key layout");
 static_assert(sizeof(struct bf_policy_key) == 12, "bf_policy_key layout");
 static_assert(sizeof(struct bf_policy_value) == 8, "bf_policy_value layout");
 static_assert(sizeof(struct bf_range_key) == 16, "bf_range_key layout");

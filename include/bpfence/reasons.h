@@ -28,6 +28,7 @@ constexpr const char* bf_reason_name(uint8_t reason) {
     case BF_R_FAIL_CLOSED: return "FailClosed";
     case BF_R_UNKNOWN_EP: return "UnknownEndpoint";
     case BF_R_RELATED: return "Related";
+    case BF_R_SPOOFED_SOURCE: return "SpoofedSource";
     default: return "Unknown";
   }
 }

@@ -41,6 +41,25 @@ bf_cidr_key cidr_key(const Prefix& p) {
   return k;
 }
 
+// The endpoint's extra source prefixes (src_prefixes keys).
+std::vector<bf_src_key> source_keys(const EndpointState& es) {
+  std::vector<bf_src_key> out;
+  for (const Prefix& p : es.source_prefixes) {
+    bf_src_key k{};
+    k.prefixlen = BF_SRC_FIXED_BITS + p.len;
+    k.endpoint_id = es.endpoint_id;
+    std::copy(p.addr.bytes.begin(), p.addr.bytes.end(), k.addr);
+    out.push_back(k);
+  }
+  return out;
+}
+
+size_t source_key_count(const DesiredState& state) {
+  size_t n = 0;
+  for (const auto& [pod, es] : state.endpoints) n += es.source_prefixes.size();
+  return n;
+}
+
 bf_endpoint make_endpoint(const EndpointState& es, uint32_t generation, bool fail_closed) {
   bf_endpoint e{};
   e.endpoint_id = es.endpoint_id;
@@ -141,6 +160,8 @@ struct BpfDataplane::Impl {
   PinnedMap<bf_cidr_key, __u32> cidrs;
   PinnedMap<bf_policy_key, bf_policy_value> policy;
   PinnedMap<bf_range_key, bf_policy_value> ranges;
+  PinnedMap<bf_src_key, __u32> src_prefixes;
+  std::map<std::string, std::vector<bf_src_key>> src_written;  // by pod, as last written
 
   ~Impl() {
     // Filters stay in the kernel: enforcement outlives the agent.
@@ -154,7 +175,40 @@ struct BpfDataplane::Impl {
   Status prepare_pinned_map(bpf_map* map, const std::string& path);
   Status write_endpoint(const std::string& pod, const EndpointState& es, int ifindex);
   Status resync(const DesiredState& state);
+  Status apply_source_prefixes(const StateDiff& diff, const DesiredState& state);
 };
+
+// The src_prefixes entries of the endpoints the diff changes (before their
+// new generation is written, so re-decided flows see them).
+Status BpfDataplane::Impl::apply_source_prefixes(const StateDiff& diff, const DesiredState& state) {
+  Entries<bf_src_key, __u32> add;
+  std::vector<bf_src_key> gone;
+  std::map<std::string, std::vector<bf_src_key>> next;
+  auto take_old = [&](const std::string& pod) {
+    auto it = src_written.find(pod);
+    if (it == src_written.end()) return std::vector<bf_src_key>{};
+    std::vector<bf_src_key> old = std::move(it->second);
+    src_written.erase(it);
+    return old;
+  };
+  std::set<std::string> pods(diff.endpoints.erase.begin(), diff.endpoints.erase.end());
+  for (const auto& [pod, es] : diff.endpoints.upsert) pods.insert(pod);
+  for (const std::string& pod : pods) {
+    std::vector<bf_src_key> old = take_old(pod);
+    auto es = state.endpoints.find(pod);
+    std::vector<bf_src_key> keys = es == state.endpoints.end() ? std::vector<bf_src_key>{} : source_keys(es->second);
+    std::set<bf_src_key, BytesLess<bf_src_key>> keep(keys.begin(), keys.end());
+    for (const bf_src_key& k : old)
+      if (!keep.count(k)) gone.push_back(k);
+    for (const bf_src_key& k : keys) {
+      add.keys.push_back(k);
+      add.values.push_back(1);
+    }
+    if (!keys.empty()) src_written[pod] = std::move(keys);
+  }
+  if (add.keys.empty() && gone.empty()) return Status::ok();
+  return apply_map(src_prefixes, add, gone, source_key_count(state));
+}
 
 BpfDataplane::BpfDataplane(BpfDataplaneOptions options) : impl_(std::make_unique<Impl>()) {
   impl_->options = std::move(options);
@@ -210,6 +264,7 @@ Status BpfDataplane::open() {
   };
   d.skel->rodata->trace_new_flows = d.options.trace_new_flows;
   d.skel->rodata->record_flows = d.options.record_flows;
+  d.skel->rodata->check_source = d.options.check_source;
   if (int rc = bpf_map__set_max_entries(d.skel->maps.flows, d.options.max_flows))
     return fail(Status::error("map flows: max_entries " + std::to_string(d.options.max_flows) + ": " +
                               errno_text(rc)));
@@ -233,6 +288,7 @@ Status BpfDataplane::open() {
   d.cidrs = {wrap(d.skel->maps.cidrs), "cidrs"};
   d.policy = {wrap(d.skel->maps.policy), "policy"};
   d.ranges = {wrap(d.skel->maps.range_policy), "range_policy"};
+  d.src_prefixes = {wrap(d.skel->maps.src_prefixes), "src_prefixes"};
 
   // Generations only ever grow, across restarts too, so a cached flow can
   // never match a generation it was not decided at.
@@ -288,6 +344,17 @@ Status BpfDataplane::Impl::resync(const DesiredState& state) {
   if (Status s = resync_map(cidrs, cidr); !s) return s;
   if (Status s = resync_map(policy, pol); !s) return s;
   if (Status s = resync_map(ranges, rng); !s) return s;
+  Entries<bf_src_key, __u32> src;
+  src_written.clear();
+  for (const auto& [pod, es] : state.endpoints) {
+    std::vector<bf_src_key> keys = source_keys(es);
+    for (const bf_src_key& k : keys) {
+      src.keys.push_back(k);
+      src.values.push_back(1);
+    }
+    if (!keys.empty()) src_written[pod] = std::move(keys);
+  }
+  if (Status s = resync_map(src_prefixes, src); !s) return s;
   for (const auto& [pod, b] : bound) {
     auto it = state.endpoints.find(pod);
     if (it == state.endpoints.end()) continue;
@@ -307,6 +374,7 @@ Status BpfDataplane::apply(const StateDiff& diff, const DesiredState& state) {
   if (cap) cap = check_capacity("cidrs", state.cidrs.size(), d.cidrs.max_entries());
   if (cap) cap = check_capacity("policy", state.policy.size(), d.policy.max_entries());
   if (cap) cap = check_capacity("range_policy", state.ranges.size(), d.ranges.max_entries());
+  if (cap) cap = check_capacity("src_prefixes", source_key_count(state), d.src_prefixes.max_entries());
   if (!cap) {
     std::map<std::string, size_t> adds;  // policy -> entries the change adds
     auto count = [&](uint32_t rule) {
@@ -379,6 +447,7 @@ Status BpfDataplane::apply(const StateDiff& diff, const DesiredState& state) {
   if (Status s = apply_map(d.cidrs, cidr, cidr_erase, state.cidrs.size()); !s) return s;
   if (Status s = apply_map(d.policy, pol, pol_erase, state.policy.size()); !s) return s;
   if (Status s = apply_map(d.ranges, rng, rng_erase, state.ranges.size()); !s) return s;
+  if (Status s = d.apply_source_prefixes(diff, state); !s) return s;
 
   // Last, the endpoints: a new generation makes their cached flows be
   // decided again against the maps as they are now.
@@ -564,6 +633,8 @@ Status BpfDataplane::uninstall() {
   d.cidrs = {};
   d.policy = {};
   d.ranges = {};
+  d.src_prefixes = {};
+  d.src_written.clear();
   if (d.skel) {
     policy_bpf__destroy(d.skel);
     d.skel = nullptr;

@@ -17,7 +17,7 @@ namespace bpfence {
 
 const std::vector<std::string>& pinned_map_names() {
   static const std::vector<std::string> names = {"endpoints", "pod_addrs", "cidrs",    "policy", "range_policy",
-                                                 "flows",     "frags",     "counters", "events"};
+                                                 "flows",     "frags",     "counters", "events", "src_prefixes"};
   return names;
 }
 
