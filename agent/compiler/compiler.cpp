@@ -416,6 +416,7 @@ EndpointState Compiler::Impl::endpoint_state(const std::string& key) const {
   ep.endpoint_id = *endpoint_ids.find(key);
   ep.identity = identity_of(key);
   ep.ips = pod.ips;
+  ep.source_prefixes = pod.allowed_source_prefixes;
   auto list = [&](const std::map<std::string, std::set<std::string>>& index) {
     auto it = index.find(key);
     return it == index.end() ? std::vector<std::string>{}

@@ -32,6 +32,8 @@ LabelSelector decode_selector(Reader& r, const json* v, const std::string& path)
 
 // Reads an IP address or CIDR string as the API server's validation would.
 std::optional<IpAddress> decode_ip(Reader& r, const json* v, const std::string& path);
+// A CIDR as written ("10.0.0.0/16", "fd00::/64"), as ipBlock.cidr is checked.
+std::optional<Prefix> decode_cidr_text(Reader& r, const std::string& text, const std::string& path);
 
 Namespace decode_namespace(Reader& r, const json& obj);
 Pod decode_pod(Reader& r, const json& obj, const std::string& default_namespace);

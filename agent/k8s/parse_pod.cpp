@@ -1,5 +1,7 @@
 // Namespace and Pod (v1): only the fields policy depends on are read, and
 // validated as the API server would.
+#include <algorithm>
+
 #include "parse_kinds.h"
 #include "parse_validate.h"
 
@@ -75,6 +77,38 @@ static void decode_pod_ips(Reader& r, const json* status, Pod& pod) {
   if (!listed && pod_ip) pod.ips.push_back(*pod_ip);
 }
 
+// kAllowedSourcePrefixes: "10.9.0.0/16, fd00:9::/64". Every item must be a
+// CIDR: a typo must not silently leave a tunnel pod's traffic dropped (nor
+// widen what it may send).
+static void decode_source_prefixes(Reader& r, const json& obj, Pod& pod) {
+  const json* meta = Reader::member(&obj, "metadata");
+  const json* annotations = Reader::member(meta, "annotations");
+  if (!annotations || !annotations->is_object()) return;
+  const json* value = Reader::member(annotations, kAllowedSourcePrefixes);
+  std::string path = keyed("metadata.annotations", kAllowedSourcePrefixes);
+  auto text = r.string(value, path);
+  if (!text) return;
+  size_t start = 0;
+  for (size_t i = 0;; ++i) {
+    size_t comma = text->find(',', start);
+    std::string item = text->substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    start = comma + 1;
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    std::optional<Prefix> prefix;
+    if (item.empty())
+      r.error(path, "empty item " + std::to_string(i + 1) + ": write CIDRs separated by commas, e.g. 10.9.0.0/16,fd00:9::/64");
+    else
+      prefix = decode_cidr_text(r, item, path);
+    if (prefix && std::find(pod.allowed_source_prefixes.begin(), pod.allowed_source_prefixes.end(), *prefix) ==
+               pod.allowed_source_prefixes.end()) {
+      pod.allowed_source_prefixes.push_back(*prefix);
+    }
+    if (comma == std::string::npos) break;
+  }
+  std::sort(pod.allowed_source_prefixes.begin(), pod.allowed_source_prefixes.end());
+}
+
 Pod decode_pod(Reader& r, const json& obj, const std::string& default_namespace) {
   check_top_level(r, obj);
   Meta m = decode_metadata(r, obj, /*namespaced=*/true, NameRule::Dns1123Subdomain, default_namespace);
@@ -83,6 +117,7 @@ Pod decode_pod(Reader& r, const json& obj, const std::string& default_namespace)
   pod.namespace_ = m.namespace_;
   pod.labels = std::move(m.labels);
   pod.resource_version = m.resource_version;
+  decode_source_prefixes(r, obj, pod);
 
   // The pod spec is large and evolving: only the fields read here are
   // checked, whatever the mode.

@@ -5,6 +5,23 @@
 #include "parse_validate.h"
 
 namespace bpfence::parse_detail {
+
+std::optional<Prefix> decode_cidr_text(Reader& r, const std::string& text, const std::string& path) {
+  std::string why;
+  auto prefix = Prefix::parse(text, &why);
+  if (!prefix) {
+    r.error(path, "invalid CIDR " + quote(text) + ": " + why);
+    return std::nullopt;
+  }
+  // Written as IPv6 but landing in the IPv4-mapped range: the datapath would
+  // treat it as an IPv4 prefix. Kubernetes' strict validation refuses it too.
+  if (text.find(':') != std::string::npos && prefix->len >= 96 && prefix->addr.is_v4()) {
+    r.error(path, "invalid CIDR " + quote(text) + ": IPv4-mapped IPv6 prefixes are not supported, write the IPv4 form");
+    return std::nullopt;
+  }
+  return prefix;
+}
+
 namespace {
 
 std::optional<Prefix> decode_cidr(Reader& r, const json* v, const std::string& path, bool* v6) {
@@ -13,20 +30,8 @@ std::optional<Prefix> decode_cidr(Reader& r, const json* v, const std::string& p
     if (!v) r.error(path, "missing: an ipBlock needs a cidr such as 10.0.0.0/16");
     return std::nullopt;
   }
-  std::string why;
-  auto prefix = Prefix::parse(*text, &why);
-  if (!prefix) {
-    r.error(path, "invalid CIDR " + quote(*text) + ": " + why);
-    return std::nullopt;
-  }
   *v6 = text->find(':') != std::string::npos;
-  // Written as IPv6 but landing in the IPv4-mapped range: the datapath would
-  // treat it as an IPv4 prefix. Kubernetes' strict validation refuses it too.
-  if (*v6 && prefix->len >= 96 && prefix->addr.is_v4()) {
-    r.error(path, "invalid CIDR " + quote(*text) + ": IPv4-mapped IPv6 prefixes are not supported, write the IPv4 form");
-    return std::nullopt;
-  }
-  return prefix;
+  return decode_cidr_text(r, *text, path);
 }
 
 IpBlock decode_ip_block(Reader& r, const json* obj, const std::string& path) {

@@ -102,6 +102,7 @@ struct EndpointState {
   uint32_t endpoint_id = 0;
   uint32_t identity = 0;
   std::vector<IpAddress> ips;
+  std::vector<Prefix> source_prefixes;  // it may also send from these (Pod::allowed_source_prefixes)
   bool ingress_isolated = false;
   bool egress_isolated = false;
   uint8_t has_ranges = 0;  // bit 0 ingress, bit 1 egress, BF_RANGES_NONE(dir, kind) bits

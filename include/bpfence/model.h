@@ -15,6 +15,10 @@ namespace bpfence {
 
 using Labels = std::map<std::string, std::string>;
 
+// Pod annotation: comma-separated prefixes the pod may send from beside its
+// own addresses, e.g. "10.9.0.0/16,fd00:9::/64".
+inline constexpr const char* kAllowedSourcePrefixes = "bpfence.io/allowed-source-prefixes";
+
 enum class Protocol : uint8_t { TCP = 6, UDP = 17, SCTP = 132 };
 
 struct LabelRequirement {
@@ -52,6 +56,9 @@ struct Pod {
   Labels labels;
   std::string node_name;
   std::vector<IpAddress> ips;  // status.podIPs (or podIP), v4 and/or v6
+  // Prefixes the pod may send from beside its own addresses (a pod that
+  // routes or ends tunnels), from the annotation kAllowedSourcePrefixes.
+  std::vector<Prefix> allowed_source_prefixes;
   bool host_network = false;
   std::vector<ContainerPort> ports;
   std::string resource_version;
@@ -60,7 +67,7 @@ struct Pod {
   // Equal in everything policy depends on (resourceVersion aside).
   bool same_for_policy(const Pod& o) const {
     return labels == o.labels && node_name == o.node_name && ips == o.ips && host_network == o.host_network &&
-           ports == o.ports;
+           ports == o.ports && allowed_source_prefixes == o.allowed_source_prefixes;
   }
 };
 

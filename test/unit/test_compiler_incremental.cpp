@@ -179,3 +179,22 @@ TEST_CASE("a commit with no changes is empty", "[incremental]") {
   c.upsert(cl.pods[5]);  // same object again
   CHECK(c.commit().size() == 0);
 }
+
+TEST_CASE("a pod's allowed source prefixes reach its endpoint; a change upserts only that endpoint",
+          "[incremental]") {
+  test::Cluster cl;
+  cl.ns("default");
+  cl.pod("default/gw", "10.0.0.5,fd00::5", {{"app", "gw"}});
+  cl.pod("default/web", "10.0.0.6", {{"app", "web"}});
+  Compiler c = cl.compile("node-a");
+  CHECK(c.state().endpoints.at("default/gw").source_prefixes.empty());
+  Pod gw = c.pods().at("default/gw");
+  gw.allowed_source_prefixes = {*Prefix::parse("10.9.0.0/16"), *Prefix::parse("fd00:9::/64")};
+  c.upsert(gw);
+  StateDiff d = c.commit();
+  REQUIRE(d.endpoints.upsert.size() == 1);
+  CHECK(d.endpoints.upsert[0].first == "default/gw");
+  CHECK(d.endpoints.upsert[0].second.source_prefixes == gw.allowed_source_prefixes);
+  CHECK(d.policy.empty());
+  CHECK(d.pod_addrs.empty());
+}

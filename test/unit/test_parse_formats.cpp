@@ -572,3 +572,21 @@ items:
   CHECK(r.errors[1].object == "document 1 items[2]");
   CHECK(r.errors[1].field.empty());
 }
+
+TEST_CASE("Pod annotation bpfence.io/allowed-source-prefixes: CIDRs of both families, spaces allowed",
+          "[parse][yaml][pod]") {
+  Pod pod = only<Pod>(R"(apiVersion: v1
+kind: Pod
+metadata:
+  name: gw
+  annotations:
+    bpfence.io/allowed-source-prefixes: " fd00:9::/64, 10.9.0.0/16,10.9.0.0/16"
+    other.example/ignored: "x"
+spec: {containers: [{name: router}]}
+)");
+  // Sorted, duplicates once.
+  CHECK(pod.allowed_source_prefixes == std::vector<Prefix>{prefix("10.9.0.0/16"), prefix("fd00:9::/64")});
+  Pod plain = only<Pod>("apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec: {containers: [{name: c}]}\n");
+  CHECK(plain.allowed_source_prefixes.empty());
+  CHECK_FALSE(plain.same_for_policy(pod));
+}
