@@ -53,6 +53,8 @@ TEST_CASE("rule counters add up by the reason each rule stands for", "[iptables]
       "[3:180] -A BPFENCE-t1-I1 -p tcp -m tcp --dport 80 -m set --match-set bpfence-t1-0123456789ab-4 src -j RETURN\n"
       "[1:60] -A BPFENCE-t1-I1 -p udp -m udp --dport 53 -j RETURN\n"
       "[4:240] -A BPFENCE-t1-I1 -j DROP\n"
+      "[50:5000] -A BPFENCE-t1-S1 -s 10.0.0.10/32 -j RETURN\n"
+      "[5:300] -A BPFENCE-t1-S1 -m comment --comment \"spoofed source\" -j DROP\n"
       "[9:900] -A BPFENCE-t2-I1 -j DROP\n"
       "COMMIT\n",
       n);
@@ -63,5 +65,6 @@ TEST_CASE("rule counters add up by the reason each rule stands for", "[iptables]
                                                                      {"D(Invalid)", {1, 40}},
                                                                      {"F(Host)", {2, 120}},
                                                                      {"F(Policy)", {4, 240}},
-                                                                     {"D(FwPolicy)", {4, 240}}});
+                                                                     {"D(FwPolicy)", {4, 240}},
+                                                                     {"D(SpoofedSource)", {5, 300}}});
 }

@@ -293,3 +293,48 @@ TEST_CASE("a peer set is named by its identities: the same identities, the same 
   CHECK_FALSE(ipt::valid_ifname("eth0; -j ACCEPT"));
   CHECK_FALSE(ipt::valid_ifname("a-very-long-interface"));
 }
+
+TEST_CASE("source check: a pod's packets must carry its addresses or its annotated prefixes", "[iptables][render]") {
+  Cluster cl = base();
+  cl.pod("default/gw", "10.0.0.14,fd00::14", {{"app", "gw"}});
+  cl.pods.back().allowed_source_prefixes = {*Prefix::parse("10.9.0.0/16"), *Prefix::parse("fd00:9::/64")};
+  auto c = cl.compile("node-a");
+  auto m = render_model(c.state());
+  auto src_chain = [&](const std::string& pod) {
+    return test_names().source_chain(c.state().endpoints.at(pod).endpoint_id);
+  };
+  const std::string drop = "-m comment --comment \"spoofed source\" -j DROP";
+  CHECK(lines(m, src_chain("default/web")) == Lines{"-s 10.0.0.10/32 -j RETURN", drop});
+  CHECK(lines(m, src_chain("default/web"), Family::V6) == Lines{drop});  // no IPv6 address: nothing may pass
+  CHECK(lines(m, src_chain("default/gw")) == Lines{"-s 10.0.0.14/32 -j RETURN", "-s 10.9.0.0/16 -j RETURN", drop});
+  CHECK(lines(m, src_chain("default/gw"), Family::V6) ==
+        Lines{"-s fd00::14/128 -j RETURN", "-s fd00:9::/64 -j RETURN", drop});
+  // Every bound pod's source check comes first in the dispatch chain, even
+  // for pods no policy isolates: before any chain that could accept.
+  Lines fwd = lines(m, "BPFENCE-t1-FWD");
+  REQUIRE(fwd.size() >= 4);
+  CHECK(fwd[0] == "-i v-client -m comment --comment \"default/client\" -j " + src_chain("default/client"));
+
+  // The walk: client sending as web (allowed by nobody but itself) is dropped
+  // at client's interface; gw from its prefix passes; gw as web does not.
+  ipt::SimPacket p;
+  p.in_iface = ifname_of("default/client");
+  p.out_iface = ifname_of("default/db");
+  p.src = *IpAddress::parse("10.0.0.10");
+  p.dst = *IpAddress::parse("10.0.0.12");
+  p.proto = 17;
+  p.dport = 53;
+  CHECK(ipt::simulate_forward(m, test_names(), Family::V4, p) == ipt::SimVerdict::Drop);
+  p.src = *IpAddress::parse("10.0.0.11");
+  CHECK(ipt::simulate_forward(m, test_names(), Family::V4, p) == ipt::SimVerdict::Pass);
+  p.in_iface = ifname_of("default/gw");
+  p.src = *IpAddress::parse("10.9.3.4");
+  CHECK(ipt::simulate_forward(m, test_names(), Family::V4, p) == ipt::SimVerdict::Pass);
+  p.src = *IpAddress::parse("10.0.0.10");
+  CHECK(ipt::simulate_forward(m, test_names(), Family::V4, p) == ipt::SimVerdict::Drop);
+  p.src = *IpAddress::parse("fd00:9::1");
+  p.dst = *IpAddress::parse("fd00::99");
+  CHECK(ipt::simulate_forward(m, test_names(), Family::V6, p) == ipt::SimVerdict::Pass);
+  p.src = *IpAddress::parse("fd00::99");
+  CHECK(ipt::simulate_forward(m, test_names(), Family::V6, p) == ipt::SimVerdict::Drop);
+}

@@ -68,6 +68,7 @@ std::vector<RuleCounter> parse_rule_counters(const std::string& text, const Name
   std::map<std::pair<uint8_t, uint8_t>, RuleCounter> sums;
   const std::string ours = "-A " + names.chain_prefix();
   const std::string fwd = "-A " + names.forward_chain() + " ";
+  const std::string source = "-A " + names.chain_prefix() + "S";
   std::istringstream in(text);
   for (std::string line; std::getline(in, line);) {
     // [packets:bytes] -A CHAIN rule...
@@ -87,7 +88,13 @@ std::vector<RuleCounter> parse_rule_counters(const std::string& text, const Name
     if (packets == 0) continue;
     auto has = [&](const char* s) { return rule.find(s) != std::string::npos; };
     uint8_t action = BF_ACT_FORWARD, reason = BF_R_POLICY;
-    if (has("RELATED,ESTABLISHED")) {
+    if (rule.compare(0, source.size(), source) == 0) {
+      // A source chain (and SRC, which dispatches to them) only drops:
+      // what it lets through is decided after.
+      if (!has(kSpoofedSourceComment)) continue;
+      action = BF_ACT_DROP;
+      reason = BF_R_SPOOFED_SOURCE;
+    } else if (has("RELATED,ESTABLISHED")) {
       reason = BF_R_REPLY;
     } else if (has("--ctstate INVALID")) {
       action = BF_ACT_DROP;

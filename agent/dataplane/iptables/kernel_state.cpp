@@ -56,10 +56,16 @@ Status parse_ipset_save(const std::string& text, const Names& names, std::map<st
 
 void parse_iptables_save(const std::string& text, const Names& names,
                          std::map<std::string, std::optional<Chain>>* chains, std::vector<std::string>* jumps,
-                         std::map<std::string, std::string>* dispatch) {
+                         std::map<std::string, std::string>* dispatch, std::vector<std::string>* input_jumps) {
   std::istringstream in(text);
   bool filter = false;
   const std::string jump = "-j " + names.forward_chain();
+  const std::string input_jump = "-j " + names.source_dispatch_chain();
+  // The jump is the last thing on the line, or followed by an option.
+  auto jumps_to = [](const std::string& line, const std::string& j) {
+    auto at = line.find(j);
+    return at != std::string::npos && (at + j.size() == line.size() || line[at + j.size()] == ' ');
+  };
   const std::string fwd_rule = "-A " + names.forward_chain() + " ";
   for (std::string line; std::getline(in, line);) {
     if (starts_with(line, "*")) {
@@ -71,10 +77,9 @@ void parse_iptables_save(const std::string& text, const Names& names,
       auto w = words(line.substr(1));
       if (!w.empty()) (*chains)[w[0]] = std::nullopt;
     } else if (starts_with(line, "-A FORWARD ")) {
-      // The jump is the last thing on the line, or followed by an option.
-      auto at = line.find(jump);
-      if (at != std::string::npos && (at + jump.size() == line.size() || line[at + jump.size()] == ' '))
-        jumps->push_back(line);
+      if (jumps_to(line, jump)) jumps->push_back(line);
+    } else if (starts_with(line, "-A INPUT ")) {
+      if (input_jumps && jumps_to(line, input_jump)) input_jumps->push_back(line);
     } else if (dispatch && starts_with(line, fwd_rule)) {
       // -A <FWD> -i|-o <ifname> -m comment --comment <pod> -j <chain>; the
       // comment is quoted only when it needs to be.

@@ -22,9 +22,11 @@ Status parse_ipset_save(const std::string& text, const Names& names, std::map<st
 // FORWARD rules that jump to our FWD chain, as printed ("-A FORWARD ..."),
 // and (when `dispatch` is given) the pods our FWD chain dispatches, by the
 // comment on each jump: pod -> interface. A restarted agent takes those
-// bindings over, so enforcement has no gap while it rebinds.
+// bindings over, so enforcement has no gap while it rebinds. `input_jumps`
+// (when given) gets the INPUT rules that jump to our SRC chain.
 void parse_iptables_save(const std::string& text, const Names& names,
                          std::map<std::string, std::optional<Chain>>* chains, std::vector<std::string>* jumps,
-                         std::map<std::string, std::string>* dispatch = nullptr);
+                         std::map<std::string, std::string>* dispatch = nullptr,
+                         std::vector<std::string>* input_jumps = nullptr);
 
 }  // namespace bpfence::ipt

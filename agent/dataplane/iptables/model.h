@@ -27,10 +27,15 @@ struct Names {
   std::string chain_prefix() const { return "BPFENCE-" + tag + "-"; }
   std::string set_prefix() const { return "bpfence-" + tag + "-"; }
   std::string forward_chain() const { return chain_prefix() + "FWD"; }
+  // Every pod's source check (-i <veth> -j S<id>), jumped to from INPUT
+  // and first thing in FWD: what a pod sends to the node is checked too.
+  std::string source_dispatch_chain() const { return chain_prefix() + "SRC"; }
   // BPFENCE-<tag>-I<id> (to the pod: its ingress), -E<id> (from the pod).
   std::string endpoint_chain(bf_direction dir, uint32_t endpoint_id) const {
     return chain_prefix() + (dir == BF_DIR_INGRESS ? "I" : "E") + std::to_string(endpoint_id);
   }
+  // BPFENCE-<tag>-S<id>: what the pod may send from (its source check).
+  std::string source_chain(uint32_t endpoint_id) const { return chain_prefix() + "S" + std::to_string(endpoint_id); }
   std::string host_set(Family f) const { return set_prefix() + "host-" + suffix(f); }
   // A peer set is named by a 48-bit hash of its identities, so the same
   // identities give the same name in every run (restarts reuse the sets).
@@ -56,6 +61,7 @@ struct Rule {
   std::string in_iface, out_iface;
   Ct ctstate = Ct::Any;
   std::optional<IpAddress> src, dst;  // one address (/32 or /128)
+  std::optional<Prefix> src_net;      // a source prefix
   uint8_t proto = 0;                  // 0: every protocol
   std::vector<PortRange> dports;      // empty: every port; more than one: multiport
   std::string match_set;              // ipset name, "" for none
@@ -77,6 +83,10 @@ struct Ipset {
   std::map<Prefix, bool> entries;  // prefix (IPv4-mapped form for V4) -> nomatch
   bool operator==(const Ipset&) const = default;
 };
+
+// The comment on a source chain's final DROP: the counters read it as
+// D(SpoofedSource).
+inline constexpr const char* kSpoofedSourceComment = "spoofed source";
 
 inline constexpr uint32_t kIpsetMaxElem = 1u << 20;  // per set, checked before writing
 

@@ -30,6 +30,7 @@ struct EndpointRender {
   std::string ifname;
   uint32_t endpoint_id = 0;
   std::vector<IpAddress> ips;
+  std::vector<Prefix> source_prefixes;
   bool isolated[2] = {false, false};  // by bf_direction
   RuleGroups groups[2];               // peers -> the specs they may use
 };
@@ -242,8 +243,37 @@ struct Renderer::Impl {
     live.erase(it);
   }
 
+  // What the pod may send from: its own addresses and its extra prefixes
+  // RETURN, anything else is dropped (counted as SpoofedSource), whatever
+  // its policies, as the BPF datapath does. Policy is decided by source
+  // address, so a borrowed one would be judged as another pod's.
+  void write_source_chain(const EndpointRender& er) {
+    std::string name = names.source_chain(er.endpoint_id);
+    changes.chains.insert(name);
+    for (Family f : families()) {
+      Chain c;
+      for (const IpAddress& ip : er.ips) {
+        if (!in_family(ip, f)) continue;
+        Rule own = target_rule(Rule::Target::Return);
+        own.src = ip;
+        c.push_back(own);
+      }
+      for (const Prefix& p : er.source_prefixes) {
+        if (!in_family(p, f)) continue;
+        Rule extra = target_rule(Rule::Target::Return);
+        extra.src_net = p;
+        c.push_back(extra);
+      }
+      Rule drop = target_rule(Rule::Target::Drop);
+      drop.comment = kSpoofedSourceComment;
+      c.push_back(drop);
+      model.chains(f)[name] = std::move(c);
+    }
+  }
+
   // Chains of one endpoint (both directions, every family), from its render.
   void write_chains(const EndpointRender& er, bool fc) {
+    write_source_chain(er);
     for (bf_direction dir : {BF_DIR_EGRESS, BF_DIR_INGRESS}) {
       std::string name = names.endpoint_chain(dir, er.endpoint_id);
       changes.chains.insert(name);
@@ -281,8 +311,9 @@ struct Renderer::Impl {
   }
 
   void erase_chains(const EndpointRender& er) {
-    for (bf_direction dir : {BF_DIR_EGRESS, BF_DIR_INGRESS}) {
-      std::string name = names.endpoint_chain(dir, er.endpoint_id);
+    for (const std::string& name : {names.endpoint_chain(BF_DIR_EGRESS, er.endpoint_id),
+                                    names.endpoint_chain(BF_DIR_INGRESS, er.endpoint_id),
+                                    names.source_chain(er.endpoint_id)}) {
       for (Family f : families()) model.chains(f).erase(name);
       changes.chains.insert(name);
     }
@@ -293,6 +324,7 @@ struct Renderer::Impl {
     er.ifname = ifname;
     er.endpoint_id = es.endpoint_id;
     er.ips = es.ips;
+    er.source_prefixes = es.source_prefixes;
     er.isolated[BF_DIR_INGRESS] = es.ingress_isolated;
     er.isolated[BF_DIR_EGRESS] = es.egress_isolated;
     for (bf_direction dir : {BF_DIR_EGRESS, BF_DIR_INGRESS}) {
@@ -323,10 +355,23 @@ struct Renderer::Impl {
     eps[pod] = std::move(*next);
   }
 
-  // The dispatch chain: from the pod (-i) its egress chain, to the pod (-o)
+  // The dispatch chains. SRC: from every pod (-i) its source check; INPUT
+  // jumps to it, and it comes first in FWD, before any chain that could
+  // accept the packet (another pod's ingress chain accepts established
+  // flows). FWD then: from the pod (-i) its egress chain, to the pod (-o)
   // its ingress chain.
   void write_forward() {
-    Chain fwd;
+    Chain src, fwd;
+    for (const auto& [pod, er] : eps) {
+      Rule jump = target_rule(Rule::Target::Jump);
+      jump.in_iface = er.ifname;
+      jump.jump = names.source_chain(er.endpoint_id);
+      jump.comment = pod;
+      src.push_back(std::move(jump));
+    }
+    Rule to_src = target_rule(Rule::Target::Jump);
+    to_src.jump = names.source_dispatch_chain();
+    fwd.push_back(std::move(to_src));
     for (const auto& [pod, er] : eps) {
       bool fc = fail_closed.count(pod) > 0;
       for (bf_direction dir : {BF_DIR_EGRESS, BF_DIR_INGRESS}) {
@@ -338,13 +383,14 @@ struct Renderer::Impl {
         fwd.push_back(std::move(jump));
       }
     }
-    std::string name = names.forward_chain();
-    for (Family f : families()) {
-      auto it = model.chains(f).find(name);
-      if (it != model.chains(f).end() && it->second == fwd) continue;
-      model.chains(f)[name] = fwd;
-      changes.chains.insert(name);
-    }
+    for (const auto& [name, chain] : {std::pair{names.source_dispatch_chain(), &src},
+                                      std::pair{names.forward_chain(), &fwd}})
+      for (Family f : families()) {
+        auto it = model.chains(f).find(name);
+        if (it != model.chains(f).end() && it->second == *chain) continue;
+        model.chains(f)[name] = *chain;
+        changes.chains.insert(name);
+      }
   }
 
   Status bind_pod(const DesiredState& s, const std::string& pod, const std::map<std::string, std::string>& ifnames) {

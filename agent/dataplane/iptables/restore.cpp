@@ -45,6 +45,7 @@ std::string rule_spec(const Rule& r, Family) {
   if (!r.in_iface.empty()) add("-i " + r.in_iface);
   if (!r.out_iface.empty()) add("-o " + r.out_iface);
   if (r.src) add("-s " + host_text(*r.src));
+  if (r.src_net) add("-s " + r.src_net->str());
   if (r.dst) add("-d " + host_text(*r.dst));
   if (r.proto) {
     std::string p = proto_name(r.proto);
@@ -94,12 +95,19 @@ std::vector<Family> families_of(bool ipv6) {
   return {Family::V4};
 }
 
-std::string jump_line(const Names& names, Family f) {
+std::string jump_line(const Names& names, Family f, const std::string& chain) {
   Rule jump;
   jump.target = Rule::Target::Jump;
-  jump.jump = names.forward_chain();
+  jump.jump = chain;
   jump.comment = names.jump_comment();
   return rule_spec(jump, f);
+}
+
+// FORWARD -> FWD, INPUT -> SRC: inserted when missing, duplicates deleted.
+void hook_jumps(const std::vector<std::string>& have, const std::string& hook, const std::string& line,
+                std::string& tail) {
+  if (have.empty()) tail += "-I " + hook + " 1 " + line + "\n";
+  for (size_t i = 1; i < have.size(); ++i) tail += "-D" + have[i].substr(2) + "\n";
 }
 
 }  // namespace
@@ -153,9 +161,9 @@ RestoreTexts restore_texts(const Applied& have, const Model& want, const Changes
       decl += ":" + name + " - [0:0]\n";
       for (const Rule& r : next->second) rules += "-A " + name + " " + rule_spec(r, f) + "\n";
     }
-    const auto& jumps = have.jumps(f);
-    if (jumps.empty()) tail += "-I FORWARD 1 " + jump_line(names, f) + "\n";
-    for (size_t i = 1; i < jumps.size(); ++i) tail += "-D" + jumps[i].substr(2) + "\n";  // duplicates
+    hook_jumps(have.jumps(f), "FORWARD", jump_line(names, f, names.forward_chain()), tail);
+    if (want_chains.count(names.source_dispatch_chain()))
+      hook_jumps(have.input_jumps(f), "INPUT", jump_line(names, f, names.source_dispatch_chain()), tail);
     // Chains go after the rewritten FWD chain no longer jumps to them.
     for (const auto& name : gone) tail += "-F " + name + "\n";
     for (const auto& name : gone) tail += "-X " + name + "\n";
@@ -182,7 +190,9 @@ void patch_applied(Applied& have, const Model& want, const Changes& changes, con
       else
         have_chains[name] = next->second;
     }
-    have.jumps(f) = {"-A FORWARD " + jump_line(names, f)};
+    have.jumps(f) = {"-A FORWARD " + jump_line(names, f, names.forward_chain())};
+    if (want_chains.count(names.source_dispatch_chain()))
+      have.input_jumps(f) = {"-A INPUT " + jump_line(names, f, names.source_dispatch_chain())};
   }
 }
 
@@ -191,6 +201,7 @@ RestoreTexts uninstall_texts(const Applied& have) {
   for (Family f : {Family::V4, Family::V6}) {
     std::string body;
     for (const auto& line : have.jumps(f)) body += "-D" + line.substr(2) + "\n";
+    for (const auto& line : have.input_jumps(f)) body += "-D" + line.substr(2) + "\n";
     for (const auto& [name, chain] : have.chains(f)) body += "-F " + name + "\n";
     for (const auto& [name, chain] : have.chains(f)) body += "-X " + name + "\n";
     if (!body.empty()) t.iptables(f) = "*filter\n" + body + "COMMIT\n";

@@ -19,6 +19,7 @@ struct Walker {
     if (r.ctstate == Rule::Ct::EstablishedRelated && p.ct != SimPacket::Ct::Established) return false;
     if (r.ctstate == Rule::Ct::Invalid && p.ct != SimPacket::Ct::Invalid) return false;
     if (r.src && *r.src != p.src) return false;
+    if (r.src_net && !r.src_net->contains(p.src)) return false;
     if (r.dst && *r.dst != p.dst) return false;
     if (r.proto && r.proto != p.proto) return false;
     if (!r.dports.empty()) {
