@@ -323,7 +323,19 @@ struct Target {
   bf_direction dir;
   std::string self4, self6;
   std::vector<std::string> peers4, peers6;
+  std::vector<Prefix> source_prefixes;  // the pod's allowed-source-prefixes annotation
 };
+
+// The source check (bpf/lib/source.h, bpf/README.md): may t's pod send
+// from `src`? Its own addresses, IPv6 link-local and unspecified, and its
+// annotated prefixes.
+bool may_send_from(const Target& t, const IpAddress& src) {
+  if (src == *IpAddress::parse(t.self4) || src == *IpAddress::parse(t.self6)) return true;
+  if (src.is_zero() || (src.bytes[0] == 0xfe && (src.bytes[1] & 0xc0) == 0x80)) return true;
+  for (const Prefix& p : t.source_prefixes)
+    if (p.contains(src)) return true;
+  return false;
+}
 
 Bytes well_formed(Gen& g, const Target& t, bool& v6out) {
   const bool v6 = g.chance(35);
@@ -331,7 +343,16 @@ Bytes well_formed(Gen& g, const Target& t, bool& v6out) {
   const uint8_t proto = g.proto();
   std::string peer = v6 ? g.v6(t.peers6) : g.v4(t.peers4);
   std::string self = v6 ? t.self6 : t.self4;
-  if (g.chance(3)) self = v6 ? g.v6(t.peers6) : g.v4(t.peers4);  // not addressed to the pod at all
+  if (g.chance(3)) self = v6 ? g.v6(t.peers6) : g.v4(t.peers4);  // not addressed to the pod at all (or, sent: spoofed)
+  if (t.dir == BF_DIR_EGRESS && g.chance(8)) {
+    // Sent from another pod's, the node's, a link-local, the unspecified
+    // address, or one of the pod's annotated prefixes.
+    static const std::vector<std::string> s4 = {"10.0.1.10", "10.0.1.12", "10.0.0.1", "10.0.9.9", "10.0.9.200",
+                                                "10.0.8.1"};
+    static const std::vector<std::string> s6 = {"fd00::10", "fd00:9::1", "fd00:9:0:1::1", "fe80::11", "::",
+                                                "::ffff:10.0.1.10", "::ffff:10.0.1.11"};
+    self = v6 ? g.pick(s6) : g.pick(s4);
+  }
   const std::string& src = t.dir == BF_DIR_INGRESS ? peer : self;
   const std::string& dst = t.dir == BF_DIR_INGRESS ? self : peer;
   const bool frag = g.chance(15);
@@ -453,6 +474,11 @@ struct FuzzWorld {
     e3.ports = {port(30000, Protocol::TCP, 30100)};
     e4.peers = {cidr_peer("fd00::12/128")};
     c.upsert(egress_policy("dev", "client-out", {{"app", "client"}}, {e1, e2, e3, e4}));
+    // client may also send from 10.0.9.0/24 and fd00:9::/64.
+    const std::vector<Prefix> client_prefixes = {*Prefix::parse("10.0.9.0/24"), *Prefix::parse("fd00:9::/64")};
+    Pod client = make_pod("dev", "client", {{"app", "client"}}, {"10.0.1.11", "fd00::11"});
+    client.allowed_source_prefixes = client_prefixes;
+    c.upsert(client);
     f.commit();
     const std::vector<std::string> p4 = {"10.0.1.11", "10.0.1.12", "10.0.1.10", "10.0.2.20", "10.0.3.30", "10.0.3.31",
                                          "10.0.0.1", "10.0.9.9", "10.0.2.99", "192.168.5.5", "192.168.0.1", "0.0.0.0",
@@ -460,14 +486,17 @@ struct FuzzWorld {
     const std::vector<std::string> p6 = {"fd00::11", "fd00::12", "fd00::10", "fd00::99", "::ffff:10.0.1.11", "::",
                                          "ff02::1", "fe80::1"};
     targets = {{kWeb, BF_DIR_INGRESS, "10.0.1.10", "fd00::10", p4, p6},
-               {kClient, BF_DIR_EGRESS, "10.0.1.11", "fd00::11", p4, p6}};
+               {kClient, BF_DIR_EGRESS, "10.0.1.11", "fd00::11", p4, p6, client_prefixes}};
   }
 
-  // The policy's answer for what the oracle read, at t's pod and direction.
+  // The policy's answer for what the oracle read, at t's pod and direction;
+  // what the pod sends from an address it may not use is denied whatever
+  // the policy says.
   bool allowed(const Target& t, const Reading& r) {
     const bool v6 = !r.src.is_v4() || !r.dst.is_v4();
     const IpAddress self = *IpAddress::parse(v6 ? t.self6 : t.self4);
     if (t.dir == BF_DIR_INGRESS) return f.compiler().verdict(r.src, self, r.proto, r.port).ingress.allowed;
+    if (!may_send_from(t, r.src)) return false;
     return f.compiler().verdict(self, r.dst, r.proto, r.port).egress.allowed;
   }
 };
@@ -495,6 +524,7 @@ struct Memory {
 
 struct Tally {
   uint64_t packets = 0, forwarded = 0, well_formed = 0, invalid = 0, fragments = 0;
+  uint64_t spoofed = 0;          // well formed, sent by the pod from an address it may not use
   uint64_t related = 0;          // ICMP errors quoting a forwarded flow's reply
   uint64_t related_evicted = 0;  // ... whose reply entry the LRU had evicted (dropped: fine)
   uint64_t refused = 0;  // frames BPF_PROG_TEST_RUN does not run
@@ -560,7 +590,8 @@ bool check_packet(FuzzWorld& w, size_t ti, const Bytes& pkt, Memory& mem, Tally&
       if (!w.allowed(t, claim)) return fail("malformed (" + r.why + ") forwarded, and the policy denies it");
       ++tally.invalid_forwarded_allowed;
       // The program read it as a flow and holds a reply entry for it.
-      mem.remember(ti, {claim.src, claim.dst, claim.proto, claim.sport, claim.port});
+      if (t.dir == BF_DIR_EGRESS || may_send_from(t, claim.dst))
+        mem.remember(ti, {claim.src, claim.dst, claim.proto, claim.sport, claim.port});
       return true;
     }
     case Kind::Ok:
@@ -576,6 +607,7 @@ bool check_packet(FuzzWorld& w, size_t ti, const Bytes& pkt, Memory& mem, Tally&
     // map is an LRU): not a failure.
     return true;
   }
+  if (t.dir == BF_DIR_EGRESS && !may_send_from(t, r.src)) ++tally.spoofed;
   const bool related = r.icmp_error && mem.related(ti, r);
   const bool allow = related || w.allowed(t, r);
   if (related) ++tally.related;
@@ -583,8 +615,10 @@ bool check_packet(FuzzWorld& w, size_t ti, const Bytes& pkt, Memory& mem, Tally&
     ++tally.fragments;
     mem.frags[{ti, r.src, r.dst, r.frag_id, r.frag_proto}] = pass;
   }
-  // An error gets no reply entry; a related one is not recorded at all.
-  if (pass && !r.icmp_error) mem.remember(ti, {r.src, r.dst, r.proto, r.sport, r.port});
+  // An error gets no reply entry; a related one is not recorded at all; a
+  // flow into the pod to an address it may not send from gets none either.
+  if (pass && !r.icmp_error && (t.dir == BF_DIR_EGRESS || may_send_from(t, r.dst)))
+    mem.remember(ti, {r.src, r.dst, r.proto, r.sport, r.port});
   if (pass && !allow) return fail(r.icmp_error ? "ICMP error forwarded, unrelated, and the policy denies it"
                                                : "forwarded, the policy denies it");
   if (!pass && related) {
@@ -710,11 +744,11 @@ TEST_CASE("packet fuzz: random and mutated packets never forward what the policy
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf("level=info msg=\"packet fuzz done\" seed=%llu packets=%llu forwarded=%llu well_formed=%llu "
-              "malformed=%llu fragments=%llu related_icmp_errors=%llu related_evicted=%llu "
+              "malformed=%llu fragments=%llu spoofed_sources=%llu related_icmp_errors=%llu related_evicted=%llu "
               "malformed_forwarded_but_allowed=%llu refused_by_test_run=%llu seconds=%.1f failures=%zu\n",
               (unsigned long long)seed, (unsigned long long)tally.packets, (unsigned long long)tally.forwarded,
               (unsigned long long)tally.well_formed, (unsigned long long)tally.invalid,
-              (unsigned long long)tally.fragments, (unsigned long long)tally.related,
+              (unsigned long long)tally.fragments, (unsigned long long)tally.spoofed, (unsigned long long)tally.related,
               (unsigned long long)tally.related_evicted,
               (unsigned long long)tally.invalid_forwarded_allowed,
               (unsigned long long)tally.refused, secs,
@@ -724,5 +758,6 @@ TEST_CASE("packet fuzz: random and mutated packets never forward what the policy
   CHECK(tally.packets >= 10000);  // bounded, but not trivially short
   CHECK(tally.invalid > 0);
   CHECK(tally.fragments > 0);
+  CHECK(tally.spoofed > 0);
   CHECK(tally.related > tally.related_evicted);  // most related errors met their flow
 }
