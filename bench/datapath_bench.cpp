@@ -104,7 +104,9 @@ DesiredState synthetic_state(uint32_t policies, uint32_t identities) {
   ep.pod = "bench/server";
   ep.endpoint_id = kEndpoint;
   ep.identity = kEndpointIdentity;
-  ep.ips = {ip("10.0.1.10")};
+  ep.ips = {ip("10.0.1.10"), ip("fd00::10")};
+  // It may also send from 10.9.0.0/16 (the source check's one LPM lookup).
+  ep.source_prefixes = {*Prefix::parse("10.9.0.0/16")};
   ep.ingress_isolated = true;
   s.endpoints[ep.pod] = ep;
   s.pod_addrs[ip("10.0.1.10")] = kEndpointIdentity;
@@ -151,10 +153,11 @@ struct Loaded {
   int prog = -1;
 };
 
-Loaded load(const std::string& pin_dir, bool record, const DesiredState& s) {
+Loaded load(const std::string& pin_dir, bool record, const DesiredState& s, bool check_source = true) {
   BpfDataplaneOptions o;
   o.pin_dir = pin_dir;
   o.record_flows = record;
+  o.check_source = check_source;
   Loaded l;
   l.dp = std::make_unique<BpfDataplane>(o);
   Status st = l.dp->open();
@@ -172,6 +175,7 @@ Loaded load(const std::string& pin_dir, bool record, const DesiredState& s) {
   e.ingress_isolated = 1;
   e.has_ranges = es.has_ranges;
   std::copy(es.ips[0].bytes.begin(), es.ips[0].bytes.end(), e.ip4);
+  std::copy(es.ips[1].bytes.begin(), es.ips[1].bytes.end(), e.ip6);
   __u32 ifindex = 1;
   if (bpf_map_update_elem(l.dp->map_fd("endpoints"), &ifindex, &e, BPF_ANY)) {
     std::perror("bench: endpoint");
@@ -179,6 +183,57 @@ Loaded load(const std::string& pin_dir, bool record, const DesiredState& s) {
   }
   l.prog = l.dp->program_fd(BF_DIR_INGRESS);
   return l;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// The source check of from_pod (what the pod sends), on the first packet of
+// a flow and on a flow-table hit, with the check loaded on and off (the
+// benchmark-only load-time switch), measured in alternation: median of
+// `runs` pairs. The endpoint's egress is not isolated, so a first packet is
+// the check, the host lookup and the not-isolated verdict.
+nlohmann::json measure_source_check(const std::string& base, const DesiredState& s, uint32_t repeat, int runs) {
+  Loaded on_rec = load(base + "-src-on-rec", true, s, true);
+  Loaded off_rec = load(base + "-src-off-rec", true, s, false);
+  Loaded on = load(base + "-src-on", false, s, true);
+  Loaded off = load(base + "-src-off", false, s, false);
+  for (Loaded* l : {&on_rec, &off_rec, &on, &off}) l->prog = l->dp->program_fd(BF_DIR_EGRESS);
+  const Bytes own = eth4(ipv4("10.0.1.10", "10.0.3.30", 6, tcp(40000, 443)));
+  const Bytes prefix = eth4(ipv4("10.9.1.1", "10.0.3.30", 6, tcp(40000, 443)));
+  const Bytes spoofed = eth4(ipv4("10.0.1.11", "10.0.3.30", 6, tcp(40000, 443)));
+  if (run_once(on.prog, own) != 0 || run_once(on.prog, prefix) != 0 || run_once(on.prog, spoofed) != 2 ||
+      run_once(off.prog, spoofed) != 0 || run_once(on_rec.prog, own) != 0 || run_once(off_rec.prog, own) != 0) {
+    std::fprintf(stderr, "bench: unexpected source-check verdicts\n");
+    std::exit(1);
+  }
+  struct Row {
+    const char* name;
+    const Loaded *a, *b;
+    const Bytes* pkt;
+    std::vector<double> on, off;
+  };
+  std::vector<Row> rows = {{"hit, own source", &on_rec, &off_rec, &own, {}, {}},
+                           {"first packet, own source", &on, &off, &own, {}, {}},
+                           {"first packet, annotated prefix", &on, &off, &prefix, {}, {}},
+                           {"first packet, spoofed (dropped)", &on, &off, &spoofed, {}, {}}};
+  for (int r = 0; r < runs; ++r)
+    for (Row& row : rows) {
+      row.on.push_back(measure(row.a->prog, *row.pkt, repeat, 1));
+      row.off.push_back(measure(row.b->prog, *row.pkt, repeat, 1));
+    }
+  nlohmann::json out = nlohmann::json::array();
+  std::printf("\nsource check (from_pod), ns/packet, check on / off, median of %d interleaved pairs:\n", runs);
+  for (const Row& row : rows) {
+    double a = median(row.on), b = median(row.off);
+    std::printf("  %-34s %8.1f / %8.1f  (%+.1f)%s\n", row.name, a, b, a - b,
+                row.pkt == &spoofed ? "  off: forwarded, not isolated" : "");
+    out.push_back({{"case", row.name}, {"check_on_ns", a}, {"check_off_ns", b}});
+  }
+  for (Loaded* l : {&on_rec, &off_rec, &on, &off}) (void)l->dp->uninstall();
+  return out;
 }
 
 }  // namespace
@@ -301,10 +356,6 @@ int main(int argc, char** argv) {
         refs.push_back(measure(ref_prog, allowed, repeat, 1));
         ratios.push_back(hits.back() / refs.back());
       }
-      auto median = [](std::vector<double> v) {
-        std::sort(v.begin(), v.end());
-        return v[v.size() / 2];
-      };
       double hit = median(hits), ref = median(refs), hit_ref = median(ratios);
       double miss_allow = measure(norec.prog, allowed, repeat, runs);
       double miss_deny = measure(norec.prog, denied, repeat, runs);
@@ -335,6 +386,10 @@ int main(int argc, char** argv) {
 
   bench_min_bpf::destroy(min);
 
+  nlohmann::json source_check =
+      measure_source_check(base, synthetic_state(configs.front().first, configs.front().second), repeat, runs);
+  std::printf("  (at %u policies, %u identities)\n", configs.front().first, configs.front().second);
+
   if (!json_path.empty()) {
     utsname u{};
     uname(&u);
@@ -348,7 +403,8 @@ int main(int argc, char** argv) {
                           {"floor_repeat1_ns", floor1_ns},
                           {"reference_parse_lookup_ns", ref_ns},
                           {"lookup_only_ns", lookup_ns},
-                          {"results", results}};
+                          {"results", results},
+                          {"source_check", source_check}};
     std::ofstream(json_path) << out.dump(2) << "\n";
     std::printf("\nwrote %s\n", json_path.c_str());
   }
