@@ -295,6 +295,10 @@ static __always_inline int bf_parse_ipv6(struct __sk_buff *skb, struct bf_pkt *p
 			p->frag_proto = nh;
 			off += 8;
 			if (fo & 0xfff8) {
+				/* the last header slot: 7 headers came before this
+				 * one, as many as a whole datagram may have */
+				if (i == BF_MAX_EXT_HDRS - 1)
+					return BF_PARSE_INVALID;
 				p->frag = BF_FRAG_LATER;
 				p->key.proto = nh;
 				return BF_PARSE_OK;

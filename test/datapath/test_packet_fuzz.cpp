@@ -608,7 +608,9 @@ bool check_packet(FuzzWorld& w, size_t ti, const Bytes& pkt, Memory& mem, Tally&
     return true;
   }
   if (t.dir == BF_DIR_EGRESS && !may_send_from(t, r.src)) ++tally.spoofed;
-  const bool related = r.icmp_error && mem.related(ti, r);
+  // What the pod sends from an address it may not use is dropped before
+  // anything else, a related ICMP error too.
+  const bool related = r.icmp_error && mem.related(ti, r) && (t.dir == BF_DIR_INGRESS || may_send_from(t, r.src));
   const bool allow = related || w.allowed(t, r);
   if (related) ++tally.related;
   if (r.frag == Frag::First) {

@@ -89,20 +89,6 @@ json ready_after(const Node& node, int64_t after) {
 
 // The CLI in the node namespace (setns only: `ip netns exec` would remount
 // /sys and hide the bpffs); its stdout and stderr.
-std::string run_cli(const Node& node, const std::vector<std::string>& args, const std::string& log) {
-  bpfence::lab::SpawnOptions so;
-  so.argv = {BPFENCE_CLI_BIN};
-  so.argv.insert(so.argv.end(), args.begin(), args.end());
-  so.netns = bpfence::lab::netns_path(node.node_netns());
-  so.log_path = log;
-  so.die_with_parent = true;
-  bpfence::lab::ProcessId p;
-  REQUIRE(bpfence::lab::spawn(so, p).is_ok());
-  bpfence::e2e::wait_until([&] { return !p.alive(); }, 10000, 10);
-  if (p.alive()) bpfence::lab::stop_process(p, 500);
-  std::ifstream in(log);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 size_t lists_of(const FakeApiServer& api, const std::string& path) { return api.requests(path, false).size(); }
 
@@ -171,7 +157,7 @@ TEST_CASE("agent on the Kubernetes API: list, watch, cut, 410, rejected objects,
     CHECK(by_name["shop/web"]["identity"] != remote["identity"]);
 
     (void)node.probe("client", kRemote, "tcp", 80, 200);
-    std::string out = run_cli(node,
+    std::string out = run_cli(node, BPFENCE_CLI_BIN,
                               {"flow", "--match", kRemote, "--node", node.node_name(), "--bpffs", node.bpffs(), "-o",
                                "json"},
                               fs::path(node.agent_log()).parent_path().string() + "/flow.json");

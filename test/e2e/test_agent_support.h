@@ -453,6 +453,24 @@ inline bool Node::probe(const std::string& from_pod, const std::string& to_ip, c
   return !res.empty() && res[0].outcome == lab::Outcome::Allowed;
 }
 
+// `bpfence ARGS...` run in the node's namespace (not with `ip netns exec`,
+// which remounts /sys and so hides the pins); its output, kept in `log`.
+inline std::string run_cli(const Node& node, const std::string& cli, const std::vector<std::string>& args,
+                           const std::string& log) {
+  lab::SpawnOptions so;
+  so.argv = {cli};
+  so.argv.insert(so.argv.end(), args.begin(), args.end());
+  so.netns = lab::netns_path(node.node_netns());
+  so.log_path = log;
+  so.die_with_parent = true;
+  lab::ProcessId p;
+  if (!lab::spawn(so, p)) return "spawn " + cli + " failed";
+  wait_until([&] { return !p.alive(); }, 10000, 10);
+  if (p.alive()) lab::stop_process(p, 500);
+  std::ifstream in(log);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
 }  // namespace bpfence::e2e
 
 // REQUIRE on a Status, showing its message when it fails.

@@ -400,13 +400,11 @@ void run_spoof_checks(const std::string& dataplane) {
 
     // `bpfence flow` shows the drop with its reason (BPF: the flow table).
     if (dataplane == "bpf") {
-      std::string out;
-      Status s = lab::run_command({"ip", "netns", "exec", n1.node_netns(), BPFENCE_CLI_BIN, "flow", "--node",
-                                   n1.node_name(), "--bpffs", n1.bpffs(), "--match", api + ":9999", "--action",
-                                   "drop"},
-                                  "", &out);
-      INFO(s.message() << "\n" << out);
-      CHECK(s.is_ok());
+      std::string out = run_cli(n1, BPFENCE_CLI_BIN,
+                                {"flow", "--node", n1.node_name(), "--bpffs", n1.bpffs(), "--match", api + ":9999",
+                                 "--action", "drop"},
+                                fs::path(n1.agent_log()).parent_path().string() + "/flow.txt");
+      INFO(out);
       CHECK(out.find("D(SpoofedSource)") != std::string::npos);
       CHECK(out.find(ip("default/frontend") + ":") != std::string::npos);
       CHECK(out.find("default/coffee ") != std::string::npos);  // the endpoint that sent it

@@ -52,7 +52,8 @@ TEST_CASE("deny all ingress: the pod's ingress chain only lets replies, the node
   CHECK(lines(m, in) == concat(preamble("10.0.0.10", true), {"-j DROP"}));
   // Only isolated directions get a chain and a jump.
   CHECK(lines(m, chain_of(c, "default/web", BF_DIR_EGRESS)).empty());
-  CHECK(lines(m, "BPFENCE-t1-FWD") == Lines{"-o v-web -m comment --comment \"default/web\" -j " + in});
+  CHECK(lines(m, "BPFENCE-t1-FWD") ==
+        Lines{"-j BPFENCE-t1-SRC", "-o v-web -m comment --comment \"default/web\" -j " + in});
   CHECK(entries(m, "bpfence-t1-host-4") == Lines{"192.168.0.1/32"});
   // IPv6 has the same chains, with the IPv6 sets and no v4 self rule.
   CHECK(lines(m, in, Family::V6) ==
@@ -238,7 +239,8 @@ spec:
   if (identity_of(c, "default/db2") < identity_of(c, "default/db")) std::swap(want_rules[1], want_rules[2]);
   want_rules.push_back("-j DROP");
   CHECK(lines(m, out) == concat(preamble("10.0.0.10", false), want_rules));
-  CHECK(lines(m, "BPFENCE-t1-FWD") == Lines{"-i v-web -m comment --comment \"default/web\" -j " + out});
+  CHECK(lines(m, "BPFENCE-t1-FWD") ==
+        Lines{"-j BPFENCE-t1-SRC", "-i v-web -m comment --comment \"default/web\" -j " + out});
   CHECK(walk_allows(m, c, "default/web", "default/db", 6, 5432));
   CHECK_FALSE(walk_allows(m, c, "default/web", "default/db", 6, 6432));
   CHECK(walk_allows(m, c, "default/web", "default/db2", 6, 6432));
@@ -309,11 +311,12 @@ TEST_CASE("source check: a pod's packets must carry its addresses or its annotat
   CHECK(lines(m, src_chain("default/gw")) == Lines{"-s 10.0.0.14/32 -j RETURN", "-s 10.9.0.0/16 -j RETURN", drop});
   CHECK(lines(m, src_chain("default/gw"), Family::V6) ==
         Lines{"-s fd00::14/128 -j RETURN", "-s fd00:9::/64 -j RETURN", drop});
-  // Every bound pod's source check comes first in the dispatch chain, even
-  // for pods no policy isolates: before any chain that could accept.
-  Lines fwd = lines(m, "BPFENCE-t1-FWD");
-  REQUIRE(fwd.size() >= 4);
-  CHECK(fwd[0] == "-i v-client -m comment --comment \"default/client\" -j " + src_chain("default/client"));
+  // Every bound pod's source check, even for pods no policy isolates, in
+  // SRC, which comes first in FWD: before any chain that could accept.
+  Lines src = lines(m, "BPFENCE-t1-SRC");
+  REQUIRE(src.size() == 4);
+  CHECK(src[0] == "-i v-client -m comment --comment \"default/client\" -j " + src_chain("default/client"));
+  CHECK(lines(m, "BPFENCE-t1-FWD") == Lines{"-j BPFENCE-t1-SRC"});
 
   // The walk: client sending as web (allowed by nobody but itself) is dropped
   // at client's interface; gw from its prefix passes; gw as web does not.

@@ -75,9 +75,15 @@ TEST_CASE("a first install creates the sets, the chains and the FORWARD jump in 
                                "add " + set + " 10.0.0.11/32\n"
                                "create bpfence-t1-host-4 hash:net family inet hashsize 1024 maxelem 1048576\n"
                                "add bpfence-t1-host-4 192.168.0.1/32\n");
+  std::string s_client = test_names().source_chain(c.state().endpoints.at("default/client").endpoint_id);
+  std::string s_web = test_names().source_chain(c.state().endpoints.at("default/web").endpoint_id);
   CHECK(t.iptables_v4 == "*filter\n"
                          ":BPFENCE-t1-FWD - [0:0]\n"
                          ":" + in + " - [0:0]\n"
+                         ":" + s_client + " - [0:0]\n"
+                         ":" + s_web + " - [0:0]\n"
+                         ":BPFENCE-t1-SRC - [0:0]\n"
+                         "-A BPFENCE-t1-FWD -j BPFENCE-t1-SRC\n"
                          "-A BPFENCE-t1-FWD -o v-web -m comment --comment \"default/web\" -j " + in + "\n"
                          "-A " + in + " -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n"
                          "-A " + in + " -m conntrack --ctstate INVALID -j DROP\n"
@@ -85,7 +91,14 @@ TEST_CASE("a first install creates the sets, the chains and the FORWARD jump in 
                          "-A " + in + " -s 10.0.0.10/32 -j RETURN\n"
                          "-A " + in + " -p tcp -m tcp --dport 80 -m set --match-set " + set + " src -j RETURN\n"
                          "-A " + in + " -j DROP\n"
+                         "-A " + s_client + " -s 10.0.0.11/32 -j RETURN\n"
+                         "-A " + s_client + " -m comment --comment \"spoofed source\" -j DROP\n"
+                         "-A " + s_web + " -s 10.0.0.10/32 -j RETURN\n"
+                         "-A " + s_web + " -m comment --comment \"spoofed source\" -j DROP\n"
+                         "-A BPFENCE-t1-SRC -i v-client -m comment --comment \"default/client\" -j " + s_client + "\n"
+                         "-A BPFENCE-t1-SRC -i v-web -m comment --comment \"default/web\" -j " + s_web + "\n"
                          "-I FORWARD 1 -m comment --comment \"bpfence t1\" -j BPFENCE-t1-FWD\n"
+                         "-I INPUT 1 -m comment --comment \"bpfence t1\" -j BPFENCE-t1-SRC\n"
                          "COMMIT\n");
   CHECK(t.iptables_v6.empty());  // ipv6 off
   CHECK(t.ipset_cleanup.empty());
@@ -141,7 +154,8 @@ TEST_CASE("incremental changes touch only what changed", "[iptables][restore]") 
     REQUIRE(n.r.render_changes(c.state(), diff, ifnames, {}, {}).is_ok());
     auto t = n.push();
     CHECK(t.ipset_prepare.empty());
-    CHECK(t.iptables_v4 == "*filter\n:BPFENCE-t1-FWD - [0:0]\n-F " + in + "\n-X " + in + "\nCOMMIT\n");
+    CHECK(t.iptables_v4 ==
+          "*filter\n:BPFENCE-t1-FWD - [0:0]\n-A BPFENCE-t1-FWD -j BPFENCE-t1-SRC\n-F " + in + "\n-X " + in + "\nCOMMIT\n");
     CHECK(t.ipset_cleanup == "destroy " + set + "\n");
   }
 
@@ -149,7 +163,12 @@ TEST_CASE("incremental changes touch only what changed", "[iptables][restore]") 
     ifnames.erase("default/web");
     n.r.remove_pod("default/web");
     auto t = n.push();
-    CHECK(t.iptables_v4 == "*filter\n:BPFENCE-t1-FWD - [0:0]\n-F " + in + "\n-X " + in + "\nCOMMIT\n");
+    std::string s_client = test_names().source_chain(c.state().endpoints.at("default/client").endpoint_id);
+    std::string s_web = test_names().source_chain(c.state().endpoints.at("default/web").endpoint_id);
+    CHECK(t.iptables_v4 == "*filter\n:BPFENCE-t1-FWD - [0:0]\n:BPFENCE-t1-SRC - [0:0]\n"
+                           "-A BPFENCE-t1-FWD -j BPFENCE-t1-SRC\n"
+                           "-A BPFENCE-t1-SRC -i v-client -m comment --comment \"default/client\" -j " + s_client + "\n"
+                           "-F " + in + "\n-F " + s_web + "\n-X " + in + "\n-X " + s_web + "\nCOMMIT\n");
     CHECK(t.ipset_cleanup == "destroy " + set + "\n");
   }
 
