@@ -401,12 +401,12 @@ void run_spoof_checks(const std::string& dataplane) {
     // `bpfence flow` shows the drop with its reason (BPF: the flow table).
     if (dataplane == "bpf") {
       std::string out = run_cli(n1, BPFENCE_CLI_BIN,
-                                {"flow", "--node", n1.node_name(), "--bpffs", n1.bpffs(), "--match", api + ":9999",
+                                {"flow", "--node", n1.node_name(), "--bpffs", n1.bpffs(), "--match", (v6 ? "[" + api + "]" : api) + ":9999",
                                  "--action", "drop"},
                                 fs::path(n1.agent_log()).parent_path().string() + "/flow.txt");
       INFO(out);
       CHECK(out.find("D(SpoofedSource)") != std::string::npos);
-      CHECK(out.find(ip("default/frontend") + ":") != std::string::npos);
+      CHECK(out.find(ip("default/frontend")) != std::string::npos);
       CHECK(out.find("default/coffee ") != std::string::npos);  // the endpoint that sent it
     }
   }
