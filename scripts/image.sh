@@ -42,17 +42,7 @@ done
 started=$(date +%s)
 log() { echo "image: $*"; }
 
-tools=(debootstrap podman runc)
-missing=()
-for p in "${tools[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  log "installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+scripts/install-missing.sh image debootstrap podman runc
 
 if [ -z "$agent" ] || [ -z "$cli" ]; then
   BPFENCE_SETUP_TARGETS="bpfence-agent bpfence" scripts/setup.sh

@@ -25,17 +25,7 @@ targets=(${BPFENCE_SETUP_TARGETS:-})
 packages=("${build_packages[@]}")
 ((${#targets[@]})) || packages+=("${test_packages[@]}")
 
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "setup: installing ${missing[*]}"
-  [ "$(id -u)" = 0 ] || { echo "setup: run as root to install packages" >&2; exit 1; }
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+scripts/install-missing.sh setup "${packages[@]}"
 
 # The datapath pins its maps under /sys/fs/bpf. A build alone does not need
 # it (the Dockerfile's build stage cannot mount it): warn, do not fail.
