@@ -83,12 +83,17 @@ Status read_agent_container(const std::string& path, AgentContainer& out) {
   return Status::ok();
 }
 
+std::vector<std::string> podman_host_args() {
+  return {"--runtime", "runc", "--ulimit", ulimit(RLIMIT_NOFILE, "nofile", 16384), "--ulimit",
+          ulimit(RLIMIT_NPROC, "nproc", 4096)};
+}
+
 std::vector<std::string> podman_run_argv(const AgentContainer& c, const RunContext& ctx) {
   std::vector<std::string> a = {"podman", "run"};
   if (ctx.detach) a.push_back("--detach");
   else a.push_back("--rm");
-  a.insert(a.end(), {"--name", ctx.name, "--runtime", "runc", "--ulimit", ulimit(RLIMIT_NOFILE, "nofile", 16384), "--ulimit",
-                     ulimit(RLIMIT_NPROC, "nproc", 4096)});
+  a.insert(a.end(), {"--name", ctx.name});
+  for (const auto& h : podman_host_args()) a.push_back(h);
   // hostNetwork: the node's network namespace.
   if (c.host_network) a.insert(a.end(), {"--network", "ns:" + ctx.netns});
   if (c.privileged) a.push_back("--privileged");

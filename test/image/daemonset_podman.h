@@ -51,6 +51,10 @@ struct RunContext {
   std::vector<std::string> args_override;     // non-empty: these instead of args
 };
 
+// `--runtime runc --ulimit ...`: what any `podman run` needs on this kind
+// of host (runc; limits within the host's, see the .cpp).
+std::vector<std::string> podman_host_args();
+
 // argv of `podman run ...` for `c` in `ctx`.
 std::vector<std::string> podman_run_argv(const AgentContainer& c, const RunContext& ctx);
 
