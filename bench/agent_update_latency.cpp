@@ -24,6 +24,7 @@
 #include <cstring>
 #include <numeric>
 
+#include "provenance.h"
 #include "test_agent_support.h"
 
 using namespace bpfence;
@@ -326,7 +327,8 @@ int main(int argc, char** argv) {
   size_t at = metrics.find("bpfence_reconcile_duration_seconds_sum");
   if (at != std::string::npos) std::printf("\nagent %s", metrics.substr(at, metrics.find('\n', at) - at + 1).c_str());
   if (!out.empty()) {
-    json j = {{"pods", pods},
+    json j = bpfence::bench::provenance();
+    j.update(json{{"pods", pods},
               {"local_pods", 2},
               {"policies", policies},
               {"rounds", rounds},
@@ -336,7 +338,7 @@ int main(int argc, char** argv) {
               {"edit_to_readyz_deny", stats_json(rd)},
               {"edit_to_readyz_allow", stats_json(ra)},
               {"samples_deny_ms", deny_ms},
-              {"samples_allow_ms", allow_ms}};
+              {"samples_allow_ms", allow_ms}});
     std::ofstream(out) << j.dump(2) << "\n";
     std::printf("wrote %s\n", out.c_str());
   }

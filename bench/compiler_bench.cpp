@@ -13,6 +13,7 @@
 #include <string>
 
 #include "bpfence/compiler.h"
+#include "provenance.h"
 #include "synthetic_cluster.h"
 
 using namespace bpfence;
@@ -126,8 +127,9 @@ int main(int argc, char** argv) {
     }
   }
 
-  nlohmann::json out = {{"pods", pods}, {"policies", policies}, {"local_pods", local},
-                        {"policy_entries", st.policy.size()}, {"identities", st.identities.size()}};
+  nlohmann::json out = bpfence::bench::provenance();
+  out.update(nlohmann::json{{"pods", pods}, {"policies", policies}, {"local_pods", local},
+                            {"policy_entries", st.policy.size()}, {"identities", st.identities.size()}});
   std::printf("\n%-26s %10s %10s %12s   (thread CPU time)\n", "operation", "p50 ms", "p99 ms", "max entries");
   auto row = [&](const char* name, const Series& s) {
     std::printf("%-26s %10.3f %10.3f %12zu\n", name, s.quantile(0.5), s.quantile(0.99), s.entries);

@@ -3,4 +3,4 @@
 add_executable(datapath_bench ${CMAKE_CURRENT_LIST_DIR}/datapath_bench.cpp
                ${PROJECT_SOURCE_DIR}/test/datapath/packets.cpp)
 target_include_directories(datapath_bench PRIVATE ${PROJECT_SOURCE_DIR}/test/datapath)
-target_link_libraries(datapath_bench PRIVATE bpfence_bpf bpfence_bench_empty_skel bpfence_bench_min_skel nlohmann_json::nlohmann_json)
+target_link_libraries(datapath_bench PRIVATE bpfence_bpf bpfence_bench_provenance bpfence_bench_empty_skel bpfence_bench_min_skel nlohmann_json::nlohmann_json)

@@ -33,7 +33,6 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -48,6 +47,7 @@
 #include "bench_min.skel.h"
 #include "bpfence/bpf_dataplane.h"
 #include "packets.h"
+#include "provenance.h"
 
 using namespace bpfence;
 using namespace bpfence::testpkt;
@@ -391,20 +391,17 @@ int main(int argc, char** argv) {
   std::printf("  (at %u policies, %u identities)\n", configs.front().first, configs.front().second);
 
   if (!json_path.empty()) {
-    utsname u{};
-    uname(&u);
-    nlohmann::json out = {{"benchmark", "datapath"},
+    nlohmann::json out = bpfence::bench::provenance();
+    out.update(nlohmann::json{{"benchmark", "datapath"},
                           {"method", "BPF_PROG_TEST_RUN, TC program, one packet repeated"},
                           {"repeat", repeat},
                           {"runs", runs},
-                          {"kernel", u.release},
-                          {"cpus", libbpf_num_possible_cpus()},
                           {"floor_ns", floor_ns},
                           {"floor_repeat1_ns", floor1_ns},
                           {"reference_parse_lookup_ns", ref_ns},
                           {"lookup_only_ns", lookup_ns},
                           {"results", results},
-                          {"source_check", source_check}};
+                          {"source_check", source_check}});
     std::ofstream(json_path) << out.dump(2) << "\n";
     std::printf("\nwrote %s\n", json_path.c_str());
   }

@@ -15,7 +15,6 @@
 //   [--pin-cpu N|-1]   ping-pong and connection-rate client + servers on CPU N
 //   netbench --report RUN.json [--out DIR]     (tables and plots again)
 #include <fcntl.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -40,6 +39,7 @@
 #include "netns.h"
 #include "process.h"
 #include "prober.h"
+#include "provenance.h"
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -364,19 +364,6 @@ std::string utc_stamp(const char* fmt) {
   return buf;
 }
 
-json host_info() {
-  utsname u{};
-  uname(&u);
-  std::string model;
-  std::ifstream cpu("/proc/cpuinfo");
-  for (std::string line; std::getline(cpu, line);)
-    if (line.rfind("model name", 0) == 0) {
-      model = line.substr(line.find(':') + 2);
-      break;
-    }
-  return {{"cpus", std::thread::hardware_concurrency()}, {"kernel", u.release}, {"cpu_model", model}};
-}
-
 Status save(const json& run, const std::string& path) {
   return lab::write_file_atomic(path, run.dump(1) + "\n");
 }
@@ -464,7 +451,8 @@ int main(int argc, char** argv) {
   auto started = std::chrono::steady_clock::now();
   json run = {{"run", o.name},
               {"started_utc", utc_stamp("%Y-%m-%dT%H:%M:%SZ")},
-              {"host", host_info()},
+              {"commit", bpfence::bench::provenance()["commit"]},
+              {"host", bpfence::bench::machine_info()},
               {"loadavg_start", loadavg1()},
               {"complete", false},
               {"options",

@@ -382,6 +382,7 @@ Status write_report(const json& run, const std::string& out_dir) {
      << "see bench/README.md for what each figure is.\n\n"
      << "- machine: " << h.value("cpus", 0) << " CPUs (" << h.value("cpu_model", std::string("?")) << "), kernel "
      << h.value("kernel", std::string("?")) << "\n"
+     << "- commit: " << run.value("commit", std::string("not recorded")) << "\n"
      << "- load average (1 min): " << fmt(run.value("loadavg_start", NAN), 1) << " at start, "
      << fmt(load_n ? load_sum / load_n : NAN, 1) << " mean over the cells, " << fmt(run.value("loadavg_end", NAN), 1)
      << " at the end (other work shared the machine)\n"

@@ -20,17 +20,7 @@ started=$(date +%s)
 if ! command -v cmake >/dev/null || ! dpkg-query -W -f='${Status}' libbpf-dev 2>/dev/null | grep -q "ok installed"; then
   BPFENCE_SETUP_NO_BUILD=1 scripts/setup.sh
 fi
-bench_packages=(gnuplot-nox iperf3 iproute2 iptables ipset)
-missing=()
-for p in "${bench_packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "bench: installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+scripts/install-missing.sh bench gnuplot-nox iperf3 iproute2 iptables ipset
 mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
 
 # 2. Build only what the bench runs.

@@ -40,10 +40,10 @@ void install_interrupt_handlers() {
 }
 
 std::vector<std::string> default_policy_dirs(const std::string& scenario_path) {
-  // test/conformance/X.yaml -> repository root two levels up; the shared
-  // recipes sit beside the repository.
-  auto repo = fs::absolute(scenario_path).parent_path().parent_path().parent_path();
-  return {(repo.parent_path() / "shared" / "conformance").string(), (repo / "manifests").string()};
+  // test/conformance/X.yaml names recipes/Y.yaml (test/conformance/recipes)
+  // and the stories' manifests under the repository's manifests/.
+  auto dir = fs::absolute(scenario_path).parent_path();
+  return {dir.string(), (dir.parent_path().parent_path() / "manifests").string()};
 }
 
 std::string find_scenario_dir() {

@@ -51,7 +51,7 @@ std::atomic<bool>& interrupted();
 void install_interrupt_handlers();
 
 // Default policy folders for a scenario file at test/conformance/X.yaml:
-// the repository's manifests/ and the shared conformance recipes.
+// the scenario's own folder (recipes/) and the repository's manifests/.
 std::vector<std::string> default_policy_dirs(const std::string& scenario_path);
 
 // test/conformance of this source tree: next to the working directory, or

@@ -77,7 +77,8 @@ struct Scenario {
 };
 
 // Loads a scenario file. Policy files it names are looked up in
-// `policy_dirs` in order (the shared recipes, then manifests/).
+// `policy_dirs` in order (the scenario's folder, whose recipes/ holds the
+// conformance recipes, then manifests/).
 Status load_scenario(const std::string& path, const std::vector<std::string>& policy_dirs, Scenario& out);
 
 }  // namespace bpfence

@@ -55,7 +55,7 @@ struct Tally {
 }  // namespace
 
 TEST_CASE("explain agrees with the datapath on every conformance probe", "[cli][conformance]") {
-  const std::vector<std::string> dirs = {BPFENCE_SHARED_DIR "/conformance", BPFENCE_SOURCE_DIR "/manifests"};
+  const std::vector<std::string> dirs = {BPFENCE_SOURCE_DIR "/test/conformance", BPFENCE_SOURCE_DIR "/manifests"};
   Tally total;
   for (const auto& file : scenario_files()) {
     Scenario sc;
@@ -113,7 +113,7 @@ TEST_CASE("bpfence explain on scenario manifests says what the datapath does", "
   // offline by the binary, compared with packets through the program.
   Scenario sc;
   REQUIRE(load_scenario(BPFENCE_SOURCE_DIR "/test/conformance/story2-web-db.yaml",
-                        {BPFENCE_SHARED_DIR "/conformance", BPFENCE_SOURCE_DIR "/manifests"}, sc));
+                        {BPFENCE_SOURCE_DIR "/test/conformance", BPFENCE_SOURCE_DIR "/manifests"}, sc));
   Fixture f;
   std::string dir = "/tmp/bpfence-cli-explain-" + std::to_string(getpid());
   std::filesystem::remove_all(dir);

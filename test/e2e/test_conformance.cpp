@@ -50,7 +50,7 @@ LabOptions options(const std::string& name, Placement placement) {
   o.placement = placement;
   o.agent_path = BPFENCE_AGENT_BIN;
   o.cli_path = BPFENCE_CLI_BIN;
-  o.policy_dirs = {BPFENCE_SHARED_DIR "/conformance", BPFENCE_SOURCE_DIR "/manifests"};
+  o.policy_dirs = {BPFENCE_SOURCE_DIR "/test/conformance", BPFENCE_SOURCE_DIR "/manifests"};
   o.owned = true;
   o.probe.timeout_ms = 800;
   o.verbose = true;  // up/enforced/down timings on stderr, for slow runs

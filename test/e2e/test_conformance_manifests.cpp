@@ -16,7 +16,7 @@
 using namespace bpfence;
 
 TEST_CASE("each step's lab manifest compiles to the scenario's expected verdicts", "[conformance][manifests]") {
-  const std::vector<std::string> dirs = {BPFENCE_SHARED_DIR "/conformance", BPFENCE_SOURCE_DIR "/manifests"};
+  const std::vector<std::string> dirs = {BPFENCE_SOURCE_DIR "/test/conformance", BPFENCE_SOURCE_DIR "/manifests"};
   std::vector<std::string> files;
   for (const auto& e : std::filesystem::directory_iterator(BPFENCE_SOURCE_DIR "/test/conformance"))
     if (e.path().extension() == ".yaml") files.push_back(e.path().string());

@@ -80,7 +80,7 @@ TEST_CASE("flow --match shows a real allowed connection on an iptables-mode agen
   o.dataplane = "iptables";
   o.agent_path = BPFENCE_AGENT_BIN;
   o.cli_path = BPFENCE_CLI_BIN;
-  o.policy_dirs = {BPFENCE_SHARED_DIR "/conformance", BPFENCE_SOURCE_DIR "/manifests"};
+  o.policy_dirs = {BPFENCE_SOURCE_DIR "/test/conformance", BPFENCE_SOURCE_DIR "/manifests"};
   std::unique_ptr<Lab> lab;
   // Story 2: step 1 isolates dev/webserver and admits dev/client1 on 80/TCP.
   auto up = Lab::up(BPFENCE_SOURCE_DIR "/test/conformance/story2-web-db.yaml", o, lab);

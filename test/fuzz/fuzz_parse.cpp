@@ -4,7 +4,7 @@
 //
 // Build and run (clang; a separate CMake project, see CMakeLists.txt here):
 //   cmake -S test/fuzz -B /tmp/fuzz -DCMAKE_CXX_COMPILER=clang++ && cmake --build /tmp/fuzz -j2
-//   /tmp/fuzz/fuzz_parse -max_total_time=300 -timeout=5 /tmp/fuzz-corpus test/unit/data/bad ../shared/conformance/recipes
+//   /tmp/fuzz/fuzz_parse -max_total_time=300 -timeout=5 /tmp/fuzz-corpus test/unit/data/bad test/conformance/recipes
 #include <cstdint>
 #include <cstdlib>
 #include <string_view>

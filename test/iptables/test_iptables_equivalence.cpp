@@ -69,7 +69,7 @@ void check_probe(const ipt::Model& m, const Compiler& c, const std::string& from
 }  // namespace
 
 TEST_CASE("conformance scenarios: the rendered chains give verdict() on every probe", "[iptables][conformance]") {
-  const std::vector<std::string> dirs = {BPFENCE_SHARED_DIR "/conformance", BPFENCE_SOURCE_DIR "/manifests"};
+  const std::vector<std::string> dirs = {BPFENCE_SOURCE_DIR "/test/conformance", BPFENCE_SOURCE_DIR "/manifests"};
   int scenarios = 0, probes = 0;
   for (const auto& file : scenario_files()) {
     Scenario sc;

@@ -17,9 +17,9 @@ static std::vector<std::string> scenario_files() {
   return files;
 }
 
-TEST_CASE("every shared recipe has a scenario", "[conformance]") {
+TEST_CASE("every recipe has a scenario", "[conformance]") {
   auto files = scenario_files();
-  for (const auto& e : std::filesystem::directory_iterator(BPFENCE_SHARED_DIR "/conformance/recipes")) {
+  for (const auto& e : std::filesystem::directory_iterator(BPFENCE_SOURCE_DIR "/test/conformance/recipes")) {
     if (e.path().extension() != ".yaml") continue;
     auto want = std::string(BPFENCE_SOURCE_DIR "/test/conformance/") + e.path().filename().string();
     CHECK(std::find(files.begin(), files.end(), want) != files.end());
@@ -27,7 +27,7 @@ TEST_CASE("every shared recipe has a scenario", "[conformance]") {
 }
 
 TEST_CASE("conformance scenarios: verdict() matches the hand-written truth tables", "[conformance]") {
-  const std::vector<std::string> dirs = {BPFENCE_SHARED_DIR "/conformance", BPFENCE_SOURCE_DIR "/manifests"};
+  const std::vector<std::string> dirs = {BPFENCE_SOURCE_DIR "/test/conformance", BPFENCE_SOURCE_DIR "/manifests"};
   for (const auto& file : scenario_files()) {
     Scenario sc;
     auto loaded = load_scenario(file, dirs, sc);

@@ -1,4 +1,4 @@
-// Every manifest of ../shared/conformance/recipes parses with no error, and
+// Every manifest of test/conformance/recipes parses with no error, and
 // each recipe's policy reads as the recipe's README describes it.
 #include <catch2/catch.hpp>
 
@@ -14,7 +14,7 @@ using namespace bpfence;
 
 namespace {
 
-const std::string kRecipes = BPFENCE_SHARED_DIR "/conformance/recipes";
+const std::string kRecipes = BPFENCE_SOURCE_DIR "/test/conformance/recipes";
 
 std::vector<NetworkPolicy> load_recipe(const std::string& file) {
   std::ifstream in(kRecipes + "/" + file);

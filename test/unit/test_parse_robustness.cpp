@@ -20,7 +20,7 @@ namespace {
 
 std::vector<std::string> seed_texts() {
   std::vector<std::string> texts;
-  for (const char* dir : {BPFENCE_SHARED_DIR "/conformance/recipes", BPFENCE_SOURCE_DIR "/test/unit/data/bad"}) {
+  for (const char* dir : {BPFENCE_SOURCE_DIR "/test/conformance/recipes", BPFENCE_SOURCE_DIR "/test/unit/data/bad"}) {
     for (const auto& entry : std::filesystem::directory_iterator(dir)) {
       if (entry.path().extension() != ".yaml") continue;
       std::ifstream in(entry.path(), std::ios::binary);
