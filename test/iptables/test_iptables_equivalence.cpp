@@ -161,6 +161,51 @@ spec:
   CHECK_FALSE(walk_allows(m, c, "fd00::10", "fd00::12", 6, 2049));
 }
 
+TEST_CASE("a named egress port towards an ipBlock: the pods' addresses only, in both families", "[iptables][conformance]") {
+  Cluster cl;
+  cl.ns("default");
+  cl.pod("default/client", "10.244.2.11,fd00:244::11", {{"app", "client"}});
+  cl.pod("default/server", "10.244.2.10,fd00:244::10", {{"app", "server"}}, {"serve-80-tcp:80/TCP"}, "node-b");
+  cl.pod("default/excepted", "10.244.1.10,fd00:244::1:10", {{"app", "server"}}, {"serve-80-tcp:80/TCP"}, "node-b");
+  cl.pod("default/alt", "10.244.3.10,fd00:244::3:10", {{"app", "alt"}}, {"serve-80-tcp:8080/TCP"}, "node-b");
+  cl.policy(R"(
+kind: NetworkPolicy
+apiVersion: networking.k8s.io/v1
+metadata: {name: client-out, namespace: default}
+spec:
+  podSelector: {matchLabels: {app: client}}
+  policyTypes: [Egress]
+  egress:
+  - to:
+    - ipBlock: {cidr: 10.244.0.0/16, except: [10.244.1.10/32]}
+    - ipBlock: {cidr: "fd00:244::/64", except: ["fd00:244::1:0/112"]}
+    ports: [{port: serve-80-tcp}]
+  - to: [{ipBlock: {cidr: 10.244.0.0/16}}]
+    ports: [{port: 53, protocol: UDP}]
+)");
+  auto c = cl.compile("node-a");
+  auto m = render_model(c.state());
+  const std::vector<std::string> to = {"10.244.2.10", "10.244.1.10", "10.244.3.10", "10.244.2.99",
+                                       "fd00:244::10", "fd00:244::1:10", "fd00:244::3:10", "fd00:244::99"};
+  for (const auto& dst : to) {
+    const std::string src = IpAddress::parse(dst)->is_v4() ? "10.244.2.11" : "fd00:244::11";
+    for (auto [proto, port] : std::vector<std::pair<uint8_t, uint16_t>>{{6, 80}, {6, 8080}, {17, 53}, {17, 80}})
+      check_probe(m, c, src, dst, proto, port, "named port to ipBlock");
+  }
+  // By hand: the pod's own number, never the external address in the block.
+  CHECK(walk_allows(m, c, "10.244.2.11", "10.244.2.10", 6, 80));
+  CHECK(walk_allows(m, c, "fd00:244::11", "fd00:244::10", 6, 80));
+  CHECK(walk_allows(m, c, "10.244.2.11", "10.244.3.10", 6, 8080));
+  CHECK_FALSE(walk_allows(m, c, "10.244.2.11", "10.244.3.10", 6, 80));
+  CHECK_FALSE(walk_allows(m, c, "10.244.2.11", "10.244.2.99", 6, 80));
+  CHECK_FALSE(walk_allows(m, c, "fd00:244::11", "fd00:244::99", 6, 80));
+  CHECK_FALSE(walk_allows(m, c, "10.244.2.11", "10.244.1.10", 6, 80));
+  CHECK_FALSE(walk_allows(m, c, "fd00:244::11", "fd00:244::1:10", 6, 80));
+  // The pod's host prefix does not take it out of the block's other rule.
+  CHECK(walk_allows(m, c, "10.244.2.11", "10.244.2.10", 17, 53));
+  CHECK(walk_allows(m, c, "10.244.2.11", "10.244.2.99", 17, 53));
+}
+
 TEST_CASE("synthetic cluster: random probes agree, incremental changes land on the full render",
           "[iptables][conformance][scale]") {
   auto cl = synthetic::make(2000, 300, 60);

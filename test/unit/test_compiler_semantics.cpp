@@ -421,6 +421,53 @@ spec:
   CHECK(allowed(c, "default/nfs", "default/client2", "ICMP"));            // ingress only: nfs may ping out
 }
 
+TEST_CASE("a named egress port towards an ipBlock resolves on the pod behind each address", "[semantics][ipblock][ports]") {
+  Cluster cl;
+  cl.ns("default");
+  cl.pod("default/client", "10.244.2.11,fd00:244::11", {{"app", "client"}});
+  cl.pod("default/server", "10.244.2.10,fd00:244::10", {{"app", "server"}}, {"serve-80-tcp:80/TCP"});
+  // Same labels (so the same identity) and port, but at an excepted address
+  // and outside the block: neither may be reached through the block.
+  cl.pod("default/excepted", "10.244.1.10,fd00:244::1:10", {{"app", "server"}}, {"serve-80-tcp:80/TCP"});
+  cl.pod("default/outside", "10.245.0.10,fd00:245::10", {{"app", "server"}}, {"serve-80-tcp:80/TCP"});
+  // The same name on another number, and a pod without it.
+  cl.pod("default/alt", "10.244.3.10,fd00:244::3:10", {{"app", "alt"}}, {"serve-80-tcp:8080/TCP"});
+  cl.pod("default/plain", "10.244.4.10", {{"app", "plain"}}, {"other:80/TCP"});
+  auto c = cl.policy(R"(
+kind: NetworkPolicy
+apiVersion: networking.k8s.io/v1
+metadata: {name: client-out, namespace: default}
+spec:
+  podSelector: {matchLabels: {app: client}}
+  policyTypes: [Egress]
+  egress:
+  - to:
+    - ipBlock: {cidr: 10.244.0.0/16, except: [10.244.1.10/32]}
+    - ipBlock: {cidr: "fd00:244::/64", except: ["fd00:244::1:0/112"]}
+    ports: [{port: serve-80-tcp}]
+)")
+               .compile();
+  CHECK(allowed(c, "default/client", "10.244.2.10", "80/TCP"));
+  CHECK(allowed(c, "default/client", "fd00:244::10", "80/TCP"));
+  CHECK_FALSE(allowed(c, "default/client", "10.244.2.10", "81/TCP"));
+  CHECK_FALSE(allowed(c, "default/client", "10.244.2.10", "80/UDP"));
+  CHECK_FALSE(allowed(c, "default/client", "10.244.2.99", "80/TCP"));   // external, inside the block
+  CHECK_FALSE(allowed(c, "default/client", "fd00:244::99", "80/TCP"));  // the same in IPv6
+  CHECK_FALSE(allowed(c, "default/client", "10.244.1.10", "80/TCP"));   // a pod, but excepted
+  CHECK_FALSE(allowed(c, "default/client", "fd00:244::1:10", "80/TCP"));
+  CHECK_FALSE(allowed(c, "default/client", "10.245.0.10", "80/TCP"));   // a pod outside the block
+  CHECK_FALSE(allowed(c, "default/client", "fd00:245::10", "80/TCP"));
+  CHECK(allowed(c, "default/client", "10.244.3.10", "8080/TCP"));       // each pod's own number
+  CHECK(allowed(c, "default/client", "fd00:244::3:10", "8080/TCP"));
+  CHECK_FALSE(allowed(c, "default/client", "10.244.3.10", "80/TCP"));
+  CHECK_FALSE(allowed(c, "default/client", "10.244.4.10", "80/TCP"));   // no port of that name
+  // The rule names the allowing entry, as explain shows it.
+  auto v = c.verdict(*IpAddress::parse("10.244.2.11"), *IpAddress::parse("10.244.2.10"), 6, 80);
+  REQUIRE(v.egress.rule);
+  CHECK(v.egress.rule->policy == "default/client-out");
+  CHECK(v.egress.reason == BF_R_POLICY);
+}
+
 TEST_CASE("a narrower prefix named by another policy does not change a block's meaning", "[semantics][ipblock]") {
   Cluster cl;
   cl.ns("default");
