@@ -9,6 +9,7 @@
 #include "bpfence/scenario.h"
 #include "fixture.h"
 #include "support/synthetic_cluster.h"
+#include "unit/named_port_ipblock.h"
 
 using namespace bpfence;
 using namespace bpfence::test;
@@ -162,31 +163,11 @@ spec:
 }
 
 TEST_CASE("a named egress port towards an ipBlock: the pods' addresses only, in both families", "[iptables][conformance]") {
-  Cluster cl;
-  cl.ns("default");
-  cl.pod("default/client", "10.244.2.11,fd00:244::11", {{"app", "client"}});
-  cl.pod("default/server", "10.244.2.10,fd00:244::10", {{"app", "server"}}, {"serve-80-tcp:80/TCP"}, "node-b");
-  cl.pod("default/excepted", "10.244.1.10,fd00:244::1:10", {{"app", "server"}}, {"serve-80-tcp:80/TCP"}, "node-b");
-  cl.pod("default/alt", "10.244.3.10,fd00:244::3:10", {{"app", "alt"}}, {"serve-80-tcp:8080/TCP"}, "node-b");
-  cl.policy(R"(
-kind: NetworkPolicy
-apiVersion: networking.k8s.io/v1
-metadata: {name: client-out, namespace: default}
-spec:
-  podSelector: {matchLabels: {app: client}}
-  policyTypes: [Egress]
-  egress:
-  - to:
-    - ipBlock: {cidr: 10.244.0.0/16, except: [10.244.1.10/32]}
-    - ipBlock: {cidr: "fd00:244::/64", except: ["fd00:244::1:0/112"]}
-    ports: [{port: serve-80-tcp}]
-  - to: [{ipBlock: {cidr: 10.244.0.0/16}}]
-    ports: [{port: 53, protocol: UDP}]
-)");
+  Cluster cl = named_port_ipblock_cluster();
   auto c = cl.compile("node-a");
   auto m = render_model(c.state());
-  const std::vector<std::string> to = {"10.244.2.10", "10.244.1.10", "10.244.3.10", "10.244.2.99",
-                                       "fd00:244::10", "fd00:244::1:10", "fd00:244::3:10", "fd00:244::99"};
+  const std::vector<std::string> to = {"10.244.2.10",  "10.244.1.10",    "10.244.3.10",    "10.244.2.99", "10.245.0.10",
+                                       "fd00:244::10", "fd00:244::1:10", "fd00:244::3:10", "fd00:244::99", "fd00:245::10"};
   for (const auto& dst : to) {
     const std::string src = IpAddress::parse(dst)->is_v4() ? "10.244.2.11" : "fd00:244::11";
     for (auto [proto, port] : std::vector<std::pair<uint8_t, uint16_t>>{{6, 80}, {6, 8080}, {17, 53}, {17, 80}})

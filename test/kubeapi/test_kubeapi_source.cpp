@@ -47,6 +47,17 @@ struct Harness {
     source->start(collector.sink());
   }
   void start() { start(config(), options()); }
+  // Starts with an error backoff beyond the test's patience (a fix must be
+  // noticed by its file changing, not by the wait running out) and returns
+  // the first failure health() reports.
+  SourceHealth start_patient_until_unhealthy(const KubeConfig& c) {
+    ApiSourceOptions o = options();
+    o.error_backoff_initial = 60s;
+    o.error_backoff_max = 60s;
+    start(c, o);
+    REQUIRE(collector.wait_for([&] { return !source->health().ok(); }));
+    return source->health();
+  }
   void wait_synced() {
     INFO(logs());
     REQUIRE(collector.wait_for([&] { return source->synced(); }));
@@ -330,6 +341,18 @@ size_t count_logs(const Collector& c, const std::string& a, const std::string& b
   return n;
 }
 
+// The delay_ms of every "retrying after backoff" line that also holds `also`.
+std::vector<long> backoff_delays(const Collector& c, const std::string& also = "") {
+  std::vector<long> out;
+  for (const auto& line : c.logs()) {
+    if (line.find("retrying after backoff") == std::string::npos || line.find(also) == std::string::npos) continue;
+    const auto at = line.find("delay_ms=");
+    REQUIRE(at != std::string::npos);
+    out.push_back(std::stol(line.substr(at + 9)));
+  }
+  return out;
+}
+
 }  // namespace
 
 TEST_CASE("HTTP 403 on one resource: named at once, logged once, cleared by a token fix", "[kubeapi][source][auth]") {
@@ -340,14 +363,7 @@ TEST_CASE("HTTP 403 on one resource: named at once, logged once, cleared by a to
   h.server.forbid(kPolicies, "limited");
   KubeConfig c = h.config();
   c.token_file = token_file;
-  ApiSourceOptions o = h.options();
-  // A wait far beyond the test's patience: the fix must be noticed by the
-  // token file changing, not by the backoff running out.
-  o.error_backoff_initial = 60s;
-  o.error_backoff_max = 60s;
-  h.start(c, o);
-  REQUIRE(h.collector.wait_for([&] { return !h.source->health().ok(); }));
-  SourceHealth health = h.source->health();
+  SourceHealth health = h.start_patient_until_unhealthy(c);
   CHECK(health.state == "forbidden");
   CHECK(health.reason ==
         "forbidden: cannot list networkpolicies at cluster scope (HTTP 403): check the ClusterRole bound to the "
@@ -389,12 +405,7 @@ TEST_CASE("HTTP 401: unauthorized at once; an inline kubeconfig token is re-read
   kubeconfig("wrong");
   KubeConfig c;
   REQUIRE(load_kubeconfig(h.dir.file("config"), c));
-  ApiSourceOptions o = h.options();
-  o.error_backoff_initial = 60s;
-  o.error_backoff_max = 60s;
-  h.start(c, o);
-  REQUIRE(h.collector.wait_for([&] { return !h.source->health().ok(); }));
-  SourceHealth health = h.source->health();
+  SourceHealth health = h.start_patient_until_unhealthy(c);
   CHECK(health.state == "unauthorized");
   INFO(health.reason);
   CHECK(health.reason.find("unauthorized: ") == 0);
@@ -424,13 +435,7 @@ TEST_CASE("connection failures retry within backoff_max; answered errors back of
   REQUIRE(ApiSource::create(c, o, source));
   source->start(collector.sink());
   REQUIRE(collector.wait_for([&] { return count_logs(collector, "retrying after backoff", "kind=Pod") >= 6; }));
-  std::vector<long> delays;
-  for (const auto& line : collector.logs()) {
-    if (line.find("retrying after backoff") == std::string::npos) continue;
-    const auto at = line.find("delay_ms=");
-    REQUIRE(at != std::string::npos);
-    delays.push_back(std::stol(line.substr(at + 9)));
-  }
+  const std::vector<long> delays = backoff_delays(collector);
   INFO("delays while refused: " << delays.size());
   for (long d : delays) CHECK(d <= 40);
 
@@ -438,10 +443,7 @@ TEST_CASE("connection failures retry within backoff_max; answered errors back of
   server = std::make_unique<FakeApiServer>(port);
   server->forbid(kPolicies, "");
   REQUIRE(collector.wait_for([&] { return server->requests(kPolicies, false).size() >= 4; }));
-  std::vector<long> error_delays;
-  for (const auto& line : collector.logs())
-    if (line.find("retrying after backoff") != std::string::npos && line.find("HTTP 403") != std::string::npos)
-      error_delays.push_back(std::stol(line.substr(line.find("delay_ms=") + 9)));
+  const std::vector<long> error_delays = backoff_delays(collector, "HTTP 403");
   REQUIRE(error_delays.size() >= 3);
   CHECK(error_delays[0] >= 50);  // the error schedule's first wait, [d/2, d] of 100 ms
   for (long d : error_delays) CHECK(d <= 400);

@@ -1,6 +1,7 @@
 // The Kubernetes NetworkPolicy semantics of DESIGN.md, one rule per test
 // case, each with expectations computed by hand from the spec.
 #include "cluster.h"
+#include "named_port_ipblock.h"
 
 using namespace bpfence;
 using namespace bpfence::test;
@@ -422,31 +423,7 @@ spec:
 }
 
 TEST_CASE("a named egress port towards an ipBlock resolves on the pod behind each address", "[semantics][ipblock][ports]") {
-  Cluster cl;
-  cl.ns("default");
-  cl.pod("default/client", "10.244.2.11,fd00:244::11", {{"app", "client"}});
-  cl.pod("default/server", "10.244.2.10,fd00:244::10", {{"app", "server"}}, {"serve-80-tcp:80/TCP"});
-  // Same labels (so the same identity) and port, but at an excepted address
-  // and outside the block: neither may be reached through the block.
-  cl.pod("default/excepted", "10.244.1.10,fd00:244::1:10", {{"app", "server"}}, {"serve-80-tcp:80/TCP"});
-  cl.pod("default/outside", "10.245.0.10,fd00:245::10", {{"app", "server"}}, {"serve-80-tcp:80/TCP"});
-  // The same name on another number, and a pod without it.
-  cl.pod("default/alt", "10.244.3.10,fd00:244::3:10", {{"app", "alt"}}, {"serve-80-tcp:8080/TCP"});
-  cl.pod("default/plain", "10.244.4.10", {{"app", "plain"}}, {"other:80/TCP"});
-  auto c = cl.policy(R"(
-kind: NetworkPolicy
-apiVersion: networking.k8s.io/v1
-metadata: {name: client-out, namespace: default}
-spec:
-  podSelector: {matchLabels: {app: client}}
-  policyTypes: [Egress]
-  egress:
-  - to:
-    - ipBlock: {cidr: 10.244.0.0/16, except: [10.244.1.10/32]}
-    - ipBlock: {cidr: "fd00:244::/64", except: ["fd00:244::1:0/112"]}
-    ports: [{port: serve-80-tcp}]
-)")
-               .compile();
+  auto c = named_port_ipblock_cluster().compile();
   CHECK(allowed(c, "default/client", "10.244.2.10", "80/TCP"));
   CHECK(allowed(c, "default/client", "fd00:244::10", "80/TCP"));
   CHECK_FALSE(allowed(c, "default/client", "10.244.2.10", "81/TCP"));
@@ -461,6 +438,9 @@ spec:
   CHECK(allowed(c, "default/client", "fd00:244::3:10", "8080/TCP"));
   CHECK_FALSE(allowed(c, "default/client", "10.244.3.10", "80/TCP"));
   CHECK_FALSE(allowed(c, "default/client", "10.244.4.10", "80/TCP"));   // no port of that name
+  // The pod's host prefix does not take it out of the block's other rule.
+  CHECK(allowed(c, "default/client", "10.244.2.10", "53/UDP"));
+  CHECK(allowed(c, "default/client", "10.244.2.99", "53/UDP"));
   // The rule names the allowing entry, as explain shows it.
   auto v = c.verdict(*IpAddress::parse("10.244.2.11"), *IpAddress::parse("10.244.2.10"), 6, 80);
   REQUIRE(v.egress.rule);
