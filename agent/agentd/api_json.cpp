@@ -108,6 +108,7 @@ json status_json(const AgentInfo& info, const AgentSnapshot& s) {
       {"synced", s.synced},
       {"source_healthy", s.source_health.empty()},
       {"source_health", s.source_health},
+      {"source_state", s.source_state},
       {"generation", s.generation},
       {"applied_generation", s.applied_generation},
       {"ready", s.ready},

@@ -93,6 +93,11 @@ std::string metrics_text(const AgentInfo& info, const Reconciler& rec, const Dat
   w.family("bpfence_source_healthy", "gauge",
            "0 while the source cannot reach its inputs (the API server down): the last applied state stays enforced.");
   w.sample("bpfence_source_healthy", s.source_health.empty() ? 1 : 0);
+  w.family("bpfence_source_state", "gauge",
+           "1 for the source's current state: ok, unreachable (no connection), error (the server answers errors), "
+           "unauthorized (HTTP 401) or forbidden (HTTP 403); 0 for the others.");
+  for (const char* state : {"ok", "unreachable", "error", "unauthorized", "forbidden"})
+    w.sample("bpfence_source_state", {{"state", state}}, s.source_state == state ? 1 : 0);
   w.family("bpfence_endpoints", "gauge", "Local pods by binding state.");
   w.sample("bpfence_endpoints", {{"state", "bound"}}, static_cast<double>(s.bound));
   w.sample("bpfence_endpoints", {{"state", "pending"}}, static_cast<double>(s.pending));

@@ -13,9 +13,16 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // The not-ready reason while the source cannot reach its inputs.
-std::string unhealthy_reason(const std::string& health, uint64_t applied) {
-  return "source unhealthy: " + health + "; the last applied state (generation " + std::to_string(applied) +
-         ") stays enforced";
+std::string unhealthy_reason(const SourceHealth& health, bool synced, uint64_t applied) {
+  // Refused credentials: the reason alone says what to fix.
+  const std::string what = health.auth() ? health.reason : "source unhealthy: " + health.reason;
+  if (!synced) return what + "; nothing applied yet (the source has not delivered its initial state)";
+  return what + "; the last applied state (generation " + std::to_string(applied) + ") stays enforced";
+}
+
+void set_health(AgentSnapshot& s, const SourceHealth& h) {
+  s.source_health = h.reason;
+  s.source_state = h.ok() ? "ok" : h.state;
 }
 
 // Later changes to a key override earlier ones: the result applied to the
@@ -131,12 +138,12 @@ std::shared_ptr<const AgentSnapshot> Reconciler::snapshot() const {
   // Became unhealthy since the last pass: say so now. (Recovery is
   // published by the loop, which wakes every second while unhealthy.)
   if (!snap->synced || !snap->source_health.empty()) return snap;
-  std::string health = source_.health();
-  if (health.empty()) return snap;
+  SourceHealth health = source_.health();
+  if (health.ok()) return snap;
   auto copy = std::make_shared<AgentSnapshot>(*snap);
-  copy->source_health = health;
+  set_health(*copy, health);
   copy->ready = false;
-  copy->not_ready_reason = unhealthy_reason(health, copy->applied_generation);
+  copy->not_ready_reason = unhealthy_reason(health, true, copy->applied_generation);
   return copy;
 }
 
@@ -599,12 +606,13 @@ void Reconciler::publish() {
   s.bind_errors_total = bind_errors_total_;
   s.last_applied_at = last_applied_at_;
 
-  s.source_health = source_.health();
+  const SourceHealth health = source_.health();
+  set_health(s, health);
   published_health_ = s.source_health;
-  if (!s.synced) {
+  if (!health.ok()) {
+    s.not_ready_reason = unhealthy_reason(health, s.synced, applied_generation_);
+  } else if (!s.synced) {
     s.not_ready_reason = "source not synced yet (" + source_.describe() + ")";
-  } else if (!s.source_health.empty()) {
-    s.not_ready_reason = unhealthy_reason(s.source_health, applied_generation_);
   } else if (!first_apply_done_) {
     s.not_ready_reason = "initial state not applied" + (apply_error_.empty() ? "" : ": " + apply_error_);
   } else if (have_pending_ || applied_generation_ != generation_) {

@@ -82,10 +82,12 @@ struct AgentSnapshot {
   bool first_apply_done = false;
   bool ready = false;
   std::string not_ready_reason;
-  // The source's health() ("" when fine): the API server unreachable, say.
-  // The last applied state stays enforced meanwhile, but the agent cannot
-  // know it is the latest, so it is not ready.
+  // The source's health() reason ("" when fine): the API server
+  // unreachable, the agent's credentials refused. The last applied state
+  // stays enforced meanwhile, but the agent cannot know it is the latest,
+  // so it is not ready. source_state: "ok" or SourceHealth::state.
   std::string source_health;
+  std::string source_state = "ok";
   std::vector<EndpointView> endpoints;
   size_t bound = 0, pending = 0, bind_errors = 0;
   std::string apply_error;  // the last apply's error while it is unresolved

@@ -32,7 +32,8 @@ std::string warning_text(const nlohmann::json& w) {
 void print_agent(std::ostream& out, const nlohmann::json& s) {
   out << "Agent:\n";
   // The fields operators look at first, then anything else the agent says.
-  const char* first[] = {"node", "generation", "applied_generation", "dataplane", "source", "synced"};
+  const char* first[] = {"node",   "generation",       "applied_generation", "dataplane",    "source",
+                         "synced", "source_state",     "source_health",      "ready",        "not_ready_reason"};
   for (const char* k : first)
     if (s.contains(k)) out << "  " << k << ": " << scalar_text(s[k]) << "\n";
   for (const auto& [k, v] : s.items()) {

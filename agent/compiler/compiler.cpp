@@ -315,7 +315,7 @@ void Compiler::Impl::refresh_prefixes() {
   std::set<Prefix> changed;
   for (const auto& key : dirty_policies) {
     std::set<Prefix> now;
-    if (auto it = policies.find(key); it != policies.end()) collect_prefixes(it->second, now);
+    if (auto it = policies.find(key); it != policies.end()) now = prefixes_of(it->second);
     std::set<Prefix> was;
     if (auto it = contributions.find(key); it != contributions.end()) was = it->second.prefixes;
     for (const auto& pfx : now)
@@ -528,7 +528,10 @@ StateDiff Compiler::commit() {
     const auto& old = d.old_pods[key];
     auto cur = d.pods.find(key);
     if (old && cur != d.pods.end() && old->same_for_policy(cur->second)) continue;  // a resync
-    bool ports_changed = !old || cur == d.pods.end() || old->ports != cur->second.ports;
+    // Egress named ports also resolve on the pod behind an ipBlock address,
+    // so a pod with ports that moves address moves them too.
+    bool ports_changed = !old || cur == d.pods.end() || old->ports != cur->second.ports ||
+                         (!cur->second.ports.empty() && old->ips != cur->second.ips);
     if (old) d.remove_pod(key, *old, ports_changed);
     if (cur != d.pods.end()) d.add_pod(key, cur->second, ports_changed);
     bool local_now = cur != d.pods.end() && d.is_local(cur->second);

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -220,6 +221,16 @@ struct Compiler::Impl {
   Contribution contribute(const NetworkPolicy& p);
   std::vector<uint32_t> peer_identities(const NetworkPolicy& p, const PolicyRule& rule, bool& named_ok);
   std::vector<uint32_t> cidr_identities(const IpBlock& block) const;
+  // Egress named ports towards an ipBlock resolve on the pod behind each
+  // address the block covers (minus except): calls `found(address, port)`
+  // for every container port of that name and protocol there.
+  void resolve_named_port_in_block(const IpBlock& block, const PolicyPort& port,
+                                   const std::function<void(const IpAddress&, uint16_t)>& found) const;
+  // Every prefix policy p needs an identity for: collect_prefixes() plus a
+  // host prefix per address an egress named port resolves on through an
+  // ipBlock (so the port is allowed to that address only, not to its block
+  // or to other pods of the same identity).
+  std::set<Prefix> prefixes_of(const NetworkPolicy& p) const;
 };
 
 // Every cidr and except a policy names (compiler.cpp).

@@ -57,11 +57,45 @@ std::vector<uint32_t> Compiler::Impl::cidr_identities(const IpBlock& block) cons
   return ids;
 }
 
+void Compiler::Impl::resolve_named_port_in_block(const IpBlock& block, const PolicyPort& port,
+                                                 const std::function<void(const IpAddress&, uint16_t)>& found) const {
+  const bool v4 = block.cidr.is_v4();
+  for (auto it = addr_pods.lower_bound(block.cidr.addr); it != addr_pods.end() && block.cidr.contains(it->first);
+       ++it) {
+    const IpAddress& ip = it->first;
+    // An IPv6 block as wide as ::/80 does not select IPv4 (see collect_prefixes).
+    if (ip.is_v4() != v4) continue;
+    if (std::any_of(block.except.begin(), block.except.end(), [&](const Prefix& e) { return e.contains(ip); }))
+      continue;
+    // Every pod claiming the address (two while a restarted pod's old one
+    // is going): a pod without ports then never changes the answer, so only
+    // pods with ports need to mark policies when they come, go or move.
+    for (const auto& pod : it->second)
+      for (const auto& cp : pods.at(pod).ports)
+        if (cp.name == port.port_name && cp.protocol == port.proto()) found(ip, cp.port);
+  }
+}
+
+std::set<Prefix> Compiler::Impl::prefixes_of(const NetworkPolicy& p) const {
+  std::set<Prefix> out;
+  collect_prefixes(p, out);
+  if (!p.affects_egress()) return out;
+  for (const auto& rule : p.egress)
+    for (const auto& port : rule.ports) {
+      if (port.port_name.empty()) continue;
+      for (const auto& peer : rule.peers)
+        if (peer.ip_block)
+          resolve_named_port_in_block(*peer.ip_block, port,
+                                      [&](const IpAddress& ip, uint16_t) { out.insert(Prefix{ip, 128}); });
+    }
+  return out;
+}
+
 static __be16 net_port(uint16_t port) { return htons(port); }
 
 Contribution Compiler::Impl::contribute(const NetworkPolicy& p) {
   Contribution c;
-  collect_prefixes(p, c.prefixes);
+  c.prefixes = prefixes_of(p);
 
   // Local pods the policy selects: same namespace, podSelector matches.
   std::vector<std::pair<std::string, uint32_t>> selected;
@@ -157,6 +191,16 @@ Contribution Compiler::Impl::contribute(const NetworkPolicy& p) {
             } else if (peer < kFirstCidrIdentity) {
               resolve_on(peer, peer);
             }
+          }
+          // Towards an ipBlock: the pod behind each address it covers, keyed
+          // on that address's own host prefix (prefixes_of named it), so
+          // external addresses of the block get nothing for a name.
+          for (const auto& peer : rule.peers) {
+            if (!peer.ip_block) continue;
+            resolve_named_port_in_block(*peer.ip_block, port, [&](const IpAddress& ip, uint16_t number) {
+              if (auto host = state.cidrs.find(Prefix{ip, 128}); host != state.cidrs.end())
+                add_exact(ep, host->second, dir, proto, number, rule_id);
+            });
           }
         }
       }

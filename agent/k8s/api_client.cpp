@@ -4,6 +4,7 @@
 
 #include <httplib.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -160,12 +161,46 @@ Status ApiClient::create(const KubeConfig& config, const ApiClientOptions& optio
   return Status::ok();
 }
 
+namespace {
+
+// Identifies a version of a file: a kubelet token rotation (an atomic
+// symlink swap) or an editor's save changes the inode, mtime or size.
+std::string file_stamp(const std::string& path) {
+  struct stat st {};
+  if (path.empty() || ::stat(path.c_str(), &st) != 0) return "";
+  return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + ":" + std::to_string(st.st_size) + ":" +
+         std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
+}
+
+}  // namespace
+
+const std::string& ApiClient::credentials_file() const {
+  static const std::string none;
+  if (!config_.token_file.empty()) return config_.token_file;
+  if (!config_.token.empty()) return config_.kubeconfig_path;
+  return none;
+}
+
+bool ApiClient::credentials_changed() const {
+  const std::string& file = credentials_file();
+  return !file.empty() && file_stamp(file) != credentials_stamp_;
+}
+
 Status ApiClient::apply_token() {
   std::string token = config_.token;
+  credentials_stamp_ = file_stamp(credentials_file());
   // Service account tokens are rotated by the kubelet: read the file anew
   // for every connection rather than once at start.
   if (!config_.token_file.empty()) {
     if (auto s = read_token_file(config_.token_file, token); !s) return s;
+  } else if (!token.empty() && !config_.kubeconfig_path.empty()) {
+    // An inline token: the kubeconfig is re-read. A file that no longer
+    // loads (half-written, say) leaves the last token in use.
+    KubeConfig fresh;
+    if (load_kubeconfig(config_.kubeconfig_path, fresh, config_.context) && !fresh.token.empty()) {
+      token = fresh.token;
+      config_.token = token;
+    }
   }
   if (!token.empty()) impl_->http->set_bearer_token_auth(token);
   return Status::ok();

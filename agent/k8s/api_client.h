@@ -68,16 +68,24 @@ class ApiClient {
   // Thread-safe: makes the request in flight (if any) fail promptly.
   void interrupt();
 
+  // Whether the file the token comes from (token file, or the kubeconfig
+  // holding an inline token) changed since the last request read it: after
+  // a 401 or 403, a fixed token is worth trying at once. Cheap (one stat).
+  bool credentials_changed() const;
+
   const ServerUrl& url() const { return url_; }
 
  private:
   struct Impl;
   ApiClient(ServerUrl url, KubeConfig config, std::unique_ptr<Impl> impl);
   Status apply_token();
+  // The file apply_token() reads, or "" when the token never changes.
+  const std::string& credentials_file() const;
 
   ServerUrl url_;
   KubeConfig config_;
   std::unique_ptr<Impl> impl_;
+  std::string credentials_stamp_;  // credentials_file()'s stat when last read
 };
 
 }  // namespace bpfence

@@ -51,7 +51,8 @@ Reflector::Reflector(ApiResource resource, ApiClient& client, const ApiSourceOpt
       options_(options),
       deliver_(std::move(deliver)),
       log_(std::move(log)),
-      backoff_(options.backoff_initial, options.backoff_max) {}
+      reconnect_backoff_(options.backoff_initial, options.backoff_max),
+      error_backoff_(options.error_backoff_initial, options.error_backoff_max) {}
 
 Reflector::Health Reflector::health() const {
   std::lock_guard lock(health_mutex_);
@@ -59,15 +60,56 @@ Reflector::Health Reflector::health() const {
 }
 
 void Reflector::set_ok() {
-  std::lock_guard lock(health_mutex_);
-  health_ = Health{};
+  {
+    std::lock_guard lock(health_mutex_);
+    health_ = Health{};
+  }
+  if (!reported_auth_.empty()) {
+    info("kubernetes api accepts the agent's credentials again");
+    reported_auth_.clear();
+  }
 }
 
-void Reflector::set_failed(const std::string& error) {
-  std::lock_guard lock(health_mutex_);
-  if (health_.ok) health_.since = std::chrono::steady_clock::now();
-  health_.ok = false;
-  health_.error = error;
+static bool is_auth(const std::string& state) { return state == "unauthorized" || state == "forbidden"; }
+
+void Reflector::set_failed(const Failure& failure) {
+  {
+    std::lock_guard lock(health_mutex_);
+    if (health_.ok) health_.since = std::chrono::steady_clock::now();
+    health_.ok = false;
+    health_.state = failure.state;
+    health_.error = failure.message;
+  }
+  // Refused credentials are an operator's problem, not a blip: said once at
+  // error level when they start (or change), not on every retry.
+  if (is_auth(failure.state) && failure.message != reported_auth_) {
+    log_("level=error msg=" + log_value("kubernetes api refused the agent's credentials") + " kind=" +
+         resource_.kind + " reason=" + log_value(failure.message) + " err=" + log_value(failure.detail));
+    reported_auth_ = failure.message;
+  }
+}
+
+Reflector::Failure Reflector::failure_of(const ApiResponse& response, const std::string& verb) const {
+  const std::string plural = resource_.path.substr(resource_.path.rfind('/') + 1);
+  Failure f;
+  f.detail = response.describe();
+  if (!response.transport_error.empty()) {
+    f.state = "unreachable";
+  } else if (response.status == 401) {
+    f.state = "unauthorized";
+    f.message = "unauthorized: the API server does not accept the agent's credentials (HTTP 401): check its token "
+                "(the token file, or the kubeconfig's token, is read again before every retry)";
+    return f;
+  } else if (response.status == 403) {
+    f.state = "forbidden";
+    f.message = "forbidden: cannot " + verb + " " + plural +
+                " at cluster scope (HTTP 403): check the ClusterRole bound to the agent's service account";
+    return f;
+  } else {
+    f.state = "error";
+  }
+  f.message = verb + " " + resource_.path + ": " + f.detail;
+  return f;
 }
 
 void Reflector::info(const std::string& msg, const std::string& extra) {
@@ -78,11 +120,29 @@ void Reflector::warn(const std::string& msg, const std::string& extra) {
   log_("level=warn msg=" + log_value(msg) + " kind=" + resource_.kind + (extra.empty() ? "" : " " + extra));
 }
 
-bool Reflector::pause(std::stop_token stop, const std::string& why) {
-  const auto delay = backoff_.next();
-  warn("retrying after backoff", "delay_ms=" + std::to_string(delay.count()) + " err=" + log_value(why));
+bool Reflector::fail(std::stop_token stop) {
+  set_failed(failure_);
+  Backoff& backoff = failure_.state == "unreachable" ? reconnect_backoff_ : error_backoff_;
+  return pause(stop, backoff, failure_.message, is_auth(failure_.state));
+}
+
+bool Reflector::pause(std::stop_token stop, Backoff& backoff, const std::string& why, bool auth) {
+  const auto delay = backoff.next();
+  // Refused credentials were logged once at error level; each retry is detail.
+  log_(std::string(auth ? "level=debug" : "level=warn") + " msg=" + log_value("retrying after backoff") +
+       " kind=" + resource_.kind + " delay_ms=" + std::to_string(delay.count()) + " err=" + log_value(why));
   std::unique_lock lock(sleep_mutex_);
-  sleep_cv_.wait_for(lock, stop, delay, [] { return false; });
+  if (!auth) {
+    sleep_cv_.wait_for(lock, stop, delay, [] { return false; });
+    return !stop.stop_requested();
+  }
+  // A fixed token is tried at once rather than after the rest of the wait.
+  const auto until = std::chrono::steady_clock::now() + delay;
+  while (!stop.stop_requested() && std::chrono::steady_clock::now() < until && !client_.credentials_changed()) {
+    const auto slice = std::min<std::chrono::steady_clock::duration>(std::chrono::milliseconds(100),
+                                                                     until - std::chrono::steady_clock::now());
+    sleep_cv_.wait_for(lock, stop, slice, [] { return false; });
+  }
   return !stop.stop_requested();
 }
 
@@ -94,12 +154,12 @@ void Reflector::run(std::stop_token stop) {
       if (need_list) {
         if (auto s = list(stop); !s) {
           if (stop.stop_requested()) return;
-          set_failed(s.message());
-          if (!pause(stop, s.message())) return;
+          if (!fail(stop)) return;
           continue;
         }
         need_list = false;
-        backoff_.reset();
+        reconnect_backoff_.reset();
+        error_backoff_.reset();
       }
       const WatchEnd end = watch(stop);
       if (watch_saw_events_) relists_in_a_row = 0;
@@ -109,24 +169,26 @@ void Reflector::run(std::stop_token stop) {
         case WatchEnd::Closed:
           // A watch that ran its course: reconnect at once from where it ended.
           relists_in_a_row = 0;
-          backoff_.reset();
+          reconnect_backoff_.reset();
+          error_backoff_.reset();
           break;
         case WatchEnd::Gone:
           need_list = true;
           // One relist is routine; a server that expires every fresh watch
           // must not make us relist in a tight loop.
-          if (relists_in_a_row++ > 0 && !pause(stop, "resourceVersion expired again right after a relist")) return;
+          if (relists_in_a_row++ > 0 &&
+              !pause(stop, error_backoff_, "resourceVersion expired again right after a relist"))
+            return;
           break;
         case WatchEnd::Failed:
-          set_failed(watch_error_);
-          if (!pause(stop, "watch failed: " + watch_error_)) return;
+          if (!fail(stop)) return;
           break;
       }
     } catch (const std::exception& e) {
       // Nothing in here should throw; if something does, keep the thread
       // (and the agent) alive and start over from a list.
       need_list = true;
-      if (!pause(stop, std::string("unexpected error: ") + e.what())) return;
+      if (!pause(stop, error_backoff_, std::string("unexpected error: ") + e.what())) return;
     }
   }
 }
@@ -136,6 +198,11 @@ Status Reflector::list(std::stop_token stop) {
   update.resync_kind = resource_.kind;
   std::string continue_token, resource_version;
   int restarts = 0, pages = 0;
+  // An answer that is not a list: the server is up but broken.
+  auto bad_answer = [&](const std::string& why) {
+    failure_ = Failure{"error", "list " + resource_.path + ": " + why, why};
+    return Status::error(failure_.message);
+  };
   for (;;) {
     if (stop.stop_requested()) return Status::error("stopped");
     ApiClient::Query query{{"limit", std::to_string(options_.page_limit)}};
@@ -151,9 +218,12 @@ Status Reflector::list(std::stop_token stop) {
       update.errors.clear();
       continue;
     }
-    if (!response.ok()) return Status::error("list " + resource_.path + ": " + response.describe());
+    if (!response.ok()) {
+      failure_ = failure_of(response, "list");
+      return Status::error(failure_.message);
+    }
     nlohmann::json body = nlohmann::json::parse(response.body, nullptr, false);
-    if (!body.is_object()) return Status::error("list " + resource_.path + ": response is not a JSON object");
+    if (!body.is_object()) return bad_answer("response is not a JSON object");
     ++pages;
     auto items = body.find("items");
     if (items != body.end() && items->is_array()) {
@@ -170,13 +240,13 @@ Status Reflector::list(std::stop_token stop) {
         for (auto& e : parsed.errors) update.errors.push_back(std::move(e));
       }
     } else if (items != body.end() && !items->is_null()) {
-      return Status::error("list " + resource_.path + ": items: not an array");
+      return bad_answer("items: not an array");
     }
     resource_version = metadata_string(body, "resourceVersion");
     continue_token = metadata_string(body, "continue");
     if (continue_token.empty()) break;
   }
-  if (resource_version.empty()) return Status::error("list " + resource_.path + ": metadata.resourceVersion: missing");
+  if (resource_version.empty()) return bad_answer("metadata.resourceVersion: missing");
   resource_version_ = resource_version;
   set_ok();
   info("listed", "objects=" + std::to_string(update.upserts.size()) + " rejected=" +
@@ -224,7 +294,8 @@ std::optional<Reflector::WatchEnd> Reflector::apply(std::vector<WatchEvent>& eve
           return WatchEnd::Gone;
         }
         warn("watch error event", "code=" + std::to_string(code) + " err=" + log_value(message));
-        watch_error_ = "watch " + resource_.path + ": ERROR event " + std::to_string(code) + ": " + message;
+        const std::string what = "ERROR event " + std::to_string(code) + ": " + message;
+        failure_ = Failure{"error", "watch " + resource_.path + ": " + what, what};
         return WatchEnd::Failed;
       }
       case WatchEvent::Type::Added:
@@ -281,8 +352,9 @@ Reflector::WatchEnd Reflector::watch(std::stop_token stop) {
                                             verdict = WatchEnd::Stopped;
                                             return false;
                                           }
-                                          // A 200 means the server took our token and version.
-                                          backoff_.reset();
+                                          // Events flow: the server took our token and version.
+                                          reconnect_backoff_.reset();
+                                          error_backoff_.reset();
                                           events.clear();
                                           errors.clear();
                                           decoder_.feed(data, events, errors);
@@ -300,7 +372,7 @@ Reflector::WatchEnd Reflector::watch(std::stop_token stop) {
     warn("watch connection lost", "resourceVersion=" + log_value(resource_version_) +
                                       " pending_bytes=" + std::to_string(decoder_.pending()) +
                                       " err=" + log_value(response.transport_error));
-    watch_error_ = "watch " + resource_.path + ": connection: " + response.transport_error;
+    failure_ = failure_of(response, "watch");
     return WatchEnd::Failed;
   }
   if (response.status == 410) {
@@ -308,18 +380,19 @@ Reflector::WatchEnd Reflector::watch(std::stop_token stop) {
     return WatchEnd::Gone;
   }
   if (response.status != 200) {
-    warn("watch refused", "err=" + log_value(response.describe()));
-    watch_error_ = "watch " + resource_.path + ": " + response.describe();
+    failure_ = failure_of(response, "watch");
+    // Refused credentials are logged by set_failed(), once.
+    if (!is_auth(failure_.state)) warn("watch refused", "err=" + log_value(response.describe()));
     return WatchEnd::Failed;
   }
   if (decoder_.pending() > 0) {
     warn("watch ended mid-event", "pending_bytes=" + std::to_string(decoder_.pending()));
-    watch_error_ = "watch " + resource_.path + ": ended in the middle of an event";
+    failure_ = Failure{"unreachable", "watch " + resource_.path + ": ended in the middle of an event", ""};
     return WatchEnd::Failed;
   }
   // A server that ends every watch at once must not make us spin.
   if (!got_event && std::chrono::steady_clock::now() - started < std::chrono::seconds(1)) {
-    watch_error_ = "watch " + resource_.path + ": the server ends every watch at once";
+    failure_ = Failure{"error", "watch " + resource_.path + ": the server ends every watch at once", ""};
     return WatchEnd::Failed;
   }
   return WatchEnd::Closed;

@@ -34,6 +34,7 @@ class Reflector {
   // when the current run of failures began.
   struct Health {
     bool ok = true;
+    std::string state;  // SourceHealth::state of the last failure
     std::string error;
     std::chrono::steady_clock::time_point since{};
   };
@@ -41,6 +42,13 @@ class Reflector {
 
  private:
   enum class WatchEnd { Closed, Gone, Failed, Stopped };
+  // Why the last list or watch failed.
+  struct Failure {
+    std::string state;    // "unreachable", "error", "unauthorized", "forbidden"
+    std::string message;  // for /readyz: what failed, and for 401/403 what to check
+    std::string detail;   // the server's own words, for the log
+  };
+  Failure failure_of(const ApiResponse& response, const std::string& verb) const;
 
   // One full LIST, all pages: delivers a resync update, sets resource_version_.
   Status list(std::stop_token stop);
@@ -48,10 +56,14 @@ class Reflector {
   WatchEnd watch(std::stop_token stop);
   // Turns a batch of events into updates; returns Gone on an ERROR 410.
   std::optional<WatchEnd> apply(std::vector<WatchEvent>& events, std::vector<std::string>& errors, bool& got_event);
-  // Waits out the backoff; false when stopped meanwhile.
-  bool pause(std::stop_token stop, const std::string& why);
+  // Records failure_, then waits out the backoff for its kind; false when
+  // stopped meanwhile.
+  bool fail(std::stop_token stop);
+  // Waits out `backoff`; after refused credentials, also wakes as soon as
+  // the file they come from changes. False when stopped meanwhile.
+  bool pause(std::stop_token stop, Backoff& backoff, const std::string& why, bool auth = false);
   void set_ok();
-  void set_failed(const std::string& error);
+  void set_failed(const Failure& failure);
   void info(const std::string& msg, const std::string& extra = "");
   void warn(const std::string& msg, const std::string& extra = "");
 
@@ -60,12 +72,16 @@ class Reflector {
   const ApiSourceOptions& options_;
   Deliver deliver_;
   Log log_;
-  Backoff backoff_;
+  // Connection failures wait little (the server may be back any moment, and
+  // a refused connection costs it nothing); errors it answers wait longer.
+  Backoff reconnect_backoff_;
+  Backoff error_backoff_;
+  Failure failure_;              // set by list() and watch() when they fail
+  std::string reported_auth_;    // the 401/403 last logged at error level
   std::string resource_version_;
   bool listed_once_ = false;
   bool watch_saw_events_ = false;  // the last watch delivered a change
   WatchStreamDecoder decoder_;
-  std::string watch_error_;  // why the last watch failed
   mutable std::mutex health_mutex_;
   Health health_;
   std::mutex sleep_mutex_;

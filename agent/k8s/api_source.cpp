@@ -52,21 +52,41 @@ void ApiSource::log(std::string_view line) const {
 
 std::string ApiSource::describe() const { return "kubernetes api " + config_.server + " (" + config_.origin + ")"; }
 
-std::string ApiSource::health() const {
+SourceHealth ApiSource::health() const {
+  if (!reflectors_ready_.load(std::memory_order_acquire)) return {};
   const auto now = std::chrono::steady_clock::now();
-  std::string out;
+  // Refused credentials first: nothing works until someone fixes them, and
+  // they are reported at once. Several resources may be refused alike (a 401
+  // is the same for all three): each distinct reason once.
+  std::vector<std::string> auth_reasons;
+  std::string auth_state, failing;
+  bool errors = false;
   long longest = 0;
-  if (!reflectors_ready_.load(std::memory_order_acquire)) return "";
   for (const auto& w : workers_) {
     if (!w->reflector) continue;
     Reflector::Health h = w->reflector->health();
-    if (h.ok || now - h.since < options_.unhealthy_after) continue;
-    long secs = std::chrono::duration_cast<std::chrono::seconds>(now - h.since).count();
-    longest = std::max(longest, secs);
-    out += (out.empty() ? "" : "; ") + w->resource.kind + ": " + h.error;
+    if (h.ok) continue;
+    if (h.state == "unauthorized" || h.state == "forbidden") {
+      if (auth_state != "unauthorized") auth_state = h.state;
+      if (std::find(auth_reasons.begin(), auth_reasons.end(), h.error) == auth_reasons.end())
+        auth_reasons.push_back(h.error);
+      continue;
+    }
+    if (now - h.since < options_.unhealthy_after) continue;
+    longest = std::max(longest, static_cast<long>(std::chrono::duration_cast<std::chrono::seconds>(now - h.since).count()));
+    errors |= h.state == "error";
+    failing += (failing.empty() ? "" : "; ") + w->resource.kind + ": " + h.error;
   }
-  if (out.empty()) return "";
-  return "kubernetes api " + config_.server + " unreachable for " + std::to_string(longest) + "s (" + out + ")";
+  if (!auth_state.empty()) {
+    std::string reason;
+    for (const auto& r : auth_reasons) reason += (reason.empty() ? "" : "; ") + r;
+    return {auth_state, reason};
+  }
+  if (failing.empty()) return {};
+  // A server that answers errors is up: "unreachable" would send the
+  // operator looking at the network.
+  return {errors ? "error" : "unreachable", "kubernetes api " + config_.server + (errors ? " failing" : " unreachable") +
+                                                " for " + std::to_string(longest) + "s (" + failing + ")"};
 }
 
 void ApiSource::deliver(SourceUpdate update, bool initial_list) {

@@ -4,7 +4,9 @@
 // Each complete list is one SourceUpdate with resync_kind set; watch events
 // follow as small updates. Watches resume from the last resourceVersion seen
 // (bookmarks included), relist on 410 Gone, and reconnect with capped,
-// jittered exponential backoff; the token file is re-read on every request.
+// jittered exponential backoff (short for lost connections, longer for
+// errors the server answers); the token is re-read on every request, and
+// after a 401/403 as soon as its file changes.
 // synced() turns true once all three initial lists have been delivered.
 // current_errors() holds the rejections of the updates delivered so far
 // that still hold (see api_rejections.h).
@@ -44,10 +46,19 @@ struct ApiSourceOptions {
   std::chrono::seconds watch_read_margin{30};
   std::chrono::seconds list_read_timeout{60};
   std::chrono::seconds connect_timeout{10};
+  // Waits between attempts (doubling from initial to max, each a random
+  // time in [d/2, d]: api_backoff.h). No connection: the server may be back
+  // any moment and a refused connection costs it nothing, so the wait stays
+  // under a second and the agent is back within ~1 s of the server's return.
   std::chrono::milliseconds backoff_initial{250};
-  std::chrono::milliseconds backoff_max{30000};
+  std::chrono::milliseconds backoff_max{1000};
+  // The server answered with an error (401, 403, 429, 5xx...): it is up but
+  // will not serve us, and retrying fast only adds to its load.
+  std::chrono::milliseconds error_backoff_initial{1000};
+  std::chrono::milliseconds error_backoff_max{8000};
   // health() reports a resource whose requests have failed for this long
   // (one dropped watch that reconnects at once is routine, not unhealthy).
+  // Refused credentials (401, 403) are reported at once.
   std::chrono::milliseconds unhealthy_after{3000};
   // Where log lines go (one `level=... msg="..."` line per call); stderr when unset.
   std::function<void(std::string_view)> log;
@@ -68,8 +79,11 @@ class ApiSource : public Source {
   void stop() override;
   bool synced() const override { return synced_.load(); }
   std::string describe() const override;
-  // "" or "kubernetes api unreachable for 12s (Pod: watch /api/v1/pods: connection: Connection)".
-  std::string health() const override;
+  // ok(), "kubernetes api ... unreachable for 12s (Pod: watch /api/v1/pods:
+  // connection: Connection)", or refused credentials ("forbidden: cannot
+  // list networkpolicies at cluster scope (HTTP 403): check the ClusterRole
+  // bound to the agent's service account").
+  SourceHealth health() const override;
   std::vector<ParseError> current_errors() const override { return rejections_.current(); }
 
  private:

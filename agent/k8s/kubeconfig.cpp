@@ -229,6 +229,8 @@ Status load_kubeconfig(const std::string& path, KubeConfig& out, const std::stri
     }
     if (out.namespace_.empty()) out.namespace_ = "default";
     out.origin = "kubeconfig " + path + " context " + context_name;
+    out.kubeconfig_path = path;
+    out.context = context;
   } catch (const YAML::Exception& e) {
     return fail(Status::error(std::string("unexpected structure: ") + e.what()));
   }

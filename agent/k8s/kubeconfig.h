@@ -25,6 +25,11 @@ struct KubeConfig {
   // (re)connect because the kubelet rotates projected service account tokens.
   std::string token;
   std::string token_file;
+  // The kubeconfig (and context) this came from, "" for in-cluster: an
+  // inline token is re-read from it on every (re)connect too, so a token
+  // pasted into the file (`kubectl create token`) is used without a restart.
+  std::string kubeconfig_path;
+  std::string context;
   // Client certificate and key: file paths or PEM text.
   std::string client_cert_file;
   std::string client_key_file;

@@ -33,6 +33,21 @@ struct SourceUpdate {
 
 using UpdateSink = std::function<void(SourceUpdate)>;
 
+// Whether a source reaches its inputs right now.
+struct SourceHealth {
+  // "" while it does; otherwise a short label for metrics and scripts:
+  // "unreachable" (no connection), "error" (the server answers errors),
+  // "unauthorized" (HTTP 401: credentials refused), "forbidden" (HTTP 403:
+  // the credentials may not read a resource).
+  std::string state;
+  // What an operator reads: what failed and what to check.
+  std::string reason;
+  bool ok() const { return state.empty(); }
+  // Refused credentials: nothing will work until someone fixes them.
+  bool auth() const { return state == "unauthorized" || state == "forbidden"; }
+  bool operator==(const SourceHealth&) const = default;
+};
+
 class Source {
  public:
   virtual ~Source() = default;
@@ -42,10 +57,11 @@ class Source {
   virtual void stop() = 0;
   virtual bool synced() const = 0;
   virtual std::string describe() const = 0;
-  // Empty while the source reaches its inputs; otherwise why it does not
-  // (the API server unreachable for a while, say). Thread-safe. The state
-  // last delivered stays in force meanwhile; the agent reports it not ready.
-  virtual std::string health() const { return ""; }
+  // ok() while the source reaches its inputs; otherwise why it does not
+  // (the API server unreachable for a while, the agent's credentials
+  // refused). Thread-safe. The state last delivered stays in force
+  // meanwhile; the agent reports it not ready.
+  virtual SourceHealth health() const { return {}; }
   // The inputs rejected right now (not a history): what /v1/status shows as
   // errors. An error leaves once its input is fixed, deleted or gone from a
   // relist. Thread-safe: the agent reads it while the source delivers.

@@ -462,8 +462,15 @@ struct FuzzWorld {
     p.peers = {ns_peer({{"team", "prod"}})};
     c.upsert(ingress_policy("dev", "web-in", {{"app", "web"}}, {a, b, p}));
     // client egress: web's named port http; UDP (every port) to 10.0.3.0/24;
-    // TCP 30000-30100 to 192.168.0.0/16; everything to fd00::12.
-    PolicyRule e1, e2, e3, e4;
+    // TCP 30000-30100 to 192.168.0.0/16; everything to fd00::12; the named
+    // port http towards 10.0.4.0/24 except 10.0.4.41 and fd00:4::/64, which
+    // holds for the pod behind 10.0.4.40 / fd00:4::40 (http is 8080 there)
+    // and not for the excepted pod or the block's other addresses.
+    c.upsert(make_pod("prod", "cache", {{"app", "cache"}}, {"10.0.4.40", "fd00:4::40"}, "n2",
+                      {ContainerPort{"http", 8080, Protocol::TCP}}));
+    c.upsert(make_pod("prod", "cache-excepted", {{"app", "cache"}}, {"10.0.4.41", "fd00:5::41"}, "n2",
+                      {ContainerPort{"http", 8080, Protocol::TCP}}));
+    PolicyRule e1, e2, e3, e4, e5;
     e1.peers = {pod_peer({{"app", "web"}})};
     e1.ports = {named_port("http")};
     e2.peers = {cidr_peer("10.0.3.0/24")};
@@ -473,7 +480,9 @@ struct FuzzWorld {
     e3.peers = {cidr_peer("192.168.0.0/16")};
     e3.ports = {port(30000, Protocol::TCP, 30100)};
     e4.peers = {cidr_peer("fd00::12/128")};
-    c.upsert(egress_policy("dev", "client-out", {{"app", "client"}}, {e1, e2, e3, e4}));
+    e5.peers = {cidr_peer("10.0.4.0/24", {"10.0.4.41/32"}), cidr_peer("fd00:4::/64")};
+    e5.ports = {named_port("http")};
+    c.upsert(egress_policy("dev", "client-out", {{"app", "client"}}, {e1, e2, e3, e4, e5}));
     // client may also send from 10.0.9.0/24 and fd00:9::/64.
     const std::vector<Prefix> client_prefixes = {*Prefix::parse("10.0.9.0/24"), *Prefix::parse("fd00:9::/64")};
     Pod client = make_pod("dev", "client", {{"app", "client"}}, {"10.0.1.11", "fd00::11"});
@@ -482,9 +491,9 @@ struct FuzzWorld {
     f.commit();
     const std::vector<std::string> p4 = {"10.0.1.11", "10.0.1.12", "10.0.1.10", "10.0.2.20", "10.0.3.30", "10.0.3.31",
                                          "10.0.0.1", "10.0.9.9", "10.0.2.99", "192.168.5.5", "192.168.0.1", "0.0.0.0",
-                                         "255.255.255.255"};
+                                         "255.255.255.255", "10.0.4.40", "10.0.4.41", "10.0.4.42"};
     const std::vector<std::string> p6 = {"fd00::11", "fd00::12", "fd00::10", "fd00::99", "::ffff:10.0.1.11", "::",
-                                         "ff02::1", "fe80::1"};
+                                         "ff02::1", "fe80::1", "fd00:4::40", "fd00:4::42", "fd00:5::41"};
     targets = {{kWeb, BF_DIR_INGRESS, "10.0.1.10", "fd00::10", p4, p6},
                {kClient, BF_DIR_EGRESS, "10.0.1.11", "fd00::11", p4, p6, client_prefixes}};
   }
@@ -681,6 +690,7 @@ TEST_CASE("packet fuzz: regression packets", "[fuzz]") {
     size_t target;  // 0: web ingress, 1: client egress
     std::string name;
     Bytes bytes;
+    int forwarded = -1;  // written by hand: 1 forwarded, 0 dropped, -1 left to the oracle
   };
   auto dstopts_chain = [](int n, uint8_t last) {
     Bytes chain;
@@ -707,6 +717,16 @@ TEST_CASE("packet fuzz: regression packets", "[fuzz]") {
       {0, "IPv6 later fragment before any first", eth6(ipv6("fd00::12", "fd00::10", 44, cat(v6_frag(6, 3, false, 77), Bytes(16, 0))))},
       {1, "client egress: TCP to web's named port http (8080)", eth4(ipv4("10.0.1.11", "10.0.1.10", 6, tcp(1024, 8080)))},
       {1, "client egress: TCP to web port 80 (not allowed that way)", eth4(ipv4("10.0.1.11", "10.0.1.10", 6, tcp(1025, 80)))},
+      {1, "client egress: TCP 8080 to the pod behind 10.0.4.40 (http, through the ipBlock)",
+       eth4(ipv4("10.0.1.11", "10.0.4.40", 6, tcp(1026, 8080))), 1},
+      {1, "client egress: TCP 8080 to fd00:4::40, the same pod over IPv6",
+       eth6(ipv6("fd00::11", "fd00:4::40", 6, tcp(1027, 8080))), 1},
+      {1, "client egress: TCP 8080 to 10.0.4.42, no pod there (external, inside the block)",
+       eth4(ipv4("10.0.1.11", "10.0.4.42", 6, tcp(1028, 8080))), 0},
+      {1, "client egress: TCP 8080 to fd00:4::42, no pod there", eth6(ipv6("fd00::11", "fd00:4::42", 6, tcp(1029, 8080))), 0},
+      {1, "client egress: TCP 8080 to the excepted pod 10.0.4.41", eth4(ipv4("10.0.1.11", "10.0.4.41", 6, tcp(1030, 8080))), 0},
+      {1, "client egress: TCP 80 to the pod behind 10.0.4.40 (not its http)",
+       eth4(ipv4("10.0.1.11", "10.0.4.40", 6, tcp(1031, 80))), 0},
   };
   FuzzWorld w;
   Memory mem;
@@ -716,6 +736,12 @@ TEST_CASE("packet fuzz: regression packets", "[fuzz]") {
     const bool ok = check_packet(w, kept[i].target, kept[i].bytes, mem, tally, kept[i].name);
     CHECK(ok);
     if (!ok) FAIL(tally.failures.back());
+    if (kept[i].forwarded >= 0) {
+      const Target& t = w.targets[kept[i].target];
+      CHECK((w.f.run(t.pod, t.dir, kept[i].bytes) == kPass) == (kept[i].forwarded == 1));
+      const Reading r = read_packet(kept[i].bytes);
+      CHECK(w.allowed(t, r) == (kept[i].forwarded == 1));
+    }
   }
 }
 

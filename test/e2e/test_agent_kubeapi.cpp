@@ -12,8 +12,7 @@
 #include <catch2/catch.hpp>
 
 #include "fake_api_server.h"
-#include "kube_test_util.h"
-#include "test_agent_support.h"
+#include "kubeapi_e2e.h"
 
 namespace {
 
@@ -32,11 +31,8 @@ const char* kOther = "10.201.0.12";
 const char* kRemote = "10.201.9.9";  // a pod of another node: not routed here
 const char* kToken = "e2e-token-1";
 
-json pod(const std::string& name, const std::string& app, const std::string& ip, const std::string& node) {
-  json p = bpfence::test::pod_json("shop", name, ip, {{"app", app}});
-  p["spec"]["nodeName"] = node;
-  return p;
-}
+using bpfence::e2e::run_cli;
+const auto pod = bpfence::e2e::kube_pod;
 
 // Ingress to app=web on 80/TCP from pods labelled app=`from`; `bad_cidr`
 // adds an ipBlock peer the parser rejects.
@@ -87,9 +83,6 @@ json ready_after(const Node& node, int64_t after) {
   return *st;
 }
 
-// The CLI in the node namespace (setns only: `ip netns exec` would remount
-// /sys and hide the bpffs); its stdout and stderr.
-
 size_t lists_of(const FakeApiServer& api, const std::string& path) { return api.requests(path, false).size(); }
 
 }  // namespace
@@ -118,13 +111,7 @@ TEST_CASE("agent on the Kubernetes API: list, watch, cut, 410, rejected objects,
   api->upsert(kPolicies, isolate_web());
   api->upsert(kPolicies, allow_policy("allow-client", "client"));
 
-  const std::string kubeconfig = fs::path(node.manifests_dir()).parent_path().string() + "/kubeconfig";
-  {
-    std::ofstream out(kubeconfig);
-    out << "apiVersion: v1\nkind: Config\ncurrent-context: e2e\nclusters:\n- name: fake\n  cluster:\n    server: "
-        << api->url() << "\ncontexts:\n- name: e2e\n  context: {cluster: fake, user: agent}\nusers:\n- name: agent\n"
-        << "  user:\n    token: " << kToken << "\n";
-  }
+  const std::string kubeconfig = bpfence::e2e::write_kubeconfig(node, api->url(), std::string("token: ") + kToken);
   node.use_source({"--kubeconfig", kubeconfig});
   BFE2E_REQUIRE_OK(node.start_agent({"--trace-new-flows"}));
 

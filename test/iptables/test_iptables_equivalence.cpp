@@ -9,6 +9,7 @@
 #include "bpfence/scenario.h"
 #include "fixture.h"
 #include "support/synthetic_cluster.h"
+#include "unit/named_port_ipblock.h"
 
 using namespace bpfence;
 using namespace bpfence::test;
@@ -159,6 +160,31 @@ spec:
   CHECK_FALSE(walk_allows(m, c, "fd00:1::11", "fd00::10", 6, 443));
   CHECK(walk_allows(m, c, "fd00::11", "fd00::10", 6, 443));
   CHECK_FALSE(walk_allows(m, c, "fd00::10", "fd00::12", 6, 2049));
+}
+
+TEST_CASE("a named egress port towards an ipBlock: the pods' addresses only, in both families", "[iptables][conformance]") {
+  Cluster cl = named_port_ipblock_cluster();
+  auto c = cl.compile("node-a");
+  auto m = render_model(c.state());
+  const std::vector<std::string> to = {"10.244.2.10",  "10.244.1.10",    "10.244.3.10",    "10.244.2.99", "10.245.0.10",
+                                       "fd00:244::10", "fd00:244::1:10", "fd00:244::3:10", "fd00:244::99", "fd00:245::10"};
+  for (const auto& dst : to) {
+    const std::string src = IpAddress::parse(dst)->is_v4() ? "10.244.2.11" : "fd00:244::11";
+    for (auto [proto, port] : std::vector<std::pair<uint8_t, uint16_t>>{{6, 80}, {6, 8080}, {17, 53}, {17, 80}})
+      check_probe(m, c, src, dst, proto, port, "named port to ipBlock");
+  }
+  // By hand: the pod's own number, never the external address in the block.
+  CHECK(walk_allows(m, c, "10.244.2.11", "10.244.2.10", 6, 80));
+  CHECK(walk_allows(m, c, "fd00:244::11", "fd00:244::10", 6, 80));
+  CHECK(walk_allows(m, c, "10.244.2.11", "10.244.3.10", 6, 8080));
+  CHECK_FALSE(walk_allows(m, c, "10.244.2.11", "10.244.3.10", 6, 80));
+  CHECK_FALSE(walk_allows(m, c, "10.244.2.11", "10.244.2.99", 6, 80));
+  CHECK_FALSE(walk_allows(m, c, "fd00:244::11", "fd00:244::99", 6, 80));
+  CHECK_FALSE(walk_allows(m, c, "10.244.2.11", "10.244.1.10", 6, 80));
+  CHECK_FALSE(walk_allows(m, c, "fd00:244::11", "fd00:244::1:10", 6, 80));
+  // The pod's host prefix does not take it out of the block's other rule.
+  CHECK(walk_allows(m, c, "10.244.2.11", "10.244.2.10", 17, 53));
+  CHECK(walk_allows(m, c, "10.244.2.11", "10.244.2.99", 17, 53));
 }
 
 TEST_CASE("synthetic cluster: random probes agree, incremental changes land on the full render",

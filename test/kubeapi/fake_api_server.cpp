@@ -21,6 +21,8 @@ struct FakeApiServer::Stream {
 
 FakeApiServer::FakeApiServer() : server_(std::make_unique<httplib::Server>()) { setup(); }
 
+FakeApiServer::FakeApiServer(int port) : server_(std::make_unique<httplib::Server>()) { setup(port); }
+
 FakeApiServer::FakeApiServer(X509* cert, EVP_PKEY* key, X509_STORE* client_ca)
     : server_(std::make_unique<httplib::SSLServer>(cert, key, client_ca)), tls_(true) {
   if (!server_->is_valid()) throw std::runtime_error("fake api server: TLS setup failed");
@@ -39,7 +41,7 @@ FakeApiServer::~FakeApiServer() {
 
 std::string FakeApiServer::url() const { return std::string(tls_ ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_); }
 
-void FakeApiServer::setup() {
+void FakeApiServer::setup(int port) {
   resources_[kNamespaces] = Resource{"Namespace", "v1"};
   resources_[kPods] = Resource{"Pod", "v1"};
   resources_[kPolicies] = Resource{"NetworkPolicy", "networking.k8s.io/v1"};
@@ -66,12 +68,30 @@ void FakeApiServer::setup() {
       res.set_content(status_json(401, "Unauthorized", "Unauthorized"), "application/json");
       return httplib::Server::HandlerResponse::Handled;
     }
+    const std::string auth = req.get_header_value("Authorization");
+    const std::string token = auth.rfind("Bearer ", 0) == 0 ? auth.substr(7) : "";
+    if (forbidden_.count({req.path, token}) || forbidden_.count({req.path, ""})) {
+      // The API server's wording for a missing RBAC rule.
+      const std::string plural = req.path.substr(req.path.rfind('/') + 1);
+      const std::string verb = req.has_param("watch") ? "watch" : "list";
+      res.status = 403;
+      res.set_content(status_json(403, "Forbidden",
+                                  plural + " is forbidden: User \"system:serviceaccount:kube-system:bpfence\" cannot " +
+                                      verb + " resource \"" + plural + "\" at the cluster scope"),
+                      "application/json");
+      return httplib::Server::HandlerResponse::Handled;
+    }
     return httplib::Server::HandlerResponse::Unhandled;
   });
   for (const auto& path : {kNamespaces, kPods, kPolicies}) {
     server_->Get(path, [this, path](const httplib::Request& req, httplib::Response& res) { handle(req, res, path); });
   }
-  port_ = server_->bind_to_any_port("127.0.0.1");
+  if (port > 0) {
+    if (!server_->bind_to_port("127.0.0.1", port)) throw std::runtime_error("fake api server: cannot bind port " + std::to_string(port));
+    port_ = port;
+  } else {
+    port_ = server_->bind_to_any_port("127.0.0.1");
+  }
   if (port_ <= 0) throw std::runtime_error("fake api server: cannot bind 127.0.0.1");
   thread_ = std::thread([this] { server_->listen_after_bind(); });
   // stop() is a no-op until the accept loop runs: wait for it.
@@ -191,6 +211,11 @@ void FakeApiServer::set_split_events(bool on) {
 void FakeApiServer::set_token(const std::string& token) {
   std::lock_guard lock(mu_);
   token_ = token;
+}
+
+void FakeApiServer::forbid(const std::string& path, const std::string& token) {
+  std::lock_guard lock(mu_);
+  forbidden_.emplace(path, token);
 }
 
 uint64_t FakeApiServer::resource_version() const {

@@ -8,7 +8,8 @@
 // bookmarks), and lets a test break things on purpose: compact a resource
 // (410 Gone as an HTTP status or as an ERROR event), cut streams abruptly
 // (optionally in the middle of an event), end them cleanly, expire continue
-// tokens, rotate the accepted bearer token. Every request is recorded.
+// tokens, rotate the accepted bearer token, forbid a resource to a token.
+// Every request is recorded.
 //
 // Only GET is answered (anything else: 405, before httplib reads a body).
 #pragma once
@@ -54,8 +55,10 @@ class FakeApiServer {
   // How an expired resourceVersion is reported on watch.
   enum class GoneMode { HttpStatus, ErrorEvent };
 
-  // Plain HTTP.
+  // Plain HTTP, on an ephemeral port or on `port` (a server "restarted"
+  // where the last one listened).
   FakeApiServer();
+  explicit FakeApiServer(int port);
   // HTTPS with this certificate and key (not owned; httplib takes references).
   // With `client_ca` (owned from here on) clients must present a certificate
   // it verifies.
@@ -92,6 +95,9 @@ class FakeApiServer {
   void set_split_events(bool on);
   // Accept only this bearer token ("" accepts any request).
   void set_token(const std::string& token);
+  // Requests for `path` with this bearer token get 403, as from a service
+  // account whose ClusterRole lacks the resource ("" for every token).
+  void forbid(const std::string& path, const std::string& token);
 
   uint64_t resource_version() const;
   std::vector<RecordedRequest> requests() const;
@@ -118,7 +124,7 @@ class FakeApiServer {
   };
   struct Stream;
 
-  void setup();
+  void setup(int port = 0);
   void handle(const httplib::Request& req, httplib::Response& res, const std::string& path);
   void handle_list(const httplib::Request& req, httplib::Response& res, Resource& r);
   void handle_watch(const httplib::Request& req, httplib::Response& res, const std::string& path, Resource& r);
@@ -140,6 +146,7 @@ class FakeApiServer {
   bool split_events_ = false;
   bool stopping_ = false;
   std::string token_;
+  std::set<std::pair<std::string, std::string>> forbidden_;  // (path, token or "")
   std::vector<RecordedRequest> requests_;
   std::map<std::string, int> active_;
 };

@@ -6,6 +6,7 @@
 
 #include "k8s/api_backoff.h"
 #include "k8s/api_client.h"
+#include "k8s/api_source.h"
 #include "k8s/api_watch_decoder.h"
 
 using namespace bpfence;
@@ -158,6 +159,31 @@ TEST_CASE("backoff doubles up to the cap, with jitter in [d/2, d], and resets", 
   bool differ = false;
   for (int i = 0; i < 5; ++i) differ |= x.next() != y.next();
   CHECK(differ);
+}
+
+TEST_CASE("the agent's default schedules: reconnects within 1 s, errors back off to 8 s", "[kubeapi][backoff]") {
+  using ms = std::chrono::milliseconds;
+  const ApiSourceOptions defaults;
+  // Connection refused for a long time (a server restart): no wait ever
+  // exceeds 1 s, so the agent is back within about 1 s of the server's
+  // return; jitter keeps each wait in [d/2, d].
+  Backoff reconnect(defaults.backoff_initial, defaults.backoff_max, 11);
+  const int64_t reconnect_ceilings[] = {250, 500, 1000, 1000, 1000, 1000, 1000, 1000};
+  for (int64_t ceiling : reconnect_ceilings) {
+    const auto d = reconnect.next().count();
+    CHECK(d >= ceiling / 2);
+    CHECK(d <= ceiling);
+  }
+  // The server answering errors: the waits grow to 8 s, never beyond.
+  Backoff errors(defaults.error_backoff_initial, defaults.error_backoff_max, 11);
+  const int64_t error_ceilings[] = {1000, 2000, 4000, 8000, 8000, 8000};
+  for (int64_t ceiling : error_ceilings) {
+    const auto d = errors.next().count();
+    CHECK(d >= ceiling / 2);
+    CHECK(d <= ceiling);
+  }
+  CHECK(defaults.backoff_max == ms(1000));
+  CHECK(defaults.error_backoff_max == ms(8000));
 }
 
 TEST_CASE("server URLs: scheme, host, port, IPv6, path prefix", "[kubeapi][url]") {

@@ -29,6 +29,8 @@ struct Harness {
     o.watch_timeout = 30s;
     o.backoff_initial = 10ms;
     o.backoff_max = 100ms;
+    o.error_backoff_initial = 20ms;
+    o.error_backoff_max = 200ms;
     o.log = collector.logger();
     return o;
   }
@@ -45,6 +47,17 @@ struct Harness {
     source->start(collector.sink());
   }
   void start() { start(config(), options()); }
+  // Starts with an error backoff beyond the test's patience (a fix must be
+  // noticed by its file changing, not by the wait running out) and returns
+  // the first failure health() reports.
+  SourceHealth start_patient_until_unhealthy(const KubeConfig& c) {
+    ApiSourceOptions o = options();
+    o.error_backoff_initial = 60s;
+    o.error_backoff_max = 60s;
+    start(c, o);
+    REQUIRE(collector.wait_for([&] { return !source->health().ok(); }));
+    return source->health();
+  }
   void wait_synced() {
     INFO(logs());
     REQUIRE(collector.wait_for([&] { return source->synced(); }));
@@ -318,6 +331,123 @@ TEST_CASE("a wrong token: no sync, backoff, then sync once the file is right", "
   CHECK(h.collector.logged("retrying after backoff"));
   write_file(token_file, "right");
   h.wait_synced();
+}
+
+namespace {
+
+size_t count_logs(const Collector& c, const std::string& a, const std::string& b = "") {
+  size_t n = 0;
+  for (const auto& line : c.logs()) n += line.find(a) != std::string::npos && line.find(b) != std::string::npos;
+  return n;
+}
+
+// The delay_ms of every "retrying after backoff" line that also holds `also`.
+std::vector<long> backoff_delays(const Collector& c, const std::string& also = "") {
+  std::vector<long> out;
+  for (const auto& line : c.logs()) {
+    if (line.find("retrying after backoff") == std::string::npos || line.find(also) == std::string::npos) continue;
+    const auto at = line.find("delay_ms=");
+    REQUIRE(at != std::string::npos);
+    out.push_back(std::stol(line.substr(at + 9)));
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("HTTP 403 on one resource: named at once, logged once, cleared by a token fix", "[kubeapi][source][auth]") {
+  Harness h;
+  h.seed(1);
+  const std::string token_file = h.dir.file("token");
+  write_file(token_file, "limited");
+  h.server.forbid(kPolicies, "limited");
+  KubeConfig c = h.config();
+  c.token_file = token_file;
+  SourceHealth health = h.start_patient_until_unhealthy(c);
+  CHECK(health.state == "forbidden");
+  CHECK(health.reason ==
+        "forbidden: cannot list networkpolicies at cluster scope (HTTP 403): check the ClusterRole bound to the "
+        "agent's service account");
+  CHECK_FALSE(h.source->synced());
+  REQUIRE(h.collector.wait_for([&] { return count_logs(h.collector, "level=error") > 0; }));
+  CHECK(count_logs(h.collector, "level=error", "HTTP 403") == 1);
+  CHECK(count_logs(h.collector, "level=error", "User \\\"system:serviceaccount") == 1);  // the server's words too
+
+  write_file(token_file, "full");
+  h.wait_synced();
+  CHECK(h.source->health().ok());
+  CHECK(h.collector.logged("accepts the agent's credentials again"));
+  CHECK(count_logs(h.collector, "level=error") == 1);
+}
+
+TEST_CASE("HTTP 403 retried: one error line however many retries", "[kubeapi][source][auth]") {
+  Harness h;
+  h.seed(1);
+  h.server.forbid(kPolicies, "");
+  h.start();
+  REQUIRE(h.server.wait_for([&] { return h.server.requests(kPolicies, false).size() >= 4; }));
+  CHECK(h.source->health().state == "forbidden");
+  CHECK(count_logs(h.collector, "level=error") == 1);
+  CHECK(count_logs(h.collector, "level=debug", "retrying after backoff") >= 3);
+  CHECK(count_logs(h.collector, "level=warn", "HTTP 403") == 0);
+}
+
+TEST_CASE("HTTP 401: unauthorized at once; an inline kubeconfig token is re-read", "[kubeapi][source][auth]") {
+  Harness h;
+  h.seed(1);
+  h.server.set_token("right");
+  auto kubeconfig = [&](const std::string& token) {
+    write_file(h.dir.file("config"),
+               "apiVersion: v1\nkind: Config\ncurrent-context: t\nclusters:\n- name: c\n  cluster: {server: '" +
+                   h.server.url() + "'}\ncontexts:\n- name: t\n  context: {cluster: c, user: u}\nusers:\n- name: u\n"
+                   "  user: {token: " + token + "}\n");
+  };
+  kubeconfig("wrong");
+  KubeConfig c;
+  REQUIRE(load_kubeconfig(h.dir.file("config"), c));
+  SourceHealth health = h.start_patient_until_unhealthy(c);
+  CHECK(health.state == "unauthorized");
+  INFO(health.reason);
+  CHECK(health.reason.find("unauthorized: ") == 0);
+  CHECK(health.reason.find("(HTTP 401)") != std::string::npos);
+  CHECK(health.reason.find("; ") == std::string::npos);  // said once, not per resource
+
+  kubeconfig("right");
+  h.wait_synced();
+  CHECK(h.source->health().ok());
+}
+
+TEST_CASE("connection failures retry within backoff_max; answered errors back off further", "[kubeapi][source][backoff]") {
+  std::unique_ptr<FakeApiServer> server = std::make_unique<FakeApiServer>();
+  const int port = server->port();
+  Collector collector;
+  KubeConfig c;
+  c.server = server->url();
+  c.origin = "test";
+  server.reset();  // nothing listens there now: connections are refused
+  ApiSourceOptions o;
+  o.backoff_initial = 10ms;
+  o.backoff_max = 40ms;
+  o.error_backoff_initial = 100ms;
+  o.error_backoff_max = 400ms;
+  o.log = collector.logger();
+  std::unique_ptr<ApiSource> source;
+  REQUIRE(ApiSource::create(c, o, source));
+  source->start(collector.sink());
+  REQUIRE(collector.wait_for([&] { return count_logs(collector, "retrying after backoff", "kind=Pod") >= 6; }));
+  const std::vector<long> delays = backoff_delays(collector);
+  INFO("delays while refused: " << delays.size());
+  for (long d : delays) CHECK(d <= 40);
+
+  // The server back, answering 403: the waits now follow the error schedule.
+  server = std::make_unique<FakeApiServer>(port);
+  server->forbid(kPolicies, "");
+  REQUIRE(collector.wait_for([&] { return server->requests(kPolicies, false).size() >= 4; }));
+  const std::vector<long> error_delays = backoff_delays(collector, "HTTP 403");
+  REQUIRE(error_delays.size() >= 3);
+  CHECK(error_delays[0] >= 50);  // the error schedule's first wait, [d/2, d] of 100 ms
+  for (long d : error_delays) CHECK(d <= 400);
+  source->stop();
 }
 
 TEST_CASE("rejected objects go to errors, the rest is delivered", "[kubeapi][source]") {

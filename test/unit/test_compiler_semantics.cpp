@@ -1,6 +1,7 @@
 // The Kubernetes NetworkPolicy semantics of DESIGN.md, one rule per test
 // case, each with expectations computed by hand from the spec.
 #include "cluster.h"
+#include "named_port_ipblock.h"
 
 using namespace bpfence;
 using namespace bpfence::test;
@@ -419,6 +420,32 @@ spec:
   CHECK(allowed(c, "100.96.3.9", "default/nfs", "ICMP"));               // not a pod, inside cidr
   CHECK_FALSE(allowed(c, "100.97.0.1", "default/nfs", "2049/TCP"));      // outside cidr
   CHECK(allowed(c, "default/nfs", "default/client2", "ICMP"));            // ingress only: nfs may ping out
+}
+
+TEST_CASE("a named egress port towards an ipBlock resolves on the pod behind each address", "[semantics][ipblock][ports]") {
+  auto c = named_port_ipblock_cluster().compile();
+  CHECK(allowed(c, "default/client", "10.244.2.10", "80/TCP"));
+  CHECK(allowed(c, "default/client", "fd00:244::10", "80/TCP"));
+  CHECK_FALSE(allowed(c, "default/client", "10.244.2.10", "81/TCP"));
+  CHECK_FALSE(allowed(c, "default/client", "10.244.2.10", "80/UDP"));
+  CHECK_FALSE(allowed(c, "default/client", "10.244.2.99", "80/TCP"));   // external, inside the block
+  CHECK_FALSE(allowed(c, "default/client", "fd00:244::99", "80/TCP"));  // the same in IPv6
+  CHECK_FALSE(allowed(c, "default/client", "10.244.1.10", "80/TCP"));   // a pod, but excepted
+  CHECK_FALSE(allowed(c, "default/client", "fd00:244::1:10", "80/TCP"));
+  CHECK_FALSE(allowed(c, "default/client", "10.245.0.10", "80/TCP"));   // a pod outside the block
+  CHECK_FALSE(allowed(c, "default/client", "fd00:245::10", "80/TCP"));
+  CHECK(allowed(c, "default/client", "10.244.3.10", "8080/TCP"));       // each pod's own number
+  CHECK(allowed(c, "default/client", "fd00:244::3:10", "8080/TCP"));
+  CHECK_FALSE(allowed(c, "default/client", "10.244.3.10", "80/TCP"));
+  CHECK_FALSE(allowed(c, "default/client", "10.244.4.10", "80/TCP"));   // no port of that name
+  // The pod's host prefix does not take it out of the block's other rule.
+  CHECK(allowed(c, "default/client", "10.244.2.10", "53/UDP"));
+  CHECK(allowed(c, "default/client", "10.244.2.99", "53/UDP"));
+  // The rule names the allowing entry, as explain shows it.
+  auto v = c.verdict(*IpAddress::parse("10.244.2.11"), *IpAddress::parse("10.244.2.10"), 6, 80);
+  REQUIRE(v.egress.rule);
+  CHECK(v.egress.rule->policy == "default/client-out");
+  CHECK(v.egress.reason == BF_R_POLICY);
 }
 
 TEST_CASE("a narrower prefix named by another policy does not change a block's meaning", "[semantics][ipblock]") {
