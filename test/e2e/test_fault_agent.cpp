@@ -28,6 +28,7 @@ namespace lab = bpfence::lab;
 const char* kWeb = "10.200.2.10";
 const char* kClient = "10.200.2.11";
 const char* kOther = "10.200.2.12";
+const char* kBridgeGateway = "10.200.2.1/24";  // cni0 on bridged nodes
 
 // web accepts 80/TCP from app=client only (and, open_up, from namespace beta).
 std::string web_policy(bool open_up) {
@@ -185,9 +186,13 @@ TEST_CASE("fault: bpffs pins removed under the agent are restored; enforcement n
               std::chrono::duration<double>(Clock::now() - t0).count());
 }
 
-TEST_CASE("fault: a pod's veth deleted and recreated is bound again; denied never passes", "[e2e][fault]") {
+// Routed: the veth comes back under its old name, before its host route.
+// Bridged: it comes back into the pod's namespace (found by the namespace
+// id its peer is in, whatever its name), before its peer has the address.
+void veth_recreated(bool bridged) {
   auto t0 = Clock::now();
-  Node node("fveth", BPFENCE_AGENT_BIN);
+  Node node(bridged ? "fvbr" : "fveth", BPFENCE_AGENT_BIN);
+  if (bridged) node.use_bridge(kBridgeGateway);
   BFE2E_REQUIRE_OK(node.setup());
   three_pods(node);
   BFE2E_REQUIRE_OK(node.start_agent());
@@ -226,16 +231,26 @@ TEST_CASE("fault: a pod's veth deleted and recreated is bound again; denied neve
   // The old ifindex's endpoint entry is gone with its interface.
   CHECK(wait_until([&] { return !pinned_endpoint_ifindexes(pins).count(old_ifindex); }, 3000, 20));
 
-  // The CNI's order: veth, pod side configured, host side up, host route.
   auto recreated = Clock::now();
-  BFE2E_REQUIRE_OK(lab::ip_batch(node.node_netns(), {"link add " + web.host + " type veth peer name eth0 netns " +
-                                                         web.netns}));
-  BFE2E_REQUIRE_OK(lab::ip_batch(web.netns, {"link set eth0 up", "addr add " + web.ip + "/32 dev eth0",
-                                             "route add 169.254.1.1 dev eth0 scope link",
-                                             "route add default via 169.254.1.1 dev eth0"}));
-  BFE2E_REQUIRE_OK(lab::write_sysctls(node.node_netns(), {{"net/ipv4/conf/" + web.host + "/proxy_arp", "1"}}));
-  BFE2E_REQUIRE_OK(lab::ip_batch(node.node_netns(),
-                                 {"link set " + web.host + " up", "route add " + web.ip + "/32 dev " + web.host}));
+  if (bridged) {
+    // Another name: bridge CNIs name veths at random. Veth, pod side
+    // configured, host side into the bridge and up.
+    const std::string host = web.host + "b";
+    BFE2E_REQUIRE_OK(lab::ip_batch(node.node_netns(), {"link add " + host + " type veth peer name eth0 netns " +
+                                                           web.netns}));
+    BFE2E_REQUIRE_OK(node.bridge_pod_side(web));
+    BFE2E_REQUIRE_OK(lab::ip_batch(node.node_netns(), {"link set " + host + " master cni0", "link set " + host + " up"}));
+  } else {
+    // The CNI's order: veth, pod side configured, host side up, host route.
+    BFE2E_REQUIRE_OK(lab::ip_batch(node.node_netns(), {"link add " + web.host + " type veth peer name eth0 netns " +
+                                                           web.netns}));
+    BFE2E_REQUIRE_OK(lab::ip_batch(web.netns, {"link set eth0 up", "addr add " + web.ip + "/32 dev eth0",
+                                               "route add 169.254.1.1 dev eth0 scope link",
+                                               "route add default via 169.254.1.1 dev eth0"}));
+    BFE2E_REQUIRE_OK(lab::write_sysctls(node.node_netns(), {{"net/ipv4/conf/" + web.host + "/proxy_arp", "1"}}));
+    BFE2E_REQUIRE_OK(lab::ip_batch(node.node_netns(),
+                                   {"link set " + web.host + " up", "route add " + web.ip + "/32 dev " + web.host}));
+  }
   std::optional<json> after;
   CHECK(wait_until([&] {
     after = endpoint(node, "alpha/web");
@@ -246,8 +261,9 @@ TEST_CASE("fault: a pod's veth deleted and recreated is bound again; denied neve
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   stop = true;
   hammer.join();
-  std::printf("fault veth: bound again %.1f ms after the veth was recreated (polled); %d denied attempts, %d opened\n",
-              bind_ms, attempts.load(), leaked.load());
+  std::printf("fault veth (%s): bound again %.1f ms after the veth was recreated (polled); %d denied attempts, %d "
+              "opened\n",
+              bridged ? "bridge" : "routed", bind_ms, attempts.load(), leaked.load());
   CHECK(leaked == 0);
   REQUIRE(after);
   const int new_ifindex = (*after)["ifindex"].get<int>();
@@ -261,7 +277,17 @@ TEST_CASE("fault: a pod's veth deleted and recreated is bound again; denied neve
   CHECK(keys.size() == 3);
   CHECK(keys.count(new_ifindex));
   CHECK_FALSE(keys.count(old_ifindex));
-  std::printf("fault veth: done in %.1f s\n", std::chrono::duration<double>(Clock::now() - t0).count());
+  std::printf("fault veth (%s): done in %.1f s\n", bridged ? "bridge" : "routed",
+              std::chrono::duration<double>(Clock::now() - t0).count());
+}
+
+TEST_CASE("fault: a pod's veth deleted and recreated is bound again; denied never passes", "[e2e][fault]") {
+  veth_recreated(false);
+}
+
+TEST_CASE("fault: a bridged pod's veth deleted and recreated is bound again; denied never passes",
+          "[e2e][fault][bridge]") {
+  veth_recreated(true);
 }
 
 TEST_CASE("fault: a node address added while the agent runs is the node's too", "[e2e][fault]") {

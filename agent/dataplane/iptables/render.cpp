@@ -324,22 +324,42 @@ struct Renderer::Impl {
   }
 
   // The dispatch chain: from the pod (-i) its egress chain, to the pod (-o)
-  // its ingress chain.
+  // its ingress chain. A pod on a bridge (flannel, CNI bridge) is neither
+  // the in nor the out interface: with br_netfilter, its frames cross
+  // FORWARD with the bridge as both, so egress also matches the bridge
+  // port it came in by (physdev-in, bridged or routed on), and ingress the
+  // pod's address when it leaves by any other interface (the out port of a
+  // frame routed onto the bridge is not known in FORWARD). On a routed node
+  // neither twin ever matches what its -i/-o rule does not.
   void write_forward() {
-    Chain fwd;
-    for (const auto& [pod, er] : eps) {
-      bool fc = fail_closed.count(pod) > 0;
-      for (bf_direction dir : {BF_DIR_EGRESS, BF_DIR_INGRESS}) {
-        if (!er.isolated[dir] && !fc) continue;
-        Rule jump = target_rule(Rule::Target::Jump);
-        (dir == BF_DIR_EGRESS ? jump.in_iface : jump.out_iface) = er.ifname;
-        jump.jump = names.endpoint_chain(dir, er.endpoint_id);
-        jump.comment = pod;
-        fwd.push_back(std::move(jump));
-      }
-    }
-    std::string name = names.forward_chain();
     for (Family f : families()) {
+      Chain fwd;
+      for (const auto& [pod, er] : eps) {
+        bool fc = fail_closed.count(pod) > 0;
+        for (bf_direction dir : {BF_DIR_EGRESS, BF_DIR_INGRESS}) {
+          if (!er.isolated[dir] && !fc) continue;
+          Rule jump = target_rule(Rule::Target::Jump);
+          jump.jump = names.endpoint_chain(dir, er.endpoint_id);
+          jump.comment = pod;
+          Rule routed = jump;
+          (dir == BF_DIR_EGRESS ? routed.in_iface : routed.out_iface) = er.ifname;
+          fwd.push_back(std::move(routed));
+          if (dir == BF_DIR_EGRESS) {
+            Rule bridged = jump;
+            bridged.physdev_in = er.ifname;
+            fwd.push_back(std::move(bridged));
+            continue;
+          }
+          for (const IpAddress& ip : er.ips) {
+            if (ip.is_v4() != (f == Family::V4)) continue;
+            Rule bridged = jump;
+            bridged.dst = ip;
+            bridged.not_out_iface = er.ifname;
+            fwd.push_back(std::move(bridged));
+          }
+        }
+      }
+      std::string name = names.forward_chain();
       auto it = model.chains(f).find(name);
       if (it != model.chains(f).end() && it->second == fwd) continue;
       model.chains(f)[name] = fwd;
