@@ -83,7 +83,8 @@ TEST_CASE("bridge: each pod is bound to its own veth, never to the bridge; pod a
   // late's address appears in its own namespace only: the node sees no
   // link or route change, the agent binds late from the address event.
   auto& l = node.pod("beta/late");
-  BFE2E_REQUIRE_OK(lab::ip_batch(l.netns, {"addr add " + std::string(kLate) + "/32 dev eth0",
+  BFE2E_REQUIRE_OK(lab::ip_batch(l.netns, {"link set lo up", "link set eth0 up",
+                                           "addr add " + std::string(kLate) + "/32 dev eth0",
                                            "route add default via 10.200.3.1 dev eth0 onlink"}));
   st = node.wait_ready(0);
   REQUIRE(st);
