@@ -60,6 +60,10 @@ struct MnlCloser {
 std::optional<Link> parse_link(const nlmsghdr* h) {
   if (h->nlmsg_type != RTM_NEWLINK && h->nlmsg_type != RTM_DELLINK) return std::nullopt;
   const auto* ifi = static_cast<const ifinfomsg*>(mnl_nlmsg_get_payload(h));
+  // A bridge's notices about its ports (AF_BRIDGE) share the message type
+  // but not the content (no link kind, no peer), and its RTM_DELLINK means
+  // "left the bridge", not "gone".
+  if (ifi->ifi_family == AF_BRIDGE) return std::nullopt;
   Attrs a(IFLA_MAX);
   if (mnl_attr_parse(h, sizeof(ifinfomsg), collect, &a) < 0) return std::nullopt;
   Link l;

@@ -39,7 +39,7 @@ struct Address {
   IpAddress ip;
 };
 
-// RTM_NEWLINK / RTM_DELLINK.
+// RTM_NEWLINK / RTM_DELLINK (not a bridge's AF_BRIDGE notices about its ports).
 std::optional<Link> parse_link(const nlmsghdr* h);
 // RTM_NEWROUTE / RTM_DELROUTE of a unicast /32 or /128 with an output
 // interface in the main table; nullopt for every other route.

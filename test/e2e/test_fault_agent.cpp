@@ -240,17 +240,28 @@ void veth_recreated(bool bridged) {
   CHECK(wait_until([&] { return !pinned_endpoint_ifindexes(pins).count(old_ifindex); }, 3000, 20));
 
   auto recreated = Clock::now();
+  std::optional<json> after;
+  double bind_ms = 0;
+  auto rebound = [&] {
+    after = endpoint(node, "alpha/web");
+    return after && (*after)["state"] == "bound" && (*after)["ifindex"].get<int>() != old_ifindex;
+  };
   if (bridged) {
-    // Another name: bridge CNIs name veths at random. Veth, pod side
-    // configured, host side into the bridge and up.
+    // Another name: bridge CNIs name veths at random. The bridge plugin's
+    // order: veth, host side into the bridge and up, then the pod's address.
+    // The agent must bind the veth before the address exists (it knows the
+    // pod's namespace), else a packet could pass in between: checked
+    // without a race by waiting for the bind before setting the address.
     const std::string host = web.host + "b";
     // The pod keeps its MAC: the CNI bridge plugin sends a gratuitous ARP
     // that updates the other pods' neighbour entries, which this test (no
     // arping) cannot.
     BFE2E_REQUIRE_OK(lab::ip_batch(node.node_netns(), {"link add " + host + " type veth peer name eth0 address " +
                                                            pod_mac + " netns " + web.netns}));
-    BFE2E_REQUIRE_OK(node.bridge_pod_side(web));
     BFE2E_REQUIRE_OK(lab::ip_batch(node.node_netns(), {"link set " + host + " master cni0", "link set " + host + " up"}));
+    CHECK(wait_until(rebound, 3000, 20));
+    bind_ms = std::chrono::duration<double, std::milli>(Clock::now() - recreated).count();
+    BFE2E_REQUIRE_OK(node.bridge_pod_side(web));
   } else {
     // The CNI's order: veth, pod side configured, host side up, host route.
     BFE2E_REQUIRE_OK(lab::ip_batch(node.node_netns(), {"link add " + web.host + " type veth peer name eth0 netns " +
@@ -262,12 +273,8 @@ void veth_recreated(bool bridged) {
     BFE2E_REQUIRE_OK(lab::ip_batch(node.node_netns(),
                                    {"link set " + web.host + " up", "route add " + web.ip + "/32 dev " + web.host}));
   }
-  std::optional<json> after;
-  CHECK(wait_until([&] {
-    after = endpoint(node, "alpha/web");
-    return after && (*after)["state"] == "bound" && (*after)["ifindex"].get<int>() != old_ifindex;
-  }, 3000, 20));
-  double bind_ms = std::chrono::duration<double, std::milli>(Clock::now() - recreated).count();
+  CHECK(wait_until(rebound, 3000, 20));
+  if (!bridged) bind_ms = std::chrono::duration<double, std::milli>(Clock::now() - recreated).count();
   // Keep hammering a little after the bind, then stop.
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   stop = true;
