@@ -25,6 +25,16 @@ std::string topology_detail::mac(int role, int index) {
   return buf;
 }
 
+void topology_detail::add_external(const LabHost& h, int j, std::vector<std::string>* router_links,
+                                   std::vector<std::string>* router) {
+  router_links->push_back("link add " + h.host_if + " address " + mac(RouterToExt, j) +
+                          " type veth peer name eth0 address " + mac(ExtEth, j) + " netns " + h.netns);
+  router->push_back("address add " + std::string(kRouterGateway) + "/32 dev " + h.host_if);
+  router->push_back("link set " + h.host_if + " up");
+  router->push_back("neighbor replace " + h.ip + " lladdr " + mac(ExtEth, j) + " dev " + h.host_if + " nud permanent");
+  router->push_back("route add " + h.ip + "/32 dev " + h.host_if);
+}
+
 std::vector<std::string> Topology::all_netns() const {
   std::vector<std::string> out{underlay};
   for (const auto& n : nodes) out.push_back(n.netns);
@@ -105,13 +115,7 @@ Status build_topology(const Topology& t) {
   int pod_index = 0, ext_index = 0;
   for (const auto& h : t.hosts) {
     if (h.external) {
-      int j = ext_index++;
-      router_links.push_back("link add " + h.host_if + " address " + mac(RouterToExt, j) +
-                             " type veth peer name eth0 address " + mac(ExtEth, j) + " netns " + h.netns);
-      router.push_back("address add " + std::string(kRouterGateway) + "/32 dev " + h.host_if);
-      router.push_back("link set " + h.host_if + " up");
-      router.push_back("neighbor replace " + h.ip + " lladdr " + mac(ExtEth, j) + " dev " + h.host_if + " nud permanent");
-      router.push_back("route add " + h.ip + "/32 dev " + h.host_if);
+      add_external(h, ext_index++, &router_links, &router);
     } else {
       int k = pod_index++;
       auto& links = node_links[h.node];

@@ -128,12 +128,7 @@ Status build_bridge_layout(const Topology& t) {
   for (const auto& h : t.hosts) {
     if (h.external) {
       int j = ext_index++;
-      router_links.push_back("link add " + h.host_if + " address " + mac(RouterToExt, j) +
-                             " type veth peer name eth0 address " + mac(ExtEth, j) + " netns " + h.netns);
-      router.push_back("address add " + std::string(kRouterGateway) + "/32 dev " + h.host_if);
-      router.push_back("link set " + h.host_if + " up");
-      router.push_back("neighbor replace " + h.ip + " lladdr " + mac(ExtEth, j) + " dev " + h.host_if + " nud permanent");
-      router.push_back("route add " + h.ip + "/32 dev " + h.host_if);
+      add_external(h, j, &router_links, &router);
       host_cfg.push_back({h.netns,
                           {"link set lo up", "address add " + h.ip + "/32 dev eth0", "link set eth0 up",
                            "neighbor replace " + std::string(kRouterGateway) + " lladdr " + mac(RouterToExt, j) +

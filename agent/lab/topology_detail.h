@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "bpfence/result.h"
 #include "topology.h"
@@ -16,6 +17,10 @@ inline constexpr const char* kRouterGateway = "169.254.0.1";  // the underlay ro
 enum Role { PodEth = 1, PodHost = 2, NodeUplink = 3, RouterToNode = 4, ExtEth = 5, RouterToExt = 6, NodeBridge = 7,
             UnderlayBridge = 8 };
 std::string mac(int role, int index);
+
+// An external host j: its link on the underlay router, the router's side
+// (address, neighbour, route), in both layouts alike.
+void add_external(const LabHost& h, int j, std::vector<std::string>* router_links, std::vector<std::string>* router);
 
 // The bridge layout's links, addresses and routes (topology.h).
 Status build_bridge_layout(const Topology& t);

@@ -136,6 +136,8 @@ class Node {
   // Polls /v1/status until `pred` holds. Returns the status it held for,
   // or nullopt on timeout.
   std::optional<json> wait_status(const std::function<bool(const json&)>& pred, int timeout_ms = 30000) const;
+  // The pod's entry of /v1/endpoints, nullopt when there is none.
+  std::optional<json> endpoint(const std::string& pod) const;
 
   // Writes a manifest atomically (hidden temporary, then rename).
   void write_manifest(const std::string& name, const std::string& yaml) const;
@@ -473,6 +475,15 @@ inline void Node::write_manifest(const std::string& name, const std::string& yam
 }
 
 inline void Node::remove_manifest(const std::string& name) const { fs::remove(manifests_ + "/" + name); }
+
+inline std::optional<json> Node::endpoint(const std::string& pod) const {
+  auto r = get("/v1/endpoints");
+  if (r.status != 200) return std::nullopt;
+  json j = json::parse(r.body);
+  for (const auto& e : j["endpoints"])
+    if (e["pod"] == pod) return e;
+  return std::nullopt;
+}
 
 inline bool Node::probe(const std::string& from_pod, const std::string& to_ip, const std::string& proto,
                         uint16_t port, int timeout_ms) const {

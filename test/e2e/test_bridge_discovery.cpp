@@ -22,14 +22,6 @@ const char* kClient = "10.200.3.11";
 const char* kOther = "10.200.3.12";
 const char* kLate = "10.200.9.9";  // outside cni0's subnet: a /32 through the bridge
 
-std::optional<json> endpoint(const Node& node, const std::string& pod) {
-  auto r = node.get("/v1/endpoints");
-  if (r.status != 200) return std::nullopt;
-  json j = json::parse(r.body);
-  for (const auto& e : j["endpoints"])
-    if (e["pod"] == pod) return e;
-  return std::nullopt;
-}
 
 }  // namespace
 
@@ -60,13 +52,13 @@ TEST_CASE("bridge: each pod is bound to its own veth, never to the bridge; pod a
   auto st = node.wait_status([](const json& j) { return j["endpoints"]["attached"] == 3; });
   REQUIRE(st);
   for (const char* pod : {"alpha/web", "alpha/client", "beta/other"}) {
-    auto e = endpoint(node, pod);
+    auto e = node.endpoint(pod);
     INFO(pod << ": " << (e ? e->dump() : "no endpoint"));
     REQUIRE(e);
     CHECK((*e)["state"] == "bound");
     CHECK((*e)["ifname"] == node.pod(pod).host);
   }
-  auto late = endpoint(node, "beta/late");
+  auto late = node.endpoint("beta/late");
   REQUIRE(late);
   CHECK((*late)["state"] == "pending");
   CHECK((*late)["ifname"] != "cni0");
@@ -79,6 +71,10 @@ TEST_CASE("bridge: each pod is bound to its own veth, never to the bridge; pod a
   CHECK_FALSE(node.probe("alpha/client", kWeb, "tcp", 8080));
   CHECK_FALSE(node.probe("beta/other", kWeb, "tcp", 80));
   CHECK(node.probe("beta/other", kClient, "icmp", 0));
+  // The node, from cni0's gateway address, reaches a port of web that no pod
+  // may (the node is always allowed); web reaches the gateway.
+  CHECK(node.probe("node", kWeb, "tcp", 8080));
+  CHECK(node.probe("alpha/web", "10.200.3.1", "icmp", 0));
 
   // late's address appears in its own namespace only: the node sees no
   // link or route change, the agent binds late from the address event.
@@ -88,7 +84,7 @@ TEST_CASE("bridge: each pod is bound to its own veth, never to the bridge; pod a
                                            "route add default via 10.200.3.1 dev eth0 onlink"}));
   st = node.wait_ready(0);
   REQUIRE(st);
-  late = endpoint(node, "beta/late");
+  late = node.endpoint("beta/late");
   REQUIRE(late);
   CHECK((*late)["state"] == "bound");
   CHECK((*late)["ifname"] == l.host);

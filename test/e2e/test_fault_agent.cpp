@@ -66,14 +66,6 @@ uint64_t pinned_map_id(const std::string& path) {
   }
 }
 
-std::optional<json> endpoint(const Node& node, const std::string& pod) {
-  auto r = node.get("/v1/endpoints");
-  if (r.status != 200) return std::nullopt;
-  json j = json::parse(r.body);
-  for (const auto& e : j["endpoints"])
-    if (e["pod"] == pod) return e;
-  return std::nullopt;
-}
 
 // The keys (ifindexes) of the pinned endpoints map, read with bpftool.
 std::set<uint32_t> pinned_endpoint_ifindexes(const std::string& pin_dir) {
@@ -201,7 +193,7 @@ void veth_recreated(bool bridged) {
   REQUIRE(st);
   const std::string pins = (*st)["dataplane_location"].get<std::string>();
   check_enforced(node);
-  auto before = endpoint(node, "alpha/web");
+  auto before = node.endpoint("alpha/web");
   REQUIRE(before);
   const int old_ifindex = (*before)["ifindex"].get<int>();
   const uint32_t old_id = (*before)["endpoint_id"].get<uint32_t>();
@@ -233,7 +225,7 @@ void veth_recreated(bool bridged) {
   }
   BFE2E_REQUIRE_OK(lab::ip_batch(node.node_netns(), {"link del " + web.host}));
   CHECK(wait_until([&] {
-    auto e = endpoint(node, "alpha/web");
+    auto e = node.endpoint("alpha/web");
     return e && (*e)["state"] == "pending";
   }, 3000, 20));
   // The old ifindex's endpoint entry is gone with its interface.
@@ -243,7 +235,7 @@ void veth_recreated(bool bridged) {
   std::optional<json> after;
   double bind_ms = 0;
   auto rebound = [&] {
-    after = endpoint(node, "alpha/web");
+    after = node.endpoint("alpha/web");
     return after && (*after)["state"] == "bound" && (*after)["ifindex"].get<int>() != old_ifindex;
   };
   if (bridged) {
