@@ -1,10 +1,9 @@
-// rtnetlink: dumps and events for links and host routes.
+// rtnetlink: dumps and events for links, host routes and the addresses of
+// the veth peers in the pods' namespaces (see interfaces.h).
 #include "interfaces.h"
 
-#include <arpa/inet.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
-#include <net/if.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -16,58 +15,47 @@
 
 #include "log.h"
 
+#ifndef NETLINK_LISTEN_ALL_NSID
+#define NETLINK_LISTEN_ALL_NSID 8
+#endif
+
 namespace bpfence {
 namespace {
 
 std::string errtext(int e) { return std::strerror(e); }
 
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
+bool interrupted(const Status& s) { return !s && s.message().find(std::strerror(EINTR)) != std::string::npos; }
 
- private:
-  int fd_;
-};
-
-// Sends one dump request and hands every reply message to fn.
-template <class Req, class F>
-Status netlink_dump(uint16_t type, const Req& body, F&& fn) {
-  Fd sock(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
-  if (sock.get() < 0) return Status::error("netlink socket: " + errtext(errno));
-  struct {
-    nlmsghdr h;
-    Req r;
-  } req{};
-  req.h.nlmsg_len = NLMSG_LENGTH(sizeof(Req));
-  req.h.nlmsg_type = type;
-  req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  req.h.nlmsg_seq = 1;
-  req.r = body;
-  if (::send(sock.get(), &req, req.h.nlmsg_len, 0) < 0) return Status::error("netlink dump: " + errtext(errno));
-  std::vector<char> buf(1 << 16);
-  for (;;) {
-    ssize_t n = ::recv(sock.get(), buf.data(), buf.size(), 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::error("netlink dump: " + errtext(errno));
-    }
-    int len = static_cast<int>(n);
-    for (auto* h = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
-      if (h->nlmsg_type == NLMSG_DONE) return Status::ok();
-      if (h->nlmsg_type == NLMSG_ERROR) {
-        auto* e = static_cast<nlmsgerr*>(NLMSG_DATA(h));
-        // EINTR: the table changed during the dump; the caller retries.
-        return Status::error("netlink dump: " + errtext(-e->error));
-      }
-      fn(h);
-    }
+// A dump interrupted by a concurrent change is started again from empty.
+template <class Reset, class Dump>
+Status dump_retrying(Reset&& reset, Dump&& dump) {
+  Status s;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    reset();
+    s = dump();
+    if (!interrupted(s)) break;
   }
+  return s;
+}
+
+int open_events_socket(uint32_t groups, int* error) {
+  int fd = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
+  if (fd < 0) {
+    *error = errno;
+    return -1;
+  }
+  int rcvbuf = 4 << 20;
+  if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf))
+    (void)::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  sockaddr_nl sa{};
+  sa.nl_family = AF_NETLINK;
+  sa.nl_groups = groups;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa)) {
+    *error = errno;
+    ::close(fd);
+    return -1;
+  }
+  return fd;
 }
 
 }  // namespace
@@ -77,96 +65,124 @@ InterfaceWatcher::InterfaceWatcher() = default;
 InterfaceWatcher::~InterfaceWatcher() {
   stop();
   if (events_fd_ >= 0) ::close(events_fd_);
+  if (peers_fd_ >= 0) ::close(peers_fd_);
   if (stop_fd_ >= 0) ::close(stop_fd_);
 }
 
-bool InterfaceWatcher::apply(const void* msg, Tables* t) {
-  const auto* h = static_cast<const nlmsghdr*>(msg);
-  if (h->nlmsg_type == RTM_NEWLINK || h->nlmsg_type == RTM_DELLINK) {
-    const auto* ifi = static_cast<const ifinfomsg*>(NLMSG_DATA(h));
-    if (h->nlmsg_type == RTM_DELLINK) {
-      t->links.erase(ifi->ifi_index);
-      return true;
-    }
-    int len = static_cast<int>(IFLA_PAYLOAD(h));
-    std::string name;
-    for (auto* a = IFLA_RTA(ifi); RTA_OK(a, len); a = RTA_NEXT(a, len))
-      if (a->rta_type == IFLA_IFNAME) name = static_cast<const char*>(RTA_DATA(a));
-    t->links[ifi->ifi_index] = name;
+bool InterfaceWatcher::apply(const nlmsghdr* h, Tables* t) {
+  if (auto link = rtnl::parse_link(h)) {
+    auto old = t->links.find(link->ifindex);
+    // The peer of a veth that goes (or changes peer) takes its addresses along.
+    if (old != t->links.end() && old->second.peer_netnsid >= 0 &&
+        (h->nlmsg_type == RTM_DELLINK || old->second.peer_netnsid != link->peer_netnsid ||
+         old->second.peer_ifindex != link->peer_ifindex))
+      t->peer_addrs.erase({old->second.peer_netnsid, old->second.peer_ifindex});
+    if (h->nlmsg_type == RTM_DELLINK)
+      t->links.erase(link->ifindex);
+    else
+      t->links[link->ifindex] = *link;
     return true;
   }
-  if (h->nlmsg_type != RTM_NEWROUTE && h->nlmsg_type != RTM_DELROUTE) return false;
-  const auto* rt = static_cast<const rtmsg*>(NLMSG_DATA(h));
-  if (rt->rtm_family != AF_INET && rt->rtm_family != AF_INET6) return false;
-  bool v4 = rt->rtm_family == AF_INET;
-  if (rt->rtm_dst_len != (v4 ? 32 : 128) || rt->rtm_type != RTN_UNICAST || (rt->rtm_flags & RTM_F_CLONED))
-    return false;
-  uint32_t table = rt->rtm_table;
-  int oif = 0;
-  IpAddress dst;
-  bool have_dst = false;
-  int len = static_cast<int>(RTM_PAYLOAD(h));
-  for (auto* a = RTM_RTA(rt); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
-    if (a->rta_type == RTA_TABLE) table = *static_cast<const uint32_t*>(RTA_DATA(a));
-    if (a->rta_type == RTA_OIF) oif = *static_cast<const int*>(RTA_DATA(a));
-    if (a->rta_type == RTA_DST) {
-      if (v4) {
-        uint32_t be;
-        std::memcpy(&be, RTA_DATA(a), 4);
-        dst = IpAddress::from_v4(ntohl(be));
-      } else {
-        std::memcpy(dst.bytes.data(), RTA_DATA(a), 16);
-      }
-      have_dst = true;
-    }
+  if (auto route = rtnl::parse_host_route(h)) {
+    if (h->nlmsg_type == RTM_NEWROUTE)
+      t->routes.insert({route->dst, route->oif});
+    else
+      t->routes.erase({route->dst, route->oif});
   }
-  if (table != RT_TABLE_MAIN || !oif || !have_dst) return false;
-  if (h->nlmsg_type == RTM_NEWROUTE)
-    t->routes.insert({dst, oif});
-  else
-    t->routes.erase({dst, oif});
   return false;
 }
 
 Status InterfaceWatcher::dump_links(Tables* t) {
-  t->links.clear();
   ifinfomsg req{};
   req.ifi_family = AF_UNSPEC;
-  return netlink_dump(RTM_GETLINK, req, [&](const nlmsghdr* h) { apply(h, t); });
+  return dump_retrying([&] { t->links.clear(); },
+                       [&] { return rtnl::dump(RTM_GETLINK, &req, sizeof req, [&](const nlmsghdr* h) {
+                               if (auto l = rtnl::parse_link(h)) t->links[l->ifindex] = *l;
+                             }); });
 }
 
 Status InterfaceWatcher::dump_routes(Tables* t) {
-  t->routes.clear();
   for (int family : {AF_INET, AF_INET6}) {
     rtmsg req{};
     req.rtm_family = static_cast<unsigned char>(family);
-    Status s;
-    // A dump interrupted by a concurrent change (EINTR) is retried.
-    for (int attempt = 0; attempt < 5; ++attempt) {
-      s = netlink_dump(RTM_GETROUTE, req, [&](const nlmsghdr* h) { apply(h, t); });
-      if (s || s.message().find(std::strerror(EINTR)) == std::string::npos) break;
-    }
+    std::set<std::pair<IpAddress, int>> got;
+    Status s = dump_retrying([&] { got.clear(); },
+                             [&] { return rtnl::dump(RTM_GETROUTE, &req, sizeof req, [&](const nlmsghdr* h) {
+                                     if (auto r = rtnl::parse_host_route(h)) got.insert({r->dst, r->oif});
+                                   }); });
     if (!s) return s;
+    if (family == AF_INET) t->routes.clear();
+    t->routes.insert(got.begin(), got.end());
   }
   return Status::ok();
 }
 
+Status InterfaceWatcher::dump_peer_addresses(int netnsid, Tables* t) {
+  std::map<std::pair<int, int>, std::set<IpAddress>> got;
+  for (int family : {AF_INET, AF_INET6}) {
+    ifaddrmsg req{};
+    req.ifa_family = static_cast<unsigned char>(family);
+    std::map<std::pair<int, int>, std::set<IpAddress>> fam;
+    Status s = dump_retrying([&] { fam.clear(); }, [&] {
+      return rtnl::dump(
+          RTM_GETADDR, &req, sizeof req,
+          [&](const nlmsghdr* h) {
+            if (auto a = rtnl::parse_address(h)) fam[{netnsid, a->ifindex}].insert(a->ip);
+          },
+          netnsid);
+    });
+    // The namespace went away meanwhile (its id is no longer valid): it
+    // holds no addresses any more.
+    if (!s && s.message().find(std::strerror(EINVAL)) == std::string::npos) return s;
+    for (auto& [k, ips] : fam) got[k].insert(ips.begin(), ips.end());
+  }
+  for (auto it = t->peer_addrs.lower_bound({netnsid, 0}); it != t->peer_addrs.end() && it->first.first == netnsid;)
+    it = t->peer_addrs.erase(it);
+  for (auto& [k, ips] : got) t->peer_addrs[k] = std::move(ips);
+  return Status::ok();
+}
+
+std::set<int> InterfaceWatcher::new_peer_namespaces(const Tables* was, const Tables& now) {
+  std::set<int> out;
+  for (const auto& [ifindex, l] : now.links) {
+    if (!l.veth() || l.peer_netnsid < 0) continue;
+    if (was) {
+      auto o = was->links.find(ifindex);
+      if (o != was->links.end() && o->second.peer_netnsid == l.peer_netnsid &&
+          o->second.peer_ifindex == l.peer_ifindex)
+        continue;
+    }
+    out.insert(l.peer_netnsid);
+  }
+  return out;
+}
+
 Status InterfaceWatcher::open() {
-  events_fd_ = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
-  if (events_fd_ < 0) return Status::error("netlink socket: " + errtext(errno));
-  int rcvbuf = 4 << 20;
-  if (::setsockopt(events_fd_, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf))
-    (void)::setsockopt(events_fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-  sockaddr_nl sa{};
-  sa.nl_family = AF_NETLINK;
-  sa.nl_groups = RTMGRP_LINK | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR;
-  if (::bind(events_fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa))
-    return Status::error("netlink bind: " + errtext(errno));
+  int err = 0;
+  events_fd_ = open_events_socket(
+      RTMGRP_LINK | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR, &err);
+  if (events_fd_ < 0) return Status::error("netlink events socket: " + errtext(err));
+  // Address events of every namespace this one has an id for (the pods'
+  // namespaces get one as soon as a veth into them is reported). Needs
+  // CAP_NET_BROADCAST; without it, a peer's addresses are read again on
+  // every event of its veth only.
+  peers_fd_ = open_events_socket(RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR, &err);
+  if (peers_fd_ < 0) return Status::error("netlink events socket: " + errtext(err));
+  int one = 1;
+  if (::setsockopt(peers_fd_, SOL_NETLINK, NETLINK_LISTEN_ALL_NSID, &one, sizeof one)) {
+    agentlog::warn("no address events from the pods' namespaces; a bridged pod's address set after its veth "
+                   "appeared is seen on that veth's next event only",
+                   "error=" + agentlog::q(errtext(errno)) + " needs=CAP_NET_BROADCAST");
+    ::close(peers_fd_);
+    peers_fd_ = -1;
+  }
   stop_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (stop_fd_ < 0) return Status::error("eventfd: " + errtext(errno));
   Tables t;
   if (Status s = dump_links(&t); !s) return s;
   if (Status s = dump_routes(&t); !s) return s;
+  for (int netnsid : new_peer_namespaces(nullptr, t))
+    if (Status s = dump_peer_addresses(netnsid, &t); !s) return s;
   std::lock_guard lock(mutex_);
   tables_ = std::move(t);
   return Status::ok();
@@ -186,17 +202,63 @@ void InterfaceWatcher::stop() {
   thread_.join();
 }
 
+bool InterfaceWatcher::read_peer_events(std::vector<char>& buf, bool* lost) {
+  bool applied = false;
+  for (;;) {
+    iovec iov{buf.data(), buf.size()};
+    char control[CMSG_SPACE(sizeof(int))];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t n = ::recvmsg(peers_fd_, &msg, 0);
+    if (n < 0) {
+      if (errno == ENOBUFS) *lost = true;
+      return applied;
+    }
+    // This namespace's own events carry no id; the host socket has them.
+    int netnsid = -1;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+      if (c->cmsg_level == SOL_NETLINK && c->cmsg_type == NETLINK_LISTEN_ALL_NSID)
+        std::memcpy(&netnsid, CMSG_DATA(c), sizeof netnsid);
+    if (netnsid < 0) continue;
+    int len = static_cast<int>(n);
+    std::lock_guard lock(mutex_);
+    for (auto* h = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+      auto a = rtnl::parse_address(h);
+      if (!a) continue;
+      auto& ips = tables_.peer_addrs[{netnsid, a->ifindex}];
+      if (h->nlmsg_type == RTM_NEWADDR) {
+        ips.insert(a->ip);
+      } else {
+        ips.erase(a->ip);
+        if (ips.empty()) tables_.peer_addrs.erase({netnsid, a->ifindex});
+      }
+      applied = true;
+    }
+  }
+}
+
 void InterfaceWatcher::run() {
   std::vector<char> buf(1 << 16);
   for (;;) {
-    pollfd fds[2] = {{events_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
-    if (::poll(fds, 2, -1) < 0) {
+    pollfd fds[3] = {{events_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}, {peers_fd_, POLLIN, 0}};
+    if (::poll(fds, peers_fd_ >= 0 ? 3 : 2, -1) < 0) {
       if (errno == EINTR) continue;
       agentlog::error("poll netlink", "error=" + agentlog::q(errtext(errno)));
       return;
     }
     if (fds[1].revents) return;
     bool changed = false, link_event = false, resync = false, addresses = false;
+    // Only this thread writes tables_ (the mutex is for readers), so the
+    // copies below cannot miss an update.
+    Tables before;
+    {
+      std::lock_guard lock(mutex_);
+      before.links = tables_.links;
+    }
+    if (peers_fd_ >= 0 && fds[2].revents) changed |= read_peer_events(buf, &resync);
     {
       std::lock_guard lock(mutex_);
       for (;;) {
@@ -221,10 +283,16 @@ void InterfaceWatcher::run() {
       Tables t;
       {
         std::lock_guard lock(mutex_);
-        t.links = tables_.links;
+        t = tables_;
       }
       Status s = resync ? dump_links(&t) : Status::ok();
       if (s) s = dump_routes(&t);
+      // Peers seen for the first time (a new veth, or every one after lost
+      // events): their namespace's addresses, read from here. Address
+      // events queued meanwhile are applied after, in order: each is
+      // idempotent, so the result is current.
+      for (int netnsid : new_peer_namespaces(resync ? nullptr : &before, t))
+        if (s) s = dump_peer_addresses(netnsid, &t);
       if (!s) {
         agentlog::error("netlink resync failed", "error=" + agentlog::q(s.message()));
       } else {
@@ -239,12 +307,24 @@ void InterfaceWatcher::run() {
   }
 }
 
+std::optional<RouteTarget> InterfaceWatcher::veth_target(int ifindex) const {
+  auto l = tables_.links.find(ifindex);
+  if (l == tables_.links.end() || !l->second.veth()) return std::nullopt;
+  return RouteTarget{ifindex, l->second.name, l->second.peer_netnsid};
+}
+
 std::optional<RouteTarget> InterfaceWatcher::lookup(const IpAddress& ip) const {
   std::lock_guard lock(mutex_);
-  for (auto it = tables_.routes.lower_bound({ip, 0}); it != tables_.routes.end() && it->first == ip; ++it) {
-    auto l = tables_.links.find(it->second);
-    if (l != tables_.links.end()) return RouteTarget{it->second, l->second};
+  // The veth whose peer holds the address: exact on every layout.
+  for (const auto& [peer, ips] : tables_.peer_addrs) {
+    if (!ips.count(ip)) continue;
+    for (const auto& [ifindex, l] : tables_.links)
+      if (l.veth() && l.peer_netnsid == peer.first && l.peer_ifindex == peer.second)
+        return RouteTarget{ifindex, l.name, l.peer_netnsid};
   }
+  // The routed layout's host route, when it leads out of a veth.
+  for (auto it = tables_.routes.lower_bound({ip, 0}); it != tables_.routes.end() && it->first == ip; ++it)
+    if (auto t = veth_target(it->second)) return t;
   return std::nullopt;
 }
 
@@ -252,17 +332,27 @@ std::optional<std::string> InterfaceWatcher::link_name(int ifindex) const {
   std::lock_guard lock(mutex_);
   auto l = tables_.links.find(ifindex);
   if (l == tables_.links.end()) return std::nullopt;
-  return l->second;
+  return l->second.name;
 }
 
 std::optional<RouteTarget> InterfaceWatcher::unrouted_link(const std::string& name) const {
   if (name.empty()) return std::nullopt;
   std::lock_guard lock(mutex_);
-  for (const auto& [ifindex, n] : tables_.links) {
-    if (n != name) continue;
+  for (const auto& [ifindex, l] : tables_.links) {
+    if (l.name != name || !l.veth()) continue;
     for (const auto& [dst, oif] : tables_.routes)
       if (oif == ifindex) return std::nullopt;
-    return RouteTarget{ifindex, n};
+    return RouteTarget{ifindex, l.name, l.peer_netnsid};
+  }
+  return std::nullopt;
+}
+
+std::optional<RouteTarget> InterfaceWatcher::veth_into(int netnsid) const {
+  if (netnsid < 0) return std::nullopt;
+  std::lock_guard lock(mutex_);
+  for (const auto& [ifindex, l] : tables_.links) {
+    if (!l.veth() || l.peer_netnsid != netnsid) continue;
+    return RouteTarget{ifindex, l.name, l.peer_netnsid};
   }
   return std::nullopt;
 }

@@ -467,30 +467,41 @@ void Reconciler::reconcile_bindings() {
     // The pod's interface was deleted and a link of the same name is back
     // (CNIs name the host veth after the pod): bind it now, before its host
     // route exists, so no packet reaches or leaves the pod unenforced.
+    // The same holds for a new veth into the pod's namespace (bridge CNIs
+    // name veths at random), bound before its peer has the pod's address.
     std::string last_ifname;
-    int last_ifindex = 0;
+    int last_ifindex = 0, last_netnsid = -1;
+    auto prev = bindings_.find(pod);
+    if (prev != bindings_.end()) last_netnsid = prev->second.netnsid;
     if (c != cur.end()) {
       last_ifname = c->second.ifname;
       last_ifindex = c->second.ifindex;
-    } else if (auto prev = bindings_.find(pod); prev != bindings_.end()) {
+    } else if (prev != bindings_.end()) {
       last_ifname = prev->second.ifname;
       last_ifindex = prev->second.last_ifindex;
     }
     if (!target) {
       // Bound: stay on that link until it goes. Pending: only a new link.
-      if (auto link = interfaces_.unrouted_link(last_ifname); link && (c != cur.end() || link->ifindex != last_ifindex))
+      auto usable = [&](const std::optional<RouteTarget>& link) {
+        return link && (c != cur.end() || link->ifindex != last_ifindex);
+      };
+      if (auto link = interfaces_.unrouted_link(last_ifname); usable(link))
         target = link;
+      else if (auto into = interfaces_.veth_into(last_netnsid); usable(into))
+        target = into;
     }
+    b.netnsid = target && target->peer_netnsid >= 0 ? target->peer_netnsid : last_netnsid;
     if (!target) {
       if (c != cur.end()) {
         agentlog::info("interface gone", "pod=" + pod + " ifindex=" + std::to_string(c->second.ifindex));
         if (Status s = dp.unbind(pod); !s)
           agentlog::warn("unbind failed", "pod=" + pod + " error=" + agentlog::q(s.message()));
       } else if (!bindings_.count(pod) || bindings_[pod].state != EndpointView::State::pending) {
-        agentlog::info("endpoint pending", "pod=" + pod + " ips=" + ips_text(es.ips) + " reason=\"no host route\"");
+        agentlog::info("endpoint pending", "pod=" + pod + " ips=" + ips_text(es.ips) +
+                                               " reason=\"no veth holds it or routes to it\"");
       }
       b.state = EndpointView::State::pending;
-      b.error = "no host route to " + ips_text(es.ips);
+      b.error = "no veth found for " + ips_text(es.ips) + " (none whose peer holds it, no host route out of one)";
       b.ifname = last_ifname;  // remembered: a new link of that name is bound on sight
       b.last_ifindex = last_ifindex;
     } else if (c != cur.end() && c->second.ifindex == target->ifindex) {

@@ -14,8 +14,9 @@
 //   touches is set fail-closed: it keeps its established flows but gets no
 //   new ones until its policy is in place. /readyz, /metrics, the log and
 //   /v1/status show the failure.
-// - Endpoints: a local pod is bound to the interface of its host route as
-//   soon as both exist, pending until then, unbound when either goes.
+// - Endpoints: a local pod is bound to its host-side veth (the one whose
+//   peer holds its address, or its host route leads out of) as soon as both
+//   exist, pending until then, unbound when either goes.
 #pragma once
 
 #include <chrono>
@@ -148,6 +149,7 @@ class Reconciler {
     std::string ifname;
     std::string error;
     int last_ifindex = 0;  // pending: the interface it lost (a new link of its name is bound)
+    int netnsid = -1;      // the pod's namespace (a new veth into it is bound)
   };
 
   void run();

@@ -26,16 +26,18 @@ using lab::Lab;
 using lab::LabOptions;
 
 const char* kUsage = R"(usage: bpfence lab up FILE [--name LAB] [--nodes N] [--placement same|spread]
-                     [--dataplane bpf] [--agent PATH] [--policy-dir DIR]...
+                     [--cni routed|bridge] [--dataplane bpf] [--agent PATH] [--policy-dir DIR]...
        bpfence lab apply STEP [--name LAB] [--no-probe]   (STEP: number or name; 0 = no policies)
        bpfence lab probe [--name LAB]
-       bpfence lab run FILE [--nodes N] [--placement same|spread] [--name LAB]
+       bpfence lab run FILE [--nodes N] [--placement same|spread] [--cni routed|bridge] [--name LAB]
        bpfence lab down [--name LAB | --all | --stale]
        bpfence lab list
 
 A lab is a conformance scenario (test/conformance/*.yaml) on simulated nodes:
 one network namespace per node, pod and external host, pods routed /32 from
-their node's veths, nodes joined by an underlay router, an echo listener on
+their node's veths (--cni routed, as Calico) or ports of a cni0 bridge with
+host-gw routes between nodes (--cni bridge, as flannel), nodes joined by an
+underlay router, an echo listener on
 every declared port and one bpfence-agent per node on the lab's manifests.
 Steps are applied by rewriting the manifests; the lab then waits for every
 agent's applied generation and /readyz (never a fixed delay) and probes every
@@ -46,6 +48,7 @@ options:
   --name LAB           lab name (default: lab); state in /run/bpfence/lab/LAB
   --nodes N            simulated nodes (default 2)
   --placement P        same: every pod on node-1; spread: round-robin (default)
+  --cni LAYOUT         routed: a /32 route per pod veth (default); bridge: veths on cni0
   --dataplane KIND     passed to each agent (default bpf)
   --agent PATH         bpfence-agent binary (default: next to bpfence, then PATH)
   --policy-dir DIR     where the scenario's policy files are looked up (repeatable)
@@ -103,7 +106,7 @@ int usage_error(const std::string& msg) {
   return 2;
 }
 
-const std::set<std::string> kValueOptions = {"--name",       "--nodes",      "--placement", "--dataplane",
+const std::set<std::string> kValueOptions = {"--name",       "--nodes",      "--placement", "--dataplane", "--cni",
                                              "--agent",      "--policy-dir", "--timeout-ms", "--state-root",
                                              "--ready-fd",   "--port"};
 const std::set<std::string> kFlags = {"--no-probe", "--all", "--stale", "--quiet", "--help", "-h"};
@@ -126,6 +129,9 @@ Status options_from(const Parsed& p, LabOptions& o) {
   if (placement == "same") o.placement = lab::Placement::Same;
   else if (placement == "spread") o.placement = lab::Placement::Spread;
   else return Status::error("--placement " + placement + ": want same or spread");
+  std::string cni = p.get("--cni", "routed");
+  if (auto c = lab::parse_cni(cni)) o.cni = *c;
+  else return Status::error("--cni " + cni + ": want routed or bridge");
   return Status::ok();
 }
 
@@ -258,7 +264,8 @@ int cmd_list(const Parsed& p) {
       continue;
     }
     std::cout << n << "  " << st.scenario_path << "  nodes=" << st.topology.nodes.size()
-              << " placement=" << st.placement << " step=" << st.steps_applied
+              << " placement=" << st.placement << " cni=" << lab::cni_name(st.topology.cni)
+              << " step=" << st.steps_applied
               << (st.owner.pid && !st.owner.alive() ? "  STALE (owner gone: bpfence lab down --stale)" : "") << "\n";
   }
   return 0;

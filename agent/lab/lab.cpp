@@ -161,7 +161,8 @@ Status Lab::up(const std::string& scenario_path, const LabOptions& o, std::uniqu
   // Unique per process and per lab within it: parallel runs never share a name.
   static std::atomic<int> sequence{0};
   std::string prefix = o.name + "-" + hex(getpid()) + "-" + std::to_string(sequence++);
-  st.topology = plan_topology(lab->scenario_, prefix, o.nodes, o.placement);
+  st.topology = plan_topology(lab->scenario_, prefix, o.nodes, o.placement, o.cni);
+  lab->take_topology_addresses();
   st.bpffs_dir = o.bpffs_root + "/bpfence-lab-" + prefix;
   // Recorded before anything exists, so any crash from here on is cleanable.
   if (auto s = save_state(st); !s) {
@@ -176,7 +177,7 @@ Status Lab::up(const std::string& scenario_path, const LabOptions& o, std::uniqu
     return Status::error("lab " + o.name + " up: " + s.message() + (logs.empty() ? "" : "\n" + logs));
   }
   info(o.verbose, "lab up name=" + o.name + " scenario=" + lab->scenario_.name + " nodes=" + std::to_string(o.nodes) +
-                      " placement=" + st.placement + " ms=" +
+                      " placement=" + st.placement + " cni=" + cni_name(o.cni) + " ms=" +
                       std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count()));
   if (!o.owned) lab->detach();
   out = std::move(lab);
@@ -318,6 +319,11 @@ Status Lab::wait_agents(const std::vector<int64_t>* newer_than, int timeout_ms) 
   }
 }
 
+void Lab::take_topology_addresses() {
+  for (size_t i = 0; i < scenario_.hosts.size() && i < state_.topology.hosts.size(); ++i)
+    scenario_.hosts[i].ip = state_.topology.hosts[i].ip;
+}
+
 Status Lab::wait_ready() { return wait_agents(nullptr, ready_timeout_ms_); }
 
 Status Lab::apply_steps(int n) {
@@ -430,6 +436,7 @@ Status Lab::open(const LabOptions& o, std::unique_ptr<Lab>& out) {
   if (auto s = load_state(o.state_root + "/" + o.name, lab->state_); !s)
     return Status::error("lab " + o.name + ": not found (" + s.message() + "); start one with `bpfence lab up FILE`");
   if (auto s = load_scenario(lab->state_.scenario_path, lab->state_.policy_dirs, lab->scenario_); !s) return s;
+  lab->take_topology_addresses();
   out = std::move(lab);
   return Status::ok();
 }

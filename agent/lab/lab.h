@@ -30,6 +30,7 @@ struct LabOptions {
   std::string name = "lab";
   int nodes = 2;
   Placement placement = Placement::Spread;
+  Cni cni = Cni::Routed;  // how pods hang off their node (topology.h)
   std::string dataplane = "bpf";
   std::string agent_path;  // bpfence-agent; "" looks next to this program, then in PATH
   std::string cli_path;    // the `bpfence` binary that runs `lab listen`; "" = this program
@@ -107,6 +108,9 @@ class Lab {
   Status start_agents(const LabOptions& options);
   Status write_cluster(int steps);
   Status wait_agents(const std::vector<int64_t>* newer_than, int timeout_ms);
+  // The scenario's addresses as the topology placed them (the bridge layout
+  // numbers unfixed pods from their node's pod CIDR).
+  void take_topology_addresses();
 
   Scenario scenario_;
   LabState state_;

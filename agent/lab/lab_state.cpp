@@ -31,7 +31,11 @@ Status save_state(const LabState& s) {
             {"dataplane", s.dataplane},
             {"owner", {{"pid", s.owner.pid}, {"start_time", s.owner.start_time}}},
             {"topology",
-             {{"prefix", s.topology.prefix}, {"underlay", s.topology.underlay}, {"nodes", nodes}, {"hosts", hosts}}},
+             {{"cni", cni_name(s.topology.cni)},
+              {"prefix", s.topology.prefix},
+              {"underlay", s.topology.underlay},
+              {"nodes", nodes},
+              {"hosts", hosts}}},
             {"processes", procs},
             {"bpffs_dir", s.bpffs_dir},
             {"manifests_dir", s.manifests_dir},
@@ -56,6 +60,8 @@ Status load_state(const std::string& dir, LabState& s) {
     s.dataplane = j.at("dataplane");
     s.owner = {j.at("owner").at("pid").get<pid_t>(), j.at("owner").at("start_time").get<uint64_t>()};
     const auto& t = j.at("topology");
+    // Labs saved before the bridge layout existed are routed.
+    s.topology.cni = parse_cni(t.value("cni", "routed")).value_or(Cni::Routed);
     s.topology.prefix = t.at("prefix");
     s.topology.underlay = t.at("underlay");
     for (const auto& n : t.at("nodes")) s.topology.nodes.push_back({n.at("name"), n.at("netns"), n.at("ip")});

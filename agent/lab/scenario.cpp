@@ -161,7 +161,7 @@ Status load_scenario(const std::string& path, const std::vector<std::string>& po
       if (auto s = read_host(kv.first.as<std::string>(), kv.second, true); !s) return s;
     int pod_n = 0, ext_n = 0;
     for (auto& h : out.hosts)
-      if (h.ip.empty()) h.ip = h.external ? "198.18.0." + std::to_string(10 + ext_n++) : "10.244.0." + std::to_string(10 + pod_n++);
+      if (!(h.ip_fixed = !h.ip.empty())) h.ip = h.external ? "198.18.0." + std::to_string(10 + ext_n++) : "10.244.0." + std::to_string(10 + pod_n++);
 
     for (const auto& s : root["steps"]) {
       ScenarioStep step;

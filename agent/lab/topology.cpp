@@ -2,26 +2,38 @@
 #include "topology.h"
 
 #include <cstdio>
+#include <filesystem>
 
 #include "netns.h"
+#include "topology_detail.h"
 
 namespace bpfence::lab {
 
-namespace {
+using namespace topology_detail;
 
-constexpr const char* kPodGateway = "169.254.1.1";     // every pod's next hop, on its host veth
-constexpr const char* kRouterGateway = "169.254.0.1";  // the underlay router, on each of its links
+const char* cni_name(Cni cni) { return cni == Cni::Bridge ? "bridge" : "routed"; }
 
-// Locally administered MACs, one role byte: unique on every veth segment.
-std::string mac(int role, int index) {
+std::optional<Cni> parse_cni(const std::string& text) {
+  if (text == "routed") return Cni::Routed;
+  if (text == "bridge") return Cni::Bridge;
+  return std::nullopt;
+}
+
+std::string topology_detail::mac(int role, int index) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "02:bf:%02x:00:%02x:%02x", role, (index >> 8) & 0xff, index & 0xff);
   return buf;
 }
 
-enum Role { PodEth = 1, PodHost = 2, NodeUplink = 3, RouterToNode = 4, ExtEth = 5, RouterToExt = 6 };
-
-}  // namespace
+void topology_detail::add_external(const LabHost& h, int j, std::vector<std::string>* router_links,
+                                   std::vector<std::string>* router) {
+  router_links->push_back("link add " + h.host_if + " address " + mac(RouterToExt, j) +
+                          " type veth peer name eth0 address " + mac(ExtEth, j) + " netns " + h.netns);
+  router->push_back("address add " + std::string(kRouterGateway) + "/32 dev " + h.host_if);
+  router->push_back("link set " + h.host_if + " up");
+  router->push_back("neighbor replace " + h.ip + " lladdr " + mac(ExtEth, j) + " dev " + h.host_if + " nud permanent");
+  router->push_back("route add " + h.ip + "/32 dev " + h.host_if);
+}
 
 std::vector<std::string> Topology::all_netns() const {
   std::vector<std::string> out{underlay};
@@ -36,14 +48,17 @@ const LabHost* Topology::host(const std::string& name) const {
   return nullptr;
 }
 
-Topology plan_topology(const Scenario& scenario, const std::string& prefix, int nodes, Placement placement) {
+Topology plan_topology(const Scenario& scenario, const std::string& prefix, int nodes, Placement placement,
+                       Cni cni) {
   Topology t;
+  t.cni = cni;
   t.prefix = prefix;
   t.underlay = prefix + "-ul";
   for (int i = 0; i < nodes; ++i)
     t.nodes.push_back({"node-" + std::to_string(i + 1), prefix + "-n" + std::to_string(i + 1),
                        "192.0.2." + std::to_string(i + 1)});
   int pod = 0, ext = 0;
+  std::vector<int> numbered(nodes, 0);
   for (const auto& h : scenario.hosts) {
     LabHost l;
     l.name = h.name;
@@ -57,6 +72,9 @@ Topology plan_topology(const Scenario& scenario, const std::string& prefix, int 
       l.netns = prefix + "-p" + std::to_string(pod);
       l.host_if = "p" + std::to_string(pod);
       l.node = placement == Placement::Same ? 0 : pod % nodes;
+      // Bridge CNIs give each node a pod CIDR; unfixed pods come from it.
+      if (cni == Cni::Bridge && !h.ip_fixed)
+        l.ip = "10.244." + std::to_string(l.node) + "." + std::to_string(10 + numbered[l.node]++);
       ++pod;
     }
     t.hosts.push_back(l);
@@ -66,6 +84,10 @@ Topology plan_topology(const Scenario& scenario, const std::string& prefix, int 
 
 Status build_topology(const Topology& t) {
   if (auto s = netns_add(t.all_netns()); !s) return s;
+  if (t.cni == Cni::Bridge) {
+    if (auto s = build_bridge_layout(t); !s) return s;
+    return write_lab_sysctls(t);
+  }
 
   std::vector<std::string> router, router_links;
   std::vector<std::vector<std::string>> node_links(t.nodes.size()), node_cfg(t.nodes.size());
@@ -93,13 +115,7 @@ Status build_topology(const Topology& t) {
   int pod_index = 0, ext_index = 0;
   for (const auto& h : t.hosts) {
     if (h.external) {
-      int j = ext_index++;
-      router_links.push_back("link add " + h.host_if + " address " + mac(RouterToExt, j) +
-                             " type veth peer name eth0 address " + mac(ExtEth, j) + " netns " + h.netns);
-      router.push_back("address add " + std::string(kRouterGateway) + "/32 dev " + h.host_if);
-      router.push_back("link set " + h.host_if + " up");
-      router.push_back("neighbor replace " + h.ip + " lladdr " + mac(ExtEth, j) + " dev " + h.host_if + " nud permanent");
-      router.push_back("route add " + h.ip + "/32 dev " + h.host_if);
+      add_external(h, ext_index++, &router_links, &router);
     } else {
       int k = pod_index++;
       auto& links = node_links[h.node];
@@ -135,6 +151,10 @@ Status build_topology(const Topology& t) {
     if (auto s = ip_batch(t.nodes[i].netns, node_cfg[i]); !s) return s;
   if (auto s = ip_batch(t.underlay, router); !s) return s;
 
+  return write_lab_sysctls(t);
+}
+
+Status topology_detail::write_lab_sysctls(const Topology& t) {
   // Forwarding on the nodes and the router; no reverse-path filter (a pod's
   // replies leave by the default route, not by the /32 they came in on);
   // no IPv6, so no router solicitations or DAD packets cross the programs.
@@ -144,8 +164,13 @@ Status build_topology(const Topology& t) {
   auto forwarding = common;
   forwarding.push_back({"net/ipv4/ip_forward", "1"});
   if (auto s = write_sysctls(t.underlay, forwarding); !s) return s;
+  auto node = forwarding;
+  // As flannel setups do: bridged IPv4 frames cross iptables, which the
+  // iptables dataplane needs to see same-node traffic (br_netfilter).
+  if (t.cni == Cni::Bridge && std::filesystem::exists("/proc/sys/net/bridge/bridge-nf-call-iptables"))
+    node.push_back({"net/bridge/bridge-nf-call-iptables", "1"});
   for (const auto& n : t.nodes)
-    if (auto s = write_sysctls(n.netns, forwarding); !s) return s;
+    if (auto s = write_sysctls(n.netns, node); !s) return s;
   for (const auto& h : t.hosts)
     if (auto s = write_sysctls(h.netns, common); !s) return s;
   return Status::ok();

@@ -14,8 +14,25 @@
 //                    pod /32s via their node, external /32s on their link
 //   external netns   eth0 <ip>/32, default via 169.254.0.1 onlink: outside the
 //                    cluster, its packets reach pods through the underlay
+//
+// The bridge layout (`--cni bridge`: flannel host-gw, k3s, the CNI bridge
+// plugin) instead hangs every pod's veth off a cni0 bridge, with real ARP:
+//
+//   node netns       cni0 bridge: the gateway .1/24 of each pod subnet of the
+//                    node (10.244.<node-1>.0/24, the pod CIDR, and any other
+//                    /24 only this node's pods use); p<k> a port of cni0, no
+//                    address and no route; a pod whose /24 is shared with
+//                    another node's host gets <ip>/32 dev cni0 (a pod
+//                    outside the node's pod CIDR); host-gw routes to the
+//                    other nodes' subnets via their node IP
+//   pod netns        eth0 <ip>/24 (or /32), default via its gateway
+//   underlay netns   ulbr, a bridge joining the nodes' uplinks (one L2
+//                    segment, as host-gw needs) that holds the router address
+// Pods whose IP the scenario does not fix are numbered from their node's
+// pod CIDR (10.244.<node-1>.10, .11, ...).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +47,10 @@ struct LabNode {
   std::string ip;     // on the uplink
 };
 
+enum class Cni { Routed, Bridge };
+const char* cni_name(Cni cni);  // "routed", "bridge"
+std::optional<Cni> parse_cni(const std::string& text);
+
 struct LabHost {
   std::string name;   // "ns/pod" or external name, as in the scenario
   std::string netns;
@@ -40,6 +61,7 @@ struct LabHost {
 };
 
 struct Topology {
+  Cni cni = Cni::Routed;
   std::string prefix;   // every namespace name starts with it
   std::string underlay;  // the router's netns
   std::vector<LabNode> nodes;
@@ -52,7 +74,8 @@ struct Topology {
 enum class Placement { Same, Spread };
 
 // Pods on node 1 only (Same) or round-robin over the nodes (Spread).
-Topology plan_topology(const Scenario& scenario, const std::string& prefix, int nodes, Placement placement);
+Topology plan_topology(const Scenario& scenario, const std::string& prefix, int nodes, Placement placement,
+                       Cni cni = Cni::Routed);
 
 // Creates the namespaces and everything in them. On error, what was made is
 // still named by plan.all_netns() for the caller's cleanup.

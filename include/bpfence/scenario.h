@@ -38,6 +38,7 @@ struct ScenarioHost {
   std::vector<ProbePort> ports;  // listeners (TCP/UDP/SCTP)
   std::map<ProbePort, std::string> port_names;  // "api-port:5000/TCP" names 5000/TCP
   std::string ip;                // fixed address, or "" to assign one
+  bool ip_fixed = false;         // the scenario gave the address (else the loader did)
   bool external = false;
 };
 

@@ -91,8 +91,11 @@ std::map<std::string, uint32_t> endpoint_ids(const Node& node) {
 
 }  // namespace
 
-TEST_CASE("enforcement survives SIGKILL of the agent; a restart reconciles and keeps flows", "[e2e][agent]") {
-  Node node("rst", BPFENCE_AGENT_BIN);
+// Routed pods, or bridged ones (cni0, no per-pod route: a restarted agent
+// finds them again by their veths' peers).
+void survives_sigkill(bool bridged) {
+  Node node(bridged ? "rsbr" : "rst", BPFENCE_AGENT_BIN);
+  if (bridged) node.use_bridge("10.200.1.1/24");
   BFE2E_REQUIRE_OK(node.setup());
   const std::string n = node.node_name();
   BFE2E_REQUIRE_OK(node.add_pod("alpha/web", kWeb, {"80/TCP", "8080/TCP"}));
@@ -194,4 +197,13 @@ TEST_CASE("enforcement survives SIGKILL of the agent; a restart reconciles and k
   CHECK(stream.flows());
   CHECK_FALSE(stream.failed());
   CHECK(node.agent_log_tail().find("programs stay attached") != std::string::npos);
+}
+
+TEST_CASE("enforcement survives SIGKILL of the agent; a restart reconciles and keeps flows", "[e2e][agent]") {
+  survives_sigkill(false);
+}
+
+TEST_CASE("bridged pods: enforcement survives SIGKILL of the agent; a restart reconciles and keeps flows",
+          "[e2e][agent][bridge]") {
+  survives_sigkill(true);
 }

@@ -1,6 +1,8 @@
 // Shared by the agent's end-to-end tests (and bench/agent_update_latency):
 // a "node" network namespace with pods routed over veths (/32 routes, proxy
-// ARP: the layout of Calico and the CNI ptp plugin), bpfence-agent running
+// ARP: the layout of Calico and the CNI ptp plugin) or, after use_bridge(),
+// pods whose veths are ports of a cni0 bridge holding their subnet's gateway
+// (no per-pod route: flannel, the CNI bridge plugin), bpfence-agent running
 // inside the node namespace on a manifests folder, its HTTP API read from a
 // thread that entered that namespace, echo listeners in the pods and real
 // TCP/UDP/ICMP probes (the lab's prober).
@@ -95,6 +97,10 @@ class Node {
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
 
+  // Pods on a cni0 bridge that holds `gateway_cidr` ("10.200.2.1/24");
+  // call before setup().
+  void use_bridge(const std::string& gateway_cidr) { bridge_gateway_ = gateway_cidr; }
+  bool bridged() const { return !bridge_gateway_.empty(); }
   Status setup();  // node namespace, node address, forwarding, folders
   const std::string& node_name() const { return node_name_; }
   const std::string& node_netns() const { return node_ns_; }
@@ -103,11 +109,17 @@ class Node {
   const std::string& agent_log() const { return agent_log_; }
   const std::string& bpffs() const { return bpffs_; }
 
-  // A pod namespace with its veth and host route; listeners on `ports`.
-  Status add_pod(const std::string& key, const std::string& ip, const std::vector<std::string>& ports);
+  // A pod namespace with its veth and host route (or bridge port);
+  // listeners on `ports`. Bridged with pod_side false: the pod's eth0 is
+  // left without address and route (the caller sets them later).
+  Status add_pod(const std::string& key, const std::string& ip, const std::vector<std::string>& ports,
+                 bool pod_side = true);
   // Deletes the pod's namespace (its veth goes with it, the route too).
   Status remove_pod(const std::string& key);
   PodIface& pod(const std::string& key) { return *pods_.at(key); }
+  // Bridge layout: the pod side of a pod's veth (address, gateway route), as
+  // the CNI configures it after the veth exists.
+  Status bridge_pod_side(const PodIface& pod) const;
 
   // The agent (inside the node namespace).
   Status start_agent(const std::vector<std::string>& extra = {});
@@ -124,6 +136,8 @@ class Node {
   // Polls /v1/status until `pred` holds. Returns the status it held for,
   // or nullopt on timeout.
   std::optional<json> wait_status(const std::function<bool(const json&)>& pred, int timeout_ms = 30000) const;
+  // The pod's entry of /v1/endpoints, nullopt when there is none.
+  std::optional<json> endpoint(const std::string& pod) const;
 
   // Writes a manifest atomically (hidden temporary, then rename).
   void write_manifest(const std::string& name, const std::string& yaml) const;
@@ -146,6 +160,7 @@ class Node {
   int next_pod_ = 0;
   std::optional<lab::ProcessId> agent_;
   std::vector<std::string> source_args_;
+  std::string bridge_gateway_;
   bool set_up_ = false;
 };
 
@@ -270,10 +285,16 @@ inline Status Node::setup() {
                                           "addr add 169.254.1.1/32 dev lo"});
       !s)
     return s;
+  if (bridged())
+    if (Status s = lab::ip_batch(node_ns_, {"link add cni0 type bridge", "addr add " + bridge_gateway_ + " dev cni0",
+                                            "link set cni0 up"});
+        !s)
+      return s;
   return lab::write_sysctls(node_ns_, {{"net/ipv4/ip_forward", "1"}, {"net/ipv4/conf/all/rp_filter", "0"}});
 }
 
-inline Status Node::add_pod(const std::string& key, const std::string& ip, const std::vector<std::string>& ports) {
+inline Status Node::add_pod(const std::string& key, const std::string& ip, const std::vector<std::string>& ports,
+                            bool pod_side) {
   auto p = std::make_unique<PodIface>();
   int idx = next_pod_++;
   p->netns = "bf" + tag_ + std::to_string(pid_) + "p" + std::to_string(idx);
@@ -285,15 +306,23 @@ inline Status Node::add_pod(const std::string& key, const std::string& ip, const
   if (Status s = lab::ip_batch(node_ns_, {"link add " + ref.host + " type veth peer name eth0 netns " + ref.netns});
       !s)
     return s;
-  if (Status s = lab::ip_batch(ref.netns, {"link set lo up", "link set eth0 up", "addr add " + ip + "/32 dev eth0",
-                                           "route add 169.254.1.1 dev eth0 scope link",
-                                           "route add default via 169.254.1.1 dev eth0"});
-      !s)
-    return s;
-  if (Status s = lab::write_sysctls(node_ns_, {{"net/ipv4/conf/" + ref.host + "/proxy_arp", "1"}}); !s) return s;
-  if (Status s = lab::ip_batch(node_ns_, {"link set " + ref.host + " up", "route add " + ip + "/32 dev " + ref.host});
-      !s)
-    return s;
+  if (bridged()) {
+    if (pod_side)
+      if (Status s = bridge_pod_side(ref); !s) return s;
+    if (Status s = lab::ip_batch(node_ns_, {"link set " + ref.host + " master cni0", "link set " + ref.host + " up"});
+        !s)
+      return s;
+  } else {
+    if (Status s = lab::ip_batch(ref.netns, {"link set lo up", "link set eth0 up", "addr add " + ip + "/32 dev eth0",
+                                             "route add 169.254.1.1 dev eth0 scope link",
+                                             "route add default via 169.254.1.1 dev eth0"});
+        !s)
+      return s;
+    if (Status s = lab::write_sysctls(node_ns_, {{"net/ipv4/conf/" + ref.host + "/proxy_arp", "1"}}); !s) return s;
+    if (Status s = lab::ip_batch(node_ns_, {"link set " + ref.host + " up", "route add " + ip + "/32 dev " + ref.host});
+        !s)
+      return s;
+  }
   ref.handle = std::make_unique<lab::NetnsHandle>(ref.netns);
   if (!ports.empty()) {
     int ready[2];
@@ -316,6 +345,13 @@ inline Status Node::add_pod(const std::string& key, const std::string& ip, const
     if (!s) return s;
   }
   return Status::ok();
+}
+
+inline Status Node::bridge_pod_side(const PodIface& pod) const {
+  std::string gateway = bridge_gateway_.substr(0, bridge_gateway_.find('/'));
+  std::string len = bridge_gateway_.substr(bridge_gateway_.find('/'));
+  return lab::ip_batch(pod.netns, {"link set lo up", "link set eth0 up", "addr add " + pod.ip + len + " dev eth0",
+                                   "route add default via " + gateway + " dev eth0"});
 }
 
 inline Status Node::remove_pod(const std::string& key) {
@@ -439,6 +475,15 @@ inline void Node::write_manifest(const std::string& name, const std::string& yam
 }
 
 inline void Node::remove_manifest(const std::string& name) const { fs::remove(manifests_ + "/" + name); }
+
+inline std::optional<json> Node::endpoint(const std::string& pod) const {
+  auto r = get("/v1/endpoints");
+  if (r.status != 200) return std::nullopt;
+  json j = json::parse(r.body);
+  for (const auto& e : j["endpoints"])
+    if (e["pod"] == pod) return e;
+  return std::nullopt;
+}
 
 inline bool Node::probe(const std::string& from_pod, const std::string& to_ip, const std::string& proto,
                         uint16_t port, int timeout_ms) const {

@@ -4,7 +4,8 @@
 // waited for on the agents' generations and /readyz, and the full matrix
 // (TCP, UDP, ICMP, from pods and from outside) checked against the
 // scenario's hand-written expectation. Run twice: all pods on one node, and
-// pods spread over two nodes.
+// pods spread over two nodes; ctest runs it again per dataplane and per
+// layout (BPFENCE_LAB_DATAPLANE, BPFENCE_LAB_CNI).
 //
 // Also: a policy applied while traffic flows takes effect exactly when the
 // agents say it is enforced (no sleeps): probes started before the change
@@ -56,6 +57,15 @@ LabOptions options(const std::string& name, Placement placement) {
   o.verbose = true;  // up/enforced/down timings on stderr, for slow runs
   // BPFENCE_LAB_DATAPLANE=iptables holds the other dataplane to the same tables.
   if (const char* dp = std::getenv("BPFENCE_LAB_DATAPLANE"); dp && *dp) o.dataplane = dp;
+  // BPFENCE_LAB_CNI=bridge: pods on cni0 bridges instead of routed veths.
+  if (const char* cni = std::getenv("BPFENCE_LAB_CNI"); cni && *cni) {
+    auto c = parse_cni(cni);
+    if (!c) {
+      std::fprintf(stderr, "BPFENCE_LAB_CNI=%s: want routed or bridge\n", cni);
+      std::exit(2);
+    }
+    o.cni = *c;
+  }
   return o;
 }
 

@@ -52,8 +52,11 @@ TEST_CASE("deny all ingress: the pod's ingress chain only lets replies, the node
   CHECK(lines(m, in) == concat(preamble("10.0.0.10", true), {"-j DROP"}));
   // Only isolated directions get a chain and a jump.
   CHECK(lines(m, chain_of(c, "default/web", BF_DIR_EGRESS)).empty());
+  // The second jump: the same pod behind a bridge (br_netfilter), by address.
   CHECK(lines(m, "BPFENCE-t1-FWD") ==
-        Lines{"-j BPFENCE-t1-SRC", "-o v-web -m comment --comment \"default/web\" -j " + in});
+        Lines{"-j BPFENCE-t1-SRC", "-o v-web -m comment --comment \"default/web\" -j " + in,
+              "! -o v-web -d 10.0.0.10/32 -m comment --comment \"default/web\" -j " + in});
+  CHECK(lines(m, "BPFENCE-t1-FWD", Family::V6) == Lines{"-j BPFENCE-t1-SRC", "-o v-web -m comment --comment \"default/web\" -j " + in});
   CHECK(entries(m, "bpfence-t1-host-4") == Lines{"192.168.0.1/32"});
   // IPv6 has the same chains, with the IPv6 sets and no v4 self rule.
   CHECK(lines(m, in, Family::V6) ==
@@ -239,8 +242,10 @@ spec:
   if (identity_of(c, "default/db2") < identity_of(c, "default/db")) std::swap(want_rules[1], want_rules[2]);
   want_rules.push_back("-j DROP");
   CHECK(lines(m, out) == concat(preamble("10.0.0.10", false), want_rules));
+  // The second jump: the same pod behind a bridge, by the port it came in by.
   CHECK(lines(m, "BPFENCE-t1-FWD") ==
-        Lines{"-j BPFENCE-t1-SRC", "-i v-web -m comment --comment \"default/web\" -j " + out});
+        Lines{"-j BPFENCE-t1-SRC", "-i v-web -m comment --comment \"default/web\" -j " + out,
+              "-m physdev --physdev-in v-web -m comment --comment \"default/web\" -j " + out});
   CHECK(walk_allows(m, c, "default/web", "default/db", 6, 5432));
   CHECK_FALSE(walk_allows(m, c, "default/web", "default/db", 6, 6432));
   CHECK(walk_allows(m, c, "default/web", "default/db2", 6, 6432));

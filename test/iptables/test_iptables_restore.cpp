@@ -85,6 +85,8 @@ TEST_CASE("a first install creates the sets, the chains and the FORWARD jump in 
                          ":BPFENCE-t1-SRC - [0:0]\n"
                          "-A BPFENCE-t1-FWD -j BPFENCE-t1-SRC\n"
                          "-A BPFENCE-t1-FWD -o v-web -m comment --comment \"default/web\" -j " + in + "\n"
+                         "-A BPFENCE-t1-FWD ! -o v-web -d 10.0.0.10/32 -m comment --comment \"default/web\" -j " +
+                             in + "\n"
                          "-A " + in + " -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n"
                          "-A " + in + " -m conntrack --ctstate INVALID -j DROP\n"
                          "-A " + in + " -m set --match-set bpfence-t1-host-4 src -j RETURN\n"

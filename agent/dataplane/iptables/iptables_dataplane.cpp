@@ -142,6 +142,25 @@ struct IptablesDataplane::Impl {
   // taken over as bindings (adopt()), so a restart leaves no gap.
   bool first_read = true;
   std::map<std::string, std::string> adoptable;  // pod -> interface
+  // A veth that is a bridge port (flannel, CNI bridge) forwards same-node
+  // traffic at layer 2: iptables sees it only through br_netfilter with
+  // net.bridge.bridge-nf-call-iptables on. Without it the pod would look
+  // enforced and not be, so binding fails and says what is missing.
+  Status check_bridged(const InterfaceBinding& b) {
+    std::string link;
+    if (!tools.run({"ip", "-o", "link", "show", "dev", b.ifname}, "", &link)) return Status::ok();
+    auto at = link.find(" master ");
+    if (at == std::string::npos) return Status::ok();
+    std::string bridge = link.substr(at + 8, link.find(' ', at + 8) - at - 8);
+    std::string on;
+    (void)tools.run({"cat", "/proc/sys/net/bridge/bridge-nf-call-iptables"}, "", &on);
+    if (on.starts_with("1")) return Status::ok();
+    return Status::error("bind " + b.pod + ": " + b.ifname + " is a port of bridge " + bridge +
+                         " and net.bridge.bridge-nf-call-iptables is " +
+                         (on.empty() ? "missing (br_netfilter not loaded)" : "0") +
+                         ": bridged traffic would bypass iptables; load br_netfilter and set it to 1");
+  }
+
   Status know_kernel() {
     if (kernel_known) return Status::ok();
     if (Status s = read_kernel(tools, names, ipv6, &applied); !s) return s;
@@ -277,6 +296,7 @@ Status IptablesDataplane::bind(const InterfaceBinding& binding, const DesiredSta
   }
   if (!ipt::valid_ifname(b.ifname))
     return Status::error("bind " + b.pod + ": interface name \"" + b.ifname + "\" is not usable in iptables");
+  if (Status s = d.check_bridged(b); !s) return s;
   std::set<std::string> redo = {b.pod};
   // An interface name now used by another pod: that pod's veth is gone.
   for (auto it = d.bound.begin(); it != d.bound.end();) {

@@ -59,6 +59,8 @@ struct Rule {
   enum class Target : uint8_t { Accept, Drop, Return, Jump };
 
   std::string in_iface, out_iface;
+  std::string physdev_in;     // -m physdev --physdev-in: the bridge port a frame came in by
+  std::string not_out_iface;  // ! -o
   Ct ctstate = Ct::Any;
   std::optional<IpAddress> src, dst;  // one address (/32 or /128)
   std::optional<Prefix> src_net;      // a source prefix

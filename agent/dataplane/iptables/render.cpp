@@ -355,42 +355,66 @@ struct Renderer::Impl {
     eps[pod] = std::move(*next);
   }
 
-  // The dispatch chains. SRC: from every pod (-i) its source check; INPUT
-  // jumps to it, and it comes first in FWD, before any chain that could
-  // accept the packet (another pod's ingress chain accepts established
-  // flows). FWD then: from the pod (-i) its egress chain, to the pod (-o)
-  // its ingress chain.
+  // The dispatch chains. SRC: from every pod its source check; INPUT jumps
+  // to it, and it comes first in FWD, before any chain that could accept the
+  // packet (another pod's ingress chain accepts established flows). FWD
+  // then: from the pod (-i) its egress chain, to the pod (-o) its ingress
+  // chain. A pod on a bridge (flannel, CNI bridge) is neither the in nor the
+  // out interface: with br_netfilter, its frames cross FORWARD with the
+  // bridge as both, so what comes from a pod also matches the bridge port it
+  // came in by (physdev-in, bridged or routed on), and ingress the pod's
+  // address when it leaves by any other interface (the out port of a frame
+  // routed onto the bridge is not known in FORWARD). On a routed node
+  // neither twin ever matches what its -i/-o rule does not.
   void write_forward() {
-    Chain src, fwd;
-    for (const auto& [pod, er] : eps) {
-      Rule jump = target_rule(Rule::Target::Jump);
-      jump.in_iface = er.ifname;
-      jump.jump = names.source_chain(er.endpoint_id);
-      jump.comment = pod;
-      src.push_back(std::move(jump));
-    }
-    Rule to_src = target_rule(Rule::Target::Jump);
-    to_src.jump = names.source_dispatch_chain();
-    fwd.push_back(std::move(to_src));
-    for (const auto& [pod, er] : eps) {
-      bool fc = fail_closed.count(pod) > 0;
-      for (bf_direction dir : {BF_DIR_EGRESS, BF_DIR_INGRESS}) {
-        if (!er.isolated[dir] && !fc) continue;
+    for (Family f : families()) {
+      Chain src, fwd;
+      for (const auto& [pod, er] : eps) {
         Rule jump = target_rule(Rule::Target::Jump);
-        (dir == BF_DIR_EGRESS ? jump.in_iface : jump.out_iface) = er.ifname;
-        jump.jump = names.endpoint_chain(dir, er.endpoint_id);
+        jump.jump = names.source_chain(er.endpoint_id);
         jump.comment = pod;
-        fwd.push_back(std::move(jump));
+        Rule bridged = jump;
+        jump.in_iface = er.ifname;
+        bridged.physdev_in = er.ifname;
+        src.push_back(std::move(jump));
+        src.push_back(std::move(bridged));
       }
-    }
-    for (const auto& [name, chain] : {std::pair{names.source_dispatch_chain(), &src},
-                                      std::pair{names.forward_chain(), &fwd}})
-      for (Family f : families()) {
+      Rule to_src = target_rule(Rule::Target::Jump);
+      to_src.jump = names.source_dispatch_chain();
+      fwd.push_back(std::move(to_src));
+      for (const auto& [pod, er] : eps) {
+        bool fc = fail_closed.count(pod) > 0;
+        for (bf_direction dir : {BF_DIR_EGRESS, BF_DIR_INGRESS}) {
+          if (!er.isolated[dir] && !fc) continue;
+          Rule jump = target_rule(Rule::Target::Jump);
+          jump.jump = names.endpoint_chain(dir, er.endpoint_id);
+          jump.comment = pod;
+          Rule routed = jump;
+          (dir == BF_DIR_EGRESS ? routed.in_iface : routed.out_iface) = er.ifname;
+          fwd.push_back(std::move(routed));
+          if (dir == BF_DIR_EGRESS) {
+            Rule bridged = jump;
+            bridged.physdev_in = er.ifname;
+            fwd.push_back(std::move(bridged));
+            continue;
+          }
+          for (const IpAddress& ip : er.ips) {
+            if (ip.is_v4() != (f == Family::V4)) continue;
+            Rule bridged = jump;
+            bridged.dst = ip;
+            bridged.not_out_iface = er.ifname;
+            fwd.push_back(std::move(bridged));
+          }
+        }
+      }
+      for (const auto& [name, chain] : {std::pair{names.source_dispatch_chain(), &src},
+                                        std::pair{names.forward_chain(), &fwd}}) {
         auto it = model.chains(f).find(name);
         if (it != model.chains(f).end() && it->second == *chain) continue;
         model.chains(f)[name] = *chain;
         changes.chains.insert(name);
       }
+    }
   }
 
   Status bind_pod(const DesiredState& s, const std::string& pod, const std::map<std::string, std::string>& ifnames) {

@@ -44,9 +44,11 @@ std::string rule_spec(const Rule& r, Family) {
   };
   if (!r.in_iface.empty()) add("-i " + r.in_iface);
   if (!r.out_iface.empty()) add("-o " + r.out_iface);
+  if (!r.not_out_iface.empty()) add("! -o " + r.not_out_iface);
   if (r.src) add("-s " + host_text(*r.src));
   if (r.src_net) add("-s " + r.src_net->str());
   if (r.dst) add("-d " + host_text(*r.dst));
+  if (!r.physdev_in.empty()) add("-m physdev --physdev-in " + r.physdev_in);
   if (r.proto) {
     std::string p = proto_name(r.proto);
     add("-p " + p);

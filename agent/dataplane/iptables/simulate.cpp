@@ -16,6 +16,8 @@ struct Walker {
   bool matches(const Rule& r) const {
     if (!r.in_iface.empty() && r.in_iface != p.in_iface) return false;
     if (!r.out_iface.empty() && r.out_iface != p.out_iface) return false;
+    if (!r.not_out_iface.empty() && r.not_out_iface == p.out_iface) return false;
+    if (!r.physdev_in.empty() && r.physdev_in != p.physdev_in) return false;
     if (r.ctstate == Rule::Ct::EstablishedRelated && p.ct != SimPacket::Ct::Established) return false;
     if (r.ctstate == Rule::Ct::Invalid && p.ct != SimPacket::Ct::Invalid) return false;
     if (r.src && *r.src != p.src) return false;

@@ -14,6 +14,7 @@ struct SimPacket {
   uint8_t proto = 6;
   uint16_t dport = 0;
   std::string in_iface, out_iface;  // FORWARD: where it came from, where it goes
+  std::string physdev_in;           // the bridge port it came in by ("" when not bridged)
   enum class Ct : uint8_t { New, Established, Invalid } ct = Ct::New;
 };
 
