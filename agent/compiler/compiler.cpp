@@ -59,19 +59,36 @@ bool Compiler::Impl::policy_mentions_identity(const NetworkPolicy& p, const Iden
   return has_named_port(p.egress);
 }
 
-bool Compiler::Impl::policy_uses_namespace_selector(const NetworkPolicy& p) const {
-  for (const auto* rules : {&p.ingress, &p.egress})
-    for (const auto& rule : *rules)
-      for (const auto& peer : rule.peers)
-        if (peer.namespace_selector) return true;
-  return false;
-}
-
+// Only policies that select a local pod have entries naming identities; a
+// policy that selects none is recomputed anyway when it starts to (the pod
+// that it selects marks it).
 void Compiler::Impl::mark_policies_mentioning(const IdentityInfo& info) {
   if (dirty_policies.size() == policies.size()) return;  // a full compile: everything is recomputed
   const Labels& ns_labels = namespace_labels(info.namespace_);
-  for (const auto& [key, p] : policies)
-    if (policy_mentions_identity(p, info, ns_labels)) dirty_policies.insert(key);
+  for (const auto& key : peer_index.candidates(info.namespace_, info.labels, ns_labels)) {
+    if (dirty_policies.count(key)) continue;
+    if (policy_mentions_identity(policies.at(key), info, ns_labels)) dirty_policies.insert(key);
+  }
+}
+
+// A pod's container ports came or went: its identity is unchanged, so only
+// egress named ports (resolved on the destination pods) can move.
+void Compiler::Impl::mark_policies_resolving_named_ports() {
+  for (const auto& key : peer_index.resolving_named_ports()) dirty_policies.insert(key);
+}
+
+// A namespace's labels changed: a peer's identities move only where its
+// namespaceSelector matched the old labels and not the new, or the reverse.
+void Compiler::Impl::mark_policies_for_namespace(const Labels& was, const Labels& now) {
+  for (const auto& [key, _] : peer_index.policies()) {
+    if (dirty_policies.count(key)) continue;
+    const NetworkPolicy& p = policies.at(key);
+    for (const auto* rules : {&p.ingress, &p.egress})
+      for (const auto& rule : *rules)
+        for (const auto& peer : rule.peers)
+          if (peer.namespace_selector && peer.namespace_selector->matches(was) != peer.namespace_selector->matches(now))
+            dirty_policies.insert(key);
+  }
 }
 
 void Compiler::Impl::mark_policies_selecting_local(const std::string& ns, const Labels& labels) {
@@ -241,7 +258,7 @@ void Compiler::Impl::remove_pod(const std::string& key, const Pod& pod, bool por
   auto& members = identity_pods[id];
   members.erase(key);
   if (members.empty()) orphaned.emplace(id, IdentityInfo{pod.namespace_, pod.labels});
-  if (ports_changed && !pod.ports.empty()) mark_policies_mentioning({pod.namespace_, pod.labels});
+  if (ports_changed && !pod.ports.empty()) mark_policies_resolving_named_ports();
   for (const auto& ip : pod.ips) {
     addr_pods[ip].erase(key);
     if (addr_pods[ip].empty()) addr_pods.erase(ip);
@@ -249,6 +266,9 @@ void Compiler::Impl::remove_pod(const std::string& key, const Pod& pod, bool por
   }
   if (is_local(pod)) {
     for (const auto& ip : pod.ips) local_by_ip.erase(ip);
+    auto& local = local_pods_by_ns[pod.namespace_];
+    local.erase(key);
+    if (local.empty()) local_pods_by_ns.erase(pod.namespace_);
     mark_policies_selecting_local(pod.namespace_, pod.labels);
     before.endpoints.insert(key);
   }
@@ -266,7 +286,7 @@ void Compiler::Impl::add_pod(const std::string& key, const Pod& pod, bool ports_
     state.identities[id] = info;
     mark_policies_mentioning(info);
   } else if (ports_changed && !pod.ports.empty()) {
-    mark_policies_mentioning(info);  // egress named ports of this identity
+    mark_policies_resolving_named_ports();
   }
   for (const auto& ip : pod.ips) {
     addr_pods[ip].insert(key);
@@ -274,6 +294,7 @@ void Compiler::Impl::add_pod(const std::string& key, const Pod& pod, bool ports_
   }
   if (is_local(pod)) {
     for (const auto& ip : pod.ips) local_by_ip[ip] = key;
+    local_pods_by_ns[pod.namespace_].insert(key);
     mark_policies_selecting_local(pod.namespace_, pod.labels);
     before.endpoints.insert(key);
   }
@@ -337,10 +358,11 @@ void Compiler::Impl::refresh_prefixes() {
     }
   }
   if (changed.empty()) return;
-  for (const auto& [key, p] : policies) {
+  // Only policies selecting a local pod have entries for cidr identities.
+  for (const auto& [key, _] : peer_index.policies()) {
     if (dirty_policies.count(key)) continue;
     std::set<Prefix> named;
-    collect_prefixes(p, named);
+    collect_prefixes(policies.at(key), named);
     for (const auto& pfx : named)
       if (std::any_of(changed.begin(), changed.end(), [&](const Prefix& c) { return overlaps(c, pfx); })) {
         dirty_policies.insert(key);
@@ -403,7 +425,12 @@ void Compiler::Impl::recompute(const std::string& key) {
       rule_ids.release({it->second.policy, it->second.direction, it->second.index});
     set_rule(id, std::nullopt);
   }
-  if (next.rule_ids.empty() && !policies.count(key))
+  auto policy = policies.find(key);
+  if (policy != policies.end() && (!next.ingress_endpoints.empty() || !next.egress_endpoints.empty()))
+    peer_index.add(policy->second);
+  else
+    peer_index.remove(key);
+  if (next.rule_ids.empty() && policy == policies.end())
     contributions.erase(key);
   else
     contributions[key] = std::move(next);
@@ -505,21 +532,14 @@ void Compiler::set_host_ips(std::vector<IpAddress> ips) {
 StateDiff Compiler::commit() {
   Impl& d = *impl_;
 
-  // Namespaces: a label change moves every namespaceSelector that matched
-  // the old or matches the new labels.
+  // Namespaces: a label change moves the namespaceSelectors that matched
+  // the old labels or match the new ones, but not both.
   for (const auto& name : d.dirty_namespaces) {
     const auto& old = d.old_namespaces[name];
     Labels was = old ? old->labels : Labels{{kNamespaceNameLabel, name}};
     const Labels& now = d.namespace_labels(name);
     if (old && was == now && d.namespaces.count(name)) continue;
-    for (const auto& [key, p] : d.policies) {
-      if (!d.policy_uses_namespace_selector(p)) continue;
-      for (const auto* rules : {&p.ingress, &p.egress})
-        for (const auto& rule : *rules)
-          for (const auto& peer : rule.peers)
-            if (peer.namespace_selector && (peer.namespace_selector->matches(was) || peer.namespace_selector->matches(now)))
-              d.dirty_policies.insert(key);
-    }
+    d.mark_policies_for_namespace(was, now);
   }
 
   // Pods: take the old version out, put the new one in.
@@ -527,7 +547,11 @@ StateDiff Compiler::commit() {
     const auto& old = d.old_pods[key];
     auto cur = d.pods.find(key);
     if (old && cur != d.pods.end() && old->same_for_policy(cur->second)) continue;  // a resync
-    bool ports_changed = !old || cur == d.pods.end() || old->ports != cur->second.ports;
+    // The identities' container ports (what egress named ports resolve to)
+    // change when the pod's ports do, and when its ports move to another
+    // identity with it.
+    bool ports_changed = !old || cur == d.pods.end() || old->ports != cur->second.ports ||
+                         old->labels != cur->second.labels || old->host_network != cur->second.host_network;
     if (old) d.remove_pod(key, *old, ports_changed);
     if (cur != d.pods.end()) d.add_pod(key, cur->second, ports_changed);
     bool local_now = cur != d.pods.end() && d.is_local(cur->second);

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "bpfence/compiler.h"
+#include "peer_index.h"
 
 namespace bpfence {
 
@@ -168,6 +169,12 @@ struct Compiler::Impl {
   std::map<std::string, std::set<std::string>> ep_ingress, ep_egress;  // pod -> policies
   std::map<std::tuple<uint32_t, int, int>, int> range_counts;  // (endpoint, dir, bf_peer_kind) -> entries
   std::map<IpAddress, std::string> local_by_ip;                        // ip -> local pod
+  // Local pods by namespace: a policy selects pods of its own namespace
+  // that run here, a handful among the namespace's pods.
+  std::map<std::string, std::set<std::string>> local_pods_by_ns;
+  // The policies that select a local pod (the only ones whose entries
+  // depend on identities), by the labels their peers need.
+  PeerIndex peer_index;
 
   DesiredState state;
 
@@ -201,6 +208,8 @@ struct Compiler::Impl {
   void add_pod(const std::string& key, const Pod& pod, bool ports_changed);
   void release_orphaned_identities();
   void mark_policies_mentioning(const IdentityInfo& info);
+  void mark_policies_resolving_named_ports();
+  void mark_policies_for_namespace(const Labels& was, const Labels& now);
   void mark_policies_selecting_local(const std::string& ns, const Labels& labels);
   void refresh_prefixes();
   void recompute(const std::string& policy);
@@ -214,7 +223,6 @@ struct Compiler::Impl {
   bool peer_matches_identity(const NetworkPolicy& p, const PolicyPeer& peer, const IdentityInfo& id,
                              const Labels& ns_labels) const;
   bool policy_mentions_identity(const NetworkPolicy& p, const IdentityInfo& id, const Labels& ns_labels) const;
-  bool policy_uses_namespace_selector(const NetworkPolicy& p) const;
 
   // contribution.cpp
   Contribution contribute(const NetworkPolicy& p);

@@ -65,10 +65,9 @@ Contribution Compiler::Impl::contribute(const NetworkPolicy& p) {
 
   // Local pods the policy selects: same namespace, podSelector matches.
   std::vector<std::pair<std::string, uint32_t>> selected;
-  for (auto it = pods.lower_bound(p.namespace_ + "/"); it != pods.end() && it->second.namespace_ == p.namespace_;
-       ++it)
-    if (is_local(it->second) && p.pod_selector.matches(it->second.labels))
-      selected.emplace_back(it->first, *endpoint_ids.find(it->first));
+  if (auto local = local_pods_by_ns.find(p.namespace_); local != local_pods_by_ns.end())
+    for (const auto& pod : local->second)
+      if (p.pod_selector.matches(pods.at(pod).labels)) selected.emplace_back(pod, *endpoint_ids.find(pod));
 
   auto add_exact = [&](uint32_t ep, uint32_t peer, bf_direction dir, uint8_t proto, uint16_t port, uint32_t rule) {
     PolicyKey k;
