@@ -1,12 +1,15 @@
 // Compiler benchmark: a full compile of a synthetic cluster, then single
-// changes (one policy edited, one pod relabeled, one pod added, one
-// namespace relabeled) each followed by commit(). Reports the median and p99
-// over repeats, and the size of each diff. Not a test: it asserts nothing.
-//
-// usage: compiler_bench [--pods N] [--policies N] [--local N] [--repeat N] [--json FILE] [--only policy]
+// changes (one policy edited, one pod relabeled within existing identities
+// or into a new one, one pod added, one pod deleted, one namespace
+// relabeled) each followed by commit(). Reports the median and p99 over
+// repeats, the size of each diff and the peak RSS. Not a test: it asserts
+// nothing.
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <ctime>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -32,6 +35,26 @@ struct Clock {
 
 double ms_since(double t0) { return Clock::now() - t0; }
 
+const char* kUsage =
+    "usage: compiler_bench [--pods N] [--policies N] [--local N] [--repeat N] [--json FILE] [--only policy]\n"
+    "  --pods N      pods in the synthetic cluster (default 10000)\n"
+    "  --policies N  network policies (default 1000)\n"
+    "  --local N     pods on this node (default 100)\n"
+    "  --repeat N    changes of each kind measured (default 50; namespace relabels: at most 10)\n"
+    "  --json FILE   also write the results as JSON\n"
+    "  --only policy measure only policy edits (for profiling)\n";
+
+// A positive count, or exit with the flag named.
+int count_arg(const std::string& flag, const char* value) {
+  char* end = nullptr;
+  long n = std::strtol(value, &end, 10);
+  if (*value == '\0' || *end != '\0' || n <= 0 || n > 100000000) {
+    std::fprintf(stderr, "compiler_bench: %s wants a positive count, got '%s'\n%s", flag.c_str(), value, kUsage);
+    std::exit(2);
+  }
+  return static_cast<int>(n);
+}
+
 struct Series {
   std::vector<double> ms;
   size_t entries = 0;
@@ -47,14 +70,27 @@ struct Series {
 int main(int argc, char** argv) {
   int pods = 10000, policies = 1000, local = 100, repeat = 50;
   std::string json_path, only;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--pods") pods = std::atoi(argv[i + 1]);
-    else if (a == "--policies") policies = std::atoi(argv[i + 1]);
-    else if (a == "--local") local = std::atoi(argv[i + 1]);
-    else if (a == "--repeat") repeat = std::atoi(argv[i + 1]);
-    else if (a == "--json") json_path = argv[i + 1];
-    else if (a == "--only") only = argv[i + 1];  // "policy": profile one operation
+    if (a == "--help" || a == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "compiler_bench: %s: unknown flag or missing value\n%s", a.c_str(), kUsage);
+      return 2;
+    }
+    const char* v = argv[++i];
+    if (a == "--pods") pods = count_arg(a, v);
+    else if (a == "--policies") policies = count_arg(a, v);
+    else if (a == "--local") local = count_arg(a, v);
+    else if (a == "--repeat") repeat = count_arg(a, v);
+    else if (a == "--json") json_path = v;
+    else if (a == "--only" && std::string(v) == "policy") only = v;  // profile one operation
+    else {
+      std::fprintf(stderr, "compiler_bench: %s %s: unknown flag or value\n%s", a.c_str(), v, kUsage);
+      return 2;
+    }
   }
   auto cluster = synthetic::make(pods, policies, local);
 
@@ -84,7 +120,7 @@ int main(int argc, char** argv) {
   std::sort(local_policies.begin(), local_policies.end());
   local_policies.erase(std::unique(local_policies.begin(), local_policies.end()), local_policies.end());
 
-  Series policy_edit, pod_relabel, pod_add, ns_relabel;
+  Series policy_edit, pod_relabel, pod_new_identity, pod_add, pod_delete, ns_relabel;
   for (int r = 0; r < repeat; ++r) {
     {
       NetworkPolicy p = c.policies().at(local_policies[r % local_policies.size()]);
@@ -106,6 +142,16 @@ int main(int argc, char** argv) {
       pod_relabel.entries = std::max(pod_relabel.entries, d.size());
     }
     {
+      // A label no other pod has: the pod leaves its identity for a new one.
+      Pod p = cluster.pods[(r * 104729 + 17) % cluster.pods.size()];
+      p.labels["canary"] = "c-" + std::to_string(r);
+      auto t0 = Clock::now();
+      c.upsert(p);
+      auto d = c.commit();
+      pod_new_identity.ms.push_back(ms_since(t0));
+      pod_new_identity.entries = std::max(pod_new_identity.entries, d.size());
+    }
+    {
       Pod p = cluster.pods[r % cluster.pods.size()];
       p.name = "extra-" + std::to_string(r);
       p.ips = {IpAddress::from_v4((10u << 24) | (200u << 16) | static_cast<uint32_t>(r))};
@@ -114,6 +160,16 @@ int main(int argc, char** argv) {
       auto d = c.commit();
       pod_add.ms.push_back(ms_since(t0));
       pod_add.entries = std::max(pod_add.entries, d.size());
+    }
+    {
+      const Pod& p = cluster.pods[(r * 3571 + 5) % cluster.pods.size()];
+      if (c.pods().count(p.key())) {
+        auto t0 = Clock::now();
+        c.erase_pod(p.key());
+        auto d = c.commit();
+        pod_delete.ms.push_back(ms_since(t0));
+        pod_delete.entries = std::max(pod_delete.entries, d.size());
+      }
     }
     if (r < 10) {
       Namespace n = cluster.namespaces[r % cluster.namespaces.size()];
@@ -136,8 +192,15 @@ int main(int argc, char** argv) {
   row("full compile", full);
   row("one policy edited", policy_edit);
   row("one pod relabeled", pod_relabel);
+  row("one pod to a new identity", pod_new_identity);
   row("one pod added", pod_add);
+  row("one pod deleted", pod_delete);
   row("one namespace relabeled", ns_relabel);
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  double peak_mb = ru.ru_maxrss / 1024.0;  // kilobytes on Linux
+  std::printf("peak RSS %.0f MB\n", peak_mb);
+  out["peak_rss_mb"] = peak_mb;
   if (!json_path.empty()) std::ofstream(json_path) << out.dump(2) << "\n";
   return 0;
 }
