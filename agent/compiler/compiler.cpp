@@ -66,8 +66,8 @@ void Compiler::Impl::mark_policies_mentioning(const IdentityInfo& info) {
   if (dirty_policies.size() == policies.size()) return;  // a full compile: everything is recomputed
   const Labels& ns_labels = namespace_labels(info.namespace_);
   for (const auto& key : peer_index.candidates(info.namespace_, info.labels, ns_labels)) {
-    if (dirty_policies.count(key)) continue;
-    if (policy_mentions_identity(policies.at(key), info, ns_labels)) dirty_policies.insert(key);
+    if (dirty_policies.count(key) || peer_dirty_policies.count(key)) continue;
+    if (policy_mentions_identity(policies.at(key), info, ns_labels)) peer_dirty_policies.insert(key);
   }
 }
 
@@ -284,6 +284,7 @@ void Compiler::Impl::add_pod(const std::string& key, const Pod& pod, bool ports_
   if (!state.identities.count(id)) {
     identities_by_ns[pod.namespace_].insert(id);
     state.identities[id] = info;
+    added_identities.insert(id);
     mark_policies_mentioning(info);
   } else if (ports_changed && !pod.ports.empty()) {
     mark_policies_resolving_named_ports();
@@ -306,6 +307,7 @@ void Compiler::Impl::release_orphaned_identities() {
     identities_by_ns[info.namespace_].erase(id);
     identity_ids.release(info);
     state.identities.erase(id);
+    removed_identities.insert(id);
     mark_policies_mentioning(info);
   }
   orphaned.clear();
@@ -434,6 +436,47 @@ void Compiler::Impl::recompute(const std::string& key) {
     contributions.erase(key);
   else
     contributions[key] = std::move(next);
+}
+
+// Only identities came or went since the policy's last contribution: its
+// entries naming a removed identity go, the entries of the new ones come;
+// the cost follows those entries, not the policy's size.
+void Compiler::Impl::recompute_peers(const std::string& key) {
+  auto contribution = contributions.find(key);
+  auto policy = policies.find(key);
+  if (contribution == contributions.end() || policy == policies.end()) return recompute(key);
+  Contribution& c = contribution->second;
+  auto drop = [&](auto& list, auto set_ref) {
+    auto& items = list.items;
+    items.erase(std::remove_if(items.begin(), items.end(),
+                               [&](const auto& e) {
+                                 if (!removed_identities.count(e.first.k.peer_identity)) return false;
+                                 set_ref(e.first, e.second, -1);
+                                 return true;
+                               }),
+                items.end());
+  };
+  // The new identities' keys are new: merging keeps each list sorted and
+  // without repeated keys.
+  auto add = [&](auto& list, const auto& more, auto set_ref) {
+    auto& items = list.items;
+    for (const auto& [k, rule] : more.items) set_ref(k, rule, +1);
+    size_t old_size = items.size();
+    items.insert(items.end(), more.items.begin(), more.items.end());
+    std::inplace_merge(items.begin(), items.begin() + old_size, items.end(),
+                       [](const auto& a, const auto& b) { return a.first < b.first; });
+  };
+  auto policy_ref = [&](const PolicyKey& k, uint32_t r, int d) { set_policy_ref(k, r, d); };
+  auto range_ref = [&](const RangeKey& k, uint32_t r, int d) { set_range_ref(k, r, d); };
+  if (!removed_identities.empty()) {
+    drop(c.policy, policy_ref);
+    drop(c.ranges, range_ref);
+  }
+  if (!added_identities.empty()) {
+    Contribution more = contribute(policy->second, &added_identities);
+    add(c.policy, more.policy, policy_ref);
+    add(c.ranges, more.ranges, range_ref);
+  }
 }
 
 EndpointState Compiler::Impl::endpoint_state(const std::string& key) const {
@@ -573,10 +616,15 @@ StateDiff Compiler::commit() {
 
   d.refresh_prefixes();
   for (const auto& key : std::set(d.dirty_policies)) d.recompute(key);
+  for (const auto& key : d.peer_dirty_policies)
+    if (!d.dirty_policies.count(key)) d.recompute_peers(key);
 
   StateDiff diff = d.collect_diff();
   d.endpoint_ids.drop_reservations();  // preferences hold for one commit
   d.dirty_policies.clear();
+  d.peer_dirty_policies.clear();
+  d.added_identities.clear();
+  d.removed_identities.clear();
   d.dirty_pods.clear();
   d.dirty_namespaces.clear();
   d.old_pods.clear();

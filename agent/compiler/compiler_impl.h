@@ -180,6 +180,10 @@ struct Compiler::Impl {
 
   // Buffered since the last commit.
   std::set<std::string> dirty_policies;
+  // Policies whose only change is identities that came or went: their
+  // entries for those identities are added or dropped, nothing else.
+  std::set<std::string> peer_dirty_policies;
+  std::set<uint32_t> added_identities, removed_identities;
   std::set<std::string> dirty_pods;        // pods upserted or erased
   std::set<std::string> dirty_namespaces;  // namespaces upserted or erased
   bool host_ips_dirty = false;
@@ -213,6 +217,7 @@ struct Compiler::Impl {
   void mark_policies_selecting_local(const std::string& ns, const Labels& labels);
   void refresh_prefixes();
   void recompute(const std::string& policy);
+  void recompute_peers(const std::string& policy);
   EndpointState endpoint_state(const std::string& pod) const;
   StateDiff collect_diff();
 
@@ -225,8 +230,10 @@ struct Compiler::Impl {
   bool policy_mentions_identity(const NetworkPolicy& p, const IdentityInfo& id, const Labels& ns_labels) const;
 
   // contribution.cpp
-  Contribution contribute(const NetworkPolicy& p);
-  std::vector<uint32_t> peer_identities(const NetworkPolicy& p, const PolicyRule& rule, bool& named_ok);
+  // only_peers: just the entries whose peer is one of these identities.
+  Contribution contribute(const NetworkPolicy& p, const std::set<uint32_t>* only_peers = nullptr);
+  std::vector<uint32_t> peer_identities(const NetworkPolicy& p, const PolicyRule& rule, bool& named_ok,
+                                        const std::set<uint32_t>* only = nullptr);
   std::vector<uint32_t> cidr_identities(const IpBlock& block) const;
 };
 

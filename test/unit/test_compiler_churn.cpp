@@ -176,6 +176,7 @@ TEST_CASE("incremental commits agree with a full compile under pod and namespace
   };
   for (int i = 0; i < 24; ++i) cl.pods.push_back(make_pod());
   Compiler inc = cl.compile("node-a");
+  DesiredState mirror = inc.state();  // what the dataplane holds, kept by the diffs alone
 
   for (int step = 0; step < 80; ++step) {
     std::vector<Pod> live;
@@ -219,8 +220,9 @@ TEST_CASE("incremental commits agree with a full compile under pod and namespace
       }
     }
     if (rng() % 3 == 0) continue;  // sometimes batch several changes
-    inc.commit();
+    apply(mirror, inc.commit());
     INFO("step " << step);
+    REQUIRE(same_maps(mirror, inc.state()));
     auto full = full_compile(inc);
     REQUIRE(matrix(inc) == matrix(full));
     REQUIRE(isolation(inc) == isolation(full));
@@ -280,4 +282,34 @@ TEST_CASE("a policy that selected no local pod catches up on what changed meanwh
   CHECK(allowed(c, "b/fe", "a/web", "443/TCP"));     // team=blue namespace, tier=fe
   CHECK(allowed(c, "a/fe-2", "a/web", "80/TCP"));    // app=api of a
   CHECK_FALSE(allowed(c, "a/fe-2", "a/web", "443/TCP"));
+}
+
+TEST_CASE("a new identity reaches the policies that admit it by namespace, namespace label or anywhere",
+          "[incremental][churn]") {
+  Cluster cl;
+  cl.ns("a", {{"team", "blue"}}).ns("b", {{"env", "prod"}}).ns("c").ns("d");
+  cl.pod("a/db", "10.0.0.1", {{"app", "db"}}, {"http:8080/TCP"});
+  cl.pod("b/cache", "10.0.1.1", {{"app", "cache"}});
+  cl.pod("b/api", "10.0.1.2", {{"app", "api"}});
+  cl.policy(kPolicies);
+  auto c = cl.compile("node-a");
+  auto add = [&](const std::string& ns, const std::string& name, const std::string& ip, Labels labels) {
+    Pod p;
+    p.namespace_ = ns;
+    p.name = name;
+    p.labels = std::move(labels);
+    p.node_name = "node-b";
+    p.ips = {*IpAddress::parse(ip)};
+    c.upsert(p);
+    c.commit();
+  };
+  REQUIRE_FALSE(allowed(c, "10.0.0.9", "a/db", "8080/TCP"));
+  add("a", "new", "10.0.0.9", {{"app", "web"}, {"canary", "z1"}});
+  CHECK(allowed(c, "a/new", "a/db", "8080/TCP"));   // by-namespace: any pod of a
+  CHECK(allowed(c, "a/new", "b/api", "443/TCP"));   // anywhere: a namespace with a team
+  CHECK_FALSE(allowed(c, "a/new", "b/cache", "443/TCP"));
+
+  add("b", "new", "10.0.1.9", {{"app", "web"}, {"canary", "z2"}});
+  CHECK(allowed(c, "b/new", "b/cache", "443/TCP"));  // by-namespace-label: env=prod, app not db
+  CHECK_FALSE(allowed(c, "b/new", "a/db", "8080/TCP"));  // by-namespace admits only a
 }
