@@ -79,16 +79,26 @@ void Compiler::Impl::mark_policies_resolving_named_ports() {
 
 // A namespace's labels changed: a peer's identities move only where its
 // namespaceSelector matched the old labels and not the new, or the reverse.
-void Compiler::Impl::mark_policies_for_namespace(const Labels& was, const Labels& now) {
+// For those policies the namespace's identities leave and come back: their
+// entries are dropped and made again with the new labels.
+void Compiler::Impl::mark_policies_for_namespace(const std::string& ns, const Labels& was, const Labels& now) {
+  bool any = false;
   for (const auto& [key, _] : peer_index.policies()) {
-    if (dirty_policies.count(key)) continue;
     const NetworkPolicy& p = policies.at(key);
     for (const auto* rules : {&p.ingress, &p.egress})
       for (const auto& rule : *rules)
         for (const auto& peer : rule.peers)
-          if (peer.namespace_selector && peer.namespace_selector->matches(was) != peer.namespace_selector->matches(now))
-            dirty_policies.insert(key);
+          if (peer.namespace_selector && peer.namespace_selector->matches(was) != peer.namespace_selector->matches(now)) {
+            peer_dirty_policies.insert(key);
+            any = true;
+          }
   }
+  if (!any) return;
+  if (auto ids = identities_by_ns.find(ns); ids != identities_by_ns.end())
+    for (uint32_t id : ids->second) {
+      removed_identities.insert(id);
+      added_identities.insert(id);
+    }
 }
 
 void Compiler::Impl::mark_policies_selecting_local(const std::string& ns, const Labels& labels) {
@@ -439,8 +449,9 @@ void Compiler::Impl::recompute(const std::string& key) {
 }
 
 // Only identities came or went since the policy's last contribution: its
-// entries naming a removed identity go, the entries of the new ones come;
-// the cost follows those entries, not the policy's size.
+// entries naming a removed identity go, the entries of the added ones come
+// (an identity in both is made again); the cost follows those entries, not
+// the policy's size.
 void Compiler::Impl::recompute_peers(const std::string& key) {
   auto contribution = contributions.find(key);
   auto policy = policies.find(key);
@@ -582,7 +593,7 @@ StateDiff Compiler::commit() {
     Labels was = old ? old->labels : Labels{{kNamespaceNameLabel, name}};
     const Labels& now = d.namespace_labels(name);
     if (old && was == now && d.namespaces.count(name)) continue;
-    d.mark_policies_for_namespace(was, now);
+    d.mark_policies_for_namespace(name, was, now);
   }
 
   // Pods: take the old version out, put the new one in.

@@ -180,8 +180,9 @@ struct Compiler::Impl {
 
   // Buffered since the last commit.
   std::set<std::string> dirty_policies;
-  // Policies whose only change is identities that came or went: their
-  // entries for those identities are added or dropped, nothing else.
+  // Policies whose only change is identities that came or went (or whose
+  // namespace was relabeled): their entries for those identities are
+  // dropped, then made again for those that exist, nothing else.
   std::set<std::string> peer_dirty_policies;
   std::set<uint32_t> added_identities, removed_identities;
   std::set<std::string> dirty_pods;        // pods upserted or erased
@@ -213,7 +214,7 @@ struct Compiler::Impl {
   void release_orphaned_identities();
   void mark_policies_mentioning(const IdentityInfo& info);
   void mark_policies_resolving_named_ports();
-  void mark_policies_for_namespace(const Labels& was, const Labels& now);
+  void mark_policies_for_namespace(const std::string& ns, const Labels& was, const Labels& now);
   void mark_policies_selecting_local(const std::string& ns, const Labels& labels);
   void refresh_prefixes();
   void recompute(const std::string& policy);
