@@ -84,6 +84,7 @@ void Compiler::Impl::mark_policies_resolving_named_ports() {
 void Compiler::Impl::mark_policies_for_namespace(const std::string& ns, const Labels& was, const Labels& now) {
   bool any = false;
   for (const auto& [key, _] : peer_index.policies()) {
+    if (dirty_policies.count(key)) continue;  // recomputed in full (or erased)
     const NetworkPolicy& p = policies.at(key);
     for (const auto* rules : {&p.ingress, &p.egress})
       for (const auto& rule : *rules)

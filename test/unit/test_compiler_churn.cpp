@@ -183,7 +183,7 @@ TEST_CASE("incremental commits agree with a full compile under pod and namespace
     for (const auto& [_, p] : inc.pods()) live.push_back(p);
     if (live.empty()) live.push_back(make_pod());
     Pod p = live[rng() % live.size()];
-    switch (rng() % 8) {
+    switch (rng() % 9) {
       case 0:  // to another identity, maybe one nobody has
         p.labels = random_labels(rng, unique);
         inc.upsert(p);
@@ -209,6 +209,14 @@ TEST_CASE("incremental commits agree with a full compile under pod and namespace
       case 6: {
         const auto& ns = kNamespaces[rng() % kNamespaces.size()];
         inc.upsert(Namespace{ns, random_namespace_labels(rng, ns), ""});
+        break;
+      }
+      case 7: {  // a policy deleted or back, in the same batch as other changes
+        const auto& policy = cl.policies[rng() % cl.policies.size()];
+        if (inc.policies().count(policy.key()))
+          inc.erase_policy(policy.key());
+        else
+          inc.upsert(policy);
         break;
       }
       default: {  // erased (its pods keep the implicit name label) or back
