@@ -1,12 +1,15 @@
 // Compiler benchmark: a full compile of a synthetic cluster, then single
-// changes (one policy edited, one pod relabeled, one pod added, one
-// namespace relabeled) each followed by commit(). Reports the median and p99
-// over repeats, and the size of each diff. Not a test: it asserts nothing.
-//
-// usage: compiler_bench [--pods N] [--policies N] [--local N] [--repeat N] [--json FILE] [--only policy]
+// changes (one policy edited; one pod of another node relabeled within
+// existing identities or into a new one, added, deleted; one local pod
+// added; one namespace relabeled) each followed by commit(). Reports the median and p99 over
+// repeats, the size of each diff and the peak RSS. Not a test: it asserts
+// nothing.
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <ctime>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -33,6 +36,26 @@ struct Clock {
 
 double ms_since(double t0) { return Clock::now() - t0; }
 
+const char* kUsage =
+    "usage: compiler_bench [--pods N] [--policies N] [--local N] [--repeat N] [--json FILE] [--only policy]\n"
+    "  --pods N      pods in the synthetic cluster (default 10000)\n"
+    "  --policies N  network policies (default 1000)\n"
+    "  --local N     pods on this node (default 100)\n"
+    "  --repeat N    changes of each kind measured (default 50; namespace relabels: at most 10)\n"
+    "  --json FILE   also write the results as JSON\n"
+    "  --only policy measure only policy edits (for profiling)\n";
+
+// A positive count, or exit with the flag named.
+int count_arg(const std::string& flag, const char* value) {
+  char* end = nullptr;
+  long n = std::strtol(value, &end, 10);
+  if (*value == '\0' || *end != '\0' || n <= 0 || n > 100000000) {
+    std::fprintf(stderr, "compiler_bench: %s wants a positive count, got '%s'\n%s", flag.c_str(), value, kUsage);
+    std::exit(2);
+  }
+  return static_cast<int>(n);
+}
+
 struct Series {
   std::vector<double> ms;
   size_t entries = 0;
@@ -48,14 +71,27 @@ struct Series {
 int main(int argc, char** argv) {
   int pods = 10000, policies = 1000, local = 100, repeat = 50;
   std::string json_path, only;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--pods") pods = std::atoi(argv[i + 1]);
-    else if (a == "--policies") policies = std::atoi(argv[i + 1]);
-    else if (a == "--local") local = std::atoi(argv[i + 1]);
-    else if (a == "--repeat") repeat = std::atoi(argv[i + 1]);
-    else if (a == "--json") json_path = argv[i + 1];
-    else if (a == "--only") only = argv[i + 1];  // "policy": profile one operation
+    if (a == "--help" || a == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "compiler_bench: %s: unknown flag or missing value\n%s", a.c_str(), kUsage);
+      return 2;
+    }
+    const char* v = argv[++i];
+    if (a == "--pods") pods = count_arg(a, v);
+    else if (a == "--policies") policies = count_arg(a, v);
+    else if (a == "--local") local = count_arg(a, v);
+    else if (a == "--repeat") repeat = count_arg(a, v);
+    else if (a == "--json") json_path = v;
+    else if (a == "--only" && std::string(v) == "policy") only = v;  // profile one operation
+    else {
+      std::fprintf(stderr, "compiler_bench: %s %s: unknown flag or value\n%s", a.c_str(), v, kUsage);
+      return 2;
+    }
   }
   auto cluster = synthetic::make(pods, policies, local);
 
@@ -85,7 +121,12 @@ int main(int argc, char** argv) {
   std::sort(local_policies.begin(), local_policies.end());
   local_policies.erase(std::unique(local_policies.begin(), local_policies.end()), local_policies.end());
 
-  Series policy_edit, pod_relabel, pod_add, ns_relabel;
+  // Pod events mostly concern other nodes: those are measured apart from
+  // the (rarer) local ones, which change the entries of an endpoint.
+  std::vector<const Pod*> remote, local_pods;
+  for (const auto& p : cluster.pods) (p.node_name == "node-a" ? local_pods : remote).push_back(&p);
+
+  Series policy_edit, pod_relabel, pod_new_identity, pod_add, pod_delete, local_add, ns_relabel;
   for (int r = 0; r < repeat; ++r) {
     {
       NetworkPolicy p = c.policies().at(local_policies[r % local_policies.size()]);
@@ -98,7 +139,7 @@ int main(int argc, char** argv) {
     }
     if (only == "policy") continue;
     {
-      Pod p = cluster.pods[(r * 7919) % cluster.pods.size()];
+      Pod p = *remote[(r * 7919) % remote.size()];
       p.labels["app"] = "app-" + std::to_string((r * 13) % 40);
       auto t0 = Clock::now();
       c.upsert(p);
@@ -107,7 +148,17 @@ int main(int argc, char** argv) {
       pod_relabel.entries = std::max(pod_relabel.entries, d.size());
     }
     {
-      Pod p = cluster.pods[r % cluster.pods.size()];
+      // A label no other pod has: the pod leaves its identity for a new one.
+      Pod p = *remote[(r * 104729 + 17) % remote.size()];
+      p.labels["canary"] = "c-" + std::to_string(r);
+      auto t0 = Clock::now();
+      c.upsert(p);
+      auto d = c.commit();
+      pod_new_identity.ms.push_back(ms_since(t0));
+      pod_new_identity.entries = std::max(pod_new_identity.entries, d.size());
+    }
+    {
+      Pod p = *remote[r % remote.size()];
       p.name = "extra-" + std::to_string(r);
       p.ips = {IpAddress::from_v4((10u << 24) | (200u << 16) | static_cast<uint32_t>(r))};
       auto t0 = Clock::now();
@@ -115,6 +166,26 @@ int main(int argc, char** argv) {
       auto d = c.commit();
       pod_add.ms.push_back(ms_since(t0));
       pod_add.entries = std::max(pod_add.entries, d.size());
+    }
+    {
+      const Pod& p = *remote[(r * 3571 + 5) % remote.size()];
+      if (c.pods().count(p.key())) {
+        auto t0 = Clock::now();
+        c.erase_pod(p.key());
+        auto d = c.commit();
+        pod_delete.ms.push_back(ms_since(t0));
+        pod_delete.entries = std::max(pod_delete.entries, d.size());
+      }
+    }
+    if (!local_pods.empty()) {
+      Pod p = *local_pods[r % local_pods.size()];
+      p.name = "local-extra-" + std::to_string(r);
+      p.ips = {IpAddress::from_v4((10u << 24) | (201u << 16) | static_cast<uint32_t>(r))};
+      auto t0 = Clock::now();
+      c.upsert(p);
+      auto d = c.commit();
+      local_add.ms.push_back(ms_since(t0));
+      local_add.entries = std::max(local_add.entries, d.size());
     }
     if (r < 10) {
       Namespace n = cluster.namespaces[r % cluster.namespaces.size()];
@@ -138,8 +209,16 @@ int main(int argc, char** argv) {
   row("full compile", full);
   row("one policy edited", policy_edit);
   row("one pod relabeled", pod_relabel);
+  row("one pod to a new identity", pod_new_identity);
   row("one pod added", pod_add);
+  row("one pod deleted", pod_delete);
+  row("one local pod added", local_add);
   row("one namespace relabeled", ns_relabel);
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  double peak_mb = ru.ru_maxrss / 1024.0;  // kilobytes on Linux
+  std::printf("peak RSS %.0f MB\n", peak_mb);
+  out["peak_rss_mb"] = peak_mb;
   if (!json_path.empty()) std::ofstream(json_path) << out.dump(2) << "\n";
   return 0;
 }

@@ -190,8 +190,9 @@ void Reconciler::run() {
   }
 }
 
+// The compiler holds the only copy of the cluster's objects: at 100,000
+// pods a second copy here would cost as much as the compiler's own.
 void Reconciler::upsert(const Object& o) {
-  ObjectKey key = key_of(o);
   std::visit(
       [&](const auto& v) {
         using T = std::decay_t<decltype(v)>;
@@ -201,18 +202,14 @@ void Reconciler::upsert(const Object& o) {
           Namespace ns = v;
           ns.labels["kubernetes.io/metadata.name"] = ns.name;
           compiler_.upsert(ns);
-          store_.insert_or_assign(key, Object(std::move(ns)));
-          return;
         } else {
           compiler_.upsert(v);
         }
-        store_.insert_or_assign(key, o);
       },
       o);
 }
 
 void Reconciler::erase(const ObjectKey& k) {
-  if (!store_.erase(k)) return;
   if (k.kind == "Namespace") compiler_.erase_namespace(k.key);
   else if (k.kind == "Pod") compiler_.erase_pod(k.key);
   else if (k.kind == "NetworkPolicy") compiler_.erase_policy(k.key);
@@ -234,9 +231,13 @@ bool Reconciler::accept(const SourceUpdate& u) {
         keep.insert(e.object.substr(space + 1));
     }
     std::vector<ObjectKey> gone;
-    for (auto it = store_.lower_bound(ObjectKey{*u.resync_kind, ""});
-         it != store_.end() && it->first.kind == *u.resync_kind; ++it)
-      if (!keep.count(it->first.key)) gone.push_back(it->first);
+    auto collect = [&](const auto& objects) {
+      for (const auto& [key, _] : objects)
+        if (!keep.count(key)) gone.push_back({*u.resync_kind, key});
+    };
+    if (*u.resync_kind == "Namespace") collect(compiler_.namespaces());
+    else if (*u.resync_kind == "Pod") collect(compiler_.pods());
+    else if (*u.resync_kind == "NetworkPolicy") collect(compiler_.policies());
     for (const ObjectKey& k : gone) erase(k);
     changed = true;
   }
@@ -425,9 +426,9 @@ void Reconciler::prefer_previous_endpoint_ids() {
   // host route leads to, and that entry must carry one of its IPs (a pod
   // recreated with the same IP on a new veth is a new endpoint).
   std::map<std::string, uint32_t> ids;
-  for (const auto& [key, obj] : store_) {
-    const Pod* pod = std::get_if<Pod>(&obj);
-    if (!pod || pod->node_name != options_.node || pod->host_network) continue;
+  for (const auto& [key, p] : compiler_.pods()) {
+    const Pod* pod = &p;
+    if (pod->node_name != options_.node || pod->host_network) continue;
     for (const IpAddress& ip : pod->ips) {
       std::optional<RouteTarget> target = interfaces_.lookup(ip);
       if (!target) continue;
@@ -436,7 +437,7 @@ void Reconciler::prefer_previous_endpoint_ids() {
       if (std::memcmp(e->second->ip4, ip.bytes.data(), 16) != 0 &&
           std::memcmp(e->second->ip6, ip.bytes.data(), 16) != 0)
         continue;
-      ids[key.key] = e->second->endpoint_id;
+      ids[key] = e->second->endpoint_id;
       break;
     }
   }
@@ -540,9 +541,8 @@ std::vector<PodView> Reconciler::pods() const {
   std::shared_lock lock(compiler_mutex_);
   const DesiredState& st = compiler_.state();
   std::vector<PodView> out;
-  for (auto it = store_.lower_bound(ObjectKey{"Pod", ""}); it != store_.end() && it->first.kind == "Pod"; ++it) {
-    const Pod* p = std::get_if<Pod>(&it->second);
-    if (!p) continue;
+  for (const auto& [_, pod] : compiler_.pods()) {
+    const Pod* p = &pod;
     PodView v;
     v.namespace_ = p->namespace_;
     v.name = p->name;
@@ -602,11 +602,9 @@ void Reconciler::publish() {
   s.errors = source_.current_errors();
   s.warnings = warnings_;
   s.rules = st.rules;
-  for (const auto& [k, o] : store_) {
-    if (k.kind == "Namespace") ++s.namespaces;
-    else if (k.kind == "Pod") ++s.pods;
-    else ++s.policies;
-  }
+  s.namespaces = compiler_.namespaces().size();
+  s.pods = compiler_.pods().size();
+  s.policies = compiler_.policies().size();
   s.pod_addrs = st.pod_addrs.size();
   s.cidrs = st.cidrs.size();
   s.policy_entries = st.policy.size();

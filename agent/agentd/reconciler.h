@@ -182,8 +182,7 @@ class Reconciler {
 
   // Owned by the reconciler thread; readers take compiler_mutex_ shared.
   mutable std::shared_mutex compiler_mutex_;
-  Compiler compiler_;
-  std::map<ObjectKey, Object> store_;
+  Compiler compiler_;  // also the store of the cluster's objects
 
   uint64_t generation_ = 0;
   uint64_t applied_generation_ = 0;

@@ -59,19 +59,47 @@ bool Compiler::Impl::policy_mentions_identity(const NetworkPolicy& p, const Iden
   return has_named_port(p.egress);
 }
 
-bool Compiler::Impl::policy_uses_namespace_selector(const NetworkPolicy& p) const {
-  for (const auto* rules : {&p.ingress, &p.egress})
-    for (const auto& rule : *rules)
-      for (const auto& peer : rule.peers)
-        if (peer.namespace_selector) return true;
-  return false;
-}
-
+// Only policies that select a local pod have entries naming identities; a
+// policy that selects none is recomputed anyway when it starts to (the pod
+// that it selects marks it).
 void Compiler::Impl::mark_policies_mentioning(const IdentityInfo& info) {
   if (dirty_policies.size() == policies.size()) return;  // a full compile: everything is recomputed
   const Labels& ns_labels = namespace_labels(info.namespace_);
-  for (const auto& [key, p] : policies)
-    if (policy_mentions_identity(p, info, ns_labels)) dirty_policies.insert(key);
+  for (const auto& key : peer_index.candidates(info.namespace_, info.labels, ns_labels)) {
+    if (dirty_policies.count(key) || peer_dirty_policies.count(key)) continue;
+    if (policy_mentions_identity(policies.at(key), info, ns_labels)) peer_dirty_policies.insert(key);
+  }
+}
+
+// A pod's container ports came or went: its identity is unchanged, so only
+// egress named ports (resolved on the destination pods) can move.
+void Compiler::Impl::mark_policies_resolving_named_ports() {
+  for (const auto& key : peer_index.resolving_named_ports()) dirty_policies.insert(key);
+}
+
+// A namespace's labels changed: a peer's identities move only where its
+// namespaceSelector matched the old labels and not the new, or the reverse.
+// For those policies the namespace's identities leave and come back: their
+// entries are dropped and made again with the new labels.
+void Compiler::Impl::mark_policies_for_namespace(const std::string& ns, const Labels& was, const Labels& now) {
+  bool any = false;
+  for (const auto& [key, _] : peer_index.policies()) {
+    if (dirty_policies.count(key)) continue;  // recomputed in full (or erased)
+    const NetworkPolicy& p = policies.at(key);
+    for (const auto* rules : {&p.ingress, &p.egress})
+      for (const auto& rule : *rules)
+        for (const auto& peer : rule.peers)
+          if (peer.namespace_selector && peer.namespace_selector->matches(was) != peer.namespace_selector->matches(now)) {
+            peer_dirty_policies.insert(key);
+            any = true;
+          }
+  }
+  if (!any) return;
+  if (auto ids = identities_by_ns.find(ns); ids != identities_by_ns.end())
+    for (uint32_t id : ids->second) {
+      removed_identities.insert(id);
+      added_identities.insert(id);
+    }
 }
 
 void Compiler::Impl::mark_policies_selecting_local(const std::string& ns, const Labels& labels) {
@@ -241,7 +269,7 @@ void Compiler::Impl::remove_pod(const std::string& key, const Pod& pod, bool por
   auto& members = identity_pods[id];
   members.erase(key);
   if (members.empty()) orphaned.emplace(id, IdentityInfo{pod.namespace_, pod.labels});
-  if (ports_changed && !pod.ports.empty()) mark_policies_mentioning({pod.namespace_, pod.labels});
+  if (ports_changed && !pod.ports.empty()) mark_policies_resolving_named_ports();
   for (const auto& ip : pod.ips) {
     addr_pods[ip].erase(key);
     if (addr_pods[ip].empty()) addr_pods.erase(ip);
@@ -249,6 +277,9 @@ void Compiler::Impl::remove_pod(const std::string& key, const Pod& pod, bool por
   }
   if (is_local(pod)) {
     for (const auto& ip : pod.ips) local_by_ip.erase(ip);
+    auto& local = local_pods_by_ns[pod.namespace_];
+    local.erase(key);
+    if (local.empty()) local_pods_by_ns.erase(pod.namespace_);
     mark_policies_selecting_local(pod.namespace_, pod.labels);
     before.endpoints.insert(key);
   }
@@ -264,9 +295,10 @@ void Compiler::Impl::add_pod(const std::string& key, const Pod& pod, bool ports_
   if (!state.identities.count(id)) {
     identities_by_ns[pod.namespace_].insert(id);
     state.identities[id] = info;
+    added_identities.insert(id);
     mark_policies_mentioning(info);
   } else if (ports_changed && !pod.ports.empty()) {
-    mark_policies_mentioning(info);  // egress named ports of this identity
+    mark_policies_resolving_named_ports();
   }
   for (const auto& ip : pod.ips) {
     addr_pods[ip].insert(key);
@@ -274,6 +306,7 @@ void Compiler::Impl::add_pod(const std::string& key, const Pod& pod, bool ports_
   }
   if (is_local(pod)) {
     for (const auto& ip : pod.ips) local_by_ip[ip] = key;
+    local_pods_by_ns[pod.namespace_].insert(key);
     mark_policies_selecting_local(pod.namespace_, pod.labels);
     before.endpoints.insert(key);
   }
@@ -285,6 +318,7 @@ void Compiler::Impl::release_orphaned_identities() {
     identities_by_ns[info.namespace_].erase(id);
     identity_ids.release(info);
     state.identities.erase(id);
+    removed_identities.insert(id);
     mark_policies_mentioning(info);
   }
   orphaned.clear();
@@ -337,10 +371,11 @@ void Compiler::Impl::refresh_prefixes() {
     }
   }
   if (changed.empty()) return;
-  for (const auto& [key, p] : policies) {
+  // Only policies selecting a local pod have entries for cidr identities.
+  for (const auto& [key, _] : peer_index.policies()) {
     if (dirty_policies.count(key)) continue;
     std::set<Prefix> named;
-    collect_prefixes(p, named);
+    collect_prefixes(policies.at(key), named);
     for (const auto& pfx : named)
       if (std::any_of(changed.begin(), changed.end(), [&](const Prefix& c) { return overlaps(c, pfx); })) {
         dirty_policies.insert(key);
@@ -403,10 +438,57 @@ void Compiler::Impl::recompute(const std::string& key) {
       rule_ids.release({it->second.policy, it->second.direction, it->second.index});
     set_rule(id, std::nullopt);
   }
-  if (next.rule_ids.empty() && !policies.count(key))
+  auto policy = policies.find(key);
+  if (policy != policies.end() && (!next.ingress_endpoints.empty() || !next.egress_endpoints.empty()))
+    peer_index.add(policy->second);
+  else
+    peer_index.remove(key);
+  if (next.rule_ids.empty() && policy == policies.end())
     contributions.erase(key);
   else
     contributions[key] = std::move(next);
+}
+
+// Only identities came or went since the policy's last contribution: its
+// entries naming a removed identity go, the entries of the added ones come
+// (an identity in both is made again); the cost follows those entries, not
+// the policy's size.
+void Compiler::Impl::recompute_peers(const std::string& key) {
+  auto contribution = contributions.find(key);
+  auto policy = policies.find(key);
+  if (contribution == contributions.end() || policy == policies.end()) return recompute(key);
+  Contribution& c = contribution->second;
+  auto drop = [&](auto& list, auto set_ref) {
+    auto& items = list.items;
+    items.erase(std::remove_if(items.begin(), items.end(),
+                               [&](const auto& e) {
+                                 if (!removed_identities.count(e.first.k.peer_identity)) return false;
+                                 set_ref(e.first, e.second, -1);
+                                 return true;
+                               }),
+                items.end());
+  };
+  // The new identities' keys are new: merging keeps each list sorted and
+  // without repeated keys.
+  auto add = [&](auto& list, const auto& more, auto set_ref) {
+    auto& items = list.items;
+    for (const auto& [k, rule] : more.items) set_ref(k, rule, +1);
+    size_t old_size = items.size();
+    items.insert(items.end(), more.items.begin(), more.items.end());
+    std::inplace_merge(items.begin(), items.begin() + old_size, items.end(),
+                       [](const auto& a, const auto& b) { return a.first < b.first; });
+  };
+  auto policy_ref = [&](const PolicyKey& k, uint32_t r, int d) { set_policy_ref(k, r, d); };
+  auto range_ref = [&](const RangeKey& k, uint32_t r, int d) { set_range_ref(k, r, d); };
+  if (!removed_identities.empty()) {
+    drop(c.policy, policy_ref);
+    drop(c.ranges, range_ref);
+  }
+  if (!added_identities.empty()) {
+    Contribution more = contribute(policy->second, &added_identities);
+    add(c.policy, more.policy, policy_ref);
+    add(c.ranges, more.ranges, range_ref);
+  }
 }
 
 EndpointState Compiler::Impl::endpoint_state(const std::string& key) const {
@@ -506,21 +588,14 @@ void Compiler::set_host_ips(std::vector<IpAddress> ips) {
 StateDiff Compiler::commit() {
   Impl& d = *impl_;
 
-  // Namespaces: a label change moves every namespaceSelector that matched
-  // the old or matches the new labels.
+  // Namespaces: a label change moves the namespaceSelectors that matched
+  // the old labels or match the new ones, but not both.
   for (const auto& name : d.dirty_namespaces) {
     const auto& old = d.old_namespaces[name];
     Labels was = old ? old->labels : Labels{{kNamespaceNameLabel, name}};
     const Labels& now = d.namespace_labels(name);
     if (old && was == now && d.namespaces.count(name)) continue;
-    for (const auto& [key, p] : d.policies) {
-      if (!d.policy_uses_namespace_selector(p)) continue;
-      for (const auto* rules : {&p.ingress, &p.egress})
-        for (const auto& rule : *rules)
-          for (const auto& peer : rule.peers)
-            if (peer.namespace_selector && (peer.namespace_selector->matches(was) || peer.namespace_selector->matches(now)))
-              d.dirty_policies.insert(key);
-    }
+    d.mark_policies_for_namespace(name, was, now);
   }
 
   // Pods: take the old version out, put the new one in.
@@ -528,9 +603,12 @@ StateDiff Compiler::commit() {
     const auto& old = d.old_pods[key];
     auto cur = d.pods.find(key);
     if (old && cur != d.pods.end() && old->same_for_policy(cur->second)) continue;  // a resync
-    // Egress named ports also resolve on the pod behind an ipBlock address,
-    // so a pod with ports that moves address moves them too.
+    // The identities' container ports (what egress named ports resolve to)
+    // change when the pod's ports do, and when its ports move to another
+    // identity with it. Egress named ports also resolve on the pod behind an
+    // ipBlock address, so a pod with ports that moves address moves them too.
     bool ports_changed = !old || cur == d.pods.end() || old->ports != cur->second.ports ||
+                         old->labels != cur->second.labels || old->host_network != cur->second.host_network ||
                          (!cur->second.ports.empty() && old->ips != cur->second.ips);
     if (old) d.remove_pod(key, *old, ports_changed);
     if (cur != d.pods.end()) d.add_pod(key, cur->second, ports_changed);
@@ -553,10 +631,15 @@ StateDiff Compiler::commit() {
 
   d.refresh_prefixes();
   for (const auto& key : std::set(d.dirty_policies)) d.recompute(key);
+  for (const auto& key : d.peer_dirty_policies)
+    if (!d.dirty_policies.count(key)) d.recompute_peers(key);
 
   StateDiff diff = d.collect_diff();
   d.endpoint_ids.drop_reservations();  // preferences hold for one commit
   d.dirty_policies.clear();
+  d.peer_dirty_policies.clear();
+  d.added_identities.clear();
+  d.removed_identities.clear();
   d.dirty_pods.clear();
   d.dirty_namespaces.clear();
   d.old_pods.clear();

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "bpfence/compiler.h"
+#include "peer_index.h"
 
 namespace bpfence {
 
@@ -169,11 +170,22 @@ struct Compiler::Impl {
   std::map<std::string, std::set<std::string>> ep_ingress, ep_egress;  // pod -> policies
   std::map<std::tuple<uint32_t, int, int>, int> range_counts;  // (endpoint, dir, bf_peer_kind) -> entries
   std::map<IpAddress, std::string> local_by_ip;                        // ip -> local pod
+  // Local pods by namespace: a policy selects pods of its own namespace
+  // that run here, a handful among the namespace's pods.
+  std::map<std::string, std::set<std::string>> local_pods_by_ns;
+  // The policies that select a local pod (the only ones whose entries
+  // depend on identities), by the labels their peers need.
+  PeerIndex peer_index;
 
   DesiredState state;
 
   // Buffered since the last commit.
   std::set<std::string> dirty_policies;
+  // Policies whose only change is identities that came or went (or whose
+  // namespace was relabeled): their entries for those identities are
+  // dropped, then made again for those that exist, nothing else.
+  std::set<std::string> peer_dirty_policies;
+  std::set<uint32_t> added_identities, removed_identities;
   std::set<std::string> dirty_pods;        // pods upserted or erased
   std::set<std::string> dirty_namespaces;  // namespaces upserted or erased
   bool host_ips_dirty = false;
@@ -202,9 +214,12 @@ struct Compiler::Impl {
   void add_pod(const std::string& key, const Pod& pod, bool ports_changed);
   void release_orphaned_identities();
   void mark_policies_mentioning(const IdentityInfo& info);
+  void mark_policies_resolving_named_ports();
+  void mark_policies_for_namespace(const std::string& ns, const Labels& was, const Labels& now);
   void mark_policies_selecting_local(const std::string& ns, const Labels& labels);
   void refresh_prefixes();
   void recompute(const std::string& policy);
+  void recompute_peers(const std::string& policy);
   EndpointState endpoint_state(const std::string& pod) const;
   StateDiff collect_diff();
 
@@ -215,11 +230,12 @@ struct Compiler::Impl {
   bool peer_matches_identity(const NetworkPolicy& p, const PolicyPeer& peer, const IdentityInfo& id,
                              const Labels& ns_labels) const;
   bool policy_mentions_identity(const NetworkPolicy& p, const IdentityInfo& id, const Labels& ns_labels) const;
-  bool policy_uses_namespace_selector(const NetworkPolicy& p) const;
 
   // contribution.cpp
-  Contribution contribute(const NetworkPolicy& p);
-  std::vector<uint32_t> peer_identities(const NetworkPolicy& p, const PolicyRule& rule, bool& named_ok);
+  // only_peers: just the entries whose peer is one of these identities.
+  Contribution contribute(const NetworkPolicy& p, const std::set<uint32_t>* only_peers = nullptr);
+  std::vector<uint32_t> peer_identities(const NetworkPolicy& p, const PolicyRule& rule, bool& named_ok,
+                                        const std::set<uint32_t>* only = nullptr);
   std::vector<uint32_t> cidr_identities(const IpBlock& block) const;
   // Egress named ports towards an ipBlock resolve on the pod behind each
   // address the block covers (minus except): calls `found(address, port)`

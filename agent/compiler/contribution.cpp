@@ -11,11 +11,27 @@ namespace bpfence {
 // Peer identities a rule admits. Every peer kind adds to one set (OR);
 // within a peer, namespaceSelector and podSelector both apply (AND).
 std::vector<uint32_t> Compiler::Impl::peer_identities(const NetworkPolicy& p, const PolicyRule& rule,
-                                                      bool& only_pods) {
+                                                      bool& only_pods, const std::set<uint32_t>* only) {
   only_pods = true;
   if (rule.peers.empty()) {
     only_pods = false;
     return {BF_ID_ANY};  // no from/to: every peer, inside the cluster or not
+  }
+  if (only) {
+    // Just these identities: asking each peer about them costs far less
+    // than listing every identity the peers admit.
+    std::vector<uint32_t> ids;
+    for (uint32_t id : *only) {
+      auto info = state.identities.find(id);
+      if (info == state.identities.end()) continue;
+      const Labels& ns_labels = namespace_labels(info->second.namespace_);
+      for (const auto& peer : rule.peers)
+        if (peer_matches_identity(p, peer, info->second, ns_labels)) {
+          ids.push_back(id);
+          break;
+        }
+    }
+    return ids;
   }
   std::set<uint32_t> ids;
   for (const auto& peer : rule.peers) {
@@ -93,18 +109,18 @@ std::set<Prefix> Compiler::Impl::prefixes_of(const NetworkPolicy& p) const {
 
 static __be16 net_port(uint16_t port) { return htons(port); }
 
-Contribution Compiler::Impl::contribute(const NetworkPolicy& p) {
+Contribution Compiler::Impl::contribute(const NetworkPolicy& p, const std::set<uint32_t>* only_peers) {
   Contribution c;
   c.prefixes = prefixes_of(p);
 
   // Local pods the policy selects: same namespace, podSelector matches.
   std::vector<std::pair<std::string, uint32_t>> selected;
-  for (auto it = pods.lower_bound(p.namespace_ + "/"); it != pods.end() && it->second.namespace_ == p.namespace_;
-       ++it)
-    if (is_local(it->second) && p.pod_selector.matches(it->second.labels))
-      selected.emplace_back(it->first, *endpoint_ids.find(it->first));
+  if (auto local = local_pods_by_ns.find(p.namespace_); local != local_pods_by_ns.end())
+    for (const auto& pod : local->second)
+      if (p.pod_selector.matches(pods.at(pod).labels)) selected.emplace_back(pod, *endpoint_ids.find(pod));
 
   auto add_exact = [&](uint32_t ep, uint32_t peer, bf_direction dir, uint8_t proto, uint16_t port, uint32_t rule) {
+    if (only_peers && !only_peers->count(peer)) return;
     PolicyKey k;
     k.k.endpoint_id = ep;
     k.k.peer_identity = peer;
@@ -115,6 +131,7 @@ Contribution Compiler::Impl::contribute(const NetworkPolicy& p) {
   };
   auto add_range = [&](uint32_t ep, uint32_t peer, bf_direction dir, uint8_t proto, uint16_t first, uint16_t last,
                        uint32_t rule) {
+    if (only_peers && !only_peers->count(peer)) return;
     for (auto [value, bits] : port_range_prefixes(first, last)) {
       if (bits == 16) {
         add_exact(ep, peer, dir, proto, value, rule);
@@ -146,7 +163,7 @@ Contribution Compiler::Impl::contribute(const NetworkPolicy& p) {
 
       if (selected.empty()) continue;  // nothing local to enforce it on
       bool only_pods = true;
-      std::vector<uint32_t> peers = peer_identities(p, rule, only_pods);
+      std::vector<uint32_t> peers = peer_identities(p, rule, only_pods, only_peers);
 
       for (const auto& [pod, ep] : selected) {
         if (rule.ports.empty()) {
@@ -187,7 +204,10 @@ Contribution Compiler::Impl::contribute(const NetworkPolicy& p) {
             if (peer == BF_ID_ANY) {
               // Every pod that has the named port; non-pod destinations have
               // no named ports.
-              for (const auto& [id, _] : identity_pods) resolve_on(id, id);
+              if (only_peers)
+                for (uint32_t id : *only_peers) resolve_on(id, id);
+              else
+                for (const auto& [id, _] : identity_pods) resolve_on(id, id);
             } else if (peer < kFirstCidrIdentity) {
               resolve_on(peer, peer);
             }

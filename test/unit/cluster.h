@@ -74,6 +74,28 @@ struct Cluster {
   }
 };
 
+// A commit's diff applied to a copy of the maps, as a dataplane does.
+template <class Map, class K, class V>
+void apply_map(Map& m, const MapDiff<K, V>& d) {
+  for (const auto& k : d.erase) m.erase(k);
+  for (const auto& [k, v] : d.upsert) m[k] = v;
+}
+
+inline void apply(DesiredState& s, const StateDiff& d) {
+  apply_map(s.endpoints, d.endpoints);
+  apply_map(s.pod_addrs, d.pod_addrs);
+  apply_map(s.cidrs, d.cidrs);
+  apply_map(s.policy, d.policy);
+  apply_map(s.ranges, d.ranges);
+  apply_map(s.rules, d.rules);
+}
+
+// The maps a dataplane holds are equal.
+inline bool same_maps(const DesiredState& a, const DesiredState& b) {
+  return a.endpoints == b.endpoints && a.pod_addrs == b.pod_addrs && a.cidrs == b.cidrs && a.policy == b.policy &&
+         a.ranges == b.ranges && a.rules == b.rules;
+}
+
 // "ns/name" of a pod in the compiler's cluster, or a literal IP.
 inline IpAddress address_of(const Compiler& c, const std::string& who) {
   if (auto ip = IpAddress::parse(who)) return *ip;

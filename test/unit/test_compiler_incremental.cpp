@@ -8,28 +8,10 @@
 #include "cluster.h"
 
 using namespace bpfence;
+using bpfence::test::apply;
+using bpfence::test::same_maps;
 
 namespace {
-
-template <class Map, class K, class V>
-void apply_map(Map& m, const MapDiff<K, V>& d) {
-  for (const auto& k : d.erase) m.erase(k);
-  for (const auto& [k, v] : d.upsert) m[k] = v;
-}
-
-void apply(DesiredState& s, const StateDiff& d) {
-  apply_map(s.endpoints, d.endpoints);
-  apply_map(s.pod_addrs, d.pod_addrs);
-  apply_map(s.cidrs, d.cidrs);
-  apply_map(s.policy, d.policy);
-  apply_map(s.ranges, d.ranges);
-  apply_map(s.rules, d.rules);
-}
-
-bool same_maps(const DesiredState& a, const DesiredState& b) {
-  return a.endpoints == b.endpoints && a.pod_addrs == b.pod_addrs && a.cidrs == b.cidrs && a.policy == b.policy &&
-         a.ranges == b.ranges && a.rules == b.rules;
-}
 
 // Every pod to every pod on a few ports, plus external addresses.
 std::vector<bool> matrix(const Compiler& c) {
