@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 packages=(
   build-essential cmake pkg-config clang llvm libbpf-dev bpftool linux-libc-dev
-  nlohmann-json3-dev libcpp-httplib-dev libyaml-cpp-dev catch2 libssl-dev
+  nlohmann-json3-dev libcpp-httplib-dev libyaml-cpp-dev catch2 libssl-dev libcli11-dev libfmt-dev
   iptables ipset iproute2 iperf3 conntrack procps ccache
   libclang-rt-14-dev  # libFuzzer and sanitizer runtimes for clang (scripts/harden.sh)
 )

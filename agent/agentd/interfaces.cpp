@@ -15,30 +15,17 @@
 #include <vector>
 
 #include "log.h"
+#include "unique_fd.h"
 
 namespace bpfence {
 namespace {
 
 std::string errtext(int e) { return std::strerror(e); }
 
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
 // Sends one dump request and hands every reply message to fn.
 template <class Req, class F>
 Status netlink_dump(uint16_t type, const Req& body, F&& fn) {
-  Fd sock(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
+  UniqueFd sock(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
   if (sock.get() < 0) return Status::error("netlink socket: " + errtext(errno));
   struct {
     nlmsghdr h;

@@ -358,10 +358,10 @@ void Reconciler::apply_pending(Clock::time_point since) {
     retry_backoff_ = std::chrono::milliseconds(0);
     applied_generation_ = generation_;
     last_applied_at_ = std::chrono::system_clock::now();
-    for (const std::string& pod : fail_closed_) (void)dp_.dataplane->set_fail_closed(pod, false);
+    for (const std::string& pod : fail_closed_.pods()) (void)dp_.dataplane->set_fail_closed(pod, false);
     if (!fail_closed_.empty())
       agentlog::info("fail-closed cleared", "pods=" + std::to_string(fail_closed_.size()));
-    fail_closed_.clear();
+    fail_closed_.clear_all();
     bool first = !first_apply_done_;
     first_apply_done_ = true;
     std::chrono::duration<double, std::milli> since_ms = Clock::now() - since;
@@ -395,10 +395,10 @@ void Reconciler::apply_pending(Clock::time_point since) {
   for (const auto& [pod, es] : pending_.endpoints.upsert) touched.insert(pod);
   size_t newly = 0;
   for (const std::string& pod : touched) {
-    if (!state.endpoints.count(pod) || fail_closed_.count(pod)) continue;
+    if (!state.endpoints.count(pod) || fail_closed_.contains(pod)) continue;
     if (Status f = dp_.dataplane->set_fail_closed(pod, true); !f)
       agentlog::error("cannot set fail-closed", "pod=" + pod + " error=" + agentlog::q(f.message()));
-    fail_closed_.insert(pod);
+    fail_closed_.set(pod, true);
     ++newly;
   }
   agentlog::error("apply failed; previous state stays enforced",
@@ -553,7 +553,7 @@ void Reconciler::publish() {
   s.synced = source_.synced();
   s.first_apply_done = first_apply_done_;
   s.apply_error = apply_error_;
-  s.fail_closed.assign(fail_closed_.begin(), fail_closed_.end());
+  s.fail_closed.assign(fail_closed_.pods().begin(), fail_closed_.pods().end());
   for (const auto& [pod, es] : st.endpoints) {
     EndpointView v;
     v.pod = pod;
@@ -564,7 +564,7 @@ void Reconciler::publish() {
     v.egress_isolated = es.egress_isolated;
     v.ingress_policies = es.ingress_policies;
     v.egress_policies = es.egress_policies;
-    v.fail_closed = fail_closed_.count(pod) > 0;
+    v.fail_closed = fail_closed_.contains(pod);
     if (auto b = bindings_.find(pod); b != bindings_.end()) {
       v.state = b->second.state;
       v.ifindex = b->second.ifindex;

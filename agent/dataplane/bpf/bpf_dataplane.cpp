@@ -19,6 +19,7 @@
 #include <set>
 
 #include "bpfence/bpf_dataplane.h"
+#include "bpfence/fail_closed.h"
 #include "log.h"
 #include "pin.h"
 #include "pinned_map.h"
@@ -134,7 +135,7 @@ struct BpfDataplane::Impl {
   std::map<std::string, Bound> bound;  // by pod
   std::set<int> unclaimed;
   std::vector<EndpointRecord> adopted;  // the endpoints map as open() found it
-  std::set<std::string> fail_closed;
+  FailClosedPods fail_closed;
 
   PinnedMap<__u32, bf_endpoint> endpoints;
   PinnedMap<bf_addr_key, bf_addr_value> pod_addrs;
@@ -184,7 +185,7 @@ Status BpfDataplane::Impl::prepare_pinned_map(bpf_map* map, const std::string& p
                            std::to_string(info.value_size) + "/" + std::to_string(info.map_flags) +
                            "): remove it with `bpfence-agent --uninstall`");
     if (info.max_entries != bpf_map__max_entries(map)) {
-      bpflog::warn("reusing pinned map with its own size", "map=" + path + " max_entries=" +
+      agentlog::warn("reusing pinned map with its own size", "map=" + path + " max_entries=" +
                                                                std::to_string(info.max_entries) + " wanted=" +
                                                                std::to_string(bpf_map__max_entries(map)));
       bpf_map__set_max_entries(map, info.max_entries);
@@ -242,7 +243,7 @@ Status BpfDataplane::open() {
     d.next_generation = std::max(d.next_generation, e.generation + 1);
   });
   if (!it) return it;
-  bpflog::info("bpf dataplane loaded", "pin_dir=" + d.pin_dir + " reused_maps=" + (d.reused ? "true" : "false") +
+  agentlog::info("bpf dataplane loaded", "pin_dir=" + d.pin_dir + " reused_maps=" + (d.reused ? "true" : "false") +
                                            " endpoints=" + std::to_string(d.unclaimed.size()));
   return Status::ok();
 }
@@ -259,7 +260,7 @@ int BpfDataplane::map_fd(const std::string& name) const {
 }
 
 Status BpfDataplane::Impl::write_endpoint(const std::string& pod, const EndpointState& es, int ifindex) {
-  bf_endpoint e = make_endpoint(es, next_generation++, fail_closed.count(pod) > 0);
+  bf_endpoint e = make_endpoint(es, next_generation++, fail_closed.contains(pod));
   return endpoints.update(static_cast<__u32>(ifindex), e);
 }
 
@@ -332,8 +333,8 @@ Status BpfDataplane::apply(const StateDiff& diff, const DesiredState& state) {
     Status s = d.resync(state);
     if (!s) return s;
     d.synced = true;
-    for (const auto& [pod, es] : state.endpoints) d.fail_closed.erase(pod);
-    bpflog::info("bpf maps resynced", "pod_addrs=" + std::to_string(state.pod_addrs.size()) +
+    for (const auto& [pod, es] : state.endpoints) d.fail_closed.clear(pod);
+    agentlog::info("bpf maps resynced", "pod_addrs=" + std::to_string(state.pod_addrs.size()) +
                                           " cidrs=" + std::to_string(state.cidrs.size()) +
                                           " policy=" + std::to_string(state.policy.size()) +
                                           " ranges=" + std::to_string(state.ranges.size()));
@@ -385,7 +386,7 @@ Status BpfDataplane::apply(const StateDiff& diff, const DesiredState& state) {
   std::set<std::string> touched = diff.touched_endpoints;
   for (const auto& [pod, es] : diff.endpoints.upsert) touched.insert(pod);
   for (const std::string& pod : touched) {
-    d.fail_closed.erase(pod);
+    d.fail_closed.clear(pod);
     auto b = d.bound.find(pod);
     auto es = state.endpoints.find(pod);
     if (b == d.bound.end() || es == state.endpoints.end()) continue;
@@ -441,7 +442,7 @@ Status BpfDataplane::bind(const InterfaceBinding& binding, const DesiredState& s
   }
   d.unclaimed.erase(binding.ifindex);
   d.bound.emplace(binding.pod, std::move(b));
-  bpflog::info("attached", "pod=" + binding.pod + " ifindex=" + std::to_string(binding.ifindex) +
+  agentlog::info("attached", "pod=" + binding.pod + " ifindex=" + std::to_string(binding.ifindex) +
                                " ifname=" + binding.ifname);
   return Status::ok();
 }
@@ -455,8 +456,8 @@ Status BpfDataplane::unbind(const std::string& pod) {
   int ifindex = it->second.binding.ifindex;
   Status s3 = d.endpoints.erase(ifindex);
   d.bound.erase(it);
-  d.fail_closed.erase(pod);
-  bpflog::info("detached", "pod=" + pod + " ifindex=" + std::to_string(ifindex));
+  d.fail_closed.clear(pod);
+  agentlog::info("detached", "pod=" + pod + " ifindex=" + std::to_string(ifindex));
   if (!s1) return s1;
   if (!s2) return s2;
   return s3;
@@ -470,10 +471,7 @@ std::vector<InterfaceBinding> BpfDataplane::bindings() const {
 
 Status BpfDataplane::set_fail_closed(const std::string& pod, bool fail_closed) {
   Impl& d = *impl_;
-  if (fail_closed)
-    d.fail_closed.insert(pod);
-  else
-    d.fail_closed.erase(pod);
+  d.fail_closed.set(pod, fail_closed);
   auto it = d.bound.find(pod);
   if (it == d.bound.end()) return Status::ok();
   std::optional<bf_endpoint> e = d.endpoints.lookup(it->second.binding.ifindex);
@@ -544,7 +542,7 @@ Status BpfDataplane::prune_unclaimed() {
     Status c = d.endpoints.erase(ifindex);
     for (Status* s : {&a, &b, &c})
       if (!*s && first) first = *s;
-    bpflog::info("pruned unclaimed endpoint", "ifindex=" + std::to_string(ifindex));
+    agentlog::info("pruned unclaimed endpoint", "ifindex=" + std::to_string(ifindex));
   }
   d.unclaimed.clear();
   return first;
@@ -570,7 +568,7 @@ Status BpfDataplane::uninstall() {
   }
   Status s = bpf_uninstall_pinned(d.pin_dir);
   if (!s && first) first = s;
-  bpflog::info("uninstalled", "pin_dir=" + d.pin_dir);
+  agentlog::info("uninstalled", "pin_dir=" + d.pin_dir);
   return first;
 }
 
