@@ -293,10 +293,8 @@ void Reconciler::pass(std::vector<Queued> batch, bool /*interfaces*/) {
   publish();
   if (first_apply_done_ && !pruned_) {
     pruned_ = true;
-    if (dp_.prune_unclaimed) {
-      if (Status s = dp_.prune_unclaimed(); !s)
-        agentlog::warn("pruning interfaces of deleted pods failed", "error=" + agentlog::q(s.message()));
-    }
+    if (Status s = dp_.dataplane->prune_unclaimed(); !s)
+      agentlog::warn("pruning interfaces of deleted pods failed", "error=" + agentlog::q(s.message()));
   }
   // Lint is slow next to a commit (tens of milliseconds at ten thousand
   // pods) and only informs: it runs after the change is enforced and
@@ -409,8 +407,7 @@ void Reconciler::apply_pending(Clock::time_point since) {
 }
 
 void Reconciler::prefer_previous_endpoint_ids() {
-  if (!dp_.adopted_endpoints) return;
-  std::vector<EndpointRecord> previous = dp_.adopted_endpoints();
+  std::vector<EndpointRecord> previous = dp_.dataplane->adopted_endpoints();
   if (previous.empty()) return;
   std::map<int, const bf_endpoint*> by_ifindex;
   for (const EndpointRecord& r : previous) by_ifindex[static_cast<int>(r.ifindex)] = &r.endpoint;
@@ -448,7 +445,10 @@ void Reconciler::reconcile_bindings() {
   // stay as it left them: rebinding them now would point them at maps that
   // do not hold their policy.
   std::set<int> adopted;
-  if (!first_apply_done_ && dp_.unclaimed) adopted = dp_.unclaimed();
+  if (!first_apply_done_) {
+    std::vector<int> unclaimed = dp_.dataplane->unclaimed_ifindexes();
+    adopted.insert(unclaimed.begin(), unclaimed.end());
+  }
 
   std::map<std::string, Binding> next;
   for (const auto& [pod, es] : st.endpoints) {

@@ -20,6 +20,7 @@
 
 #include "bpfence/bpf_dataplane.h"
 #include "bpfence/fail_closed.h"
+#include "bpf_observer.h"
 #include "log.h"
 #include "pin.h"
 #include "pinned_map.h"
@@ -142,6 +143,7 @@ struct BpfDataplane::Impl {
   PinnedMap<bf_cidr_key, __u32> cidrs;
   PinnedMap<bf_policy_key, bf_policy_value> policy;
   PinnedMap<bf_range_key, bf_policy_value> ranges;
+  std::unique_ptr<BpfObserver> observer;  // last: gone before the programs and maps
 
   ~Impl() {
     // Filters stay in the kernel: enforcement outlives the agent.
@@ -243,6 +245,9 @@ Status BpfDataplane::open() {
     d.next_generation = std::max(d.next_generation, e.generation + 1);
   });
   if (!it) return it;
+  PinnedMaps maps;
+  if (Status s = maps.open(d.pin_dir); !s) return s;
+  d.observer = std::make_unique<BpfObserver>(this, std::move(maps));
   agentlog::info("bpf dataplane loaded", "pin_dir=" + d.pin_dir + " reused_maps=" + (d.reused ? "true" : "false") +
                                            " endpoints=" + std::to_string(d.unclaimed.size()));
   return Status::ok();
@@ -252,6 +257,8 @@ int BpfDataplane::program_fd(bf_direction direction) const {
   if (!impl_->skel) return -1;
   return bpf_program__fd(direction == BF_DIR_EGRESS ? impl_->skel->progs.from_pod : impl_->skel->progs.to_pod);
 }
+
+const DataplaneObserver* BpfDataplane::observer() const { return impl_->observer.get(); }
 
 int BpfDataplane::map_fd(const std::string& name) const {
   if (!impl_->skel) return -1;

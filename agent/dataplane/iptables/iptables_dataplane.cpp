@@ -22,6 +22,7 @@
 #include "render.h"
 #include "restore.h"
 #include "bpfence/fail_closed.h"
+#include "iptables_observer.h"
 #include "log.h"
 
 namespace bpfence {
@@ -95,6 +96,18 @@ struct IptablesDataplane::Impl {
   std::map<std::string, InterfaceBinding> bound;
   FailClosedPods fail_closed;
   LastApply last;
+  // The read side and the view of local pods it needs (observer()).
+  std::shared_ptr<ipt::LocalEndpoints> view = std::make_shared<ipt::LocalEndpoints>();
+  std::unique_ptr<ipt::IptablesObserver> observer;
+
+  Status apply(const StateDiff& diff, const DesiredState& state);
+  Status bind(const InterfaceBinding& binding, const DesiredState& state);
+  Status unbind(const std::string& pod);
+  std::vector<InterfaceBinding> bindings() const {
+    std::vector<InterfaceBinding> out;
+    for (const auto& [pod, b] : bound) out.push_back(b);
+    return out;
+  }
 
   // options.recheck_established: the bound pods' addresses among `pods`.
   void recheck(const DesiredState& state, const std::set<std::string>& pods) {
@@ -229,14 +242,19 @@ Status IptablesDataplane::open() {
   }
   d.renderer = ipt::Renderer(d.names, d.ipv6);
   d.opened = true;
+  // The observer reads with the same variant and tag the dataplane writes.
+  IptablesDataplaneOptions read = d.options;
+  read.backend = d.tools.backend;
+  read.tag = d.names.tag;
+  d.observer = std::make_unique<ipt::IptablesObserver>(read, d.view);
   agentlog::info("iptables dataplane open",
            "node=" + d.options.node + " tag=" + d.names.tag + " backend=" + d.tools.backend +
                " ipv6=" + (d.ipv6 ? "true" : "false") + (d.options.netns.empty() ? "" : " netns=" + d.options.netns));
   return Status::ok();
 }
 
-Status IptablesDataplane::apply(const StateDiff& diff, const DesiredState& state) {
-  Impl& d = *impl_;
+Status IptablesDataplane::Impl::apply(const StateDiff& diff, const DesiredState& state) {
+  Impl& d = *this;
   if (!d.opened) return Status::error("iptables dataplane " + d.options.node + ": apply before open");
   // A later apply clears the fail-closed mark of the pods it touches.
   std::set<std::string> redo;
@@ -262,8 +280,8 @@ Status IptablesDataplane::apply(const StateDiff& diff, const DesiredState& state
   return Status::ok();
 }
 
-Status IptablesDataplane::bind(const InterfaceBinding& binding, const DesiredState& state) {
-  Impl& d = *impl_;
+Status IptablesDataplane::Impl::bind(const InterfaceBinding& binding, const DesiredState& state) {
+  Impl& d = *this;
   if (!d.opened) return Status::error("iptables dataplane " + d.options.node + ": bind before open");
   if (!state.endpoints.count(binding.pod))
     return Status::error("bind " + binding.pod + ": not a local endpoint of the desired state");
@@ -301,8 +319,8 @@ Status IptablesDataplane::bind(const InterfaceBinding& binding, const DesiredSta
   return Status::ok();
 }
 
-Status IptablesDataplane::unbind(const std::string& pod) {
-  Impl& d = *impl_;
+Status IptablesDataplane::Impl::unbind(const std::string& pod) {
+  Impl& d = *this;
   if (!d.bound.erase(pod)) return Status::ok();
   d.fail_closed.clear(pod);
   if (!d.opened || !d.renderer.consistent()) return Status::ok();  // the next full render leaves it out
@@ -312,11 +330,28 @@ Status IptablesDataplane::unbind(const std::string& pod) {
   return Status::ok();
 }
 
-std::vector<InterfaceBinding> IptablesDataplane::bindings() const {
-  std::vector<InterfaceBinding> out;
-  for (const auto& [pod, b] : impl_->bound) out.push_back(b);
-  return out;
+// The rules first, then the observer's view of the local pods.
+Status IptablesDataplane::apply(const StateDiff& diff, const DesiredState& state) {
+  Status s = impl_->apply(diff, state);
+  impl_->view->after_apply(diff, state, impl_->bindings());
+  return s;
 }
+
+Status IptablesDataplane::bind(const InterfaceBinding& binding, const DesiredState& state) {
+  Status s = impl_->bind(binding, state);
+  impl_->view->after_bind(state, impl_->bindings());
+  return s;
+}
+
+Status IptablesDataplane::unbind(const std::string& pod) {
+  Status s = impl_->unbind(pod);
+  impl_->view->after_unbind(impl_->bindings());
+  return s;
+}
+
+std::vector<InterfaceBinding> IptablesDataplane::bindings() const { return impl_->bindings(); }
+
+const DataplaneObserver* IptablesDataplane::observer() const { return impl_->observer.get(); }
 
 Status IptablesDataplane::set_fail_closed(const std::string& pod, bool fail_closed) {
   Impl& d = *impl_;

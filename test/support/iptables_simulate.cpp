@@ -1,5 +1,5 @@
 // The chain walker behind simulate_forward().
-#include "simulate.h"
+#include "iptables_simulate.h"
 
 namespace bpfence::ipt {
 namespace {
