@@ -1,8 +1,11 @@
 // The dataplane factory: --dataplane picks one, opened for the node.
 #include "dataplane_factory.h"
 
+#include <sys/utsname.h>
+
 #include "bpfence/bpf_dataplane.h"
 #include "bpfence/iptables_dataplane.h"
+#include "bpfence/kernel_version.h"
 
 namespace bpfence {
 namespace {
@@ -39,6 +42,10 @@ Status open_dataplane(const DataplaneConfig& config, DataplaneHandle* out) {
   if (config.kind == "iptables") return open_iptables(config, out);
   if (config.kind != "bpf")
     return Status::error("--dataplane " + config.kind + ": unknown (known: bpf, iptables)");
+  // Before loading: an old kernel gets one clear line, not a verifier log.
+  if (utsname u{}; ::uname(&u) == 0) {
+    if (Status s = check_kernel_release(u.release); !s) return s;
+  }
   BpfDataplaneOptions o;
   o.node = config.node;
   o.bpffs = config.bpffs;
