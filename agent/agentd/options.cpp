@@ -133,6 +133,8 @@ Status parse_agent_options(const std::vector<std::string>& args, const std::stri
     std::string what = e.what();
     if (what.ends_with("disallowed flag override"))
       return Status::error("--" + what.substr(0, what.find(' ')) + ": takes no value");
+    // "--node: 1 required NAME missing": a flag at the end with no value.
+    if (what.ends_with(" missing")) return Status::error(what.substr(0, what.find(':')) + ": missing value");
     return Status::error(what);
   }
   if (!error.empty()) return Status::error(error);
