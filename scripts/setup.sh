@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 # What configuring and building needs (the demo stops here).
 build_packages=(
   build-essential cmake pkg-config clang llvm libbpf-dev bpftool linux-libc-dev
-  nlohmann-json3-dev libcpp-httplib-dev libyaml-cpp-dev catch2 libssl-dev libmnl-dev
+  nlohmann-json3-dev libcpp-httplib-dev libyaml-cpp-dev catch2 libssl-dev libmnl-dev libcli11-dev libfmt-dev
   iproute2 procps ccache
 )
 # What the tests, benchmarks and the hardening stage run besides.

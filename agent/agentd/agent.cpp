@@ -100,7 +100,7 @@ Status Agent::start() {
   HttpServerOptions ho;
   ho.log = [](const std::string& line) { agentlog::raw(line); };
   http_ = std::make_unique<HttpServer>(ho);
-  register_agent_routes(*http_, info_, *reconciler_, dataplane_.observer.get(), counters_);
+  register_agent_routes(*http_, info_, *reconciler_, dataplane_.dataplane->observer(), counters_);
   if (Status s = http_->start(listen); !s) return s;
   if (!listen.loopback())
     agentlog::warn("HTTP API listens beyond loopback, as --listen asked", "listen=" + listen.str());
@@ -129,9 +129,10 @@ void Agent::sweep_loop() {
     if (tick % 30 == 0) refresh_host_ips();
     if (std::chrono::steady_clock::now() < next_sweep) continue;
     next_sweep = std::chrono::steady_clock::now() + std::chrono::seconds(options_.sweep_interval_seconds);
-    if (!dataplane_.observer || !dataplane_.observer->has_flows()) continue;
+    const DataplaneObserver* observer = dataplane_.dataplane->observer();
+    if (!observer || !observer->has_flows()) continue;
     SweepStats stats;
-    Status s = dataplane_.observer->sweep(&stats);
+    Status s = observer->sweep(&stats);
     ++counters_.sweeps;
     counters_.flows_swept += stats.deleted;
     if (!s) {
@@ -145,9 +146,8 @@ void Agent::sweep_loop() {
 }
 
 void Agent::check_pins() {
-  if (!dataplane_.repin) return;
   std::vector<std::string> restored;
-  Status s = dataplane_.repin(&restored);
+  Status s = dataplane_.dataplane->repin(&restored);
   if (!restored.empty()) {
     std::string names;
     for (const std::string& n : restored) names += (names.empty() ? "" : ",") + n;

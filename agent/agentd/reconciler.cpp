@@ -301,10 +301,8 @@ void Reconciler::pass(std::vector<Queued> batch, bool /*interfaces*/) {
   publish();
   if (first_apply_done_ && !pruned_) {
     pruned_ = true;
-    if (dp_.prune_unclaimed) {
-      if (Status s = dp_.prune_unclaimed(); !s)
-        agentlog::warn("pruning interfaces of deleted pods failed", "error=" + agentlog::q(s.message()));
-    }
+    if (Status s = dp_.dataplane->prune_unclaimed(); !s)
+      agentlog::warn("pruning interfaces of deleted pods failed", "error=" + agentlog::q(s.message()));
   }
   // Lint is slow next to a commit (tens of milliseconds at ten thousand
   // pods) and only informs: it runs after the change is enforced and
@@ -366,10 +364,10 @@ void Reconciler::apply_pending(Clock::time_point since) {
     retry_backoff_ = std::chrono::milliseconds(0);
     applied_generation_ = generation_;
     last_applied_at_ = std::chrono::system_clock::now();
-    for (const std::string& pod : fail_closed_) (void)dp_.dataplane->set_fail_closed(pod, false);
+    for (const std::string& pod : fail_closed_.pods()) (void)dp_.dataplane->set_fail_closed(pod, false);
     if (!fail_closed_.empty())
       agentlog::info("fail-closed cleared", "pods=" + std::to_string(fail_closed_.size()));
-    fail_closed_.clear();
+    fail_closed_.clear_all();
     bool first = !first_apply_done_;
     first_apply_done_ = true;
     std::chrono::duration<double, std::milli> since_ms = Clock::now() - since;
@@ -403,10 +401,10 @@ void Reconciler::apply_pending(Clock::time_point since) {
   for (const auto& [pod, es] : pending_.endpoints.upsert) touched.insert(pod);
   size_t newly = 0;
   for (const std::string& pod : touched) {
-    if (!state.endpoints.count(pod) || fail_closed_.count(pod)) continue;
+    if (!state.endpoints.count(pod) || fail_closed_.contains(pod)) continue;
     if (Status f = dp_.dataplane->set_fail_closed(pod, true); !f)
       agentlog::error("cannot set fail-closed", "pod=" + pod + " error=" + agentlog::q(f.message()));
-    fail_closed_.insert(pod);
+    fail_closed_.set(pod, true);
     ++newly;
   }
   agentlog::error("apply failed; previous state stays enforced",
@@ -417,8 +415,7 @@ void Reconciler::apply_pending(Clock::time_point since) {
 }
 
 void Reconciler::prefer_previous_endpoint_ids() {
-  if (!dp_.adopted_endpoints) return;
-  std::vector<EndpointRecord> previous = dp_.adopted_endpoints();
+  std::vector<EndpointRecord> previous = dp_.dataplane->adopted_endpoints();
   if (previous.empty()) return;
   std::map<int, const bf_endpoint*> by_ifindex;
   for (const EndpointRecord& r : previous) by_ifindex[static_cast<int>(r.ifindex)] = &r.endpoint;
@@ -456,7 +453,10 @@ void Reconciler::reconcile_bindings() {
   // stay as it left them: rebinding them now would point them at maps that
   // do not hold their policy.
   std::set<int> adopted;
-  if (!first_apply_done_ && dp_.unclaimed) adopted = dp_.unclaimed();
+  if (!first_apply_done_) {
+    std::vector<int> unclaimed = dp_.dataplane->unclaimed_ifindexes();
+    adopted.insert(unclaimed.begin(), unclaimed.end());
+  }
 
   std::map<std::string, Binding> next;
   for (const auto& [pod, es] : st.endpoints) {
@@ -571,7 +571,7 @@ void Reconciler::publish() {
   s.synced = source_.synced();
   s.first_apply_done = first_apply_done_;
   s.apply_error = apply_error_;
-  s.fail_closed.assign(fail_closed_.begin(), fail_closed_.end());
+  s.fail_closed.assign(fail_closed_.pods().begin(), fail_closed_.pods().end());
   for (const auto& [pod, es] : st.endpoints) {
     EndpointView v;
     v.pod = pod;
@@ -582,7 +582,7 @@ void Reconciler::publish() {
     v.egress_isolated = es.egress_isolated;
     v.ingress_policies = es.ingress_policies;
     v.egress_policies = es.egress_policies;
-    v.fail_closed = fail_closed_.count(pod) > 0;
+    v.fail_closed = fail_closed_.contains(pod);
     if (auto b = bindings_.find(pod); b != bindings_.end()) {
       v.state = b->second.state;
       v.ifindex = b->second.ifindex;

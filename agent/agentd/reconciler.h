@@ -37,6 +37,7 @@
 #include "api/metrics.h"
 #include "bpfence/compiler.h"
 #include "bpfence/dataplane.h"
+#include "bpfence/fail_closed.h"
 #include "bpfence/source.h"
 #include "dataplane_factory.h"
 #include "interfaces.h"
@@ -196,7 +197,7 @@ class Reconciler {
   std::chrono::steady_clock::time_point pending_since_{};
   std::chrono::steady_clock::time_point retry_at_{};
   std::chrono::milliseconds retry_backoff_{0};
-  std::set<std::string> fail_closed_;
+  FailClosedPods fail_closed_;
   std::map<std::string, Binding> bindings_;
   std::string published_health_;
   std::vector<Warning> warnings_;

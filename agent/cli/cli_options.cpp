@@ -1,21 +1,38 @@
-// The subcommands' option parser and the options they share.
+// The subcommands' option parser (CLI11 underneath) and the options they
+// share.
 #include "cli_options.h"
+
+#include <CLI/CLI.hpp>
 
 #include <algorithm>
 #include <charconv>
 #include <filesystem>
-#include <sstream>
 
 namespace bpfence::cli {
 namespace {
 
-std::vector<std::string> split_names(const std::string& names) {
-  std::vector<std::string> out;
-  std::stringstream ss(names);
-  for (std::string n; std::getline(ss, n, ',');)
-    if (!n.empty()) out.push_back(n);
-  return out;
-}
+template <class... F>
+struct Overloaded : F... {
+  using F::operator()...;
+};
+template <class... F>
+Overloaded(F...) -> Overloaded<F...>;
+
+// CLI11's help layout with our usage line first: "usage: bpfence x ...".
+class HelpFormatter : public CLI::Formatter {
+ public:
+  HelpFormatter(std::string usage, std::string description)
+      : usage_(std::move(usage)), description_(std::move(description)) {
+    column_width(28);
+  }
+  std::string make_description(const CLI::App*) const override {
+    return "usage: " + usage_ + "\n\n" + description_ + "\n\n";
+  }
+  std::string make_usage(const CLI::App*, std::string) const override { return ""; }
+
+ private:
+  std::string usage_, description_;
+};
 
 }  // namespace
 
@@ -23,99 +40,107 @@ OptionParser::OptionParser(std::string usage, std::string description)
     : usage_(std::move(usage)), description_(std::move(description)) {}
 
 void OptionParser::flag(const std::string& names, bool* out, std::string help) {
-  options_.push_back({split_names(names), "", std::move(help), [out](const std::string&) {
-                        *out = true;
-                        return Status::ok();
-                      }});
+  options_.push_back({names, "", std::move(help), out});
 }
 
 void OptionParser::value(const std::string& names, std::string* out, std::string metavar, std::string help) {
-  options_.push_back({split_names(names), std::move(metavar), std::move(help), [out](const std::string& v) {
-                        *out = v;
-                        return Status::ok();
-                      }});
+  options_.push_back({names, std::move(metavar), std::move(help), out});
 }
 
 void OptionParser::values(const std::string& names, std::vector<std::string>* out, std::string metavar,
                           std::string help) {
-  options_.push_back({split_names(names), std::move(metavar), std::move(help), [out](const std::string& v) {
-                        out->push_back(v);
-                        return Status::ok();
-                      }});
+  options_.push_back({names, std::move(metavar), std::move(help), out});
 }
 
 void OptionParser::number(const std::string& names, long* out, std::string metavar, std::string help) {
-  auto list = split_names(names);
-  std::string name = list.back();
-  options_.push_back({list, std::move(metavar), std::move(help), [out, name](const std::string& v) {
-                        long n = 0;
-                        auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-                        if (ec != std::errc() || p != v.data() + v.size() || n < 0)
-                          return Status::error(name + ": \"" + v + "\" is not a number");
-                        *out = n;
-                        return Status::ok();
-                      }});
+  options_.push_back({names, std::move(metavar), std::move(help), out});
 }
 
-const OptionParser::Option* OptionParser::find(const std::string& name) const {
-  for (const auto& o : options_)
-    if (std::find(o.names.begin(), o.names.end(), name) != o.names.end()) return &o;
-  return nullptr;
+void OptionParser::declare(CLI::App& app, std::string* error) const {
+  for (const auto& o : options_) {
+    CLI::Option* opt = std::visit(
+        Overloaded{
+            [&](bool* out) { return app.add_flag_callback(o.names, [out] { *out = true; })->disable_flag_override(); },
+            [&](std::string* out) {
+              return app.add_option_function<std::string>(o.names, [out](const std::string& v) { *out = v; })
+                  ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+            },
+            [&](std::vector<std::string>* out) {
+              return app
+                  .add_option_function<std::vector<std::string>>(
+                      o.names, [out](const std::vector<std::string>& v) { out->insert(out->end(), v.begin(), v.end()); })
+                  ->allow_extra_args(false);
+            },
+            [&](long* out) {
+              std::string name = o.names.substr(o.names.rfind(',') + 1);
+              return app
+                  .add_option_function<std::string>(o.names,
+                                                    [out, name, error](const std::string& v) {
+                                                      long n = 0;
+                                                      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+                                                      if (ec != std::errc() || p != v.data() + v.size() || n < 0) {
+                                                        if (error->empty()) *error = name + ": \"" + v + "\" is not a number";
+                                                        return;
+                                                      }
+                                                      *out = n;
+                                                    })
+                  ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+            }},
+        o.out);
+    opt->description(o.help);
+    if (!o.metavar.empty()) opt->type_name(o.metavar);
+  }
 }
 
 Status OptionParser::parse(const Args& args, std::vector<std::string>* positional, bool* help_requested) const {
   *help_requested = false;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "-h" || a == "--help") {
-      *help_requested = true;
-      return Status::ok();
+  if (std::find_if(args.begin(), args.end(), [](const std::string& a) { return a == "-h" || a == "--help"; }) !=
+      args.end()) {
+    *help_requested = true;
+    return Status::ok();
+  }
+  // CLI11 reads "-f=1" as the flag -f followed by "=1"; only long options
+  // take "=VALUE".
+  for (const auto& a : args)
+    if (a.size() > 1 && a[0] == '-' && a[1] != '-' && a.find('=') != std::string::npos)
+      return Status::error("unknown option " + a);
+
+  CLI::App app;
+  app.allow_extras();
+  std::string error;
+  declare(app, &error);
+  std::vector<std::string> reversed(args.rbegin(), args.rend());
+  try {
+    app.parse(reversed);
+  } catch (const CLI::ParseError& e) {
+    // "--node: 1 required NAME missing" or "follow was given a disallowed
+    // flag override": the option's name leads the message.
+    std::string what = e.what();
+    std::string name = what.substr(0, what.find_first_of(": "));
+    if (!name.starts_with("-")) name = "--" + name;
+    for (const auto& o : options_) {
+      std::string csv = "," + o.names + ",";
+      if (csv.find("," + name + ",") == std::string::npos) continue;
+      if (o.metavar.empty()) return Status::error("option " + name + " takes no value");
+      return Status::error("option " + name + " needs a value (" + o.metavar + ")");
     }
-    if (a.size() < 2 || a[0] != '-') {
-      if (!positional) return Status::error("unexpected argument \"" + a + "\"");
-      positional->push_back(a);
-      continue;
-    }
-    std::string name = a, inline_value;
-    bool has_inline = false;
-    if (auto eq = a.find('='); a.starts_with("--") && eq != std::string::npos) {
-      name = a.substr(0, eq);
-      inline_value = a.substr(eq + 1);
-      has_inline = true;
-    }
-    const Option* o = find(name);
-    if (!o) return Status::error("unknown option " + name);
-    if (o->metavar.empty()) {
-      if (has_inline) return Status::error("option " + name + " takes no value");
-      if (Status s = o->set(""); !s) return s;
-      continue;
-    }
-    if (!has_inline) {
-      if (i + 1 >= args.size()) return Status::error("option " + name + " needs a value (" + o->metavar + ")");
-      inline_value = args[++i];
-    }
-    if (Status s = o->set(inline_value); !s) return s;
+    return Status::error(what);
+  }
+  if (!error.empty()) return Status::error(error);
+  for (const auto& a : app.remaining()) {
+    if (a.size() >= 2 && a[0] == '-') return Status::error("unknown option " + a.substr(0, a.find('=')));
+    if (!positional) return Status::error("unexpected argument \"" + a + "\"");
+    positional->push_back(a);
   }
   return Status::ok();
 }
 
 void OptionParser::print_help(std::ostream& out) const {
-  out << "usage: " << usage_ << "\n\n" << description_ << "\n\noptions:\n";
-  for (const auto& o : options_) {
-    std::string names;
-    for (const auto& n : o.names) names += (names.empty() ? "" : ", ") + n;
-    if (!o.metavar.empty()) names += " " + o.metavar;
-    out << "  " << names;
-    if (names.size() < 26)
-      out << std::string(26 - names.size(), ' ');
-    else
-      out << "\n" << std::string(28, ' ');
-    // Indent continuation lines of multi-line help under the first.
-    std::string help = o.help;
-    for (size_t p = help.find('\n'); p != std::string::npos; p = help.find('\n', p + 1))
-      help.insert(p + 1, std::string(28, ' '));
-    out << help << "\n";
-  }
+  CLI::App app;
+  std::string error;
+  declare(app, &error);
+  app.formatter(std::make_shared<HelpFormatter>(usage_, description_));
+  out << app.help();
 }
 
 void CommonOptions::add_to(OptionParser& parser) {

@@ -1,19 +1,23 @@
-// Command-line options for the `bpfence` subcommands: a small declarative
-// parser (--name VALUE, --name=VALUE, short aliases, flags, repeatable
-// values) and the options every command shares (--node, --bpffs,
-// --pin-dir, --agent, -o, --manifests).
+// Command-line options for the `bpfence` subcommands: a declarative list
+// of options (--name VALUE, --name=VALUE, short aliases, flags, repeatable
+// values) parsed and printed by CLI11, and the options every command shares
+// (--node, --bpffs, --pin-dir, --agent, -o, --manifests).
 //
-// Not getopt: commands are also run in-process by tests, many times, and
-// getopt's global state does not reset cleanly.
+// The parser is built afresh for every parse: commands are also run
+// in-process by tests, many times, with no state carried over.
 #pragma once
 
-#include <functional>
 #include <ostream>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "bpfence/result.h"
 #include "command.h"
+
+namespace CLI {
+class App;
+}
 
 namespace bpfence::cli {
 
@@ -34,12 +38,17 @@ class OptionParser {
 
  private:
   struct Option {
-    std::vector<std::string> names;
-    std::string metavar;  // "" for flags
+    std::string names;  // as given: "-o,--output"
+    std::string metavar;
     std::string help;
-    std::function<Status(const std::string&)> set;
+    // Where the value goes; its type says the kind of option (flag, value,
+    // repeatable value, number).
+    std::variant<bool*, std::string*, std::vector<std::string>*, long*> out;
   };
-  const Option* find(const std::string& name) const;
+
+  // Declares every option on a CLI11 app. Values are checked by us, in our
+  // words: the first bad one is kept in `error`.
+  void declare(CLI::App& app, std::string* error) const;
 
   std::string usage_, description_;
   std::vector<Option> options_;

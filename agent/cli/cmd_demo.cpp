@@ -11,8 +11,10 @@
 #include <filesystem>
 #include <iostream>
 
+#include "cli_options.h"
 #include "command.h"
 #include "lab.h"
+#include "log.h"
 #include "report.h"
 
 namespace bpfence::cli {
@@ -21,21 +23,13 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-const char* kUsage = R"(usage: bpfence demo [--stories DIR] [--nodes N] [--agent PATH] [--timeout-ms MS]
-
-Tells the stories of DESIGN.md on simulated nodes: for each story a lab
+const char* kDescription = R"(Tells the stories of DESIGN.md on simulated nodes: for each story a lab
 (network namespaces for nodes, pods and outside hosts; a real bpfence-agent
 per node), then each policy step: apply, wait for the agents' /readyz, probe
 every pod and port with real TCP/UDP/ICMP packets, print the truth table and
 the server's flows (`bpfence flow --match IP:PORT`). Needs root; takes well
 under two minutes. Exit status 1 when a probe differs from the story's
-expected table.
-
-  --stories DIR    folder with story*.yaml (default: test/conformance of this tree)
-  --nodes N        simulated nodes (default 2; pods spread round-robin)
-  --agent PATH     bpfence-agent binary (default: next to bpfence, then PATH)
-  --timeout-ms MS  per-probe timeout (default 800)
-)";
+expected table.)";
 
 void rule(const std::string& title) {
   std::cout << "\n" << std::string(78, '=') << "\n" << title << "\n" << std::string(78, '=') << "\n";
@@ -63,24 +57,21 @@ void show_flows(const lab::Lab& lab, const std::string& server, const ProbePort&
 
 int run(const Args& args) {
   std::string stories, agent;
-  int nodes = 2, timeout_ms = 800;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const auto& a = args[i];
-    auto next = [&]() -> std::string { return i + 1 < args.size() ? args[++i] : ""; };
-    if (a == "-h" || a == "--help") {
-      std::fputs(kUsage, stdout);
-      return 0;
-    }
-    try {
-      if (a == "--stories") stories = next();
-      else if (a == "--agent") agent = next();
-      else if (a == "--nodes") nodes = std::stoi(next());
-      else if (a == "--timeout-ms") timeout_ms = std::stoi(next());
-      else throw std::invalid_argument(a);
-    } catch (...) {
-      std::fprintf(stderr, "bpfence demo: bad argument %s\n\n%s", a.c_str(), kUsage);
-      return 2;
-    }
+  long nodes = 2, timeout_ms = 800;
+  OptionParser p("bpfence demo [--stories DIR] [--nodes N] [--agent PATH] [--timeout-ms MS]", kDescription);
+  p.value("--stories", &stories, "DIR", "folder with story*.yaml (default: test/conformance of this tree)");
+  p.number("--nodes", &nodes, "N", "simulated nodes (default 2; pods spread round-robin)");
+  p.value("--agent", &agent, "PATH", "bpfence-agent binary (default: next to bpfence, then PATH)");
+  p.number("--timeout-ms", &timeout_ms, "MS", "per-probe timeout (default 800)");
+  bool help = false;
+  Status parsed = p.parse(args, nullptr, &help);
+  if (help) {
+    p.print_help(std::cout);
+    return 0;
+  }
+  if (!parsed) {
+    std::fprintf(stderr, "bpfence demo: %s (--help for usage)\n", parsed.message().c_str());
+    return 2;
   }
   if (stories.empty()) stories = lab::find_scenario_dir();
   std::vector<std::string> files;
@@ -101,7 +92,7 @@ int run(const Args& args) {
   lab::install_interrupt_handlers();
   // Labs of an earlier demo that was killed: their owner is gone.
   for (const auto& name : lab::Lab::collect_stale("/run/bpfence/lab"))
-    std::fprintf(stderr, "level=info msg=\"removed a stale lab\" name=%s\n", name.c_str());
+    agentlog::info("removed a stale lab", "name={}", name);
 
   auto demo_start = Clock::now();
   std::cout << "bpfence demo: " << files.size() << " stories on " << nodes
@@ -112,11 +103,11 @@ int run(const Args& args) {
   for (size_t k = 0; k < files.size(); ++k) {
     lab::LabOptions o;
     o.name = "demo-" + std::to_string(getpid()) + "-" + std::to_string(k);
-    o.nodes = nodes;
+    o.nodes = static_cast<int>(nodes);
     o.placement = lab::Placement::Spread;
     o.agent_path = agent;
     o.owned = true;
-    o.probe.timeout_ms = timeout_ms;
+    o.probe.timeout_ms = static_cast<int>(timeout_ms);
     std::unique_ptr<lab::Lab> lab;
     auto up_start = Clock::now();
     if (auto s = lab::Lab::up(files[k], o, lab); !s) {

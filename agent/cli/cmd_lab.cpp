@@ -14,6 +14,7 @@
 #include <map>
 #include <set>
 
+#include "cli_options.h"
 #include "command.h"
 #include "lab.h"
 #include "listener.h"
@@ -70,34 +71,26 @@ struct Parsed {
   }
 };
 
+// Every lab verb takes the same options (each ignores those it has no use
+// for); the last of a repeated value wins, --policy-dir keeps them all.
 Parsed parse(const Args& args, const std::set<std::string>& with_value, const std::set<std::string>& flags) {
   Parsed p;
-  for (size_t i = 0; i < args.size(); ++i) {
-    std::string a = args[i], v;
-    bool inline_value = false;
-    if (a.starts_with("--") && a.find('=') != std::string::npos) {
-      v = a.substr(a.find('=') + 1);
-      a = a.substr(0, a.find('='));
-      inline_value = true;
-    }
-    if (with_value.count(a)) {
-      if (!inline_value) {
-        if (i + 1 >= args.size()) {
-          p.error = a + " needs a value";
-          return p;
-        }
-        v = args[++i];
-      }
-      p.values[a].push_back(v);
-    } else if (flags.count(a)) {
-      p.flags.insert(a);
-    } else if (a.starts_with("-") && a != "-") {
-      p.error = "unknown option " + a;
-      return p;
-    } else {
-      p.positional.push_back(a);
-    }
+  OptionParser parser("bpfence lab VERB", "");
+  std::map<std::string, std::vector<std::string>> values;
+  std::map<std::string, bool> given;
+  for (const auto& name : with_value) parser.values(name, &values[name], "VALUE", "");
+  for (const auto& name : flags)
+    if (name != "--help" && name != "-h") parser.flag(name, &given[name], "");
+  bool help = false;
+  if (Status s = parser.parse(args, &p.positional, &help); !s) {
+    p.error = s.message();
+    return p;
   }
+  if (help) p.flags.insert("--help");
+  for (auto& [name, v] : values)
+    if (!v.empty()) p.values[name] = std::move(v);
+  for (const auto& [name, on] : given)
+    if (on) p.flags.insert(name);
   return p;
 }
 

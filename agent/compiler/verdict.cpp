@@ -11,11 +11,7 @@ namespace {
 
 std::optional<uint32_t> cidr_identity_of(const DesiredState& state, const IpAddress& ip) {
   for (int len = 128; len >= 0; --len) {
-    Prefix p{ip, static_cast<uint8_t>(len)};
-    for (int i = 0; i < 16; ++i) {
-      int keep = len - i * 8;
-      if (keep < 8) p.addr.bytes[i] &= keep <= 0 ? 0 : static_cast<uint8_t>(0xff << (8 - keep));
-    }
+    Prefix p = Prefix::around(ip, len);
     if (auto it = state.cidrs.find(p); it != state.cidrs.end()) return it->second;
   }
   return std::nullopt;

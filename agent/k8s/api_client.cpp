@@ -14,6 +14,8 @@
 #include <cstring>
 #include <mutex>
 
+#include "unique_fd.h"
+
 namespace bpfence {
 namespace {
 
@@ -22,29 +24,22 @@ namespace {
 // /proc/self/fd/N, so no key material touches the disk.
 class MemFile {
  public:
-  MemFile() = default;
-  ~MemFile() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  MemFile(const MemFile&) = delete;
-  MemFile& operator=(const MemFile&) = delete;
-
   Status create(const char* name, const std::string& content) {
-    fd_ = ::memfd_create(name, MFD_CLOEXEC);
-    if (fd_ < 0) return Status::error(std::string("memfd_create: ") + std::strerror(errno));
+    fd_.reset(::memfd_create(name, MFD_CLOEXEC));
+    if (!fd_) return Status::error(std::string("memfd_create: ") + std::strerror(errno));
     size_t done = 0;
     while (done < content.size()) {
-      ssize_t n = ::write(fd_, content.data() + done, content.size() - done);
+      ssize_t n = ::write(fd_.get(), content.data() + done, content.size() - done);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) return Status::error(std::string("memfd write: ") + std::strerror(errno));
       done += static_cast<size_t>(n);
     }
     return Status::ok();
   }
-  std::string path() const { return "/proc/self/fd/" + std::to_string(fd_); }
+  std::string path() const { return "/proc/self/fd/" + std::to_string(fd_.get()); }
 
  private:
-  int fd_ = -1;
+  UniqueFd fd_;
 };
 
 }  // namespace

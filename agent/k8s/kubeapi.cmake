@@ -14,4 +14,4 @@ add_library(bpfence_kubeapi STATIC
 target_include_directories(bpfence_kubeapi PUBLIC ${PROJECT_SOURCE_DIR}/agent)
 target_link_libraries(bpfence_kubeapi
   PUBLIC bpfence_k8s nlohmann_json::nlohmann_json Threads::Threads
-  PRIVATE PkgConfig::HTTPLIB PkgConfig::YAMLCPP OpenSSL::SSL OpenSSL::Crypto)
+  PRIVATE bpfence_base PkgConfig::HTTPLIB PkgConfig::YAMLCPP OpenSSL::SSL OpenSSL::Crypto)

@@ -57,11 +57,13 @@ IpAddress IpAddress::from_v4(uint32_t host_order) {
   return a;
 }
 
-bool Prefix::contains(const IpAddress& ip) const {
-  IpAddress masked = ip;
-  clear_host_bits(masked, len);
-  return masked == addr;
+Prefix Prefix::around(const IpAddress& ip, int len) {
+  Prefix p{ip, static_cast<uint8_t>(len)};
+  clear_host_bits(p.addr, len);
+  return p;
 }
+
+bool Prefix::contains(const IpAddress& ip) const { return around(ip, len).addr == addr; }
 
 bool Prefix::contains(const Prefix& other) const { return other.len >= len && contains(other.addr); }
 

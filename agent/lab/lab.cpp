@@ -16,6 +16,7 @@
 #include "agent_client.h"
 #include "manifests.h"
 #include "netns.h"
+#include "log.h"
 
 namespace bpfence::lab {
 
@@ -58,7 +59,7 @@ std::string find_scenario_dir() {
 namespace {
 
 void info(bool verbose, const std::string& msg) {
-  if (verbose) std::fprintf(stderr, "level=info msg=\"%s\"\n", msg.c_str());
+  if (verbose) agentlog::info(msg);
 }
 
 bool valid_name(const std::string& name) {
@@ -424,7 +425,7 @@ Status Lab::down() {
 
 Lab::~Lab() {
   if (!detached_) {
-    if (auto s = down(); !s) std::fprintf(stderr, "level=error msg=\"%s\"\n", s.message().c_str());
+    if (auto s = down(); !s) agentlog::error(s.message());
   }
 }
 

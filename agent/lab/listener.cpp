@@ -1,5 +1,6 @@
 // A single-threaded echo server for the lab's pods (see listener.h).
 #include "listener.h"
+#include "log.h"
 
 #include <netinet/in.h>
 #include <poll.h>
@@ -52,8 +53,7 @@ int run_listener(const std::vector<ProbePort>& ports, int ready_fd) {
   for (const auto& p : ports) {
     int fd = bind_port(p);
     if (fd < 0) {
-      std::fprintf(stderr, "level=error msg=\"cannot listen\" port=%s err=\"%s\"\n", p.str().c_str(),
-                   std::strerror(errno));
+      agentlog::error("cannot listen", "port={} err={}", p.str(), agentlog::q(std::strerror(errno)));
       return 1;
     }
     fds[fd] = p.proto == 17 ? Datagram : Listening;

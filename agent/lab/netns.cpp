@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "process.h"
+#include "log.h"
 
 namespace bpfence::lab {
 
@@ -48,25 +49,8 @@ Status ip_batch(const std::string& netns, const std::vector<std::string>& lines)
   return s;
 }
 
-NetnsHandle::NetnsHandle(const std::string& name) : name_(name) {
-  fd_ = open(netns_path(name).c_str(), O_RDONLY | O_CLOEXEC);
-}
-
-NetnsHandle::~NetnsHandle() {
-  if (fd_ >= 0) close(fd_);
-}
-
-NetnsHandle::NetnsHandle(NetnsHandle&& o) noexcept : fd_(o.fd_), name_(std::move(o.name_)) { o.fd_ = -1; }
-
-NetnsHandle& NetnsHandle::operator=(NetnsHandle&& o) noexcept {
-  if (this != &o) {
-    if (fd_ >= 0) close(fd_);
-    fd_ = o.fd_;
-    name_ = std::move(o.name_);
-    o.fd_ = -1;
-  }
-  return *this;
-}
+NetnsHandle::NetnsHandle(const std::string& name)
+    : fd_(open(netns_path(name).c_str(), O_RDONLY | O_CLOEXEC)), name_(name) {}
 
 int socket_in(const NetnsHandle& ns, int domain, int type, int protocol) {
   // The thread's own namespace, to come back to.
@@ -82,8 +66,7 @@ int socket_in(const NetnsHandle& ns, int domain, int type, int protocol) {
   int err = errno;
   if (setns(home, CLONE_NEWNET) != 0) {
     // A thread stuck in the wrong namespace would open later sockets there.
-    std::fprintf(stderr, "level=error msg=\"cannot return to own network namespace\" err=\"%s\"\n",
-                 std::strerror(errno));
+    agentlog::error("cannot return to own network namespace", "err={}", agentlog::q(std::strerror(errno)));
     std::abort();
   }
   close(home);

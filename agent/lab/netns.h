@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "bpfence/result.h"
+#include "unique_fd.h"
 
 namespace bpfence::lab {
 
@@ -28,18 +29,13 @@ class NetnsHandle {
  public:
   NetnsHandle() = default;
   explicit NetnsHandle(const std::string& name);
-  ~NetnsHandle();
-  NetnsHandle(NetnsHandle&& o) noexcept;
-  NetnsHandle& operator=(NetnsHandle&& o) noexcept;
-  NetnsHandle(const NetnsHandle&) = delete;
-  NetnsHandle& operator=(const NetnsHandle&) = delete;
 
-  bool valid() const { return fd_ >= 0; }
-  int fd() const { return fd_; }
+  bool valid() const { return fd_.valid(); }
+  int fd() const { return fd_.get(); }
   const std::string& name() const { return name_; }
 
  private:
-  int fd_ = -1;
+  UniqueFd fd_;
   std::string name_;
 };
 

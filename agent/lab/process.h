@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "bpfence/result.h"
+#include "subprocess.h"
 
 namespace bpfence::lab {
 
@@ -25,9 +26,13 @@ struct ProcessId {
 // Start time of a running process, 0 when it does not exist.
 uint64_t process_start_time(pid_t pid);
 
-// Runs argv to completion, feeding `input` on stdin. Non-zero exit is an
-// error whose message holds the command and what it wrote on stderr.
-Status run_command(const std::vector<std::string>& argv, const std::string& input = "", std::string* out = nullptr);
+// Runs argv to completion, feeding `input` on stdin (the shared runner,
+// subprocess.h). Non-zero exit is an error whose message holds the command
+// and what it wrote on stderr.
+inline Status run_command(const std::vector<std::string>& argv, const std::string& input = "",
+                          std::string* out = nullptr) {
+  return run_process(argv, input, out);
+}
 
 struct SpawnOptions {
   std::vector<std::string> argv;

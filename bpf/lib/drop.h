@@ -17,7 +17,9 @@
 
 static __always_inline void bf_count(struct __sk_buff *skb, __u8 action, __u8 reason)
 {
-	__u32 idx = (__u32)action * BF_R_MAX + (reason & (BF_R_MAX - 1));
+	/* No mask: datapath_abi.h asserts every reason fits the stride, and the
+	 * array map itself refuses an index past its end. */
+	__u32 idx = (__u32)action * BF_R_MAX + reason;
 	struct bf_counter *c = bpf_map_lookup_elem(&counters, &idx);
 
 	if (c) {

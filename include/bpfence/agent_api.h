@@ -28,8 +28,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "bpfence/bpf_dataplane.h"
 #include "bpfence/compiler.h"
+#include "bpfence/flow_record.h"
 #include "bpfence/net.h"
 #include "bpfence/result.h"
 

@@ -15,17 +15,13 @@
 #include "bpfence/compiler.h"
 #include "bpfence/datapath_abi.h"
 #include "bpfence/dataplane.h"
+#include "bpfence/flow_record.h"
 #include "bpfence/result.h"
 
 namespace bpfence {
 
 // <bpffs>/bpfence/<node>
 std::string bpf_pin_dir(const std::string& bpffs, const std::string& node);
-
-struct EndpointRecord {
-  uint32_t ifindex;
-  bf_endpoint endpoint;
-};
 
 struct BpfDataplaneOptions {
   std::string node = "local";
@@ -61,23 +57,25 @@ class BpfDataplane final : public Dataplane {
   std::vector<InterfaceBinding> bindings() const override;
   Status set_fail_closed(const std::string& pod, bool fail_closed) override;
   Status uninstall() override;
+  // Reads the pinned maps (flows, counters, fill levels) and ages flows.
+  const DataplaneObserver* observer() const override;
 
   // Interfaces that had an endpoint entry when open() found pinned maps and
   // that no bind() has claimed since: pods deleted while the agent was down.
-  std::vector<int> unclaimed_ifindexes() const;
+  std::vector<int> unclaimed_ifindexes() const override;
   // Detaches from and forgets the unclaimed interfaces (call after the
   // agent's first full sync).
-  Status prune_unclaimed();
+  Status prune_unclaimed() override;
 
   // The endpoints map as open() found it in reused pins (ifindex -> endpoint
   // id, IPs): lets a restarted agent give pods their previous endpoint ids.
-  std::vector<EndpointRecord> adopted_endpoints() const;
+  std::vector<EndpointRecord> adopted_endpoints() const override;
 
   // Pins again every map whose pin is missing (someone removed it, or the
   // whole folder, under the running agent); `restored` names them. The
   // programs hold the maps, so enforcement never stopped. Safe from any
   // thread once open() succeeded.
-  Status repin(std::vector<std::string>* restored);
+  Status repin(std::vector<std::string>* restored) override;
 
   const std::string& pin_dir() const;
   bool reused_pinned_maps() const;
@@ -95,18 +93,6 @@ class BpfDataplane final : public Dataplane {
 // detaches bpfence's filters from every interface in the pinned endpoints
 // map, unpins the maps and removes the folder.
 Status bpf_uninstall_pinned(const std::string& pin_dir);
-
-struct FlowRecord {
-  bf_flow_key key;
-  bf_flow_value value;
-};
-
-struct CounterRecord {
-  uint8_t action;
-  uint8_t reason;
-  uint64_t packets;
-  uint64_t bytes;
-};
 
 // Read-only view of one node's pinned maps.
 class PinnedMaps {
@@ -140,16 +126,9 @@ struct SweepOptions {
   uint64_t other_ns = 60ull * 1000000000;           // UDP, ICMP, SCTP, other; drops
 };
 
-struct SweepStats {
-  size_t scanned = 0;
-  size_t deleted = 0;
-};
-
 // Whether `v` (with its pair `reverse`, may be null) has expired at `now`.
 bool flow_expired(const bf_flow_key& key, const bf_flow_value& v, const bf_flow_value* reverse,
                   const SweepOptions& options, uint64_t now_ns);
 Status sweep_flows(int flows_fd, const SweepOptions& options, SweepStats* stats);
-
-uint64_t monotonic_now_ns();
 
 }  // namespace bpfence

@@ -62,6 +62,7 @@ enum bf_reason {
 	BF_R_UNKNOWN_EP = 12,   /* F: program attached to an interface with no endpoint */
 	BF_R_RELATED = 13,      /* F: ICMP error about an allowed flow (PMTU, unreachable) */
 	BF_R_SPOOFED_SOURCE = 14, /* D: the pod sent from an address that is not its own */
+	BF_R_COUNT,             /* one past the last reason: new reasons go above it */
 	BF_R_MAX = 16,
 };
 
@@ -211,6 +212,15 @@ struct bf_counter {
 };
 
 #define BF_COUNTERS (2 * BF_R_MAX)
+
+/* Every reason gets a counter of its own: the counters' stride (BF_R_MAX,
+ * part of the pinned map's layout) must hold them all. Raising it changes
+ * the pinned counters map: that takes an uninstall. */
+#ifdef __cplusplus
+static_assert(BF_R_COUNT <= BF_R_MAX, "more reasons than counter slots: raise BF_R_MAX");
+#else
+_Static_assert(BF_R_COUNT <= BF_R_MAX, "more reasons than counter slots: raise BF_R_MAX");
+#endif
 
 /* events (ring buffer): one per dropped packet, and per new flow when the
  * program was loaded with trace_new_flows. */

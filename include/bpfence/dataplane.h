@@ -2,10 +2,12 @@
 // one (maps + TC programs) or the iptables one (ipsets + chains).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
 #include "bpfence/compiler.h"
+#include "bpfence/flow_record.h"
 #include "bpfence/result.h"
 
 namespace bpfence {
@@ -14,6 +16,26 @@ struct InterfaceBinding {
   std::string pod;   // namespace/name
   int ifindex = 0;   // the pod's host-side interface
   std::string ifname;
+};
+
+struct MapFill {
+  std::string map;
+  uint64_t entries = 0;
+  uint64_t max_entries = 0;
+};
+
+// A dataplane's read side, for the HTTP API and the flow sweeper. Safe from
+// any thread while the dataplane is open.
+class DataplaneObserver {
+ public:
+  virtual ~DataplaneObserver() = default;
+  virtual bool has_flows() const = 0;
+  virtual Status flows(std::vector<FlowRecord>* out) const = 0;
+  virtual Status counters(std::vector<CounterRecord>* out) const = 0;
+  // Every map but the flow table (its size comes from flows()).
+  virtual Status map_fill(std::vector<MapFill>* out) const = 0;
+  virtual uint64_t max_flows() const = 0;
+  virtual Status sweep(SweepStats* stats) const = 0;
 };
 
 class Dataplane {
@@ -41,6 +63,27 @@ class Dataplane {
 
   // Removes everything this dataplane installed (programs, pins, rules).
   virtual Status uninstall() = 0;
+
+  // Its read side, owned by the dataplane (null before it is open).
+  virtual const DataplaneObserver* observer() const = 0;
+
+  // Taking over from an earlier agent. A dataplane that finds nothing to
+  // take over before its first apply (iptables reads the kernel then) keeps
+  // these defaults.
+  // Interfaces enforced by an earlier agent that no bind() has claimed yet.
+  virtual std::vector<int> unclaimed_ifindexes() const { return {}; }
+  // Forgets (and detaches from) those once the first full sync is applied:
+  // their pods were deleted while no agent ran.
+  virtual Status prune_unclaimed() { return Status::ok(); }
+  // The endpoints an earlier agent left (ifindex -> endpoint id and IPs),
+  // so pods keep their endpoint ids across a restart.
+  virtual std::vector<EndpointRecord> adopted_endpoints() const { return {}; }
+  // Puts back state removed under the running agent (bpf: map pins);
+  // `restored` names what it put back. Safe from any thread once open.
+  virtual Status repin(std::vector<std::string>* restored) {
+    restored->clear();
+    return Status::ok();
+  }
 };
 
 }  // namespace bpfence

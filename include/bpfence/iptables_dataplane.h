@@ -72,6 +72,8 @@ class IptablesDataplane final : public Dataplane {
   std::vector<InterfaceBinding> bindings() const override;
   Status set_fail_closed(const std::string& pod, bool fail_closed) override;
   Status uninstall() override;
+  // Flows from conntrack, counters from the rules (null before open()).
+  const DataplaneObserver* observer() const override;
 
   const std::string& tag() const;
   const std::string& backend() const;  // "nft" or "legacy" after open()

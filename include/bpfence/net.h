@@ -32,6 +32,9 @@ struct Prefix {
   bool contains(const IpAddress& ip) const;
   bool contains(const Prefix& other) const;
   std::string str() const;
+  // The prefix of length `len` (on the mapped form) around `ip`, host bits
+  // cleared: the one place that masks an address.
+  static Prefix around(const IpAddress& ip, int len);
   // Accepts "10.0.0.0/8", "fd00::/64". Host bits are cleared, as the API
   // server's sloppy CIDR parsing does.
   static std::optional<Prefix> parse(std::string_view text, std::string* error = nullptr);

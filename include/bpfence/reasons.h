@@ -33,6 +33,14 @@ constexpr const char* bf_reason_name(uint8_t reason) {
   }
 }
 
+// A reason added to the enum needs its name here.
+constexpr bool bf_every_reason_named() {
+  for (uint8_t r = 0; r < BF_R_COUNT; ++r)
+    if (std::string_view(bf_reason_name(r)) == "Unknown") return false;
+  return true;
+}
+static_assert(bf_every_reason_named(), "a bf_reason without a name in bf_reason_name()");
+
 constexpr const char* bf_action_name(uint8_t action) {
   switch (action) {
     case BF_ACT_FORWARD: return "Forward";

@@ -9,7 +9,7 @@
 
 #include "render.h"
 #include "restore.h"
-#include "simulate.h"
+#include "support/iptables_simulate.h"
 #include "unit/cluster.h"
 
 namespace bpfence::test {

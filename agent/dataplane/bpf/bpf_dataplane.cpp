@@ -19,6 +19,8 @@
 #include <set>
 
 #include "bpfence/bpf_dataplane.h"
+#include "bpfence/fail_closed.h"
+#include "bpf_observer.h"
 #include "log.h"
 #include "pin.h"
 #include "pinned_map.h"
@@ -153,7 +155,7 @@ struct BpfDataplane::Impl {
   std::map<std::string, Bound> bound;  // by pod
   std::set<int> unclaimed;
   std::vector<EndpointRecord> adopted;  // the endpoints map as open() found it
-  std::set<std::string> fail_closed;
+  FailClosedPods fail_closed;
 
   PinnedMap<__u32, bf_endpoint> endpoints;
   PinnedMap<bf_addr_key, bf_addr_value> pod_addrs;
@@ -162,6 +164,7 @@ struct BpfDataplane::Impl {
   PinnedMap<bf_range_key, bf_policy_value> ranges;
   PinnedMap<bf_src_key, __u32> src_prefixes;
   std::map<std::string, std::vector<bf_src_key>> src_written;  // by pod, as last written
+  std::unique_ptr<BpfObserver> observer;  // last: gone before the programs and maps
 
   ~Impl() {
     // Filters stay in the kernel: enforcement outlives the agent.
@@ -238,7 +241,7 @@ Status BpfDataplane::Impl::prepare_pinned_map(bpf_map* map, const std::string& p
                            std::to_string(info.value_size) + "/" + std::to_string(info.map_flags) +
                            "): remove it with `bpfence-agent --uninstall`");
     if (info.max_entries != bpf_map__max_entries(map)) {
-      bpflog::warn("reusing pinned map with its own size", "map=" + path + " max_entries=" +
+      agentlog::warn("reusing pinned map with its own size", "map=" + path + " max_entries=" +
                                                                std::to_string(info.max_entries) + " wanted=" +
                                                                std::to_string(bpf_map__max_entries(map)));
       bpf_map__set_max_entries(map, info.max_entries);
@@ -298,7 +301,10 @@ Status BpfDataplane::open() {
     d.next_generation = std::max(d.next_generation, e.generation + 1);
   });
   if (!it) return it;
-  bpflog::info("bpf dataplane loaded", "pin_dir=" + d.pin_dir + " reused_maps=" + (d.reused ? "true" : "false") +
+  PinnedMaps maps;
+  if (Status s = maps.open(d.pin_dir); !s) return s;
+  d.observer = std::make_unique<BpfObserver>(this, std::move(maps));
+  agentlog::info("bpf dataplane loaded", "pin_dir=" + d.pin_dir + " reused_maps=" + (d.reused ? "true" : "false") +
                                            " endpoints=" + std::to_string(d.unclaimed.size()));
   return Status::ok();
 }
@@ -308,6 +314,8 @@ int BpfDataplane::program_fd(bf_direction direction) const {
   return bpf_program__fd(direction == BF_DIR_EGRESS ? impl_->skel->progs.from_pod : impl_->skel->progs.to_pod);
 }
 
+const DataplaneObserver* BpfDataplane::observer() const { return impl_->observer.get(); }
+
 int BpfDataplane::map_fd(const std::string& name) const {
   if (!impl_->skel) return -1;
   bpf_map* m = bpf_object__find_map_by_name(impl_->skel->obj, name.c_str());
@@ -315,7 +323,7 @@ int BpfDataplane::map_fd(const std::string& name) const {
 }
 
 Status BpfDataplane::Impl::write_endpoint(const std::string& pod, const EndpointState& es, int ifindex) {
-  bf_endpoint e = make_endpoint(es, next_generation++, fail_closed.count(pod) > 0);
+  bf_endpoint e = make_endpoint(es, next_generation++, fail_closed.contains(pod));
   return endpoints.update(static_cast<__u32>(ifindex), e);
 }
 
@@ -400,8 +408,8 @@ Status BpfDataplane::apply(const StateDiff& diff, const DesiredState& state) {
     Status s = d.resync(state);
     if (!s) return s;
     d.synced = true;
-    for (const auto& [pod, es] : state.endpoints) d.fail_closed.erase(pod);
-    bpflog::info("bpf maps resynced", "pod_addrs=" + std::to_string(state.pod_addrs.size()) +
+    for (const auto& [pod, es] : state.endpoints) d.fail_closed.clear(pod);
+    agentlog::info("bpf maps resynced", "pod_addrs=" + std::to_string(state.pod_addrs.size()) +
                                           " cidrs=" + std::to_string(state.cidrs.size()) +
                                           " policy=" + std::to_string(state.policy.size()) +
                                           " ranges=" + std::to_string(state.ranges.size()));
@@ -454,7 +462,7 @@ Status BpfDataplane::apply(const StateDiff& diff, const DesiredState& state) {
   std::set<std::string> touched = diff.touched_endpoints;
   for (const auto& [pod, es] : diff.endpoints.upsert) touched.insert(pod);
   for (const std::string& pod : touched) {
-    d.fail_closed.erase(pod);
+    d.fail_closed.clear(pod);
     auto b = d.bound.find(pod);
     auto es = state.endpoints.find(pod);
     if (b == d.bound.end() || es == state.endpoints.end()) continue;
@@ -510,7 +518,7 @@ Status BpfDataplane::bind(const InterfaceBinding& binding, const DesiredState& s
   }
   d.unclaimed.erase(binding.ifindex);
   d.bound.emplace(binding.pod, std::move(b));
-  bpflog::info("attached", "pod=" + binding.pod + " ifindex=" + std::to_string(binding.ifindex) +
+  agentlog::info("attached", "pod=" + binding.pod + " ifindex=" + std::to_string(binding.ifindex) +
                                " ifname=" + binding.ifname);
   return Status::ok();
 }
@@ -524,8 +532,8 @@ Status BpfDataplane::unbind(const std::string& pod) {
   int ifindex = it->second.binding.ifindex;
   Status s3 = d.endpoints.erase(ifindex);
   d.bound.erase(it);
-  d.fail_closed.erase(pod);
-  bpflog::info("detached", "pod=" + pod + " ifindex=" + std::to_string(ifindex));
+  d.fail_closed.clear(pod);
+  agentlog::info("detached", "pod=" + pod + " ifindex=" + std::to_string(ifindex));
   if (!s1) return s1;
   if (!s2) return s2;
   return s3;
@@ -539,10 +547,7 @@ std::vector<InterfaceBinding> BpfDataplane::bindings() const {
 
 Status BpfDataplane::set_fail_closed(const std::string& pod, bool fail_closed) {
   Impl& d = *impl_;
-  if (fail_closed)
-    d.fail_closed.insert(pod);
-  else
-    d.fail_closed.erase(pod);
+  d.fail_closed.set(pod, fail_closed);
   auto it = d.bound.find(pod);
   if (it == d.bound.end()) return Status::ok();
   std::optional<bf_endpoint> e = d.endpoints.lookup(it->second.binding.ifindex);
@@ -613,7 +618,7 @@ Status BpfDataplane::prune_unclaimed() {
     Status c = d.endpoints.erase(ifindex);
     for (Status* s : {&a, &b, &c})
       if (!*s && first) first = *s;
-    bpflog::info("pruned unclaimed endpoint", "ifindex=" + std::to_string(ifindex));
+    agentlog::info("pruned unclaimed endpoint", "ifindex=" + std::to_string(ifindex));
   }
   d.unclaimed.clear();
   return first;
@@ -641,7 +646,7 @@ Status BpfDataplane::uninstall() {
   }
   Status s = bpf_uninstall_pinned(d.pin_dir);
   if (!s && first) first = s;
-  bpflog::info("uninstalled", "pin_dir=" + d.pin_dir);
+  agentlog::info("uninstalled", "pin_dir=" + d.pin_dir);
   return first;
 }
 

@@ -27,12 +27,6 @@ struct KeyLess {
 
 }  // namespace
 
-uint64_t monotonic_now_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);  // the clock bpf_ktime_get_ns() reads
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
-}
-
 bool flow_expired(const bf_flow_key& key, const bf_flow_value& v, const bf_flow_value* reverse,
                   const SweepOptions& o, uint64_t now) {
   uint64_t last = v.last_seen_ns;

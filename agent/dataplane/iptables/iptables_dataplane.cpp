@@ -21,13 +21,12 @@
 #include "kernel_state.h"
 #include "render.h"
 #include "restore.h"
+#include "bpfence/fail_closed.h"
+#include "iptables_observer.h"
+#include "log.h"
 
 namespace bpfence {
 namespace {
-
-void log_line(const char* level, const std::string& msg, const std::string& kv = {}) {
-  std::fprintf(stderr, "level=%s msg=\"%s\"%s%s\n", level, msg.c_str(), kv.empty() ? "" : " ", kv.c_str());
-}
 
 bool valid_tag(const std::string& tag) {
   if (tag.empty() || tag.size() > 8) return false;
@@ -96,8 +95,20 @@ struct IptablesDataplane::Impl {
   ipt::Renderer renderer{{}, true};
   ipt::Changes pending;  // rendered, not yet in the kernel
   std::map<std::string, InterfaceBinding> bound;
-  std::set<std::string> fail_closed;
+  FailClosedPods fail_closed;
   LastApply last;
+  // The read side and the view of local pods it needs (observer()).
+  std::shared_ptr<ipt::LocalEndpoints> view = std::make_shared<ipt::LocalEndpoints>();
+  std::unique_ptr<ipt::IptablesObserver> observer;
+
+  Status apply(const StateDiff& diff, const DesiredState& state);
+  Status bind(const InterfaceBinding& binding, const DesiredState& state);
+  Status unbind(const std::string& pod);
+  std::vector<InterfaceBinding> bindings() const {
+    std::vector<InterfaceBinding> out;
+    for (const auto& [pod, b] : bound) out.push_back(b);
+    return out;
+  }
 
   // options.recheck_established: the bound pods' addresses among `pods`.
   void recheck(const DesiredState& state, const std::set<std::string>& pods) {
@@ -123,10 +134,10 @@ struct IptablesDataplane::Impl {
     Status s = ipt::forget_flows(tools, ips, still_allowed, &deletes);
     auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count();
     if (!s)
-      log_line("warn", "conntrack entries not deleted: established flows keep their verdict",
-               "node=" + options.node + " error=\"" + s.message() + "\"");
+      agentlog::warn("conntrack entries not deleted: established flows keep their verdict",
+               "node=" + options.node + " error=" + agentlog::q(s.message()));
     else
-      log_line("debug", "established flows decided again: the denied ones' conntrack entries deleted",
+      agentlog::debug("established flows decided again: the denied ones' conntrack entries deleted",
                "node=" + options.node + " addresses=" + std::to_string(ips.size()) +
                    " conntrack_deletes=" + std::to_string(deletes) + " us=" + std::to_string(us));
   }
@@ -181,7 +192,7 @@ struct IptablesDataplane::Impl {
       if (taken) continue;
       int ifindex = options.netns.empty() ? static_cast<int>(if_nametoindex(ifname.c_str())) : 0;
       bound[pod] = InterfaceBinding{pod, ifindex, ifname};
-      log_line("info", "took over binding from the kernel", "pod=" + pod + " ifname=" + ifname);
+      agentlog::info("took over binding from the kernel", "pod=" + pod + " ifname=" + ifname);
     }
     adoptable.clear();
   }
@@ -196,13 +207,13 @@ struct IptablesDataplane::Impl {
     if (Status s = run_texts(tools, t); !s) {
       // Half applied, maybe: read the kernel back next time.
       kernel_known = false;
-      log_line("error", "iptables apply failed", "node=" + options.node + " error=\"" + s.message() + "\"");
+      agentlog::error("iptables apply failed", "node=" + options.node + " error=" + agentlog::q(s.message()));
       return s;
     }
     ipt::patch_applied(applied, renderer.model(), pending, names, ipv6);
     auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count();
     if (!t.empty())
-      log_line("info", "iptables rules applied",
+      agentlog::info("iptables rules applied",
                "node=" + options.node + " full=" + (pending.all ? "true" : "false") +
                    " sets_changed=" + std::to_string(pending.sets.size()) +
                    " chains_changed=" + std::to_string(pending.chains.size()) + " us=" + std::to_string(us));
@@ -244,26 +255,31 @@ Status IptablesDataplane::open() {
     return Status::error("iptables dataplane: " + s.message());
   if (d.ipv6) {
     if (Status s = d.tools.save(ipt::Family::V6, &out); !s) {
-      log_line("warn", "ip6tables does not run: IPv6 traffic is not enforced",
-               "node=" + d.options.node + " error=\"" + s.message() + "\"");
+      agentlog::warn("ip6tables does not run: IPv6 traffic is not enforced",
+               "node=" + d.options.node + " error=" + agentlog::q(s.message()));
       d.ipv6 = false;
     }
   }
   d.renderer = ipt::Renderer(d.names, d.ipv6);
   d.opened = true;
-  log_line("info", "iptables dataplane open",
+  // The observer reads with the same variant and tag the dataplane writes.
+  IptablesDataplaneOptions read = d.options;
+  read.backend = d.tools.backend;
+  read.tag = d.names.tag;
+  d.observer = std::make_unique<ipt::IptablesObserver>(read, d.view);
+  agentlog::info("iptables dataplane open",
            "node=" + d.options.node + " tag=" + d.names.tag + " backend=" + d.tools.backend +
                " ipv6=" + (d.ipv6 ? "true" : "false") + (d.options.netns.empty() ? "" : " netns=" + d.options.netns));
   return Status::ok();
 }
 
-Status IptablesDataplane::apply(const StateDiff& diff, const DesiredState& state) {
-  Impl& d = *impl_;
+Status IptablesDataplane::Impl::apply(const StateDiff& diff, const DesiredState& state) {
+  Impl& d = *this;
   if (!d.opened) return Status::error("iptables dataplane " + d.options.node + ": apply before open");
   // A later apply clears the fail-closed mark of the pods it touches.
   std::set<std::string> redo;
   auto clear = [&](const std::string& pod) {
-    if (d.fail_closed.erase(pod)) redo.insert(pod);
+    if (d.fail_closed.clear(pod)) redo.insert(pod);
   };
   for (const auto& pod : diff.touched_endpoints) clear(pod);
   for (const auto& [pod, es] : diff.endpoints.upsert) clear(pod);
@@ -272,8 +288,8 @@ Status IptablesDataplane::apply(const StateDiff& diff, const DesiredState& state
     d.adopt(state);
     d.renderer = ipt::Renderer(d.names, d.ipv6);  // a full render with the bindings taken over
   }
-  Status s = d.renderer.consistent() ? d.renderer.render_changes(state, diff, d.ifnames(), d.fail_closed, redo)
-                                     : d.renderer.render_all(state, d.ifnames(), d.fail_closed);
+  Status s = d.renderer.consistent() ? d.renderer.render_changes(state, diff, d.ifnames(), d.fail_closed.pods(), redo)
+                                     : d.renderer.render_all(state, d.ifnames(), d.fail_closed.pods());
   if (!s) return s;  // nothing was written
   if (Status p = d.push(); !p) return p;
   // Pods whose verdicts may have changed (the compiler's list; every pod
@@ -284,8 +300,8 @@ Status IptablesDataplane::apply(const StateDiff& diff, const DesiredState& state
   return Status::ok();
 }
 
-Status IptablesDataplane::bind(const InterfaceBinding& binding, const DesiredState& state) {
-  Impl& d = *impl_;
+Status IptablesDataplane::Impl::bind(const InterfaceBinding& binding, const DesiredState& state) {
+  Impl& d = *this;
   if (!d.opened) return Status::error("iptables dataplane " + d.options.node + ": bind before open");
   if (!state.endpoints.count(binding.pod))
     return Status::error("bind " + binding.pod + ": not a local endpoint of the desired state");
@@ -302,7 +318,7 @@ Status IptablesDataplane::bind(const InterfaceBinding& binding, const DesiredSta
   for (auto it = d.bound.begin(); it != d.bound.end();) {
     if (it->first != b.pod && it->second.ifname == b.ifname) {
       redo.insert(it->first);
-      d.fail_closed.erase(it->first);
+      d.fail_closed.clear(it->first);
       it = d.bound.erase(it);
     } else {
       ++it;
@@ -314,39 +330,53 @@ Status IptablesDataplane::bind(const InterfaceBinding& binding, const DesiredSta
     d.adopt(state);
     d.renderer = ipt::Renderer(d.names, d.ipv6);
   }
-  Status s = d.renderer.consistent() ? d.renderer.render_changes(state, StateDiff{}, d.ifnames(), d.fail_closed, redo)
-                                     : d.renderer.render_all(state, d.ifnames(), d.fail_closed);
+  Status s = d.renderer.consistent() ? d.renderer.render_changes(state, StateDiff{}, d.ifnames(), d.fail_closed.pods(), redo)
+                                     : d.renderer.render_all(state, d.ifnames(), d.fail_closed.pods());
   if (!s) return s;
   if (Status p = d.push(); !p) return p;
   // Flows that began before the pod was enforced are decided now.
   d.recheck(state, {b.pod});
-  log_line("info", "bound", "pod=" + b.pod + " ifname=" + b.ifname + " ifindex=" + std::to_string(b.ifindex));
+  agentlog::info("bound", "pod=" + b.pod + " ifname=" + b.ifname + " ifindex=" + std::to_string(b.ifindex));
   return Status::ok();
 }
 
-Status IptablesDataplane::unbind(const std::string& pod) {
-  Impl& d = *impl_;
+Status IptablesDataplane::Impl::unbind(const std::string& pod) {
+  Impl& d = *this;
   if (!d.bound.erase(pod)) return Status::ok();
-  d.fail_closed.erase(pod);
+  d.fail_closed.clear(pod);
   if (!d.opened || !d.renderer.consistent()) return Status::ok();  // the next full render leaves it out
   d.renderer.remove_pod(pod);
   if (Status s = d.push(); !s) return s;
-  log_line("info", "unbound", "pod=" + pod);
+  agentlog::info("unbound", "pod=" + pod);
   return Status::ok();
 }
 
-std::vector<InterfaceBinding> IptablesDataplane::bindings() const {
-  std::vector<InterfaceBinding> out;
-  for (const auto& [pod, b] : impl_->bound) out.push_back(b);
-  return out;
+// The rules first, then the observer's view of the local pods.
+Status IptablesDataplane::apply(const StateDiff& diff, const DesiredState& state) {
+  Status s = impl_->apply(diff, state);
+  impl_->view->after_apply(diff, state, impl_->bindings());
+  return s;
 }
+
+Status IptablesDataplane::bind(const InterfaceBinding& binding, const DesiredState& state) {
+  Status s = impl_->bind(binding, state);
+  impl_->view->after_bind(state, impl_->bindings());
+  return s;
+}
+
+Status IptablesDataplane::unbind(const std::string& pod) {
+  Status s = impl_->unbind(pod);
+  impl_->view->after_unbind(impl_->bindings());
+  return s;
+}
+
+std::vector<InterfaceBinding> IptablesDataplane::bindings() const { return impl_->bindings(); }
+
+const DataplaneObserver* IptablesDataplane::observer() const { return impl_->observer.get(); }
 
 Status IptablesDataplane::set_fail_closed(const std::string& pod, bool fail_closed) {
   Impl& d = *impl_;
-  if (fail_closed)
-    d.fail_closed.insert(pod);
-  else
-    d.fail_closed.erase(pod);
+  d.fail_closed.set(pod, fail_closed);
   if (!d.opened || !d.renderer.consistent() || !d.bound.count(pod)) return Status::ok();
   // Established flows keep going (the chain still accepts them first); new
   // ones drop until a later apply() clears the mark.
@@ -363,7 +393,7 @@ Status IptablesDataplane::uninstall() {
   o.ipv6 = d.ipv6;
   Status s = iptables_uninstall(o);
   d.bound.clear();
-  d.fail_closed.clear();
+  d.fail_closed.clear_all();
   d.renderer = ipt::Renderer(d.names, d.ipv6);
   d.applied = {};
   d.pending = {};
@@ -387,7 +417,7 @@ Status iptables_uninstall(const IptablesDataplaneOptions& options) {
   ipt::RestoreTexts t = ipt::uninstall_texts(have);
   if (Status s = run_texts(tools, t); !s) return s;
   size_t chains = have.chains_v4.size() + have.chains_v6.size();
-  log_line("info", "iptables uninstalled",
+  agentlog::info("iptables uninstalled",
            "node=" + options.node + " tag=" + names.tag + " chains=" + std::to_string(chains) +
                " sets=" + std::to_string(have.sets.size()));
   return Status::ok();

@@ -123,12 +123,7 @@ struct Renderer::Impl {
     }
     // The prefixes around it gain or lose a nomatch entry.
     for (int len = static_cast<int>(p.len) - 1; len >= 0; --len) {
-      Prefix outer{p.addr, static_cast<uint8_t>(len)};
-      for (int i = 0; i < 16; ++i) {
-        int keep = len - i * 8;
-        if (keep < 8) outer.addr.bytes[i] &= keep <= 0 ? 0 : static_cast<uint8_t>(0xff << (8 - keep));
-      }
-      if (auto it = prefix_ids.find(outer); it != prefix_ids.end()) affected.insert(it->second);
+      if (auto it = prefix_ids.find(Prefix::around(p.addr, len)); it != prefix_ids.end()) affected.insert(it->second);
     }
     if (!id) return;
     prefix_ids[p] = *id;

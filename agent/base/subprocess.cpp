@@ -1,11 +1,11 @@
-// run_tool(): posix_spawn (cheap even from a large agent process), stdin
-// from a memfd filled beforehand (so a tool that writes a lot before reading
-// cannot deadlock with us), stdout and stderr drained with poll().
-#include "command.h"
+// run_process(): posix_spawn (cheap even from a large agent process), stdin
+// from a memfd filled beforehand (so a command that writes a lot before
+// reading cannot deadlock with us), stdout and stderr drained with poll().
+#include "subprocess.h"
 
 #include <fcntl.h>
-#include <sched.h>
 #include <poll.h>
+#include <sched.h>
 #include <spawn.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -15,9 +15,11 @@
 #include <cstring>
 #include <thread>
 
+#include "unique_fd.h"
+
 extern char** environ;
 
-namespace bpfence::ipt {
+namespace bpfence {
 namespace {
 
 std::string join(const std::vector<std::string>& argv) {
@@ -26,46 +28,30 @@ std::string join(const std::vector<std::string>& argv) {
   return out;
 }
 
-struct Fd {
-  int fd = -1;
-  ~Fd() { reset(); }
-  void reset() {
-    if (fd >= 0) ::close(fd);
-    fd = -1;
-  }
-};
-
-}  // namespace
-
-namespace {
-
 Status run_here(const std::vector<std::string>& argv, const std::string& input, std::string* out) {
   const std::string what = join(argv);
-  Fd in;
-  in.fd = memfd_create("bpfence-tool-stdin", MFD_CLOEXEC);
-  if (in.fd < 0) return Status::error(what + ": memfd_create: " + std::strerror(errno));
+  if (argv.empty()) return Status::error("run: no command");
+  UniqueFd in(memfd_create("bpfence-stdin", MFD_CLOEXEC));
+  if (!in) return Status::error(what + ": memfd_create: " + std::strerror(errno));
   for (size_t off = 0; off < input.size();) {
-    ssize_t n = ::write(in.fd, input.data() + off, input.size() - off);
+    ssize_t n = ::write(in.get(), input.data() + off, input.size() - off);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return Status::error(what + ": write stdin: " + std::strerror(errno));
     off += static_cast<size_t>(n);
   }
-  if (::lseek(in.fd, 0, SEEK_SET) < 0) return Status::error(what + ": lseek: " + std::strerror(errno));
+  if (::lseek(in.get(), 0, SEEK_SET) < 0) return Status::error(what + ": lseek: " + std::strerror(errno));
 
   int out_pipe[2], err_pipe[2];
   if (pipe2(out_pipe, O_CLOEXEC)) return Status::error(what + ": pipe: " + std::strerror(errno));
-  Fd out_r, out_w, err_r, err_w;
-  out_r.fd = out_pipe[0];
-  out_w.fd = out_pipe[1];
+  UniqueFd out_r(out_pipe[0]), out_w(out_pipe[1]);
   if (pipe2(err_pipe, O_CLOEXEC)) return Status::error(what + ": pipe: " + std::strerror(errno));
-  err_r.fd = err_pipe[0];
-  err_w.fd = err_pipe[1];
+  UniqueFd err_r(err_pipe[0]), err_w(err_pipe[1]);
 
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, in.fd, 0);
-  posix_spawn_file_actions_adddup2(&actions, out_w.fd, 1);
-  posix_spawn_file_actions_adddup2(&actions, err_w.fd, 2);
+  posix_spawn_file_actions_adddup2(&actions, in.get(), 0);
+  posix_spawn_file_actions_adddup2(&actions, out_w.get(), 1);
+  posix_spawn_file_actions_adddup2(&actions, err_w.get(), 2);
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
@@ -78,7 +64,7 @@ Status run_here(const std::vector<std::string>& argv, const std::string& input, 
   in.reset();
 
   std::string stdout_text, stderr_text;
-  pollfd fds[2] = {{out_r.fd, POLLIN, 0}, {err_r.fd, POLLIN, 0}};
+  pollfd fds[2] = {{out_r.get(), POLLIN, 0}, {err_r.get(), POLLIN, 0}};
   int open = 2;
   char buf[65536];
   while (open > 0) {
@@ -112,24 +98,21 @@ Status run_here(const std::vector<std::string>& argv, const std::string& input, 
 
 }  // namespace
 
-Status run_tool(const std::vector<std::string>& argv, const std::string& input, std::string* out,
-                const std::string& netns) {
+Status run_process(const std::vector<std::string>& argv, const std::string& input, std::string* out,
+                   const std::string& netns) {
   if (netns.empty()) return run_here(argv, input, out);
   // setns() moves only the calling thread, and a child inherits its
   // caller's namespaces: a short-lived thread enters, spawns and waits.
   Status result;
   std::thread worker([&] {
     std::string path = "/run/netns/" + netns;
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
+    UniqueFd ns(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!ns) {
       result = Status::error(join(argv) + ": open " + path + ": " + std::strerror(errno));
       return;
     }
-    int rc = ::setns(fd, CLONE_NEWNET);
-    int err = errno;
-    ::close(fd);
-    if (rc != 0) {
-      result = Status::error(join(argv) + ": enter netns " + netns + ": " + std::strerror(err));
+    if (::setns(ns.get(), CLONE_NEWNET) != 0) {
+      result = Status::error(join(argv) + ": enter netns " + netns + ": " + std::strerror(errno));
       return;
     }
     result = run_here(argv, input, out);
@@ -138,4 +121,4 @@ Status run_tool(const std::vector<std::string>& argv, const std::string& input, 
   return result;
 }
 
-}  // namespace bpfence::ipt
+}  // namespace bpfence

@@ -21,6 +21,27 @@ const char* name(Level l) {
   return "info";
 }
 
+void write_line(std::string_view text) {
+  std::lock_guard lock(g_mutex);
+  std::fwrite(text.data(), 1, text.size(), stderr);
+  if (text.empty() || text.back() != '\n') std::fputc('\n', stderr);
+  std::fflush(stderr);
+}
+
+// The inside of a quoted value: the escapes logfmt readers undo.
+void append_escaped(std::string& out, std::string_view value) {
+  for (char c : value) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      default: out += c;
+    }
+  }
+}
+
 }  // namespace
 
 bool parse_level(std::string_view text, Level* out) {
@@ -40,21 +61,19 @@ bool parse_level(std::string_view text, Level* out) {
 void set_level(Level level) { g_level = static_cast<int>(level); }
 bool enabled(Level level) { return static_cast<int>(level) >= g_level.load(); }
 
-void line(Level level, std::string_view msg, std::string_view kv) {
-  if (!enabled(level)) return;
-  std::string out = "level=";
-  out += name(level);
-  out += " msg=\"";
-  for (char c : msg) out += (c == '"' ? '\'' : c);
+std::string format_line(Level level, std::string_view msg, std::string_view kv) {
+  std::string out = fmt::format("level={} msg=\"", name(level));
+  append_escaped(out, msg);
   out += '"';
   if (!kv.empty()) {
     out += ' ';
     out += kv;
   }
-  out += '\n';
-  std::lock_guard lock(g_mutex);
-  std::fputs(out.c_str(), stderr);
-  std::fflush(stderr);
+  return out;
+}
+
+void line(Level level, std::string_view msg, std::string_view kv) {
+  if (enabled(level)) write_line(format_line(level, msg, kv));
 }
 
 void raw(std::string_view formatted) {
@@ -63,23 +82,16 @@ void raw(std::string_view formatted) {
     std::string_view rest = formatted.substr(6);
     parse_level(rest.substr(0, rest.find(' ')), &l);
   }
-  if (!enabled(l)) return;
-  std::lock_guard lock(g_mutex);
-  std::fwrite(formatted.data(), 1, formatted.size(), stderr);
-  if (formatted.empty() || formatted.back() != '\n') std::fputc('\n', stderr);
-  std::fflush(stderr);
+  if (enabled(l)) write_line(formatted);
 }
 
 std::string q(std::string_view value) {
   bool plain = !value.empty();
   for (char c : value)
-    if (c == ' ' || c == '"' || c == '=' || c == '\n' || c == '\t') plain = false;
+    if (c == ' ' || c == '"' || c == '=' || c == '\\' || static_cast<unsigned char>(c) < 0x20) plain = false;
   if (plain) return std::string(value);
   std::string out = "\"";
-  for (char c : value) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += (c == '\n' ? ' ' : c);
-  }
+  append_escaped(out, value);
   return out + "\"";
 }
 

@@ -1,5 +1,5 @@
-// UniqueFd: owns one file descriptor (a BPF map, program or link) and closes
-// it exactly once.
+// UniqueFd: owns one file descriptor (a BPF map, program or link, a socket,
+// a memfd, a namespace) and closes it exactly once.
 #pragma once
 
 #include <utility>

@@ -1,5 +1,5 @@
 // The chain walker behind simulate_forward().
-#include "simulate.h"
+#include "iptables_simulate.h"
 
 namespace bpfence::ipt {
 namespace {
@@ -68,11 +68,7 @@ struct Walker {
 
 bool set_test(const Ipset& set, const IpAddress& ip) {
   for (int len = 128; len >= 0; --len) {
-    Prefix p{ip, static_cast<uint8_t>(len)};
-    for (int i = 0; i < 16; ++i) {
-      int keep = len - i * 8;
-      if (keep < 8) p.addr.bytes[i] &= keep <= 0 ? 0 : static_cast<uint8_t>(0xff << (8 - keep));
-    }
+    Prefix p = Prefix::around(ip, len);
     if (auto it = set.entries.find(p); it != set.entries.end()) return !it->second;
   }
   return false;
