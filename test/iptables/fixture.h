@@ -1,7 +1,10 @@
 // Helpers for the iptables dataplane's unit tests: render a compiled test
-// cluster with every local pod bound to "v-<pod name>", print a chain as
+// cluster with every local pod bound to its own "v-..." interface, print a chain as
 // restore lines, and walk a probe through the rendered chains.
 #pragma once
+
+#include <cstdio>
+#include <functional>
 
 #include <catch2/catch.hpp>
 #include <string>
@@ -16,10 +19,17 @@ namespace bpfence::test {
 
 inline ipt::Names test_names() { return ipt::Names{"t1"}; }
 
-// Host-side interface of a pod in these tests: "v-" + pod name (fits 15).
+// Host-side interface of a pod in these tests, one per pod: "v-" + name in
+// namespace default, "v-" + namespace + "-" + name elsewhere, a hash of the
+// pod's key where that does not fit in 15 characters.
 inline std::string ifname_of(const std::string& pod) {
-  std::string name = "v-" + pod.substr(pod.find('/') + 1);
-  return name.substr(0, 15);
+  const size_t slash = pod.find('/');
+  const std::string ns = pod.substr(0, slash), name = pod.substr(slash + 1);
+  std::string ifname = ns == "default" ? "v-" + name : "v-" + ns + "-" + name;
+  if (ifname.size() <= 15) return ifname;
+  char hashed[16];
+  std::snprintf(hashed, sizeof hashed, "v-%013zx", std::hash<std::string>{}(pod) & 0xfffffffffffffULL);
+  return hashed;
 }
 
 inline std::map<std::string, std::string> bind_all(const DesiredState& s) {

@@ -319,8 +319,11 @@ TEST_CASE("source check: a pod's packets must carry its addresses or its annotat
   // Every bound pod's source check, even for pods no policy isolates, in
   // SRC, which comes first in FWD: before any chain that could accept.
   Lines src = lines(m, "BPFENCE-t1-SRC");
-  REQUIRE(src.size() == 4);
+  // Each twice: by the pod's veth, and by its bridge port (bridge CNIs).
+  REQUIRE(src.size() == 8);
   CHECK(src[0] == "-i v-client -m comment --comment \"default/client\" -j " + src_chain("default/client"));
+  CHECK(src[1] == "-m physdev --physdev-in v-client -m comment --comment \"default/client\" -j " +
+                      src_chain("default/client"));
   CHECK(lines(m, "BPFENCE-t1-FWD") == Lines{"-j BPFENCE-t1-SRC"});
 
   // The walk: client sending as web (allowed by nobody but itself) is dropped
@@ -343,6 +346,16 @@ TEST_CASE("source check: a pod's packets must carry its addresses or its annotat
   p.src = *IpAddress::parse("fd00:9::1");
   p.dst = *IpAddress::parse("fd00::99");
   CHECK(ipt::simulate_forward(m, test_names(), Family::V6, p) == ipt::SimVerdict::Pass);
+  // Behind a bridge (br_netfilter): the frame comes in on cni0, by client's
+  // bridge port; sent as web, it is dropped; as itself it passes.
+  p.in_iface = "cni0";
+  p.out_iface = "cni0";
+  p.physdev_in = ifname_of("default/client");
+  p.src = *IpAddress::parse("10.0.0.10");
+  p.dst = *IpAddress::parse("10.0.0.12");
+  CHECK(ipt::simulate_forward(m, test_names(), Family::V4, p) == ipt::SimVerdict::Drop);
+  p.src = *IpAddress::parse("10.0.0.11");
+  CHECK(ipt::simulate_forward(m, test_names(), Family::V4, p) == ipt::SimVerdict::Pass);
   p.src = *IpAddress::parse("fd00::99");
   CHECK(ipt::simulate_forward(m, test_names(), Family::V6, p) == ipt::SimVerdict::Drop);
 }

@@ -98,7 +98,9 @@ TEST_CASE("a first install creates the sets, the chains and the FORWARD jump in 
                          "-A " + s_web + " -s 10.0.0.10/32 -j RETURN\n"
                          "-A " + s_web + " -m comment --comment \"spoofed source\" -j DROP\n"
                          "-A BPFENCE-t1-SRC -i v-client -m comment --comment \"default/client\" -j " + s_client + "\n"
+        "-A BPFENCE-t1-SRC -m physdev --physdev-in v-client -m comment --comment \"default/client\" -j " + s_client + "\n"
                          "-A BPFENCE-t1-SRC -i v-web -m comment --comment \"default/web\" -j " + s_web + "\n"
+        "-A BPFENCE-t1-SRC -m physdev --physdev-in v-web -m comment --comment \"default/web\" -j " + s_web + "\n"
                          "-I FORWARD 1 -m comment --comment \"bpfence t1\" -j BPFENCE-t1-FWD\n"
                          "-I INPUT 1 -m comment --comment \"bpfence t1\" -j BPFENCE-t1-SRC\n"
                          "COMMIT\n");
@@ -170,6 +172,7 @@ TEST_CASE("incremental changes touch only what changed", "[iptables][restore]") 
     CHECK(t.iptables_v4 == "*filter\n:BPFENCE-t1-FWD - [0:0]\n:BPFENCE-t1-SRC - [0:0]\n"
                            "-A BPFENCE-t1-FWD -j BPFENCE-t1-SRC\n"
                            "-A BPFENCE-t1-SRC -i v-client -m comment --comment \"default/client\" -j " + s_client + "\n"
+        "-A BPFENCE-t1-SRC -m physdev --physdev-in v-client -m comment --comment \"default/client\" -j " + s_client + "\n"
                            "-F " + in + "\n-F " + s_web + "\n-X " + in + "\n-X " + s_web + "\nCOMMIT\n");
     CHECK(t.ipset_cleanup == "destroy " + set + "\n");
   }
