@@ -297,9 +297,10 @@ void Compiler::Impl::add_pod(const std::string& key, const Pod& pod, bool ports_
     state.identities[id] = info;
     added_identities.insert(id);
     mark_policies_mentioning(info);
-  } else if (ports_changed && !pod.ports.empty()) {
-    mark_policies_resolving_named_ports();
   }
+  // Also for a new identity: a named port towards an ipBlock resolves on the
+  // pod's address, not its identity, so only a full recompute moves it.
+  if (ports_changed && !pod.ports.empty()) mark_policies_resolving_named_ports();
   for (const auto& ip : pod.ips) {
     addr_pods[ip].insert(key);
     refresh_addr(ip);

@@ -67,6 +67,7 @@ void parse_iptables_save(const std::string& text, const Names& names,
     return at != std::string::npos && (at + j.size() == line.size() || line[at + j.size()] == ' ');
   };
   const std::string fwd_rule = "-A " + names.forward_chain() + " ";
+  const std::string src_rule = "-A " + names.source_dispatch_chain() + " ";
   for (std::string line; std::getline(in, line);) {
     if (starts_with(line, "*")) {
       filter = line == "*filter";
@@ -80,9 +81,10 @@ void parse_iptables_save(const std::string& text, const Names& names,
       if (jumps_to(line, jump)) jumps->push_back(line);
     } else if (starts_with(line, "-A INPUT ")) {
       if (input_jumps && jumps_to(line, input_jump)) input_jumps->push_back(line);
-    } else if (dispatch && starts_with(line, fwd_rule)) {
+    } else if (dispatch && (starts_with(line, fwd_rule) || starts_with(line, src_rule))) {
       // -A <FWD> -i|-o <ifname> -m comment --comment <pod> -j <chain>; the
-      // comment is quoted only when it needs to be.
+      // comment is quoted only when it needs to be. SRC has every bound pod,
+      // FWD only the isolated ones.
       auto w = words(line);
       std::string ifname, pod;
       for (size_t i = 2; i + 1 < w.size(); ++i) {
