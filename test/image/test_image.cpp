@@ -116,7 +116,7 @@ std::pair<bool, bool> web_reachable(Node& node) {
 
 // The kernel's bit for each capability the manifest may name.
 uint64_t capability_mask(const std::vector<std::string>& caps) {
-  static const std::map<std::string, int> bits = {{"CHOWN", 0},      {"DAC_OVERRIDE", 1}, {"NET_BIND_SERVICE", 10},
+  static const std::map<std::string, int> bits = {{"CHOWN", 0},      {"DAC_OVERRIDE", 1}, {"NET_BIND_SERVICE", 10}, {"NET_BROADCAST", 11},
                                                   {"NET_ADMIN", 12}, {"NET_RAW", 13},      {"SYS_ADMIN", 21},
                                                   {"SYS_RESOURCE", 24}, {"PERFMON", 38},   {"BPF", 39}};
   uint64_t mask = 0;
