@@ -1,6 +1,6 @@
 // What the agent's e2e tests on the Kubernetes API source share: pods as
-// the API server returns them, a kubeconfig for the fake server, and the
-// CLI run in the node namespace.
+// the API server returns them and a kubeconfig for the fake server (the CLI
+// run in the node namespace is run_cli in test_agent_support.h).
 #pragma once
 
 #include <filesystem>
@@ -28,23 +28,6 @@ inline std::string write_kubeconfig(const Node& node, const std::string& server,
       << server << "\ncontexts:\n- name: e2e\n  context: {cluster: fake, user: agent}\nusers:\n- name: agent\n"
       << "  user:\n    " << user << "\n";
   return path;
-}
-
-// The CLI in the node namespace (setns only: `ip netns exec` would remount
-// /sys and hide the bpffs); its stdout and stderr.
-inline std::string run_cli(const Node& node, const std::vector<std::string>& args, const std::string& log) {
-  lab::SpawnOptions so;
-  so.argv = {BPFENCE_CLI_BIN};
-  so.argv.insert(so.argv.end(), args.begin(), args.end());
-  so.netns = lab::netns_path(node.node_netns());
-  so.log_path = log;
-  so.die_with_parent = true;
-  lab::ProcessId p;
-  REQUIRE(lab::spawn(so, p).is_ok());
-  wait_until([&] { return !p.alive(); }, 10000, 10);
-  if (p.alive()) lab::stop_process(p, 500);
-  std::ifstream in(log);
-  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 }  // namespace bpfence::e2e

@@ -99,7 +99,7 @@ TEST_CASE("agent on the Kubernetes API: 403 named and cleared by a token fix; re
     CHECK(metrics.find("bpfence_source_state{state=\"forbidden\"} 1") != std::string::npos);
     CHECK(metrics.find("bpfence_source_state{state=\"ok\"} 0") != std::string::npos);
     const std::string out = bpfence::e2e::run_cli(
-        node, {"status", "--node", node.node_name(), "--bpffs", node.bpffs()},
+        node, BPFENCE_CLI_BIN, {"status", "--node", node.node_name(), "--bpffs", node.bpffs()},
         fs::path(node.agent_log()).parent_path().string() + "/status.txt");
     INFO(out);
     CHECK(out.find("source_state: forbidden") != std::string::npos);
