@@ -13,6 +13,9 @@
 //   [--topologies same,two] [--update-rounds K] [--out DIR] [--name RUN]
 //   [--datapath-json FILE] [--agent PATH] [--netload PATH] [--note TEXT]
 //   [--pin-cpu N|-1]   ping-pong and connection-rate client + servers on CPU N
+//   [--base-agent PATH]  agent of dataplane "bpf-base" (another build's bpf)
+// The kernel's BPF run statistics are on while it runs: each bpf cell also
+// records ns per run of every program over each figure.
 //   netbench --report RUN.json [--out DIR]     (tables and plots again)
 #include <fcntl.h>
 #include <unistd.h>
