@@ -6,7 +6,7 @@ add_executable(bench_netload ${CMAKE_CURRENT_LIST_DIR}/netload.cpp)
 
 add_executable(netbench ${CMAKE_CURRENT_LIST_DIR}/netbench.cpp ${CMAKE_CURRENT_LIST_DIR}/netbench_cluster.cpp
                ${CMAKE_CURRENT_LIST_DIR}/netbench_measure.cpp ${CMAKE_CURRENT_LIST_DIR}/netbench_report.cpp)
-target_link_libraries(netbench PRIVATE bpfence_lab bpfence_bench_provenance nlohmann_json::nlohmann_json Threads::Threads)
+target_link_libraries(netbench PRIVATE bpfence_lab PkgConfig::LIBBPF bpfence_bench_provenance nlohmann_json::nlohmann_json Threads::Threads)
 target_compile_definitions(netbench PRIVATE BENCH_AGENT_BIN="$<TARGET_FILE:bpfence-agent>"
                                             BENCH_NETLOAD_BIN="$<TARGET_FILE:bench_netload>")
 add_dependencies(netbench bpfence-agent bench_netload)

@@ -13,6 +13,9 @@
 //   [--topologies same,two] [--update-rounds K] [--out DIR] [--name RUN]
 //   [--datapath-json FILE] [--agent PATH] [--netload PATH] [--note TEXT]
 //   [--pin-cpu N|-1]   ping-pong and connection-rate client + servers on CPU N
+//   [--base-agent PATH]  agent of dataplane "bpf-base" (another build's bpf)
+// The kernel's BPF run statistics are on while it runs: each bpf cell also
+// records ns per run of every program over each figure.
 //   netbench --report RUN.json [--out DIR]     (tables and plots again)
 #include <fcntl.h>
 #include <unistd.h>
@@ -65,6 +68,10 @@ struct Options {
   std::string name;
   std::string datapath_json;
   std::string agent = BENCH_AGENT_BIN;
+  // Dataplane "bpf-base": the bpf dataplane of another agent binary (a
+  // build of the base commit), so a datapath change is measured against
+  // its base interleaved in one run.
+  std::string base_agent;
   std::string netload = BENCH_NETLOAD_BIN;
   std::string report_only;
   std::string note;  // said in the report (e.g. a dataplane left out)
@@ -193,11 +200,11 @@ steps:
 
 Status bring_up(Bed& bed, const Options& o, const std::string& scenario_path) {
   lab::LabOptions lo;
-  lo.name = "nb-" + (bed.dataplane == "iptables" ? std::string("ipt") : bed.dataplane) + "-" + std::to_string(getpid());
+  lo.name = "nb-" + (bed.dataplane == "iptables" ? std::string("ipt") : bed.dataplane == "bpf-base" ? std::string("base") : bed.dataplane) + "-" + std::to_string(getpid());
   lo.nodes = 2;
   lo.placement = lab::Placement::Spread;
-  lo.dataplane = bed.dataplane == "none" ? "bpf" : bed.dataplane;
-  lo.agent_path = o.agent;
+  lo.dataplane = bed.dataplane == "none" || bed.dataplane == "bpf-base" ? "bpf" : bed.dataplane;
+  lo.agent_path = bed.dataplane == "bpf-base" ? o.base_agent : o.agent;
   lo.policy_dirs = {fs::path(scenario_path).parent_path().string()};
   lo.ready_timeout_ms = 120000;
   lo.verbose = true;
@@ -288,6 +295,7 @@ Status check_enforced(Bed& bed) {
 void measure(Bed& bed, const Options& o, const std::string& topology, const std::string& metric, json& cell) {
   std::string ip = topology == "same" ? kServerLocalIp : kServerRemoteIp;
   double cpu0 = bed.agents_cpu();
+  auto progs0 = bpf_prog_run_totals(bed.agents);
   auto t0 = std::chrono::steady_clock::now();
   int secs = std::max(1, static_cast<int>(o.seconds + 0.5));
   Status s = Status::ok();
@@ -312,6 +320,10 @@ void measure(Bed& bed, const Options& o, const std::string& topology, const std:
     }
   }
   if (!s) cell["errors"].push_back(s.message());
+  // ns per program run over this figure's traffic (bpf only: none and
+  // iptables hold no programs); the probe and update traffic is outside.
+  for (const auto& [prog, ns] : bpf_ns_per_run(progs0, bpf_prog_run_totals(bed.agents)))
+    cell["bpf_ns_per_run"][metric][prog] = ns;
   cell["window_s"] = cell.value("window_s", 0.0) +
                      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   cell["agent_cpu_s"] = cell.value("agent_cpu_s", 0.0) + bed.agents_cpu() - cpu0;
@@ -373,7 +385,7 @@ int usage() {
                "usage: netbench [--quick] [--repeats R] [--seconds S] [--matrix POLICIES@PODS,...]\n"
                "                [--dataplanes none,bpf,iptables] [--topologies same,two] [--update-rounds K]\n"
                "                [--out DIR] [--name RUN] [--datapath-json FILE] [--agent PATH] [--netload PATH]\n"
-               "                [--note TEXT] [--pin-cpu N|-1]\n"
+               "                [--note TEXT] [--pin-cpu N|-1] [--base-agent PATH (dataplane bpf-base)]\n"
                "       netbench --report RUN.json [--out DIR]\n");
   return 2;
 }
@@ -401,6 +413,7 @@ int main(int argc, char** argv) {
     else if (a == "--datapath-json") o.datapath_json = next();
     else if (a == "--agent") o.agent = next();
     else if (a == "--netload") o.netload = next();
+    else if (a == "--base-agent") o.base_agent = next();
     else if (a == "--report") o.report_only = next();
     else if (a == "--note") o.note = next();
     else if (a == "--pin-cpu") o.pin_cpu = std::stoi(next());
@@ -419,6 +432,11 @@ int main(int argc, char** argv) {
     if (!s) std::fprintf(stderr, "level=error msg=\"%s\"\n", s.message().c_str());
     return s ? 0 : 1;
   }
+  for (const auto& dp : o.dataplanes)
+    if (dp == "bpf-base" && o.base_agent.empty()) {
+      std::fprintf(stderr, "netbench: dataplane bpf-base needs --base-agent PATH\n");
+      return 2;
+    }
   if (o.quick) {
     // A try-out in a few minutes: two cluster sizes, one pass.
     if (matrix_arg.empty()) matrix_arg = "10@1000,1000@1000";
@@ -444,6 +462,7 @@ int main(int argc, char** argv) {
   }
   if (o.name.empty()) o.name = (o.quick ? "quick-" : "netbench-") + utc_stamp("%Y%m%d-%H%M%S");
   lab::install_interrupt_handlers();
+  BpfRunStats run_stats;
   lab::Lab::collect_stale("/run/bpfence/lab");
   fs::create_directories(o.out_dir);
   std::string json_path = o.out_dir + "/" + o.name + ".json";
@@ -464,6 +483,7 @@ int main(int argc, char** argv) {
                 {"dataplanes", o.dataplanes},
                 {"topologies", o.topologies},
                 {"pin_cpu", o.pin_cpu}}},
+              {"bpf_stats_enabled", run_stats.enabled()},
               {"cells", json::array()},
               {"configs", json::array()}};
   if (!o.note.empty()) run["note"] = o.note;
@@ -518,7 +538,7 @@ int main(int argc, char** argv) {
         for (pid_t p : bed->agents) rss = std::max(rss, process_rss_mb(p));
         c["agent_rss_mb"] = rss;
         // node-1: the client's node, with the local server.
-        if (bed->dataplane == "bpf") c["kernel_kb"] = bpf_map_bytes(bed->agents.front()) / 1024.0;
+        if (bed->dataplane.starts_with("bpf")) c["kernel_kb"] = bpf_map_bytes(bed->agents.front()) / 1024.0;
         if (bed->dataplane == "iptables") {
           c["kernel_kb"] = ipset_bytes(bed->node_ns.front()) / 1024.0;
           c["iptables_rules"] = iptables_rule_count(bed->node_ns.front());

@@ -2,6 +2,7 @@
 #include "netbench_measure.h"
 
 #include <arpa/inet.h>
+#include <bpf/bpf.h>
 #include <dirent.h>
 #include <poll.h>
 #include <time.h>
@@ -148,6 +149,54 @@ uint64_t bpf_map_bytes(pid_t pid) {
   }
   closedir(d);
   return total;
+}
+
+std::map<std::string, ProgRunTotals> bpf_prog_run_totals(const std::vector<pid_t>& pids) {
+  std::set<uint32_t> ids;
+  for (pid_t pid : pids) {
+    std::string dir = "/proc/" + std::to_string(pid) + "/fdinfo";
+    DIR* d = opendir(dir.c_str());
+    if (!d) continue;
+    while (dirent* e = readdir(d)) {
+      if (e->d_name[0] == '.') continue;
+      std::ifstream in(dir + "/" + e->d_name);
+      std::string line;
+      while (std::getline(in, line))
+        if (line.rfind("prog_id:", 0) == 0) ids.insert(static_cast<uint32_t>(std::stoul(line.substr(8))));
+    }
+    closedir(d);
+  }
+  std::map<std::string, ProgRunTotals> totals;
+  for (uint32_t id : ids) {
+    int fd = bpf_prog_get_fd_by_id(id);
+    if (fd < 0) continue;
+    bpf_prog_info info{};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) {
+      auto& t = totals[info.name];
+      t.run_ns += info.run_time_ns;
+      t.runs += info.run_cnt;
+    }
+    close(fd);
+  }
+  return totals;
+}
+
+std::map<std::string, double> bpf_ns_per_run(const std::map<std::string, ProgRunTotals>& before,
+                                             const std::map<std::string, ProgRunTotals>& after) {
+  std::map<std::string, double> out;
+  for (const auto& [name, a] : after) {
+    auto it = before.find(name);
+    ProgRunTotals b = it == before.end() ? ProgRunTotals{} : it->second;
+    if (a.runs > b.runs) out[name] = static_cast<double>(a.run_ns - b.run_ns) / static_cast<double>(a.runs - b.runs);
+  }
+  return out;
+}
+
+BpfRunStats::BpfRunStats() : fd_(bpf_enable_stats(BPF_STATS_RUN_TIME)) {}
+
+BpfRunStats::~BpfRunStats() {
+  if (fd_ >= 0) close(fd_);
 }
 
 uint64_t ipset_bytes(const std::string& netns) {

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -39,6 +40,33 @@ double process_rss_mb(pid_t pid);
 // Kernel memory of a BPF agent's maps: memlock of every map it holds open
 // (/proc/PID/fdinfo), each map counted once.
 uint64_t bpf_map_bytes(pid_t pid);
+
+// The kernel's run statistics of the BPF programs a set of processes hold
+// (/proc/PID/fdinfo prog_id), summed per program name: run_time_ns and
+// run_cnt only move while statistics are enabled (BpfRunStats below).
+struct ProgRunTotals {
+  uint64_t run_ns = 0, runs = 0;
+};
+std::map<std::string, ProgRunTotals> bpf_prog_run_totals(const std::vector<pid_t>& pids);
+// ns per run of each program between two snapshots (programs that ran).
+std::map<std::string, double> bpf_ns_per_run(const std::map<std::string, ProgRunTotals>& before,
+                                             const std::map<std::string, ProgRunTotals>& after);
+
+// Holds the kernel's BPF run statistics on (BPF_ENABLE_STATS, the
+// file-descriptor form of kernel.bpf_stats_enabled=1): they cost two clock
+// reads per program run, so they are on only while this object lives, and
+// go off by themselves if the benchmark dies.
+class BpfRunStats {
+ public:
+  BpfRunStats();
+  ~BpfRunStats();
+  BpfRunStats(const BpfRunStats&) = delete;
+  BpfRunStats& operator=(const BpfRunStats&) = delete;
+  bool enabled() const { return fd_ >= 0; }
+
+ private:
+  int fd_ = -1;
+};
 // Kernel memory of the ipsets in a namespace ("Size in memory"), and the
 // number of iptables rules there (filter table, IPv4).
 uint64_t ipset_bytes(const std::string& netns);

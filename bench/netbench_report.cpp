@@ -88,6 +88,10 @@ Summary summarize(const json& run) {
       if (base != none.end() && base->second->contains(m) && (*base->second)[m].get<double>() > 0)
         ratios[k][m].push_back(v / (*base->second)[m].get<double>());
     }
+    // The kernel's ns per program run during each figure: "ns:<metric>:<program>".
+    if (c.contains("bpf_ns_per_run"))
+      for (const auto& [metric, progs] : c["bpf_ns_per_run"].items())
+        for (const auto& [prog, ns] : progs.items()) values[k]["ns:" + metric + ":" + prog].push_back(ns.get<double>());
   }
   for (auto& [k, ms] : values)
     for (auto& [m, v] : ms) s.median[k][m] = median(v);
@@ -205,9 +209,16 @@ std::string traffic_table(const Summary& s, const std::string& topo) {
       Key k{dp, pods, policies, topo};
       if (!s.median.count(k)) continue;
       auto cell = [&](const char* m, int d) { return with_ratio(get(s.median, k, m), dp == "none" ? NAN : get(s.ratio, k, m), d); };
-      o << "| " << fmt(pods, 0) << " | " << fmt(policies, 0) << " | " << dp << " | " << cell("tcp_gbps", 2) << " | "
-        << cell("udp_kpps", 1) << " | " << cell("rr_tps", 0) << " | " << cell("rr_p50_us", 1) << " | "
-        << cell("rr_p99_us", 1) << " | " << cell("crr_cps", 0) << " | "
+      // Beside a ratio: median ns per run of from_pod / to_pod over that figure's traffic.
+      auto ns = [&](const char* figure) {
+        double f = get(s.median, k, std::string("ns:") + figure + ":from_pod");
+        double t = get(s.median, k, std::string("ns:") + figure + ":to_pod");
+        if (std::isnan(f) && std::isnan(t)) return std::string();
+        return "<br>" + (std::isnan(f) ? "–" : fmt(f, 0)) + " / " + (std::isnan(t) ? "–" : fmt(t, 0)) + " ns";
+      };
+      o << "| " << fmt(pods, 0) << " | " << fmt(policies, 0) << " | " << dp << " | " << cell("tcp_gbps", 2) << ns("tcp")
+        << " | " << cell("udp_kpps", 1) << ns("udp") << " | " << cell("rr_tps", 0) << ns("rr") << " | "
+        << cell("rr_p50_us", 1) << " | " << cell("rr_p99_us", 1) << " | " << cell("crr_cps", 0) << ns("crr") << " | "
         << (dp == "none" ? "–" : fmt(get(s.median, k, "agent_cpu_pct"), 1)) << " |\n";
     }
   return o.str() + "\n";

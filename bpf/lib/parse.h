@@ -5,12 +5,16 @@
  * addresses and ports of the datagram it quotes. Fills the flow key the rest
  * of the program works on.
  *
- * Headers are read in place when the linear part of the skb holds them
- * (the common case: no helper call), else copied with bpf_skb_load_bytes(),
- * which also reads paged data, so a header split across fragments of the
- * skb is never mistaken for a truncated one (and never skipped). Length fields are
- * checked against what the packet really holds: anything that does not add
- * up is BF_PARSE_INVALID and is dropped by the caller.
+ * Headers are read in place (direct packet access, no copy). When one lies
+ * past the linear part of the skb (paged data), bf_at() pulls the packet's
+ * bytes up to that header's end into the linear part with
+ * bpf_skb_pull_data() and reads it in place: a header split across
+ * fragments of the skb is never mistaken for a truncated one (and never
+ * skipped). The common packet (headers in the linear part, GSO TCP too)
+ * makes no helper call: a pull of a cloned skb copies its head. Only the
+ * ICMP quote is copied (bpf_skb_load_bytes), once, into a buffer. Length
+ * fields are checked against what the packet really holds: anything that
+ * does not add up is BF_PARSE_INVALID and is dropped by the caller.
  *
  * Fragments (IPv4 and IPv6 alike): the first fragment must carry the whole
  * transport header (RFC 7112 for IPv6; a shorter one is INVALID). It is
@@ -34,6 +38,43 @@
 #define BF_IPPROTO_ICMPV6 58
 #define BF_IPPROTO_SCTP 132
 #define BF_MAX_EXT_HDRS 8  /* header slots walked: at most 7 extension headers, then L4 */
+
+/* Header sizes (bytes) a packet must hold to be parsed. */
+#define BF_IPV4_HDR_MIN 20
+#define BF_IPV6_HDR 40
+#define BF_L4_PORTS 4       /* source + destination port */
+#define BF_TCP_HDR_MIN 20
+#define BF_UDP_HDR 8
+#define BF_SCTP_HDR 12      /* SCTP common header */
+#define BF_ICMP_HDR 8       /* type, code, checksum, echo id + sequence (or unused) */
+#define BF_QUOTE_L4 8       /* what an ICMP error quotes past the IP header (RFC 792) */
+#define BF_IPV6_EXT_MIN 8   /* every extension header is at least 8 bytes */
+#define BF_IPV6_FRAG_HDR 8
+
+/* IPv4 frag_off (host order) and IPv6 fragment header fields. */
+#define BF_IPV4_MF 0x2000
+#define BF_IPV4_OFFSET 0x1fff
+#define BF_IPV6_FRAG_OFFSET 0xfff8
+#define BF_IPV6_FRAG_MF 0x0001
+
+/* ICMP / ICMPv6 types the parser tells apart. */
+#define BF_ICMP_ECHO_REPLY 0
+#define BF_ICMP_DEST_UNREACH 3
+#define BF_ICMP_ECHO 8
+#define BF_ICMP_TIME_EXCEEDED 11
+#define BF_ICMP_PARAMETER_PROB 12
+#define BF_ICMPV6_ERROR_FIRST 1   /* destination unreachable */
+#define BF_ICMPV6_ERROR_LAST 4    /* parameter problem (2: packet too big, 3: time exceeded) */
+#define BF_ICMPV6_ECHO_REQUEST 128
+#define BF_ICMPV6_ECHO_REPLY 129
+#define BF_ICMPV6_NDP_FIRST 133   /* router solicitation */
+#define BF_ICMPV6_NDP_LAST 137    /* redirect */
+
+/* For the verifier: a packet pointer's variable offset must be bounded.
+ * No header a valid packet has starts further in: Ethernet + IPv6 + 7
+ * extension headers of at most 2,048 bytes each + a TCP header stay below
+ * 16 KiB, so a header past this is INVALID, never skipped. */
+#define BF_HDR_OFF_MAX 0x4000
 
 enum bf_parse_result {
 	BF_PARSE_OK = 0,
@@ -64,18 +105,45 @@ struct bf_pkt {
 	__u8 icmp_error;         /* enum bf_icmp_error_kind */
 };
 
-/* `len` bytes at `off`: a pointer into the packet, or into `buf` after a
- * copy; NULL when the packet is shorter. */
-static __always_inline const void *bf_hdr(struct __sk_buff *skb, __u32 off, void *buf, __u32 len)
+/* `len` bytes at `off`, in place: a pointer into the packet; NULL when the
+ * packet is shorter. A header past the linear part is pulled into it first
+ * (only those bytes: the payload of a GSO packet stays paged). A pull
+ * invalidates every packet pointer taken before it, so callers copy what
+ * they need from one header before asking for the next. */
+/* The linear part's bounds, loaded afresh at each use: after a pull the old
+ * ones are void (and a compiler reusing a register of an earlier load would
+ * hand the verifier a pointer it refuses to shift). */
+static __always_inline void *bf_data(struct __sk_buff *skb)
 {
-	void *data = (void *)(long)skb->data;
-	void *data_end = (void *)(long)skb->data_end;
+	return (void *)(long)*(volatile __u32 *)&skb->data;
+}
 
-	if (off <= 1024 && data + off + len <= data_end)
-		return data + off;
-	if (bpf_skb_load_bytes(skb, off, buf, len))
+static __always_inline void *bf_data_end(struct __sk_buff *skb)
+{
+	return (void *)(long)*(volatile __u32 *)&skb->data_end;
+}
+
+static __always_inline const void *bf_at(struct __sk_buff *skb, __u32 off, __u32 len)
+{
+	void *data;
+
+	if (off > BF_HDR_OFF_MAX)  /* for the verifier, and see BF_HDR_OFF_MAX */
 		return 0;
-	return buf;
+	data = bf_data(skb);
+	if (data + off + len <= bf_data_end(skb))
+		return data + off;
+	if (off + len > skb->len || bpf_skb_pull_data(skb, off + len))
+		return 0;
+	data = bf_data(skb);
+	if (data + off + len > bf_data_end(skb))
+		return 0;
+	return data + off;
+}
+
+/* `len` bytes at `off` copied into `buf` (paged data too): 0 on success. */
+static __always_inline int bf_copy(struct __sk_buff *skb, __u32 off, void *buf, __u32 len)
+{
+	return bpf_skb_load_bytes(skb, off, buf, len);
 }
 
 static __always_inline void bf_map_v4(__u8 *dst, __be32 addr)
@@ -92,8 +160,16 @@ static __always_inline void bf_map_v4(__u8 *dst, __be32 addr)
 static __always_inline int bf_icmp_is_error(__u8 type, int v6)
 {
 	if (v6)
-		return type >= 1 && type <= 4;
-	return type == 3 || type == 11 || type == 12;
+		return type >= BF_ICMPV6_ERROR_FIRST && type <= BF_ICMPV6_ERROR_LAST;
+	return type == BF_ICMP_DEST_UNREACH || type == BF_ICMP_TIME_EXCEEDED || type == BF_ICMP_PARAMETER_PROB;
+}
+
+/* An echo request or reply, whose id pairs the two like a port. */
+static __always_inline int bf_icmp_is_echo(__u8 type, int v6)
+{
+	if (v6)
+		return type == BF_ICMPV6_ECHO_REQUEST || type == BF_ICMPV6_ECHO_REPLY;
+	return type == BF_ICMP_ECHO || type == BF_ICMP_ECHO_REPLY;
 }
 
 /* Ports of a transport header's first 8 bytes, as bf_parse_l4 keys them:
@@ -109,7 +185,7 @@ static __always_inline void bf_quote_ports(struct bf_flow_key *k, const __u8 *l4
 		return;
 	case IPPROTO_ICMP:
 	case BF_IPPROTO_ICMPV6:
-		if ((!v6 && (l4[0] == 8 || l4[0] == 0)) || (v6 && (l4[0] == 128 || l4[0] == 129))) {
+		if (bf_icmp_is_echo(l4[0], v6)) {
 			__builtin_memcpy(&k->sport, l4 + 4, 2);
 			k->dport = k->sport;
 		}
@@ -125,13 +201,14 @@ static __always_inline void bf_quote_ports(struct bf_flow_key *k, const __u8 *l4
 static __always_inline int bf_parse_quote(struct __sk_buff *skb, struct bf_pkt *p, __u32 off,
 					  __u32 avail, int v6)
 {
-	__u8 buf[40];
-	const __u8 *h;
-	__u32 hlen = 40;
+	__u8 h[BF_IPV6_HDR];
+	__u32 hlen = BF_IPV6_HDR;
 	__be32 a;
 
+	/* Copied, not read in place: the quote is read from the error's
+	 * payload, and one copy of a few bytes costs less than pulling it. */
 	if (v6) {
-		if (avail < 40 + 8 || !(h = bf_hdr(skb, off, buf, 40)) || (h[0] >> 4) != 6)
+		if (avail < BF_IPV6_HDR + BF_QUOTE_L4 || bf_copy(skb, off, h, BF_IPV6_HDR) || (h[0] >> 4) != 6)
 			return 0;
 		__builtin_memcpy(p->inner.src, h + 8, 16);
 		__builtin_memcpy(p->inner.dst, h + 24, 16);
@@ -140,10 +217,12 @@ static __always_inline int bf_parse_quote(struct __sk_buff *skb, struct bf_pkt *
 		    p->inner.proto != BF_IPPROTO_SCTP && p->inner.proto != BF_IPPROTO_ICMPV6)
 			return 0;
 	} else {
-		if (avail < 20 + 8 || !(h = bf_hdr(skb, off, buf, 20)) || (h[0] >> 4) != 4)
+		if (avail < BF_IPV4_HDR_MIN + BF_QUOTE_L4 || bf_copy(skb, off, h, BF_IPV4_HDR_MIN) ||
+		    (h[0] >> 4) != 4)
 			return 0;
 		hlen = (h[0] & 0xf) * 4;
-		if (hlen < 20 || avail < hlen + 8 || (h[6] & 0x1f) || h[7])
+		/* a later fragment (offset bits in bytes 6-7) has no ports */
+		if (hlen < BF_IPV4_HDR_MIN || avail < hlen + BF_QUOTE_L4 || (h[6] & 0x1f) || h[7])
 			return 0;
 		__builtin_memcpy(&a, h + 12, 4);
 		bf_map_v4(p->inner.src, a);
@@ -151,7 +230,7 @@ static __always_inline int bf_parse_quote(struct __sk_buff *skb, struct bf_pkt *
 		bf_map_v4(p->inner.dst, a);
 		p->inner.proto = h[9];
 	}
-	if (!(h = bf_hdr(skb, off + hlen, buf, 8)))
+	if (bf_copy(skb, off + hlen, h, BF_QUOTE_L4))
 		return 0;
 	bf_quote_ports(&p->inner, h, v6);
 	return 1;
@@ -161,12 +240,11 @@ static __always_inline int bf_parse_quote(struct __sk_buff *skb, struct bf_pkt *
 static __always_inline int bf_parse_l4(struct __sk_buff *skb, struct bf_pkt *p,
 				       __u32 off, __u32 avail, int v6)
 {
-	__u8 buf[20];
 	const __u8 *hdr;
 
 	switch (p->key.proto) {
 	case IPPROTO_TCP:
-		if (avail < 20 || !(hdr = bf_hdr(skb, off, buf, 20)))
+		if (avail < BF_TCP_HDR_MIN || !(hdr = bf_at(skb, off, BF_TCP_HDR_MIN)))
 			return BF_PARSE_INVALID;
 		/* data offset below 5 words, or past the datagram */
 		if ((hdr[12] >> 4) < 5 || (__u32)(hdr[12] >> 4) * 4 > avail)
@@ -178,37 +256,35 @@ static __always_inline int bf_parse_l4(struct __sk_buff *skb, struct bf_pkt *p,
 	case IPPROTO_UDP:
 	case BF_IPPROTO_SCTP:
 		/* UDP header is 8 bytes, SCTP's common header 12 */
-		if (avail < (p->key.proto == IPPROTO_UDP ? 8u : 12u) ||
-		    !(hdr = bf_hdr(skb, off, buf, 4)))
+		if (avail < (p->key.proto == IPPROTO_UDP ? BF_UDP_HDR : BF_SCTP_HDR) ||
+		    !(hdr = bf_at(skb, off, BF_L4_PORTS)))
 			return BF_PARSE_INVALID;
 		__builtin_memcpy(&p->key.sport, hdr, 2);
 		__builtin_memcpy(&p->key.dport, hdr + 2, 2);
 		return BF_PARSE_OK;
 	case IPPROTO_ICMP:
 	case BF_IPPROTO_ICMPV6:
-		if (avail < 8 || !(hdr = bf_hdr(skb, off, buf, 8)))
+	{
+		__u8 type;
+
+		if (avail < BF_ICMP_HDR || !(hdr = bf_at(skb, off, BF_ICMP_HDR)))
 			return BF_PARSE_INVALID;
-		if (v6 && p->key.proto == BF_IPPROTO_ICMPV6) {
-			/* router/neighbour solicitation/advertisement, redirect */
-			if (hdr[0] >= 133 && hdr[0] <= 137)
-				return BF_PARSE_NDP;
-			/* echo request/reply: the id pairs the two */
-			if (hdr[0] == 128 || hdr[0] == 129) {
-				__builtin_memcpy(&p->key.sport, hdr + 4, 2);
-				p->key.dport = p->key.sport;
-			}
-		} else if (!v6 && p->key.proto == IPPROTO_ICMP) {
-			if (hdr[0] == 8 || hdr[0] == 0) {
-				__builtin_memcpy(&p->key.sport, hdr + 4, 2);
-				p->key.dport = p->key.sport;
-			}
-		} else {
-			return BF_PARSE_OK;  /* ICMPv6 in IPv4 or ICMP in IPv6: no types */
+		/* ICMPv6 in IPv4 or ICMP in IPv6: no types */
+		if (v6 != (p->key.proto == BF_IPPROTO_ICMPV6))
+			return BF_PARSE_OK;
+		type = hdr[0];
+		/* router/neighbour solicitation/advertisement, redirect */
+		if (v6 && type >= BF_ICMPV6_NDP_FIRST && type <= BF_ICMPV6_NDP_LAST)
+			return BF_PARSE_NDP;
+		if (bf_icmp_is_echo(type, v6)) {
+			__builtin_memcpy(&p->key.sport, hdr + 4, 2);
+			p->key.dport = p->key.sport;
 		}
-		if (bf_icmp_is_error(hdr[0], v6))
-			p->icmp_error = bf_parse_quote(skb, p, off + 8, avail - 8, v6) ?
+		if (bf_icmp_is_error(type, v6))
+			p->icmp_error = bf_parse_quote(skb, p, off + BF_ICMP_HDR, avail - BF_ICMP_HDR, v6) ?
 						BF_ICMP_ERR_QUOTE : BF_ICMP_ERR_UNREADABLE;
 		return BF_PARSE_OK;
+	}
 	default:
 		/* other protocols: no ports; only "every protocol" rules match */
 		return BF_PARSE_OK;
@@ -217,8 +293,7 @@ static __always_inline int bf_parse_l4(struct __sk_buff *skb, struct bf_pkt *p,
 
 static __always_inline int bf_parse_ipv4(struct __sk_buff *skb, struct bf_pkt *p)
 {
-	struct iphdr buf;
-	const struct iphdr *ip = bf_hdr(skb, ETH_HLEN, &buf, sizeof(buf));
+	const struct iphdr *ip = bf_at(skb, ETH_HLEN, sizeof(*ip));
 	__u32 hlen, tot;
 	__u16 frag_off;
 
@@ -226,7 +301,7 @@ static __always_inline int bf_parse_ipv4(struct __sk_buff *skb, struct bf_pkt *p
 		return BF_PARSE_INVALID;
 	hlen = ip->ihl * 4;
 	tot = bpf_ntohs(ip->tot_len);
-	if (ip->version != 4 || hlen < sizeof(buf) || tot < hlen || ETH_HLEN + tot > skb->len)
+	if (ip->version != 4 || hlen < BF_IPV4_HDR_MIN || tot < hlen || ETH_HLEN + tot > skb->len)
 		return BF_PARSE_INVALID;
 
 	bf_map_v4(p->key.src, ip->saddr);
@@ -235,12 +310,12 @@ static __always_inline int bf_parse_ipv4(struct __sk_buff *skb, struct bf_pkt *p
 	p->frag_proto = ip->protocol;
 
 	frag_off = bpf_ntohs(ip->frag_off);
-	if (frag_off & 0x1fff) {
+	if (frag_off & BF_IPV4_OFFSET) {
 		p->frag = BF_FRAG_LATER;
 		p->frag_id = bpf_ntohs(ip->id);
 		return BF_PARSE_OK;
 	}
-	if (frag_off & 0x2000) {
+	if (frag_off & BF_IPV4_MF) {
 		p->frag = BF_FRAG_FIRST;
 		p->frag_id = bpf_ntohs(ip->id);
 	}
@@ -249,10 +324,10 @@ static __always_inline int bf_parse_ipv4(struct __sk_buff *skb, struct bf_pkt *p
 
 static __always_inline int bf_parse_ipv6(struct __sk_buff *skb, struct bf_pkt *p)
 {
-	struct ipv6hdr buf;
-	const struct ipv6hdr *ip = bf_hdr(skb, ETH_HLEN, &buf, sizeof(buf));
-	__u32 off = ETH_HLEN + sizeof(buf), end;
-	__u8 nh, ext[8];
+	const struct ipv6hdr *ip = bf_at(skb, ETH_HLEN, sizeof(*ip));
+	__u32 off = ETH_HLEN + BF_IPV6_HDR, end;
+	const __u8 *ext;
+	__u8 nh;
 	int i;
 
 	if (!ip)
@@ -266,18 +341,22 @@ static __always_inline int bf_parse_ipv6(struct __sk_buff *skb, struct bf_pkt *p
 	__builtin_memcpy(p->key.dst, &ip->daddr, 16);
 	nh = ip->nexthdr;
 
+	/* Bounded for the verifier (BF_MAX_EXT_HDRS slots): RFC 8200 orders at
+	 * most 7 extension headers before the transport header. */
 	for (i = 0; i < BF_MAX_EXT_HDRS; i++) {
 		switch (nh) {
 		case IPPROTO_HOPOPTS:
 		case IPPROTO_ROUTING:
 		case IPPROTO_DSTOPTS:
-			if (off + 8 > end || bpf_skb_load_bytes(skb, off, ext, 2))
+			/* next header, length in 8-byte units not counting the first */
+			if (off + BF_IPV6_EXT_MIN > end || !(ext = bf_at(skb, off, 2)))
 				return BF_PARSE_INVALID;
 			nh = ext[0];
 			off += ((__u32)ext[1] + 1) * 8;
 			continue;
 		case IPPROTO_AH:
-			if (off + 8 > end || bpf_skb_load_bytes(skb, off, ext, 2))
+			/* next header, length in 4-byte units minus 2 (RFC 4302) */
+			if (off + BF_IPV6_EXT_MIN > end || !(ext = bf_at(skb, off, 2)))
 				return BF_PARSE_INVALID;
 			nh = ext[0];
 			off += ((__u32)ext[1] + 2) * 4;
@@ -286,15 +365,15 @@ static __always_inline int bf_parse_ipv6(struct __sk_buff *skb, struct bf_pkt *p
 			__u16 fo;
 			__u32 id;
 
-			if (off + 8 > end || bpf_skb_load_bytes(skb, off, ext, 8))
+			if (off + BF_IPV6_FRAG_HDR > end || !(ext = bf_at(skb, off, BF_IPV6_FRAG_HDR)))
 				return BF_PARSE_INVALID;
 			nh = ext[0];
 			fo = ((__u16)ext[2] << 8) | ext[3];
 			__builtin_memcpy(&id, ext + 4, 4);
 			p->frag_id = bpf_ntohl(id);
 			p->frag_proto = nh;
-			off += 8;
-			if (fo & 0xfff8) {
+			off += BF_IPV6_FRAG_HDR;
+			if (fo & BF_IPV6_FRAG_OFFSET) {
 				/* the last header slot: 7 headers came before this
 				 * one, as many as a whole datagram may have */
 				if (i == BF_MAX_EXT_HDRS - 1)
@@ -304,7 +383,7 @@ static __always_inline int bf_parse_ipv6(struct __sk_buff *skb, struct bf_pkt *p
 				return BF_PARSE_OK;
 			}
 			/* offset 0 and no M flag is an atomic fragment: a whole datagram */
-			if (fo & 1)
+			if (fo & BF_IPV6_FRAG_MF)
 				p->frag = BF_FRAG_FIRST;
 			continue;
 		}

@@ -14,6 +14,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -203,4 +204,72 @@ TEST_CASE("real ICMP port unreachable from an egress-isolated pod reaches the se
   // 5354 is not allowed in: the datagram is dropped, so no error comes back.
   CHECK_FALSE(refused(5354));
   CHECK(f.counter(BF_ACT_FORWARD, BF_R_RELATED).packets == before.packets + 1);
+}
+
+TEST_CASE("real UDP through a veth: the flow entries count every packet and byte exactly", "[veth]") {
+  Fixture f;
+  PodVeth pod;
+  set_up_web(f, pod, port(5353, Protocol::UDP));
+
+  UniqueFd echo;
+  {
+    InNetns in(pod.ns.name);
+    echo = UniqueFd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    sockaddr_in a = addr("10.200.0.2", 5353);
+    REQUIRE(::bind(echo.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
+  }
+  UniqueFd node(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  sockaddr_in to = addr("10.200.0.2", 5353);
+  REQUIRE(::connect(node.get(), reinterpret_cast<sockaddr*>(&to), sizeof(to)) == 0);
+  sockaddr_in me{};
+  socklen_t me_len = sizeof(me);
+  getsockname(node.get(), reinterpret_cast<sockaddr*>(&me), &me_len);
+  const uint16_t node_port = ntohs(me.sin_port);
+
+  // Datagrams of different sizes, each echoed by the pod and waited for, so
+  // every packet has crossed both programs before the entries are read. A
+  // cached hit must count like the first packet did.
+  constexpr int kDatagrams = 40;
+  constexpr uint64_t kHeaders = 14 + 20 + 8;  // skb->len at TC: Ethernet + IPv4 + UDP
+  uint64_t bytes = 0;
+  char buf[256] = {};
+  auto monotonic_ns = [] {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+  };
+  uint64_t last_send_ns = 0;
+  for (int i = 1; i <= kDatagrams; ++i) {
+    const size_t len = static_cast<size_t>(i * 5);
+    last_send_ns = monotonic_ns();
+    REQUIRE(::send(node.get(), buf, len, 0) == static_cast<ssize_t>(len));
+    REQUIRE(readable(echo.get(), 2000));
+    sockaddr_in from{};
+    socklen_t from_len = sizeof(from);
+    REQUIRE(::recvfrom(echo.get(), buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&from), &from_len) ==
+            static_cast<ssize_t>(len));
+    REQUIRE(::sendto(echo.get(), buf, len, 0, reinterpret_cast<sockaddr*>(&from), from_len) == static_cast<ssize_t>(len));
+    REQUIRE(readable(node.get(), 2000));
+    REQUIRE(::recv(node.get(), buf, sizeof(buf), 0) == static_cast<ssize_t>(len));
+    bytes += len + kHeaders;
+  }
+  const uint64_t now_ns = monotonic_ns();
+
+  auto in = f.flow("dev/web", BF_DIR_INGRESS, "10.200.0.1", "10.200.0.2", 17, node_port, 5353);
+  REQUIRE(in);
+  CHECK(in->action == BF_ACT_FORWARD);
+  CHECK(in->packets == kDatagrams);
+  CHECK(in->bytes == bytes);
+  auto back = f.flow("dev/web", BF_DIR_EGRESS, "10.200.0.2", "10.200.0.1", 17, 5353, node_port);
+  REQUIRE(back);
+  CHECK((back->flags & BF_FLOW_REPLY) != 0);
+  CHECK(back->packets == kDatagrams);
+  CHECK(back->bytes == bytes);
+  // Last seen to the second: both entries saw a packet after last_send_ns,
+  // and the coarse clock lags the monotonic one by at most a tick.
+  for (const auto* v : {&*in, &*back}) {
+    CHECK(v->last_seen_ns <= now_ns);
+    CHECK(v->last_seen_ns + 1000000000ull >= last_send_ns);
+    CHECK(v->first_seen_ns <= v->last_seen_ns);
+  }
 }
