@@ -2,6 +2,8 @@
 // half-applied: /v1/status and the log name the object, the field and the
 // dataplane, the traffic it would have decided is left as the
 // NetworkPolicies decide it, and deleting the object clears the error.
+#include <catch2/catch.hpp>
+
 #include "test_agent_support.h"
 
 namespace {
