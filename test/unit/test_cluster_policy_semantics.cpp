@@ -12,6 +12,15 @@ namespace {
 
 constexpr const char* kNodeIp = "172.18.0.2";
 
+// The lines every ClusterNetworkPolicy here starts with.
+std::string cnp_header(const std::string& name, const std::string& tier, int priority) {
+  return "apiVersion: policy.networking.k8s.io/v1alpha2\nkind: ClusterNetworkPolicy\nmetadata: {name: " + name +
+         "}\nspec:\n  tier: " + tier + "\n  priority: " + std::to_string(priority) + "\n";
+}
+
+// Every pod of prod, ingress rules follow.
+const std::string kProdSubject = "  subject:\n    namespaces: {matchLabels: {env: prod}}\n  ingress:\n";
+
 Cluster scenario_cluster() {
   Cluster c;
   c.ns("prod", {{"env", "prod"}}).ns("dev", {{"env", "dev"}}).ns("monitoring").ns("kube-system");
@@ -26,14 +35,7 @@ Cluster scenario_cluster() {
   return c;
 }
 
-const char* kIsolateProdFromDev = R"(
-apiVersion: policy.networking.k8s.io/v1alpha2
-kind: ClusterNetworkPolicy
-metadata: {name: isolate-prod-from-dev}
-spec:
-  tier: Admin
-  priority: 10
-  subject:
+const std::string kIsolateProdFromDev = cnp_header("isolate-prod-from-dev", "Admin", 10) + R"(  subject:
     namespaces: {matchLabels: {env: prod}}
   ingress:
   - name: deny-dev
@@ -66,14 +68,7 @@ spec:
   policyTypes: [Ingress]
 )";
 
-const char* kAllowMonitoringScrape = R"(
-apiVersion: policy.networking.k8s.io/v1alpha2
-kind: ClusterNetworkPolicy
-metadata: {name: allow-monitoring-scrape}
-spec:
-  tier: Admin
-  priority: 20
-  subject:
+const std::string kAllowMonitoringScrape = cnp_header("allow-monitoring-scrape", "Admin", 20) + R"(  subject:
     namespaces: {}
   ingress:
   - name: accept-prometheus
@@ -86,14 +81,7 @@ spec:
     - tcp: {destinationPort: {number: 9090}}
 )";
 
-const char* kDevMayCallProd = R"(
-apiVersion: policy.networking.k8s.io/v1alpha2
-kind: ClusterNetworkPolicy
-metadata: {name: dev-may-call-prod}
-spec:
-  tier: Admin
-  priority: 30
-  subject:
+const std::string kDevMayCallProd = cnp_header("dev-may-call-prod", "Admin", 30) + R"(  subject:
     namespaces: {matchLabels: {env: dev}}
   egress:
   - name: accept-to-prod
@@ -104,17 +92,7 @@ spec:
 
 // prod-boundary with or without its Pass rule.
 std::string prod_boundary(bool with_pass) {
-  std::string s = R"(
-apiVersion: policy.networking.k8s.io/v1alpha2
-kind: ClusterNetworkPolicy
-metadata: {name: prod-boundary}
-spec:
-  tier: Admin
-  priority: 40
-  subject:
-    namespaces: {matchLabels: {env: prod}}
-  ingress:
-)";
+  std::string s = cnp_header("prod-boundary", "Admin", 40) + kProdSubject;
   if (with_pass)
     s += R"(  - name: delegate-intra-prod
     action: Pass
@@ -142,14 +120,7 @@ spec:
     - {protocol: TCP, port: 5432}
 )";
 
-const char* kClusterDefaultDeny = R"(
-apiVersion: policy.networking.k8s.io/v1alpha2
-kind: ClusterNetworkPolicy
-metadata: {name: cluster-default-deny}
-spec:
-  tier: Baseline
-  priority: 100
-  subject:
+const std::string kClusterDefaultDeny = cnp_header("cluster-default-deny", "Baseline", 100) + R"(  subject:
     namespaces:
       matchExpressions:
       - {key: kubernetes.io/metadata.name, operator: NotIn, values: [kube-system]}
@@ -206,18 +177,7 @@ spec:
     - {protocol: TCP, port: 53}
 )";
 
-std::string scrape_and_lock(int scrape_priority, int lock_priority) {
-  return R"(
-apiVersion: policy.networking.k8s.io/v1alpha2
-kind: ClusterNetworkPolicy
-metadata: {name: scrape-metrics}
-spec:
-  tier: Admin
-  priority: )" + std::to_string(scrape_priority) + R"(
-  subject:
-    namespaces: {matchLabels: {env: prod}}
-  ingress:
-  - name: allow-prom-metrics
+const std::string kAllowPromMetrics = R"(  - name: allow-prom-metrics
     action: Accept
     from:
     - pods:
@@ -226,61 +186,26 @@ spec:
     protocols:
     - tcp: {destinationPort: {number: 9090}}
     - tcp: {destinationPort: {number: 9187}}
----
-apiVersion: policy.networking.k8s.io/v1alpha2
-kind: ClusterNetworkPolicy
-metadata: {name: lock-monitoring}
-spec:
-  tier: Admin
-  priority: )" + std::to_string(lock_priority) + R"(
-  subject:
-    namespaces: {matchLabels: {env: prod}}
-  ingress:
-  - name: deny-monitoring
+)";
+
+const std::string kDenyMonitoring = R"(  - name: deny-monitoring
     action: Deny
     from:
     - namespaces: {matchLabels: {kubernetes.io/metadata.name: monitoring}}
 )";
+
+std::string scrape_and_lock(int scrape_priority, int lock_priority) {
+  return cnp_header("scrape-metrics", "Admin", scrape_priority) + kProdSubject + kAllowPromMetrics + "---\n" +
+         cnp_header("lock-monitoring", "Admin", lock_priority) + kProdSubject + kDenyMonitoring;
 }
 
 // One policy holding both rules, in the given order.
 std::string scrape_and_lock_one_policy(bool accept_first) {
-  std::string accept = R"(  - name: allow-prom-metrics
-    action: Accept
-    from:
-    - pods:
-        namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: monitoring}}
-        podSelector: {matchLabels: {app: prometheus}}
-    protocols:
-    - tcp: {destinationPort: {number: 9090}}
-    - tcp: {destinationPort: {number: 9187}}
-)";
-  std::string deny = R"(  - name: deny-monitoring
-    action: Deny
-    from:
-    - namespaces: {matchLabels: {kubernetes.io/metadata.name: monitoring}}
-)";
-  return std::string(R"(
-apiVersion: policy.networking.k8s.io/v1alpha2
-kind: ClusterNetworkPolicy
-metadata: {name: monitoring-rules}
-spec:
-  tier: Admin
-  priority: 5
-  subject:
-    namespaces: {matchLabels: {env: prod}}
-  ingress:
-)") + (accept_first ? accept + deny : deny + accept);
+  return cnp_header("monitoring-rules", "Admin", 5) + kProdSubject +
+         (accept_first ? kAllowPromMetrics + kDenyMonitoring : kDenyMonitoring + kAllowPromMetrics);
 }
 
-const char* kNamedPorts = R"(
-apiVersion: policy.networking.k8s.io/v1alpha2
-kind: ClusterNetworkPolicy
-metadata: {name: metrics-only}
-spec:
-  tier: Admin
-  priority: 50
-  subject:
+const std::string kNamedPorts = cnp_header("metrics-only", "Admin", 50) + R"(  subject:
     namespaces: {matchLabels: {env: prod}}
   ingress:
   - name: accept-metrics
@@ -294,13 +219,7 @@ spec:
     from:
     - namespaces: {matchLabels: {kubernetes.io/metadata.name: monitoring}}
 ---
-apiVersion: policy.networking.k8s.io/v1alpha2
-kind: ClusterNetworkPolicy
-metadata: {name: monitoring-egress}
-spec:
-  tier: Admin
-  priority: 51
-  subject:
+)" + cnp_header("monitoring-egress", "Admin", 51) + R"(  subject:
     namespaces: {matchLabels: {kubernetes.io/metadata.name: monitoring}}
   egress:
   - name: scrape-by-name
@@ -316,14 +235,7 @@ spec:
 )";
 
 std::string dev_egress(bool with_pass) {
-  std::string s = R"(
-apiVersion: policy.networking.k8s.io/v1alpha2
-kind: ClusterNetworkPolicy
-metadata: {name: dev-egress}
-spec:
-  tier: Admin
-  priority: 60
-  subject:
+  std::string s = cnp_header("dev-egress", "Admin", 60) + R"(  subject:
     namespaces: {matchLabels: {env: dev}}
   egress:
 )";
@@ -346,14 +258,7 @@ spec:
 )";
 }
 
-const char* kSubjects = R"(
-apiVersion: policy.networking.k8s.io/v1alpha2
-kind: ClusterNetworkPolicy
-metadata: {name: guard-prod-namespace}
-spec:
-  tier: Admin
-  priority: 70
-  subject:
+const std::string kSubjects = cnp_header("guard-prod-namespace", "Admin", 70) + R"(  subject:
     namespaces: {matchLabels: {env: prod}}
   ingress:
   - name: deny-dev
@@ -361,13 +266,7 @@ spec:
     from:
     - namespaces: {matchLabels: {env: dev}}
 ---
-apiVersion: policy.networking.k8s.io/v1alpha2
-kind: ClusterNetworkPolicy
-metadata: {name: guard-all-dbs}
-spec:
-  tier: Admin
-  priority: 71
-  subject:
+)" + cnp_header("guard-all-dbs", "Admin", 71) + R"(  subject:
     pods:
       podSelector: {matchLabels: {app: db}}
   ingress:
@@ -487,14 +386,7 @@ TEST_CASE("the Baseline tier is reached only when no NetworkPolicy isolates the 
 }
 
 TEST_CASE("a Baseline Pass ends the tier: default allow", "[semantics][cnp]") {
-  auto c = scenario_cluster().policy(R"(
-apiVersion: policy.networking.k8s.io/v1alpha2
-kind: ClusterNetworkPolicy
-metadata: {name: baseline}
-spec:
-  tier: Baseline
-  priority: 1
-  subject: {namespaces: {}}
+  auto c = scenario_cluster().policy(cnp_header("baseline", "Baseline", 1) + R"(  subject: {namespaces: {}}
   ingress:
   - {name: dev-passes, action: Pass, from: [{namespaces: {matchLabels: {env: dev}}}]}
   - {name: deny-pods, action: Deny, from: [{namespaces: {}}]}
@@ -508,14 +400,7 @@ spec:
 }
 
 TEST_CASE("after an Admin Pass with no isolating NetworkPolicy, the Baseline tier still runs", "[semantics][cnp]") {
-  auto c = scenario_cluster().policy(prod_boundary(true)).policy(R"(
-apiVersion: policy.networking.k8s.io/v1alpha2
-kind: ClusterNetworkPolicy
-metadata: {name: baseline-deny-prod}
-spec:
-  tier: Baseline
-  priority: 1
-  subject: {namespaces: {matchLabels: {env: prod}}}
+  auto c = scenario_cluster().policy(prod_boundary(true)).policy(cnp_header("baseline-deny-prod", "Baseline", 1) + R"(  subject: {namespaces: {matchLabels: {env: prod}}}
   ingress:
   - {action: Deny, from: [{namespaces: {matchLabels: {env: prod}}}]}
 )").compile();
@@ -584,14 +469,7 @@ TEST_CASE("networks peers match addresses of their own family, pods and nodes in
   CHECK_FALSE(allowed(without_pass, "dev/client", "prod/web", "ICMP"));
 
   // A v4 prefix does not match IPv6 traffic, nor a v6 prefix IPv4.
-  auto v4_only = scenario_cluster().policy(R"(
-apiVersion: policy.networking.k8s.io/v1alpha2
-kind: ClusterNetworkPolicy
-metadata: {name: v4-only}
-spec:
-  tier: Admin
-  priority: 1
-  subject: {namespaces: {matchLabels: {env: dev}}}
+  auto v4_only = scenario_cluster().policy(cnp_header("v4-only", "Admin", 1) + R"(  subject: {namespaces: {matchLabels: {env: dev}}}
   egress:
   - {action: Deny, to: [{networks: [0.0.0.0/0]}]}
 )").compile();
