@@ -27,7 +27,7 @@ void check(const bpfence::ParseResult& r) {
           if (port.end_port && (!port.port || *port.end_port < *port.port)) std::abort();
     if (const auto* cnp = std::get_if<bpfence::ClusterNetworkPolicy>(&o)) {
       if (cnp->priority < 0 || cnp->priority > 1000) std::abort();
-      if (!cnp->subject.namespaces == !cnp->subject.pods) std::abort();
+      if (cnp->subject.namespaces.has_value() == cnp->subject.pods.has_value()) std::abort();
       for (const auto* rules : {&cnp->ingress, &cnp->egress})
         for (const auto& rule : *rules) {
           if (rule.peers.empty()) std::abort();
