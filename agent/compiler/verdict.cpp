@@ -1,6 +1,8 @@
 // verdict(): the answer the datapath will give, computed from the committed
 // desired state with the same lookups, in the same order, as
 // bpf/policy.bpf.c. `explain` and the tests rely on the two agreeing.
+// The ClusterNetworkPolicy tiers are the exception: evaluated from the
+// objects (cluster_tiers.cpp), since no dataplane holds them yet.
 #include <arpa/inet.h>
 
 #include "cluster_tiers.h"
@@ -94,6 +96,7 @@ SideVerdict evaluate_network_policies(const DesiredState& state, const EndpointS
 void decide_by_cluster_rule(SideVerdict& v, VerdictTier tier, const CnpRuleRef& rule) {
   v.tier = tier;
   v.cnp_rule = rule;
+  v.rule.reset();  // a NetworkPolicy rule that would have allowed it did not decide
   v.allowed = rule.action == CnpAction::Accept;
   v.reason = v.allowed ? BF_R_POLICY : BF_R_FW_POLICY;
 }

@@ -286,6 +286,7 @@ TEST_CASE("an Admin Deny is final: a NetworkPolicy allow is never consulted", "[
   CHECK(v.ingress.tier == VerdictTier::Admin);
   REQUIRE(v.ingress.cnp_rule);
   CHECK(v.ingress.cnp_rule->str() == "cnp/isolate-prod-from-dev ingress[0] Deny (deny-dev)");
+  CHECK_FALSE(v.ingress.rule);  // the NetworkPolicy rule that allows dev did not decide
   CHECK(allowed(c, "prod/client", "prod/web", "8080/TCP"));        // no Admin match; the NetworkPolicy allows
   CHECK_FALSE(allowed(c, "prod/client", "prod/web", "9090/TCP"));  // the NetworkPolicy isolates
   CHECK(probe(c, "prod/client", "prod/web", "9090/TCP").ingress.tier == VerdictTier::NetworkPolicy);
