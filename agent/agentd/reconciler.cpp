@@ -85,6 +85,7 @@ Reconciler::Reconciler(ReconcilerOptions options, DataplaneHandle& dataplane, In
       interfaces_(interfaces),
       source_(source),
       compiler_(CompileOptions{options_.node, options_.host_ips}),
+      unenforced_(dataplane.dataplane ? dataplane.dataplane->name() : "configured"),
       latency_(latency_buckets()) {
   publish();
 }
@@ -258,6 +259,7 @@ void Reconciler::pass(std::vector<Queued> batch, bool /*interfaces*/) {
     std::unique_lock lock(compiler_mutex_);
     for (Queued& q : batch) {
       ++updates_total_;
+      unenforced_.filter(q.update);
       if (accept(q.update)) {
         ++generation_;
         changed = true;
@@ -600,6 +602,7 @@ void Reconciler::publish() {
     s.endpoints.push_back(std::move(v));
   }
   s.errors = source_.current_errors();
+  for (ParseError& e : unenforced_.current()) s.errors.push_back(std::move(e));
   s.warnings = warnings_;
   s.rules = st.rules;
   s.namespaces = compiler_.namespaces().size();

@@ -41,6 +41,7 @@
 #include "bpfence/source.h"
 #include "dataplane_factory.h"
 #include "interfaces.h"
+#include "unenforced_policies.h"
 
 namespace bpfence {
 
@@ -184,6 +185,7 @@ class Reconciler {
   // Owned by the reconciler thread; readers take compiler_mutex_ shared.
   mutable std::shared_mutex compiler_mutex_;
   Compiler compiler_;  // also the store of the cluster's objects
+  UnenforcedPolicies unenforced_;  // reconciler thread only
 
   uint64_t generation_ = 0;
   uint64_t applied_generation_ = 0;

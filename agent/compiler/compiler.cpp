@@ -576,6 +576,12 @@ void Compiler::erase_policy(const std::string& key) {
   if (impl_->policies.erase(key)) impl_->dirty_policies.insert(key);
 }
 
+// ClusterNetworkPolicies take effect in verdict() only: no dataplane
+// enforces them yet, and the agent refuses them (see DECISIONS.md).
+void Compiler::upsert(const ClusterNetworkPolicy& policy) { impl_->cluster_policies[policy.key()] = policy; }
+
+void Compiler::erase_cluster_policy(const std::string& name) { impl_->cluster_policies.erase(name); }
+
 void Compiler::prefer_endpoint_ids(const std::map<std::string, uint32_t>& ids) {
   for (const auto& [pod, id] : ids) impl_->endpoint_ids.reserve(pod, id);
 }
@@ -726,6 +732,9 @@ const DesiredState& Compiler::state() const { return impl_->state; }
 const std::map<std::string, Namespace>& Compiler::namespaces() const { return impl_->namespaces; }
 const std::map<std::string, Pod>& Compiler::pods() const { return impl_->pods; }
 const std::map<std::string, NetworkPolicy>& Compiler::policies() const { return impl_->policies; }
+const std::map<std::string, ClusterNetworkPolicy>& Compiler::cluster_policies() const {
+  return impl_->cluster_policies;
+}
 
 DesiredState compile(const std::vector<Namespace>& namespaces, const std::vector<Pod>& pods,
                      const std::vector<NetworkPolicy>& policies, const CompileOptions& options) {

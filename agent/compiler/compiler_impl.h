@@ -153,6 +153,7 @@ struct Compiler::Impl {
   std::map<std::string, Namespace> namespaces;
   std::map<std::string, Pod> pods;
   std::map<std::string, NetworkPolicy> policies;
+  std::map<std::string, ClusterNetworkPolicy> cluster_policies;
 
   // Derived, kept between commits.
   IdAllocator<IdentityInfo> identity_ids{BF_ID_FIRST_DYNAMIC};

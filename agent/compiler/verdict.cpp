@@ -1,8 +1,11 @@
 // verdict(): the answer the datapath will give, computed from the committed
 // desired state with the same lookups, in the same order, as
 // bpf/policy.bpf.c. `explain` and the tests rely on the two agreeing.
+// The ClusterNetworkPolicy tiers are the exception: evaluated from the
+// objects (cluster_tiers.cpp), since no dataplane holds them yet.
 #include <arpa/inet.h>
 
+#include "cluster_tiers.h"
 #include "compiler_impl.h"
 
 namespace bpfence {
@@ -17,8 +20,10 @@ std::optional<uint32_t> cidr_identity_of(const DesiredState& state, const IpAddr
   return std::nullopt;
 }
 
-SideVerdict evaluate(const DesiredState& state, const EndpointState& ep, bf_direction dir, const IpAddress& peer,
-                     uint8_t proto, uint16_t port) {
+// The NetworkPolicy step (DESIGN.md): the own node and an endpoint that
+// no policy isolates are let through; otherwise a rule must allow it.
+SideVerdict evaluate_network_policies(const DesiredState& state, const EndpointState& ep, bf_direction dir,
+                                      const IpAddress& peer, uint8_t proto, uint16_t port) {
   SideVerdict v;
   v.evaluated = true;
   v.pod = ep.pod;
@@ -88,13 +93,50 @@ SideVerdict evaluate(const DesiredState& state, const EndpointState& ep, bf_dire
   return v;
 }
 
+void decide_by_cluster_rule(SideVerdict& v, VerdictTier tier, const CnpRuleRef& rule) {
+  v.tier = tier;
+  v.cnp_rule = rule;
+  v.rule.reset();  // a NetworkPolicy rule that would have allowed it did not decide
+  v.allowed = rule.action == CnpAction::Accept;
+  v.reason = v.allowed ? BF_R_POLICY : BF_R_FW_POLICY;
+}
+
+// Admin tier -> NetworkPolicy step -> Baseline tier -> default allow. The
+// own-node exemption belongs to the NetworkPolicy step only: Admin and
+// Baseline egress rules (networks) apply to traffic to node addresses too.
+SideVerdict evaluate(const DesiredState& state, const ClusterTierInputs* cluster, const EndpointState& ep,
+                     bf_direction dir, const IpAddress& peer, uint8_t proto, uint16_t port) {
+  SideVerdict v = evaluate_network_policies(state, ep, dir, peer, proto, port);
+  if (!cluster || cluster->policies.empty() || v.reason == BF_R_SELF) return v;
+  auto subject = cluster->pods.find(ep.pod);
+  if (subject == cluster->pods.end()) return v;
+
+  TierOutcome admin = evaluate_cluster_tier(*cluster, CnpTier::Admin, subject->second, dir, peer, proto, port);
+  if (admin.passed) v.passed.push_back(*admin.passed);
+  if (admin.decided) {
+    decide_by_cluster_rule(v, VerdictTier::Admin, *admin.decided);
+    return v;
+  }
+  if (v.isolated) return v;  // the NetworkPolicy step is final
+
+  TierOutcome baseline = evaluate_cluster_tier(*cluster, CnpTier::Baseline, subject->second, dir, peer, proto, port);
+  if (baseline.passed) v.passed.push_back(*baseline.passed);
+  if (baseline.decided) {
+    decide_by_cluster_rule(v, VerdictTier::Baseline, *baseline.decided);
+    return v;
+  }
+  v.tier = VerdictTier::Default;
+  return v;
+}
+
 // Both sides of src -> dst; local_at(ip): the local endpoint at an address,
 // or nullptr.
-Verdict decide(const DesiredState& state, const std::function<const EndpointState*(const IpAddress&)>& local_at,
-               const IpAddress& src, const IpAddress& dst, uint8_t proto, uint16_t port) {
+Verdict decide(const DesiredState& state, const ClusterTierInputs* cluster,
+               const std::function<const EndpointState*(const IpAddress&)>& local_at, const IpAddress& src,
+               const IpAddress& dst, uint8_t proto, uint16_t port) {
   Verdict v;
-  if (const auto* ep = local_at(src)) v.egress = evaluate(state, *ep, BF_DIR_EGRESS, dst, proto, port);
-  if (const auto* ep = local_at(dst)) v.ingress = evaluate(state, *ep, BF_DIR_INGRESS, src, proto, port);
+  if (const auto* ep = local_at(src)) v.egress = evaluate(state, cluster, *ep, BF_DIR_EGRESS, dst, proto, port);
+  if (const auto* ep = local_at(dst)) v.ingress = evaluate(state, cluster, *ep, BF_DIR_INGRESS, src, proto, port);
   v.allowed = v.egress.allowed && v.ingress.allowed;
   return v;
 }
@@ -109,7 +151,8 @@ Verdict Compiler::verdict(const IpAddress& src, const IpAddress& dst, uint8_t pr
     auto ep = d.state.endpoints.find(it->second);
     return ep == d.state.endpoints.end() ? nullptr : &ep->second;
   };
-  return decide(d.state, local_at, src, dst, proto, port);
+  ClusterTierInputs cluster{d.namespaces, d.pods, d.addr_pods, d.cluster_policies};
+  return decide(d.state, &cluster, local_at, src, dst, proto, port);
 }
 
 StateVerdicts::StateVerdicts(const DesiredState& state) : state_(state) {
@@ -122,7 +165,7 @@ Verdict StateVerdicts::verdict(const IpAddress& src, const IpAddress& dst, uint8
     auto it = local_by_ip_.find(ip);
     return it == local_by_ip_.end() ? nullptr : it->second;
   };
-  return decide(state_, local_at, src, dst, proto, port);
+  return decide(state_, nullptr, local_at, src, dst, proto, port);
 }
 
 }  // namespace bpfence

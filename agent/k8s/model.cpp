@@ -14,6 +14,17 @@ const char* protocol_name(Protocol p) {
   return "?";
 }
 
+const char* cnp_tier_name(CnpTier t) { return t == CnpTier::Admin ? "Admin" : "Baseline"; }
+
+const char* cnp_action_name(CnpAction a) {
+  switch (a) {
+    case CnpAction::Accept: return "Accept";
+    case CnpAction::Deny: return "Deny";
+    case CnpAction::Pass: return "Pass";
+  }
+  return "?";
+}
+
 std::optional<Protocol> parse_protocol(std::string_view name) {
   if (name == "TCP") return Protocol::TCP;
   if (name == "UDP") return Protocol::UDP;

@@ -36,6 +36,7 @@ ObjectKey key_of(const Object& object) {
         using T = std::decay_t<decltype(o)>;
         if constexpr (std::is_same_v<T, Namespace>) return {"Namespace", o.name};
         else if constexpr (std::is_same_v<T, Pod>) return {"Pod", o.key()};
+        else if constexpr (std::is_same_v<T, ClusterNetworkPolicy>) return {"ClusterNetworkPolicy", o.key()};
         else return {"NetworkPolicy", o.key()};
       },
       object);
@@ -74,6 +75,7 @@ constexpr KindInfo kKinds[] = {
     {"Namespace", "v1", false},
     {"Pod", "v1", true},
     {"NetworkPolicy", "networking.k8s.io/v1", true},
+    {"ClusterNetworkPolicy", "policy.networking.k8s.io/v1alpha2", false},
 };
 
 const KindInfo* find_kind(const std::string& kind) {
@@ -110,7 +112,9 @@ void decode_known(const json& obj, const KindInfo& kind, const std::string& labe
   Object decoded;
   if (kind.kind == std::string_view("Namespace")) decoded = parse_detail::decode_namespace(r, obj);
   else if (kind.kind == std::string_view("Pod")) decoded = parse_detail::decode_pod(r, obj, ctx.default_namespace);
-  else decoded = parse_detail::decode_network_policy(r, obj, ctx.default_namespace);
+  else if (kind.kind == std::string_view("NetworkPolicy"))
+    decoded = parse_detail::decode_network_policy(r, obj, ctx.default_namespace);
+  else decoded = parse_detail::decode_cluster_network_policy(r, obj);
   if (r.ok()) {
     ctx.result.objects.push_back(std::move(decoded));
     return;

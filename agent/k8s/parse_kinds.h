@@ -1,4 +1,4 @@
-// Decoding and validating the three kinds bpfence reads, from JSON. Each
+// Decoding and validating the four kinds bpfence reads, from JSON. Each
 // decoder reports every problem it finds into the Reader; the caller keeps
 // the object only when the Reader holds no error.
 #pragma once
@@ -38,5 +38,6 @@ std::optional<Prefix> decode_cidr_text(Reader& r, const std::string& text, const
 Namespace decode_namespace(Reader& r, const json& obj);
 Pod decode_pod(Reader& r, const json& obj, const std::string& default_namespace);
 NetworkPolicy decode_network_policy(Reader& r, const json& obj, const std::string& default_namespace);
+ClusterNetworkPolicy decode_cluster_network_policy(Reader& r, const json& obj);
 
 }  // namespace bpfence::parse_detail

@@ -149,6 +149,27 @@ struct CompileOptions {
   std::vector<IpAddress> host_ips;
 };
 
+// A ClusterNetworkPolicy rule that decided, or passed, a side:
+// "cnp/deny-metadata egress[0] Deny".
+struct CnpRuleRef {
+  std::string policy;  // metadata.name
+  CnpTier tier = CnpTier::Admin;
+  int32_t priority = 0;
+  bf_direction direction = BF_DIR_INGRESS;
+  uint32_t index = 0;
+  std::string rule_name;  // spec.*[index].name, may be empty
+  CnpAction action = CnpAction::Deny;
+  std::string str() const;
+  auto operator<=>(const CnpRuleRef&) const = default;
+};
+
+// Where the evaluation of one side ended. Admin and Baseline are the
+// ClusterNetworkPolicy tiers; NetworkPolicy is the namespaced policies'
+// step (including the own-node and not-isolated shortcuts); Default is the
+// final allow after every tier let the traffic through.
+enum class VerdictTier : uint8_t { Admin, NetworkPolicy, Baseline, Default };
+const char* verdict_tier_name(VerdictTier t);
+
 // The answer for one side (source egress or destination ingress).
 struct SideVerdict {
   bool evaluated = false;  // false: the pod is not local (or not a pod)
@@ -158,6 +179,12 @@ struct SideVerdict {
   std::optional<RuleRef> rule;            // the rule that allowed it
   std::vector<std::string> isolating;     // policies that select the pod
   std::string pod;                        // namespace/name of the endpoint
+  // ClusterNetworkPolicy tiers: where evaluation ended, the rule that
+  // decided there (Admin or Baseline Accept/Deny), and the Pass rules met on
+  // the way, in order.
+  VerdictTier tier = VerdictTier::NetworkPolicy;
+  std::optional<CnpRuleRef> cnp_rule;
+  std::vector<CnpRuleRef> passed;
 };
 
 struct Verdict {
@@ -187,6 +214,8 @@ class Compiler {
   void erase_namespace(const std::string& name);
   void erase_pod(const std::string& key);     // namespace/name
   void erase_policy(const std::string& key);  // namespace/name
+  void upsert(const ClusterNetworkPolicy& policy);
+  void erase_cluster_policy(const std::string& name);
   void set_host_ips(std::vector<IpAddress> ips);
 
   // Endpoint ids the pods had before an agent restart (namespace/name ->
@@ -224,6 +253,7 @@ class Compiler {
   const std::map<std::string, Namespace>& namespaces() const;
   const std::map<std::string, Pod>& pods() const;
   const std::map<std::string, NetworkPolicy>& policies() const;
+  const std::map<std::string, ClusterNetworkPolicy>& cluster_policies() const;
 
  private:
   struct Impl;

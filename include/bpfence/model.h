@@ -1,5 +1,6 @@
 // The Kubernetes objects bpfence reads, as plain typed values: Namespace,
-// Pod and NetworkPolicy (networking.k8s.io/v1). Sources (manifest files, the
+// Pod, NetworkPolicy (networking.k8s.io/v1) and ClusterNetworkPolicy
+// (policy.networking.k8s.io/v1alpha2). Sources (manifest files, the
 // API server) produce these; nothing downstream knows where they came from.
 #pragma once
 
@@ -113,6 +114,65 @@ struct NetworkPolicy {
   bool affects_ingress() const;
   bool affects_egress() const;
 };
+
+// ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2): cluster-wide
+// rules in two tiers around the NetworkPolicies. Admin rules come before
+// them, Baseline rules after; inside a tier, lower priority first and rule
+// order within a policy.
+enum class CnpTier : uint8_t { Admin, Baseline };
+enum class CnpAction : uint8_t { Accept, Deny, Pass };
+
+// NamespacedPod: an unset namespace selector is every namespace (a CNP has
+// no namespace of its own to default to).
+struct CnpPods {
+  LabelSelector namespace_selector;
+  LabelSelector pod_selector;
+};
+
+// Exactly one member is set (the validator guarantees it).
+struct CnpSubject {
+  std::optional<LabelSelector> namespaces;
+  std::optional<CnpPods> pods;
+};
+
+struct CnpPeer {
+  std::optional<LabelSelector> namespaces;
+  std::optional<CnpPods> pods;
+  std::vector<Prefix> networks;  // egress only; host bits cleared
+  // The experimental `nodes` and `domainNames` peers are refused by the
+  // parser: bpfence does not enforce them.
+};
+
+// One protocols entry: tcp/udp/sctp with a destination port or range, or a
+// named port resolved on the destination pod.
+struct CnpProtocol {
+  Protocol protocol = Protocol::TCP;  // unused for a named port
+  uint16_t port = 0;                  // first port
+  uint16_t end_port = 0;              // last port (== port for a number)
+  std::string named_port;             // set: destinationNamedPort
+};
+
+struct CnpRule {
+  std::string name;  // optional, for display only
+  CnpAction action = CnpAction::Deny;
+  std::vector<CnpPeer> peers;          // from / to: any matches
+  std::vector<CnpProtocol> protocols;  // empty: every protocol and port
+};
+
+struct ClusterNetworkPolicy {
+  std::string name;
+  CnpTier tier = CnpTier::Admin;
+  int32_t priority = 0;
+  CnpSubject subject;
+  std::vector<CnpRule> ingress;
+  std::vector<CnpRule> egress;
+  std::string resource_version;
+
+  std::string key() const { return name; }
+};
+
+const char* cnp_tier_name(CnpTier t);
+const char* cnp_action_name(CnpAction a);
 
 const char* protocol_name(Protocol p);
 std::optional<Protocol> parse_protocol(std::string_view name);

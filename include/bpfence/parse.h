@@ -28,7 +28,7 @@ struct ParseError {
   std::string str() const;
 };
 
-using Object = std::variant<Namespace, Pod, NetworkPolicy>;
+using Object = std::variant<Namespace, Pod, NetworkPolicy, ClusterNetworkPolicy>;
 
 struct ParseResult {
   std::vector<Object> objects;

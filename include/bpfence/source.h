@@ -14,8 +14,8 @@
 namespace bpfence {
 
 struct ObjectKey {
-  std::string kind;  // "Namespace", "Pod", "NetworkPolicy"
-  std::string key;   // "name" for namespaces, "namespace/name" otherwise
+  std::string kind;  // "Namespace", "Pod", "NetworkPolicy", "ClusterNetworkPolicy"
+  std::string key;   // "name" for cluster-scoped kinds, "namespace/name" otherwise
   auto operator<=>(const ObjectKey&) const = default;
 };
 

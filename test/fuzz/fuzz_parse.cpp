@@ -25,6 +25,16 @@ void check(const bpfence::ParseResult& r) {
       for (const auto& rule : np->ingress)
         for (const auto& port : rule.ports)
           if (port.end_port && (!port.port || *port.end_port < *port.port)) std::abort();
+    if (const auto* cnp = std::get_if<bpfence::ClusterNetworkPolicy>(&o)) {
+      if (cnp->priority < 0 || cnp->priority > 1000) std::abort();
+      if (cnp->subject.namespaces.has_value() == cnp->subject.pods.has_value()) std::abort();
+      for (const auto* rules : {&cnp->ingress, &cnp->egress})
+        for (const auto& rule : *rules) {
+          if (rule.peers.empty()) std::abort();
+          for (const auto& p : rule.protocols)
+            if (p.named_port.empty() && (p.port == 0 || p.end_port < p.port)) std::abort();
+        }
+    }
   }
 }
 

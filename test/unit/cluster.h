@@ -16,6 +16,7 @@ struct Cluster {
   std::vector<Namespace> namespaces;
   std::vector<Pod> pods;
   std::vector<NetworkPolicy> policies;
+  std::vector<ClusterNetworkPolicy> cluster_policies;
   std::vector<IpAddress> host_ips;
 
   Cluster& ns(const std::string& name, Labels labels = {}) {
@@ -58,6 +59,10 @@ struct Cluster {
     auto result = parse_manifests(yaml, "test.yaml");
     for (const auto& e : result.errors) FAIL("policy does not parse: " << e.str());
     for (auto& o : result.objects) {
+      if (auto* cnp = std::get_if<ClusterNetworkPolicy>(&o)) {
+        cluster_policies.push_back(*cnp);
+        continue;
+      }
       REQUIRE(std::holds_alternative<NetworkPolicy>(o));
       policies.push_back(std::get<NetworkPolicy>(o));
     }
@@ -69,6 +74,7 @@ struct Cluster {
     for (const auto& n : namespaces) c.upsert(n);
     for (const auto& p : pods) c.upsert(p);
     for (const auto& p : policies) c.upsert(p);
+    for (const auto& p : cluster_policies) c.upsert(p);
     c.commit();
     return c;
   }

@@ -1,0 +1,79 @@
+// A ClusterNetworkPolicy the agent does not enforce is refused, never
+// half-applied: /v1/status and the log name the object, the field and the
+// dataplane, the traffic it would have decided is left as the
+// NetworkPolicies decide it, and deleting the object clears the error.
+#include <catch2/catch.hpp>
+
+#include "test_agent_support.h"
+
+namespace {
+
+using bpfence::e2e::json;
+using bpfence::e2e::Node;
+using namespace bpfence::e2e::manifests;
+
+const char* kWeb = "10.200.7.10";
+const char* kClient = "10.200.7.11";
+
+const char* kAdminDeny = R"(apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata:
+  name: deny-beta-to-web
+spec:
+  tier: Admin
+  priority: 10
+  subject:
+    namespaces: {matchLabels: {kubernetes.io/metadata.name: alpha}}
+  ingress:
+  - action: Deny
+    from:
+    - namespaces: {matchLabels: {kubernetes.io/metadata.name: beta}}
+)";
+
+const json* refusal(const json& status) {
+  for (const auto& e : status["errors"])
+    if (e["object"] == "ClusterNetworkPolicy deny-beta-to-web") return &e;
+  return nullptr;
+}
+
+void check_refused(const std::string& dataplane, const std::vector<std::string>& agent_args) {
+  Node node("cnpref", BPFENCE_AGENT_BIN);
+  BFE2E_REQUIRE_OK(node.setup());
+  const std::string n = node.node_name();
+  BFE2E_REQUIRE_OK(node.add_pod("alpha/web", kWeb, {"80/TCP"}));
+  BFE2E_REQUIRE_OK(node.add_pod("beta/client", kClient, {}));
+  node.write_manifest("pods.yaml", yaml_documents({pod_yaml("alpha", "web", "web", kWeb, n),
+                                                   pod_yaml("beta", "client", "client", kClient, n)}));
+  node.write_manifest("cnp.yaml", kAdminDeny);
+  BFE2E_REQUIRE_OK(node.start_agent(agent_args));
+  auto st = node.wait_ready(0);
+  INFO("agent log:\n" << node.agent_log_tail());
+  REQUIRE(st);
+  INFO("status: " << st->dump());
+
+  const json* e = refusal(*st);
+  REQUIRE(e);
+  CHECK((*e)["field"] == "spec.tier");
+  CHECK_THAT((*e)["message"].get<std::string>(),
+             Catch::Contains("the " + dataplane + " dataplane does not enforce ClusterNetworkPolicy"));
+  CHECK_THAT(node.agent_log_tail(20000), Catch::Contains("policy refused") &&
+                                             Catch::Contains("ClusterNetworkPolicy deny-beta-to-web"));
+  // Nothing of it applies: the connection it would deny still works.
+  CHECK(node.probe("beta/client", kWeb, "tcp", 80));
+
+  // Deleted, the refusal goes with it.
+  node.remove_manifest("cnp.yaml");
+  CHECK(node.wait_status([](const json& s) { return !refusal(s); }, 10000));
+}
+
+}  // namespace
+
+TEST_CASE("a ClusterNetworkPolicy is refused by the bpf dataplane, visibly, and nothing of it applies",
+          "[e2e][cnp]") {
+  check_refused("bpf", {});
+}
+
+TEST_CASE("a ClusterNetworkPolicy is refused by the iptables dataplane, visibly, and nothing of it applies",
+          "[e2e][cnp][iptables]") {
+  check_refused("iptables", {"--dataplane", "iptables"});
+}
