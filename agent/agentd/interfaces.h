@@ -37,6 +37,8 @@
 #include "bpfence/net.h"
 #include "bpfence/result.h"
 #include "rtnl.h"
+#include "stop_signal.h"
+#include "unique_fd.h"
 
 namespace bpfence {
 
@@ -77,7 +79,7 @@ class InterfaceWatcher {
   size_t host_routes() const;
   // False when the agent may not follow address changes in the pods'
   // namespaces (NETLINK_LISTEN_ALL_NSID needs CAP_NET_BROADCAST).
-  bool pod_address_events() const { return peers_fd_ >= 0; }
+  bool pod_address_events() const { return peers_fd_.valid(); }
 
  private:
   struct Tables {
@@ -99,9 +101,9 @@ class InterfaceWatcher {
   std::optional<RouteTarget> veth_target(int ifindex) const;  // mutex_ held
   void run();
 
-  int events_fd_ = -1;
-  int peers_fd_ = -1;  // NETLINK_LISTEN_ALL_NSID, address groups only
-  int stop_fd_ = -1;
+  UniqueFd events_fd_;
+  UniqueFd peers_fd_;  // NETLINK_LISTEN_ALL_NSID, address groups only
+  StopSignal stop_;
   std::thread thread_;
   std::function<void()> on_change_;
   std::function<void()> on_addresses_;

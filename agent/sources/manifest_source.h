@@ -26,6 +26,8 @@
 
 #include "bpfence/source.h"
 #include "bpfence/result.h"
+#include "stop_signal.h"
+#include "unique_fd.h"
 
 namespace bpfence {
 
@@ -65,8 +67,8 @@ class ManifestSource final : public Source {
   void drop_file(const std::string& path, std::set<ObjectKey>* affected);
 
   std::string dir_;
-  int inotify_fd_ = -1;
-  int stop_fd_ = -1;  // eventfd
+  UniqueFd inotify_fd_;
+  StopSignal stop_;
   std::map<int, std::string> watches_;  // wd -> folder
   std::thread thread_;
   UpdateSink sink_;
