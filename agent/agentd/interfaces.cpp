@@ -171,7 +171,7 @@ Status InterfaceWatcher::open() {
                    "error=" + agentlog::q(errtext(errno)) + " needs=CAP_NET_BROADCAST");
     peers_fd_.reset();
   }
-  if (Status s = stop_.open(); !s) return s;
+  if (Status s = worker_.open(); !s) return s;
   Tables t;
   if (Status s = dump_links(&t); !s) return s;
   if (Status s = dump_routes(&t); !s) return s;
@@ -183,16 +183,14 @@ Status InterfaceWatcher::open() {
 }
 
 void InterfaceWatcher::start(std::function<void()> on_change, std::function<void()> on_addresses) {
-  if (thread_.joinable()) return;
+  if (worker_.running()) return;
   on_change_ = std::move(on_change);
   on_addresses_ = std::move(on_addresses);
-  thread_ = std::thread([this] { run(); });
+  worker_.start([this] { run(); });
 }
 
 void InterfaceWatcher::stop() {
-  if (!thread_.joinable()) return;
-  stop_.fire();
-  thread_.join();
+  worker_.stop();
 }
 
 bool InterfaceWatcher::read_peer_events(std::vector<char>& buf, bool* lost) {
@@ -236,7 +234,7 @@ bool InterfaceWatcher::read_peer_events(std::vector<char>& buf, bool* lost) {
 void InterfaceWatcher::run() {
   std::vector<char> buf(1 << 16);
   for (;;) {
-    pollfd fds[3] = {{events_fd_.get(), POLLIN, 0}, {stop_.fd(), POLLIN, 0}, {peers_fd_.get(), POLLIN, 0}};
+    pollfd fds[3] = {{events_fd_.get(), POLLIN, 0}, {worker_.stop_fd(), POLLIN, 0}, {peers_fd_.get(), POLLIN, 0}};
     if (::poll(fds, peers_fd_ ? 3 : 2, -1) < 0) {
       if (errno == EINTR) continue;
       agentlog::error("poll netlink", "error=" + agentlog::q(errtext(errno)));

@@ -30,14 +30,13 @@
 #include <optional>
 #include <set>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
 #include "bpfence/net.h"
 #include "bpfence/result.h"
 #include "rtnl.h"
-#include "stop_signal.h"
+#include "poll_thread.h"
 #include "unique_fd.h"
 
 namespace bpfence {
@@ -103,8 +102,7 @@ class InterfaceWatcher {
 
   UniqueFd events_fd_;
   UniqueFd peers_fd_;  // NETLINK_LISTEN_ALL_NSID, address groups only
-  StopSignal stop_;
-  std::thread thread_;
+  PollThread worker_;  // the destructor stops it before any member goes
   std::function<void()> on_change_;
   std::function<void()> on_addresses_;
   mutable std::mutex mutex_;

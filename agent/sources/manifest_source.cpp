@@ -82,7 +82,7 @@ Status ManifestSource::open() {
   dir_ = real;
   inotify_fd_.reset(inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
   if (!inotify_fd_) return Status::error("inotify: " + std::string(std::strerror(errno)));
-  if (Status s = stop_.open(); !s) return s;
+  if (Status s = worker_.open(); !s) return s;
   // Watches go in before the first scan, so nothing written in between is missed.
   add_watch_tree(dir_);
   if (watches_.empty()) return Status::error("--manifests " + dir_ + ": cannot watch: " + std::strerror(errno));
@@ -266,15 +266,13 @@ std::vector<ParseError> ManifestSource::current_errors() const {
 }
 
 void ManifestSource::start(UpdateSink sink) {
-  if (thread_.joinable()) return;
+  if (worker_.running()) return;
   sink_ = std::move(sink);
-  thread_ = std::thread([this] { run(); });
+  worker_.start([this] { run(); });
 }
 
 void ManifestSource::stop() {
-  if (!thread_.joinable()) return;
-  stop_.fire();
-  thread_.join();
+  worker_.stop();
 }
 
 void ManifestSource::run() {
@@ -289,7 +287,7 @@ void ManifestSource::run() {
   }
   alignas(inotify_event) char buf[64 * 1024];
   for (;;) {
-    pollfd fds[2] = {{inotify_fd_.get(), POLLIN, 0}, {stop_.fd(), POLLIN, 0}};
+    pollfd fds[2] = {{inotify_fd_.get(), POLLIN, 0}, {worker_.stop_fd(), POLLIN, 0}};
     if (::poll(fds, 2, -1) < 0) {
       if (errno == EINTR) continue;
       agentlog::error("poll inotify", "error=" + agentlog::q(std::strerror(errno)));

@@ -21,12 +21,11 @@
 #include <mutex>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "bpfence/source.h"
 #include "bpfence/result.h"
-#include "stop_signal.h"
+#include "poll_thread.h"
 #include "unique_fd.h"
 
 namespace bpfence {
@@ -68,9 +67,8 @@ class ManifestSource final : public Source {
 
   std::string dir_;
   UniqueFd inotify_fd_;
-  StopSignal stop_;
   std::map<int, std::string> watches_;  // wd -> folder
-  std::thread thread_;
+  PollThread worker_;  // the destructor stops it before any member goes
   UpdateSink sink_;
   std::atomic<bool> synced_{false};
 
