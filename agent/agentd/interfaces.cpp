@@ -37,22 +37,21 @@ Status dump_retrying(Reset&& reset, Dump&& dump) {
   return s;
 }
 
-int open_events_socket(uint32_t groups, int* error) {
-  int fd = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
-  if (fd < 0) {
+UniqueFd open_events_socket(uint32_t groups, int* error) {
+  UniqueFd fd(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE));
+  if (!fd) {
     *error = errno;
-    return -1;
+    return fd;
   }
   int rcvbuf = 4 << 20;
-  if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf))
-    (void)::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  if (::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf))
+    (void)::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
   sockaddr_nl sa{};
   sa.nl_family = AF_NETLINK;
   sa.nl_groups = groups;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa)) {
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa)) {
     *error = errno;
-    ::close(fd);
-    return -1;
+    return UniqueFd();
   }
   return fd;
 }
@@ -155,14 +154,14 @@ std::set<int> InterfaceWatcher::new_peer_namespaces(const Tables* was, const Tab
 
 Status InterfaceWatcher::open() {
   int err = 0;
-  events_fd_.reset(open_events_socket(
-      RTMGRP_LINK | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR, &err));
+  events_fd_ = open_events_socket(
+      RTMGRP_LINK | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR, &err);
   if (!events_fd_) return Status::error("netlink events socket: " + errtext(err));
   // Address events of every namespace this one has an id for (the pods'
   // namespaces get one as soon as a veth into them is reported). Needs
   // CAP_NET_BROADCAST; without it, a peer's addresses are read again on
   // every event of its veth only.
-  peers_fd_.reset(open_events_socket(RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR, &err));
+  peers_fd_ = open_events_socket(RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR, &err);
   if (!peers_fd_) return Status::error("netlink events socket: " + errtext(err));
   int one = 1;
   if (::setsockopt(peers_fd_.get(), SOL_NETLINK, NETLINK_LISTEN_ALL_NSID, &one, sizeof one)) {
