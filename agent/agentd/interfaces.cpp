@@ -5,7 +5,6 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -38,22 +37,21 @@ Status dump_retrying(Reset&& reset, Dump&& dump) {
   return s;
 }
 
-int open_events_socket(uint32_t groups, int* error) {
-  int fd = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
-  if (fd < 0) {
+UniqueFd open_events_socket(uint32_t groups, int* error) {
+  UniqueFd fd(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE));
+  if (!fd) {
     *error = errno;
-    return -1;
+    return fd;
   }
   int rcvbuf = 4 << 20;
-  if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf))
-    (void)::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  if (::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf))
+    (void)::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
   sockaddr_nl sa{};
   sa.nl_family = AF_NETLINK;
   sa.nl_groups = groups;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa)) {
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa)) {
     *error = errno;
-    ::close(fd);
-    return -1;
+    return UniqueFd();
   }
   return fd;
 }
@@ -64,9 +62,6 @@ InterfaceWatcher::InterfaceWatcher() = default;
 
 InterfaceWatcher::~InterfaceWatcher() {
   stop();
-  if (events_fd_ >= 0) ::close(events_fd_);
-  if (peers_fd_ >= 0) ::close(peers_fd_);
-  if (stop_fd_ >= 0) ::close(stop_fd_);
 }
 
 bool InterfaceWatcher::apply(const nlmsghdr* h, Tables* t) {
@@ -161,23 +156,21 @@ Status InterfaceWatcher::open() {
   int err = 0;
   events_fd_ = open_events_socket(
       RTMGRP_LINK | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR, &err);
-  if (events_fd_ < 0) return Status::error("netlink events socket: " + errtext(err));
+  if (!events_fd_) return Status::error("netlink events socket: " + errtext(err));
   // Address events of every namespace this one has an id for (the pods'
   // namespaces get one as soon as a veth into them is reported). Needs
   // CAP_NET_BROADCAST; without it, a peer's addresses are read again on
   // every event of its veth only.
   peers_fd_ = open_events_socket(RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR, &err);
-  if (peers_fd_ < 0) return Status::error("netlink events socket: " + errtext(err));
+  if (!peers_fd_) return Status::error("netlink events socket: " + errtext(err));
   int one = 1;
-  if (::setsockopt(peers_fd_, SOL_NETLINK, NETLINK_LISTEN_ALL_NSID, &one, sizeof one)) {
+  if (::setsockopt(peers_fd_.get(), SOL_NETLINK, NETLINK_LISTEN_ALL_NSID, &one, sizeof one)) {
     agentlog::warn("no address events from the pods' namespaces; a bridged pod's address set after its veth "
                    "appeared is seen on that veth's next event only",
                    "error=" + agentlog::q(errtext(errno)) + " needs=CAP_NET_BROADCAST");
-    ::close(peers_fd_);
-    peers_fd_ = -1;
+    peers_fd_.reset();
   }
-  stop_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (stop_fd_ < 0) return Status::error("eventfd: " + errtext(errno));
+  if (Status s = worker_.open(); !s) return s;
   Tables t;
   if (Status s = dump_links(&t); !s) return s;
   if (Status s = dump_routes(&t); !s) return s;
@@ -189,17 +182,14 @@ Status InterfaceWatcher::open() {
 }
 
 void InterfaceWatcher::start(std::function<void()> on_change, std::function<void()> on_addresses) {
-  if (thread_.joinable()) return;
+  if (worker_.running()) return;
   on_change_ = std::move(on_change);
   on_addresses_ = std::move(on_addresses);
-  thread_ = std::thread([this] { run(); });
+  worker_.start([this] { run(); });
 }
 
 void InterfaceWatcher::stop() {
-  if (!thread_.joinable()) return;
-  uint64_t one = 1;
-  (void)!::write(stop_fd_, &one, sizeof one);
-  thread_.join();
+  worker_.stop();
 }
 
 bool InterfaceWatcher::read_peer_events(std::vector<char>& buf, bool* lost) {
@@ -212,7 +202,7 @@ bool InterfaceWatcher::read_peer_events(std::vector<char>& buf, bool* lost) {
     msg.msg_iovlen = 1;
     msg.msg_control = control;
     msg.msg_controllen = sizeof control;
-    ssize_t n = ::recvmsg(peers_fd_, &msg, 0);
+    ssize_t n = ::recvmsg(peers_fd_.get(), &msg, 0);
     if (n < 0) {
       if (errno == ENOBUFS) *lost = true;
       return applied;
@@ -243,8 +233,8 @@ bool InterfaceWatcher::read_peer_events(std::vector<char>& buf, bool* lost) {
 void InterfaceWatcher::run() {
   std::vector<char> buf(1 << 16);
   for (;;) {
-    pollfd fds[3] = {{events_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}, {peers_fd_, POLLIN, 0}};
-    if (::poll(fds, peers_fd_ >= 0 ? 3 : 2, -1) < 0) {
+    pollfd fds[3] = {{events_fd_.get(), POLLIN, 0}, {worker_.stop_fd(), POLLIN, 0}, {peers_fd_.get(), POLLIN, 0}};
+    if (::poll(fds, peers_fd_ ? 3 : 2, -1) < 0) {
       if (errno == EINTR) continue;
       agentlog::error("poll netlink", "error=" + agentlog::q(errtext(errno)));
       return;
@@ -258,11 +248,11 @@ void InterfaceWatcher::run() {
       std::lock_guard lock(mutex_);
       before.links = tables_.links;
     }
-    if (peers_fd_ >= 0 && fds[2].revents) changed |= read_peer_events(buf, &resync);
+    if (peers_fd_ && fds[2].revents) changed |= read_peer_events(buf, &resync);
     {
       std::lock_guard lock(mutex_);
       for (;;) {
-        ssize_t n = ::recv(events_fd_, buf.data(), buf.size(), 0);
+        ssize_t n = ::recv(events_fd_.get(), buf.data(), buf.size(), 0);
         if (n < 0) {
           // ENOBUFS: events were lost, so read everything again.
           if (errno == ENOBUFS) resync = true;

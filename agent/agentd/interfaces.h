@@ -30,13 +30,14 @@
 #include <optional>
 #include <set>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
 #include "bpfence/net.h"
 #include "bpfence/result.h"
 #include "rtnl.h"
+#include "poll_thread.h"
+#include "unique_fd.h"
 
 namespace bpfence {
 
@@ -77,7 +78,7 @@ class InterfaceWatcher {
   size_t host_routes() const;
   // False when the agent may not follow address changes in the pods'
   // namespaces (NETLINK_LISTEN_ALL_NSID needs CAP_NET_BROADCAST).
-  bool pod_address_events() const { return peers_fd_ >= 0; }
+  bool pod_address_events() const { return peers_fd_.valid(); }
 
  private:
   struct Tables {
@@ -99,10 +100,9 @@ class InterfaceWatcher {
   std::optional<RouteTarget> veth_target(int ifindex) const;  // mutex_ held
   void run();
 
-  int events_fd_ = -1;
-  int peers_fd_ = -1;  // NETLINK_LISTEN_ALL_NSID, address groups only
-  int stop_fd_ = -1;
-  std::thread thread_;
+  UniqueFd events_fd_;
+  UniqueFd peers_fd_;  // NETLINK_LISTEN_ALL_NSID, address groups only
+  PollThread worker_;  // the destructor stops it before any member goes
   std::function<void()> on_change_;
   std::function<void()> on_addresses_;
   mutable std::mutex mutex_;

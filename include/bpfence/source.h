@@ -29,6 +29,11 @@ struct SourceUpdate {
   std::vector<ObjectKey> deletes;
   // Rejected objects. The store keeps the last good version of each.
   std::vector<ParseError> errors;
+  // The synced event: this update completes the source's initial state.
+  // It travels in order with the updates, so whoever takes it has taken
+  // the whole initial state (a flag polled beside the updates could be
+  // seen before them).
+  bool synced = false;
 };
 
 using UpdateSink = std::function<void(SourceUpdate)>;
@@ -52,7 +57,8 @@ class Source {
  public:
   virtual ~Source() = default;
   // Starts delivering updates on a thread of the source's own. The first
-  // deliveries form the initial state; synced() turns true after them.
+  // deliveries form the initial state; the last of them is marked `synced`,
+  // and synced() turns true once it was delivered.
   virtual void start(UpdateSink sink) = 0;
   virtual void stop() = 0;
   virtual bool synced() const = 0;

@@ -115,6 +115,7 @@ TEST_CASE("manifest source: initial scan, atomic replace, last good version, del
   SourceUpdate first = c.at(0);
   CHECK(first.upserts.size() == 2);  // the namespace and the pod; hidden and .txt files ignored
   CHECK(first.errors.empty());
+  CHECK(first.synced);  // the initial scan is the whole initial state
   REQUIRE(find_pod(first, "dev/web"));
 
   // An atomic replace is one update.
@@ -122,6 +123,7 @@ TEST_CASE("manifest source: initial scan, atomic replace, last good version, del
   REQUIRE(c.wait(2));
   CHECK(quiet(c, 2));
   SourceUpdate second = c.at(1);
+  CHECK_FALSE(second.synced);
   const Pod* p = find_pod(second, "dev/web");
   REQUIRE(p);
   CHECK(p->ips.at(0).str() == "10.0.0.2");

@@ -1,7 +1,7 @@
 // libFuzzer target for the whole watch path the agent runs on API server
 // bytes: WatchStreamDecoder (default line limit, so real objects get
 // through) and then decode_object() on every event's object, as
-// agent/k8s/api_reflector.cpp does. Nothing may crash, hang or throw, and
+// agent/sources/k8s/api_reflector.cpp does. Nothing may crash, hang or throw, and
 // every error must be printable ASCII (they go to logs and /readyz).
 // fuzz_watch_decoder (test/kubeapi) checks the chunking invariants.
 #include <cstdint>

@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <set>
 
 #include "fake_api_server.h"
 #include "k8s/api_rejections.h"
@@ -101,6 +102,29 @@ struct Harness {
 };
 
 }  // namespace
+
+TEST_CASE("the synced event: the last initial list is marked synced, once, after the other kinds' lists",
+          "[kubeapi][source]") {
+  Harness h;
+  h.seed(4);
+  h.start();
+  h.wait_synced();
+  h.wait_watching();
+  h.server.upsert(kPods, pod_json("team-a", "late", "10.1.0.99", {{"app", "web"}}));
+  REQUIRE(h.wait_has("Pod", "team-a/late"));
+
+  std::vector<SourceUpdate> updates = h.collector.updates();
+  auto marked = std::find_if(updates.begin(), updates.end(), [](const SourceUpdate& u) { return u.synced; });
+  REQUIRE(marked != updates.end());
+  // Once: the watch event that followed is not marked.
+  CHECK(std::count_if(updates.begin(), updates.end(), [](const SourceUpdate& u) { return u.synced; }) == 1);
+  // Whoever took it has taken every kind's initial list.
+  REQUIRE(marked->resync_kind);
+  std::set<std::string> listed;
+  for (auto it = updates.begin(); it != marked + 1; ++it)
+    if (it->resync_kind) listed.insert(*it->resync_kind);
+  CHECK(listed == std::set<std::string>{"Namespace", "Pod", "NetworkPolicy"});
+}
 
 TEST_CASE("list: paginated LISTs give one resync per kind, then watches start from the list's resourceVersion",
           "[kubeapi][source]") {

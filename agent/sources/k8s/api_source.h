@@ -7,7 +7,8 @@
 // jittered exponential backoff (short for lost connections, longer for
 // errors the server answers); the token is re-read on every request, and
 // after a 401/403 as soon as its file changes.
-// synced() turns true once all three initial lists have been delivered.
+// The last of the three initial lists is the synced event (marked synced);
+// synced() turns true once it has been delivered.
 // current_errors() holds the rejections of the updates delivered so far
 // that still hold (see api_rejections.h).
 #pragma once

@@ -3,7 +3,6 @@
 #include "manifest_source.h"
 
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -73,8 +72,6 @@ ManifestSource::ManifestSource(std::string dir) : dir_(std::move(dir)) {}
 
 ManifestSource::~ManifestSource() {
   stop();
-  if (inotify_fd_ >= 0) ::close(inotify_fd_);
-  if (stop_fd_ >= 0) ::close(stop_fd_);
 }
 
 Status ManifestSource::open() {
@@ -83,10 +80,9 @@ Status ManifestSource::open() {
   struct stat st;
   if (::stat(real, &st) != 0 || !S_ISDIR(st.st_mode)) return Status::error("--manifests " + dir_ + ": not a folder");
   dir_ = real;
-  inotify_fd_ = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-  if (inotify_fd_ < 0) return Status::error("inotify: " + std::string(std::strerror(errno)));
-  stop_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (stop_fd_ < 0) return Status::error("eventfd: " + std::string(std::strerror(errno)));
+  inotify_fd_.reset(inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+  if (!inotify_fd_) return Status::error("inotify: " + std::string(std::strerror(errno)));
+  if (Status s = worker_.open(); !s) return s;
   // Watches go in before the first scan, so nothing written in between is missed.
   add_watch_tree(dir_);
   if (watches_.empty()) return Status::error("--manifests " + dir_ + ": cannot watch: " + std::strerror(errno));
@@ -94,7 +90,7 @@ Status ManifestSource::open() {
 }
 
 void ManifestSource::add_watch_tree(const std::string& dir) {
-  int wd = inotify_add_watch(inotify_fd_, dir.c_str(), kDirMask);
+  int wd = inotify_add_watch(inotify_fd_.get(), dir.c_str(), kDirMask);
   if (wd < 0) {
     agentlog::warn("cannot watch folder", "dir=" + agentlog::q(dir) + " error=" + agentlog::q(std::strerror(errno)));
     return;
@@ -112,7 +108,7 @@ void ManifestSource::add_watch_tree(const std::string& dir) {
 void ManifestSource::remove_watches_below(const std::string& dir) {
   for (auto it = watches_.begin(); it != watches_.end();) {
     if (it->second == dir || it->second.starts_with(dir + "/")) {
-      inotify_rm_watch(inotify_fd_, it->first);
+      inotify_rm_watch(inotify_fd_.get(), it->first);
       it = watches_.erase(it);
     } else {
       ++it;
@@ -270,16 +266,13 @@ std::vector<ParseError> ManifestSource::current_errors() const {
 }
 
 void ManifestSource::start(UpdateSink sink) {
-  if (thread_.joinable()) return;
+  if (worker_.running()) return;
   sink_ = std::move(sink);
-  thread_ = std::thread([this] { run(); });
+  worker_.start([this] { run(); });
 }
 
 void ManifestSource::stop() {
-  if (!thread_.joinable()) return;
-  uint64_t one = 1;
-  (void)!::write(stop_fd_, &one, sizeof one);
-  thread_.join();
+  worker_.stop();
 }
 
 void ManifestSource::run() {
@@ -288,12 +281,13 @@ void ManifestSource::run() {
     agentlog::info("manifests loaded", "dir=" + agentlog::q(dir_) + " objects=" +
                                            std::to_string(initial.upserts.size()) +
                                            " errors=" + std::to_string(initial.errors.size()));
+    initial.synced = true;
     sink_(std::move(initial));
     synced_ = true;
   }
   alignas(inotify_event) char buf[64 * 1024];
   for (;;) {
-    pollfd fds[2] = {{inotify_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
+    pollfd fds[2] = {{inotify_fd_.get(), POLLIN, 0}, {worker_.stop_fd(), POLLIN, 0}};
     if (::poll(fds, 2, -1) < 0) {
       if (errno == EINTR) continue;
       agentlog::error("poll inotify", "error=" + agentlog::q(std::strerror(errno)));
@@ -304,7 +298,7 @@ void ManifestSource::run() {
     bool rescan = false;
     // Drain everything queued: events read together become one update.
     for (;;) {
-      ssize_t n = ::read(inotify_fd_, buf, sizeof buf);
+      ssize_t n = ::read(inotify_fd_.get(), buf, sizeof buf);
       if (n <= 0) break;
       for (char* p = buf; p < buf + n;) {
         auto* ev = reinterpret_cast<inotify_event*>(p);

@@ -21,11 +21,12 @@
 #include <mutex>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "bpfence/source.h"
 #include "bpfence/result.h"
+#include "poll_thread.h"
+#include "unique_fd.h"
 
 namespace bpfence {
 
@@ -65,10 +66,9 @@ class ManifestSource final : public Source {
   void drop_file(const std::string& path, std::set<ObjectKey>* affected);
 
   std::string dir_;
-  int inotify_fd_ = -1;
-  int stop_fd_ = -1;  // eventfd
+  UniqueFd inotify_fd_;
   std::map<int, std::string> watches_;  // wd -> folder
-  std::thread thread_;
+  PollThread worker_;  // the destructor stops it before any member goes
   UpdateSink sink_;
   std::atomic<bool> synced_{false};
 

@@ -94,6 +94,9 @@ void ApiSource::deliver(SourceUpdate update, bool initial_list) {
   // Before the sink: the status the agent builds after this update shows
   // its errors.
   rejections_.record(update);
+  // The last resource's initial list completes the initial state.
+  const bool completes = initial_list && initial_lists_ + 1 == static_cast<int>(workers_.size());
+  update.synced = completes;
   if (sink_) sink_(std::move(update));
   // synced() promises the initial state has reached the sink, so count the
   // list only after the sink returned.
