@@ -362,44 +362,25 @@ struct Renderer::Impl {
   // routed onto the bridge is not known in FORWARD). On a routed node
   // neither twin ever matches what its -i/-o rule does not.
   void write_forward() {
+    Chain src;
+    for (const auto& [pod, er] : eps) push_from_pod(src, jump_to(names.source_chain(er.endpoint_id), pod), er.ifname);
     for (Family f : families()) {
-      Chain src, fwd;
-      for (const auto& [pod, er] : eps) {
-        Rule jump = target_rule(Rule::Target::Jump);
-        jump.jump = names.source_chain(er.endpoint_id);
-        jump.comment = pod;
-        Rule bridged = jump;
-        jump.in_iface = er.ifname;
-        bridged.physdev_in = er.ifname;
-        src.push_back(std::move(jump));
-        src.push_back(std::move(bridged));
-      }
-      Rule to_src = target_rule(Rule::Target::Jump);
-      to_src.jump = names.source_dispatch_chain();
-      fwd.push_back(std::move(to_src));
+      Chain fwd{jump_to(names.source_dispatch_chain(), "")};
       for (const auto& [pod, er] : eps) {
         bool fc = fail_closed.count(pod) > 0;
-        for (bf_direction dir : {BF_DIR_EGRESS, BF_DIR_INGRESS}) {
-          if (!er.isolated[dir] && !fc) continue;
-          Rule jump = target_rule(Rule::Target::Jump);
-          jump.jump = names.endpoint_chain(dir, er.endpoint_id);
-          jump.comment = pod;
-          Rule routed = jump;
-          (dir == BF_DIR_EGRESS ? routed.in_iface : routed.out_iface) = er.ifname;
-          fwd.push_back(std::move(routed));
-          if (dir == BF_DIR_EGRESS) {
-            Rule bridged = jump;
-            bridged.physdev_in = er.ifname;
-            fwd.push_back(std::move(bridged));
-            continue;
-          }
-          for (const IpAddress& ip : er.ips) {
-            if (ip.is_v4() != (f == Family::V4)) continue;
-            Rule bridged = jump;
-            bridged.dst = ip;
-            bridged.not_out_iface = er.ifname;
-            fwd.push_back(std::move(bridged));
-          }
+        if (er.isolated[BF_DIR_EGRESS] || fc)
+          push_from_pod(fwd, jump_to(names.endpoint_chain(BF_DIR_EGRESS, er.endpoint_id), pod), er.ifname);
+        if (!er.isolated[BF_DIR_INGRESS] && !fc) continue;
+        Rule jump = jump_to(names.endpoint_chain(BF_DIR_INGRESS, er.endpoint_id), pod);
+        Rule routed = jump;
+        routed.out_iface = er.ifname;
+        fwd.push_back(std::move(routed));
+        for (const IpAddress& ip : er.ips) {
+          if (ip.is_v4() != (f == Family::V4)) continue;
+          Rule bridged = jump;
+          bridged.dst = ip;
+          bridged.not_out_iface = er.ifname;
+          fwd.push_back(std::move(bridged));
         }
       }
       for (const auto& [name, chain] : {std::pair{names.source_dispatch_chain(), &src},
@@ -410,6 +391,23 @@ struct Renderer::Impl {
         changes.chains.insert(name);
       }
     }
+  }
+
+  Rule jump_to(const std::string& chain, const std::string& comment) const {
+    Rule r = target_rule(Rule::Target::Jump);
+    r.jump = chain;
+    r.comment = comment;
+    return r;
+  }
+
+  // What comes from a pod: in by its veth (routed), or by its bridge port
+  // (bridge CNIs with br_netfilter).
+  static void push_from_pod(Chain& chain, Rule jump, const std::string& ifname) {
+    Rule bridged = jump;
+    jump.in_iface = ifname;
+    bridged.physdev_in = ifname;
+    chain.push_back(std::move(jump));
+    chain.push_back(std::move(bridged));
   }
 
   Status bind_pod(const DesiredState& s, const std::string& pod, const std::map<std::string, std::string>& ifnames) {
