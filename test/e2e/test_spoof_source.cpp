@@ -135,6 +135,15 @@ class Sniffer {
   std::vector<Seen> seen_;
 };
 
+// The port a bound socket got from the kernel.
+uint16_t local_port(int fd) {
+  sockaddr_storage local{};
+  socklen_t len = sizeof local;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len);
+  return ntohs(local.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&local)->sin_port
+                                          : reinterpret_cast<sockaddr_in6*>(&local)->sin6_port);
+}
+
 // A UDP datagram from `src` (bound, so it must be an address of the pod).
 // Returns the source port used, 0 on failure.
 uint16_t send_udp(const lab::NetnsHandle& ns, const std::string& src, const std::string& dst, uint16_t port) {
@@ -142,19 +151,14 @@ uint16_t send_udp(const lab::NetnsHandle& ns, const std::string& src, const std:
   Fd s(lab::socket_in(ns, from.family, SOCK_DGRAM, 0));
   if (s.fd < 0 || bind(s.fd, from.sa(), from.len)) return 0;
   if (sendto(s.fd, "spoof", 5, 0, to.sa(), to.len) != 5) return 0;
-  sockaddr_storage local{};
-  socklen_t len = sizeof local;
-  getsockname(s.fd, reinterpret_cast<sockaddr*>(&local), &len);
-  return ntohs(from.family == AF_INET ? reinterpret_cast<sockaddr_in*>(&local)->sin_port
-                                      : reinterpret_cast<sockaddr_in6*>(&local)->sin6_port);
+  return local_port(s.fd);
 }
 
 // Sends datagrams from `src` until the sniffer sees one, three at most: a
 // first datagram can be lost on the way while a hop of the two-node lab
 // still resolves its IPv6 neighbour. For what must arrive; what must not is
 // sent once.
-template <class Sniff>
-bool udp_arrives(Sniff& sniff, const lab::NetnsHandle& ns, const std::string& src, const std::string& dst) {
+bool udp_arrives(Sniffer& sniff, const lab::NetnsHandle& ns, const std::string& src, const std::string& dst) {
   for (int attempt = 0; attempt < 3; ++attempt) {
     uint16_t sport = send_udp(ns, src, dst, 9999);
     if (sport && sniff.wait_for(src, IPPROTO_UDP, sport, 3000)) return true;
@@ -171,13 +175,7 @@ std::unique_ptr<Fd> send_syn(const lab::NetnsHandle& ns, const std::string& src,
   *sport = 0;
   if (s->fd < 0 || bind(s->fd, from.sa(), from.len)) return s;
   fcntl(s->fd, F_SETFL, O_NONBLOCK);
-  if (connect(s->fd, to.sa(), to.len) == 0 || errno == EINPROGRESS) {
-    sockaddr_storage local{};
-    socklen_t len = sizeof local;
-    getsockname(s->fd, reinterpret_cast<sockaddr*>(&local), &len);
-    *sport = ntohs(from.family == AF_INET ? reinterpret_cast<sockaddr_in*>(&local)->sin_port
-                                          : reinterpret_cast<sockaddr_in6*>(&local)->sin6_port);
-  }
+  if (connect(s->fd, to.sa(), to.len) == 0 || errno == EINPROGRESS) *sport = local_port(s->fd);
   return s;
 }
 
