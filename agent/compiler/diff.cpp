@@ -11,7 +11,8 @@ std::string RuleRef::str() const {
 bool StateDiff::empty() const { return size() == 0 && touched_endpoints.empty(); }
 
 size_t StateDiff::size() const {
-  return endpoints.size() + pod_addrs.size() + cidrs.size() + policy.size() + ranges.size() + rules.size();
+  return endpoints.size() + pod_addrs.size() + cidrs.size() + policy.size() + ranges.size() + rules.size() +
+         cluster.size() + cluster_rules.size();
 }
 
 }  // namespace bpfence

@@ -65,6 +65,21 @@ struct RangeKey {
   bool operator==(const RangeKey& o) const { return detail::PackedKey<bf_range_key>::equal(k, o.k); }
 };
 
+struct ClusterKey {
+  bf_cnp_key k{};
+  bool operator<(const ClusterKey& o) const { return detail::PackedKey<bf_cnp_key>::words(k) < detail::PackedKey<bf_cnp_key>::words(o.k); }
+  bool operator==(const ClusterKey& o) const { return detail::PackedKey<bf_cnp_key>::equal(k, o.k); }
+};
+
+// A cluster_policy entry's value: the rank and action of the rule that
+// decides there (bf_cnp_value without padding).
+struct ClusterEntry {
+  uint32_t rank = 0;
+  uint32_t rule_id = 0;
+  uint8_t action = BF_CNP_DENY;  // enum bf_cnp_action
+  auto operator<=>(const ClusterEntry&) const = default;
+};
+
 struct KeyHash {
   template <class Key>
   size_t operator()(const Key& key) const {
@@ -97,6 +112,20 @@ struct IdentityInfo {
   auto operator<=>(const IdentityInfo&) const = default;
 };
 
+// A ClusterNetworkPolicy rule that decided, or passed, a side:
+// "cnp/deny-metadata egress[0] Deny".
+struct CnpRuleRef {
+  std::string policy;  // metadata.name
+  CnpTier tier = CnpTier::Admin;
+  int32_t priority = 0;
+  bf_direction direction = BF_DIR_INGRESS;
+  uint32_t index = 0;
+  std::string rule_name;  // spec.*[index].name, may be empty
+  CnpAction action = CnpAction::Deny;
+  std::string str() const;
+  auto operator<=>(const CnpRuleRef&) const = default;
+};
+
 struct EndpointState {
   std::string pod;  // namespace/name
   uint32_t endpoint_id = 0;
@@ -106,6 +135,7 @@ struct EndpointState {
   bool ingress_isolated = false;
   bool egress_isolated = false;
   uint8_t has_ranges = 0;  // bit 0 ingress, bit 1 egress, BF_RANGES_NONE(dir, kind) bits
+  uint8_t cnp_stages = 0;  // BF_CNP_STAGE(dir, tier) bits
   // Policies that select the pod for each direction (namespace/name).
   std::vector<std::string> ingress_policies;
   std::vector<std::string> egress_policies;
@@ -120,6 +150,10 @@ struct DesiredState {
   std::unordered_map<RangeKey, uint32_t, KeyHash> ranges;   // -> rule id
   std::map<uint32_t, RuleRef> rules;
   std::map<uint32_t, IdentityInfo> identities;
+  // ClusterNetworkPolicy: the cluster_policy trie, and its rule ids
+  // (from BF_CNP_RULE_FIRST) -> rule.
+  std::unordered_map<ClusterKey, ClusterEntry, KeyHash> cluster;
+  std::map<uint32_t, CnpRuleRef> cluster_rules;
 };
 
 template <class K, class V>
@@ -137,6 +171,8 @@ struct StateDiff {
   MapDiff<PolicyKey, uint32_t> policy;
   MapDiff<RangeKey, uint32_t> ranges;
   MapDiff<uint32_t, RuleRef> rules;
+  MapDiff<ClusterKey, ClusterEntry> cluster;
+  MapDiff<uint32_t, CnpRuleRef> cluster_rules;
   // Endpoints whose cached flow verdicts may now be wrong: their generation
   // must be bumped. Holds every endpoint when an address's identity changed.
   std::set<std::string> touched_endpoints;
@@ -149,19 +185,6 @@ struct CompileOptions {
   std::vector<IpAddress> host_ips;
 };
 
-// A ClusterNetworkPolicy rule that decided, or passed, a side:
-// "cnp/deny-metadata egress[0] Deny".
-struct CnpRuleRef {
-  std::string policy;  // metadata.name
-  CnpTier tier = CnpTier::Admin;
-  int32_t priority = 0;
-  bf_direction direction = BF_DIR_INGRESS;
-  uint32_t index = 0;
-  std::string rule_name;  // spec.*[index].name, may be empty
-  CnpAction action = CnpAction::Deny;
-  std::string str() const;
-  auto operator<=>(const CnpRuleRef&) const = default;
-};
 
 // Where the evaluation of one side ended. Admin and Baseline are the
 // ClusterNetworkPolicy tiers; NetworkPolicy is the namespaced policies'

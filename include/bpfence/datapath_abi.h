@@ -29,6 +29,7 @@
 enum bf_identity {
 	BF_ID_ANY = 0,          /* policy key: matches every peer */
 	BF_ID_HOST = 1,         /* this node's own addresses: always allowed */
+	BF_ID_ANY_POD = 2,      /* cluster_policy key: every pod of the cluster */
 	BF_ID_FIRST_DYNAMIC = 256,
 };
 
@@ -62,8 +63,12 @@ enum bf_reason {
 	BF_R_UNKNOWN_EP = 12,   /* F: program attached to an interface with no endpoint */
 	BF_R_RELATED = 13,      /* F: ICMP error about an allowed flow (PMTU, unreachable) */
 	BF_R_SPOOFED_SOURCE = 14, /* D: the pod sent from an address that is not its own */
+	BF_R_ADMIN_ACCEPT = 15, /* F: an Admin tier ClusterNetworkPolicy rule accepts it */
+	BF_R_ADMIN_DENY = 16,   /* D: an Admin tier ClusterNetworkPolicy rule denies it */
+	BF_R_BASELINE_ACCEPT = 17, /* F: a Baseline tier rule accepts it */
+	BF_R_BASELINE_DENY = 18, /* D: a Baseline tier rule denies it */
 	BF_R_COUNT,             /* one past the last reason: new reasons go above it */
-	BF_R_MAX = 16,
+	BF_R_MAX = 32,
 };
 
 /* endpoints: ifindex of the host-side veth -> endpoint. */
@@ -78,6 +83,8 @@ struct bf_endpoint {
 				 * BF_RANGES_NONE(dir, kind): none for that peer kind */
 	__u8 ip4[16];           /* IPv4-mapped, zero if none */
 	__u8 ip6[16];           /* zero if none */
+	__u8 cnp_stages;        /* BF_CNP_STAGE(dir, tier): cluster_policy has entries for it */
+	__u8 pad[3];
 };
 
 /* Kinds of peer a policy entry names: the program makes one port-range
@@ -151,6 +158,58 @@ struct bf_range_key {
 };
 
 #define BF_RANGE_FIXED_BITS 80  /* endpoint_id + peer_identity + direction + proto */
+
+/* ClusterNetworkPolicy tiers, around the NetworkPolicy step of a direction:
+ * Admin (Accept / Deny / Pass) -> NetworkPolicy -> Baseline (only when no
+ * NetworkPolicy isolates the pod that way) -> allow. */
+enum bf_tier {
+	BF_TIER_ADMIN = 0,
+	BF_TIER_BASELINE = 1,
+};
+
+enum bf_cnp_action {
+	BF_CNP_ACCEPT = 0,
+	BF_CNP_DENY = 1,
+	BF_CNP_PASS = 2,        /* ends its tier: evaluation goes on at the next step */
+};
+
+/* Set in bf_endpoint.cnp_stages when cluster_policy holds entries of the
+ * endpoint for that direction and tier: a stage without one is skipped. */
+#define BF_CNP_STAGE(dir, tier) (1u << (2 * (dir) + (tier)))
+
+/* cluster_policy (LPM trie): the ClusterNetworkPolicy rules that apply to
+ * an endpoint, per direction and tier. peer_identity is the remote pod's
+ * identity, BF_ID_ANY_POD or the remote address's CIDR identity; proto 0
+ * matches every IP protocol (port bits then 0). Ports are port prefixes,
+ * as in range_policy. Of the entries matching a packet, the smallest rank
+ * decides: the compiler copies a covering entry's smaller rank onto the
+ * more specific prefixes, so the longest match of each lookup is the best
+ * of its (peer, proto) pair. */
+struct bf_cnp_key {
+	__u32 prefixlen;
+	__u32 endpoint_id;
+	__u32 peer_identity;
+	__u8 direction;
+	__u8 tier;              /* enum bf_tier */
+	__u8 proto;
+	__u8 pad;
+	__be16 port;
+	__u16 pad2;
+};
+
+#define BF_CNP_FIXED_BITS 96  /* endpoint_id + peer_identity + direction + tier + proto + pad */
+
+struct bf_cnp_value {
+	__u32 rank;             /* priority << 16 | tie ordinal << 5 | rule index */
+	__u32 rule_id;          /* from BF_CNP_RULE_FIRST: the agent's cluster rules table */
+	__u8 action;            /* enum bf_cnp_action */
+	__u8 pad[3];
+};
+
+/* Rule ids of ClusterNetworkPolicy rules start here, so a flow's rule_id
+ * names a NetworkPolicy rule below it and a cluster rule above. */
+#define BF_CNP_RULE_FIRST 0x40000000u
+#define BF_MAX_CNP        65536
 
 /* flows (LRU hash): one entry per direction at each endpoint. */
 struct bf_flow_key {
@@ -243,7 +302,9 @@ struct bf_event {
 };
 
 #ifdef __cplusplus
-static_assert(sizeof(struct bf_endpoint) == 48, "bf_endpoint layout");
+static_assert(sizeof(struct bf_endpoint) == 52, "bf_endpoint layout");
+static_assert(sizeof(struct bf_cnp_key) == 20, "bf_cnp_key layout");
+static_assert(sizeof(struct bf_cnp_value) == 12, "bf_cnp_value layout");
 static_assert(sizeof(struct bf_addr_key) == 16, "bf_addr_key layout");
 static_assert(sizeof(struct bf_addr_value) == 8, "bf_addr_value layout");
 static_assert(sizeof(struct bf_cidr_key) == 20, "bf_cidr_key layout");

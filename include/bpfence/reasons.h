@@ -29,6 +29,10 @@ constexpr const char* bf_reason_name(uint8_t reason) {
     case BF_R_UNKNOWN_EP: return "UnknownEndpoint";
     case BF_R_RELATED: return "Related";
     case BF_R_SPOOFED_SOURCE: return "SpoofedSource";
+    case BF_R_ADMIN_ACCEPT: return "AdminAccept";
+    case BF_R_ADMIN_DENY: return "AdminDeny";
+    case BF_R_BASELINE_ACCEPT: return "BaselineAccept";
+    case BF_R_BASELINE_DENY: return "BaselineDeny";
     default: return "Unknown";
   }
 }
