@@ -320,6 +320,17 @@ void commit_and_check(Compiler& inc, DesiredState& mirror) {
   check_against_objects(inc);
 }
 
+// A small cluster's first commit, checked as every later one.
+Compiler compile_checked(const test::Cluster& cl, DesiredState& mirror) {
+  Compiler c({"node-a", host_ips()});
+  for (const auto& n : cl.namespaces) c.upsert(n);
+  for (const auto& p : cl.pods) c.upsert(p);
+  for (const auto& p : cl.policies) c.upsert(p);
+  for (const auto& p : cl.cluster_policies) c.upsert(p);
+  commit_and_check(c, mirror);
+  return c;
+}
+
 }  // namespace
 
 TEST_CASE("cluster_policy entries decide as the tiers evaluated from the objects, incremental as full",
@@ -425,12 +436,8 @@ spec:
   - {action: Accept, to: [{namespaces: {}}], protocols: [{destinationNamedPort: http}]}
   - {action: Deny, to: [{namespaces: {}}]}
 )");
-  Compiler inc({"node-a", host_ips()});
-  for (const auto& n : cl.namespaces) inc.upsert(n);
-  for (const auto& p : cl.pods) inc.upsert(p);
-  for (const auto& p : cl.cluster_policies) inc.upsert(p);
   DesiredState mirror;
-  commit_and_check(inc, mirror);
+  Compiler inc = compile_checked(cl, mirror);
   const IpAddress client = *IpAddress::parse("10.0.0.1"), server = *IpAddress::parse("10.0.0.9");
   CHECK(inc.verdict(client, server, 6, 80).allowed);
 
@@ -465,12 +472,8 @@ spec:
   ingress:
   - {action: Deny, from: [{namespaces: {}}]}
 )");
-  Compiler inc({"node-a", host_ips()});
-  for (const auto& n : cl.namespaces) inc.upsert(n);
-  for (const auto& p : cl.pods) inc.upsert(p);
-  for (const auto& p : cl.cluster_policies) inc.upsert(p);
   DesiredState mirror;
-  commit_and_check(inc, mirror);
+  Compiler inc = compile_checked(cl, mirror);
   CHECK(inc.state().cluster.size() == 2);
   inc.erase_pod("default/web-1");
   commit_and_check(inc, mirror);
