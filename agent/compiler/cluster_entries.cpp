@@ -140,6 +140,12 @@ bool Compiler::Impl::cluster_inputs_changed() const {
   return cnp_inputs_dirty || !added_identities.empty() || !removed_identities.empty();
 }
 
+bool Compiler::Impl::names_cluster_egress_port(const Pod& pod) const {
+  if (cnp_egress_port_names.empty()) return false;
+  return std::any_of(pod.ports.begin(), pod.ports.end(),
+                     [&](const ContainerPort& cp) { return cnp_egress_port_names.count(cp.name) > 0; });
+}
+
 // ---------------------------------------------------------------------------
 // Peers.
 
@@ -220,9 +226,15 @@ void Compiler::Impl::refresh_cluster_prefixes() {
 
 // ---------------------------------------------------------------------------
 // Rule ids: every rule of every ClusterNetworkPolicy, whether it selects a
-// local pod or not (flows and explain name them by id).
+// local pod or not (flows and explain name them by id); and the names of
+// their egress named ports.
 
 void Compiler::Impl::refresh_cluster_rules() {
+  cnp_egress_port_names.clear();
+  for (const auto& [_, p] : cluster_policies)
+    for (const CnpRule& rule : p.egress)
+      for (const CnpProtocol& proto : rule.protocols)
+        if (!proto.named_port.empty()) cnp_egress_port_names.insert(proto.named_port);
   std::map<uint32_t, CnpRuleRef> next;
   for (const auto& [name, p] : cluster_policies)
     for (bf_direction dir : {BF_DIR_INGRESS, BF_DIR_EGRESS}) {

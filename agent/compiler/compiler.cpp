@@ -271,7 +271,7 @@ void Compiler::Impl::remove_pod(const std::string& key, const Pod& pod, bool por
   if (members.empty()) orphaned.emplace(id, IdentityInfo{pod.namespace_, pod.labels});
   if (ports_changed && !pod.ports.empty()) {
     mark_policies_resolving_named_ports();
-    cnp_inputs_dirty = true;
+    if (names_cluster_egress_port(pod)) cnp_inputs_dirty = true;
   }
   for (const auto& ip : pod.ips) {
     // Another pod keeps the address: which one owns it may change.
@@ -308,7 +308,7 @@ void Compiler::Impl::add_pod(const std::string& key, const Pod& pod, bool ports_
   // pod's address, not its identity, so only a full recompute moves it.
   if (ports_changed && !pod.ports.empty()) {
     mark_policies_resolving_named_ports();
-    cnp_inputs_dirty = true;
+    if (names_cluster_egress_port(pod)) cnp_inputs_dirty = true;
   }
   for (const auto& ip : pod.ips) {
     auto& owners = addr_pods[ip];

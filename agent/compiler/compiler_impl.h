@@ -206,6 +206,9 @@ struct Compiler::Impl {
   bool cnp_objects_dirty = false;  // a ClusterNetworkPolicy came, changed or went
   bool cnp_inputs_dirty = false;   // a local pod, a namespace's labels, a pod's ports or address owner moved
   std::set<Prefix> cnp_prefixes;   // prefixes the CNPs need (one reference each in prefix_refs)
+  // Names of the CNPs' egress named ports: only a pod with such a port
+  // moves entries through its ports or addresses.
+  std::set<std::string> cnp_egress_port_names;
   std::set<Prefix> prefixes_changed;  // named prefixes that came or went in this commit so far
   std::map<uint32_t, std::vector<std::pair<ClusterKey, ClusterEntry>>> cnp_entries;  // endpoint id -> sorted
   std::map<std::string, uint8_t> cnp_stages;  // local pod -> BF_CNP_STAGE bits
@@ -238,6 +241,7 @@ struct Compiler::Impl {
   void refresh_cluster_prefixes();
   void recompute_cluster();
   void refresh_cluster_rules();
+  bool names_cluster_egress_port(const Pod& pod) const;
   std::set<Prefix> cluster_prefixes() const;
   // The pod identities a namespaces or pods peer selects.
   std::vector<uint32_t> cluster_peer_identities(const CnpPeer& peer) const;
