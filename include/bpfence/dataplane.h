@@ -42,6 +42,7 @@ class Dataplane {
  public:
   virtual ~Dataplane() = default;
   virtual std::string name() const = 0;
+  virtual bool enforces_cluster_policy() const { return false; }
 
   // Applies a diff from Compiler::commit(). `state` is the full state after
   // the diff. Capacity is checked before anything is written: an error
