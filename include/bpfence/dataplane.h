@@ -42,7 +42,6 @@ class Dataplane {
  public:
   virtual ~Dataplane() = default;
   virtual std::string name() const = 0;
-  virtual bool enforces_cluster_policy() const { return false; }
 
   // Applies a diff from Compiler::commit(). `state` is the full state after
   // the diff. Capacity is checked before anything is written: an error
@@ -61,6 +60,12 @@ class Dataplane {
   // Marks a pod fail-closed: it drops every new flow until a later apply()
   // clears it (used when its policy could not be applied).
   virtual Status set_fail_closed(const std::string& pod, bool fail_closed) = 0;
+
+  // Whether it enforces the ClusterNetworkPolicy tiers (the cluster_policy
+  // entries and the endpoints' cnp_stages). The agent refuses every
+  // ClusterNetworkPolicy, visibly, on a dataplane that does not, rather
+  // than apply part of what the operator wrote.
+  virtual bool enforces_cluster_policy() const { return false; }
 
   // Removes everything this dataplane installed (programs, pins, rules).
   virtual Status uninstall() = 0;
