@@ -1,7 +1,9 @@
-// A ClusterNetworkPolicy the agent does not enforce is refused, never
-// half-applied: /v1/status and the log name the object, the field and the
-// dataplane, the traffic it would have decided is left as the
-// NetworkPolicies decide it, and deleting the object clears the error.
+// A ClusterNetworkPolicy the agent does not enforce (iptables, for now) is
+// refused, never half-applied: /v1/status and the log name the object, the
+// field and the dataplane, the traffic it would have decided is left as the
+// NetworkPolicies decide it, and deleting the object clears the error. The
+// bpf dataplane enforces it: the connection it denies is dropped, and
+// deleting the object lets it through again.
 #include <catch2/catch.hpp>
 
 #include "test_agent_support.h"
@@ -68,9 +70,27 @@ void check_refused(const std::string& dataplane, const std::vector<std::string>&
 
 }  // namespace
 
-TEST_CASE("a ClusterNetworkPolicy is refused by the bpf dataplane, visibly, and nothing of it applies",
+TEST_CASE("a ClusterNetworkPolicy is enforced by the bpf dataplane: its Deny drops, deleting it lifts it",
           "[e2e][cnp]") {
-  check_refused("bpf", {});
+  Node node("cnpbpf", BPFENCE_AGENT_BIN);
+  BFE2E_REQUIRE_OK(node.setup());
+  const std::string n = node.node_name();
+  BFE2E_REQUIRE_OK(node.add_pod("alpha/web", kWeb, {"80/TCP"}));
+  BFE2E_REQUIRE_OK(node.add_pod("beta/client", kClient, {}));
+  node.write_manifest("pods.yaml", yaml_documents({pod_yaml("alpha", "web", "web", kWeb, n),
+                                                   pod_yaml("beta", "client", "client", kClient, n)}));
+  node.write_manifest("cnp.yaml", kAdminDeny);
+  BFE2E_REQUIRE_OK(node.start_agent({}));
+  auto st = node.wait_ready(0);
+  INFO("agent log:\n" << node.agent_log_tail());
+  REQUIRE(st);
+  INFO("status: " << st->dump());
+  CHECK_FALSE(refusal(*st));
+  CHECK_FALSE(node.probe("beta/client", kWeb, "tcp", 80));
+
+  node.remove_manifest("cnp.yaml");
+  REQUIRE(node.wait_ready((*st)["generation"].get<int64_t>()));
+  CHECK(node.probe("beta/client", kWeb, "tcp", 80));
 }
 
 TEST_CASE("a ClusterNetworkPolicy is refused by the iptables dataplane, visibly, and nothing of it applies",
