@@ -77,10 +77,6 @@ class Dataplane {
   // Its read side, owned by the dataplane (null before it is open).
   virtual const DataplaneObserver* observer() const = 0;
 
-  // Whether it enforces ClusterNetworkPolicy (the agent refuses those
-  // policies otherwise).
-  virtual bool enforces_cluster_policy() const { return false; }
-
   // Taking over from an earlier agent. A dataplane that finds nothing to
   // take over before its first apply (iptables reads the kernel then) keeps
   // these defaults.
