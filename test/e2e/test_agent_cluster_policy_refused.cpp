@@ -72,8 +72,3 @@ TEST_CASE("a ClusterNetworkPolicy is refused by the bpf dataplane, visibly, and 
           "[e2e][cnp]") {
   check_refused("bpf", {});
 }
-
-TEST_CASE("a ClusterNetworkPolicy is refused by the iptables dataplane, visibly, and nothing of it applies",
-          "[e2e][cnp][iptables]") {
-  check_refused("iptables", {"--dataplane", "iptables"});
-}
