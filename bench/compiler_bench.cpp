@@ -1,5 +1,6 @@
-// Compiler benchmark: a full compile of a synthetic cluster, then single
-// changes (one policy edited; one pod of another node relabeled within
+// Compiler benchmark: a full compile of a synthetic cluster (optionally with
+// ClusterNetworkPolicies), then single changes (one policy edited; one
+// ClusterNetworkPolicy edited; one pod of another node relabeled within
 // existing identities or into a new one, added, deleted; one local pod
 // added; one namespace relabeled) each followed by commit(). Reports the median and p99 over
 // repeats, the size of each diff and the peak RSS. Not a test: it asserts
@@ -37,19 +38,21 @@ struct Clock {
 double ms_since(double t0) { return Clock::now() - t0; }
 
 const char* kUsage =
-    "usage: compiler_bench [--pods N] [--policies N] [--local N] [--repeat N] [--json FILE] [--only policy]\n"
+    "usage: compiler_bench [--pods N] [--policies N] [--cluster-policies N] [--local N] [--repeat N] [--json FILE]\n"
+    "                      [--only policy]\n"
     "  --pods N      pods in the synthetic cluster (default 10000)\n"
     "  --policies N  network policies (default 1000)\n"
+    "  --cluster-policies N  ClusterNetworkPolicies (default 0); with N > 0, one of them is edited too\n"
     "  --local N     pods on this node (default 100)\n"
     "  --repeat N    changes of each kind measured (default 50; namespace relabels: at most 10)\n"
     "  --json FILE   also write the results as JSON\n"
     "  --only policy measure only policy edits (for profiling)\n";
 
-// A positive count, or exit with the flag named.
-int count_arg(const std::string& flag, const char* value) {
+// A positive count (or zero where allowed), or exit with the flag named.
+int count_arg(const std::string& flag, const char* value, bool zero_ok = false) {
   char* end = nullptr;
   long n = std::strtol(value, &end, 10);
-  if (*value == '\0' || *end != '\0' || n <= 0 || n > 100000000) {
+  if (*value == '\0' || *end != '\0' || n < (zero_ok ? 0 : 1) || n > 100000000) {
     std::fprintf(stderr, "compiler_bench: %s wants a positive count, got '%s'\n%s", flag.c_str(), value, kUsage);
     std::exit(2);
   }
@@ -69,7 +72,7 @@ struct Series {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int pods = 10000, policies = 1000, local = 100, repeat = 50;
+  int pods = 10000, policies = 1000, cluster_policies = 0, local = 100, repeat = 50;
   std::string json_path, only;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -84,6 +87,7 @@ int main(int argc, char** argv) {
     const char* v = argv[++i];
     if (a == "--pods") pods = count_arg(a, v);
     else if (a == "--policies") policies = count_arg(a, v);
+    else if (a == "--cluster-policies") cluster_policies = count_arg(a, v, true);
     else if (a == "--local") local = count_arg(a, v);
     else if (a == "--repeat") repeat = count_arg(a, v);
     else if (a == "--json") json_path = v;
@@ -94,6 +98,8 @@ int main(int argc, char** argv) {
     }
   }
   auto cluster = synthetic::make(pods, policies, local);
+  std::vector<ClusterNetworkPolicy> cnps;
+  for (int j = 0; j < cluster_policies; ++j) cnps.push_back(synthetic::make_cluster_policy(j, 40));
 
   Series full;
   Compiler c({"node-a", {}});
@@ -103,6 +109,7 @@ int main(int argc, char** argv) {
     for (const auto& n : cluster.namespaces) fresh.upsert(n);
     for (const auto& p : cluster.pods) fresh.upsert(p);
     for (const auto& p : cluster.policies) fresh.upsert(p);
+    for (const auto& p : cnps) fresh.upsert(p);
     auto diff = fresh.commit();
     full.ms.push_back(ms_since(t0));
     full.entries = diff.size();
@@ -110,9 +117,9 @@ int main(int argc, char** argv) {
   }
   const auto& st = c.state();
   std::printf("cluster: %d pods, %d policies, %d local pods -> %zu endpoints, %zu identities, %zu cidrs, "
-              "%zu policy entries, %zu range entries\n",
+              "%zu policy entries, %zu range entries; %d cluster policies -> %zu cluster entries\n",
               pods, policies, local, st.endpoints.size(), st.identities.size(), st.cidrs.size(), st.policy.size(),
-              st.ranges.size());
+              st.ranges.size(), cluster_policies, st.cluster.size());
 
   // Policies that select a local pod: editing one of them changes entries.
   std::vector<std::string> local_policies;
@@ -126,7 +133,7 @@ int main(int argc, char** argv) {
   std::vector<const Pod*> remote, local_pods;
   for (const auto& p : cluster.pods) (p.node_name == "node-a" ? local_pods : remote).push_back(&p);
 
-  Series policy_edit, pod_relabel, pod_new_identity, pod_add, pod_delete, local_add, ns_relabel;
+  Series cnp_edit, policy_edit, pod_relabel, pod_new_identity, pod_add, pod_delete, local_add, ns_relabel;
   for (int r = 0; r < repeat; ++r) {
     {
       NetworkPolicy p = c.policies().at(local_policies[r % local_policies.size()]);
@@ -138,6 +145,15 @@ int main(int argc, char** argv) {
       policy_edit.entries = std::max(policy_edit.entries, d.size());
     }
     if (only == "policy") continue;
+    if (!cnps.empty()) {
+      ClusterNetworkPolicy p = c.cluster_policies().at(cnps[r % cnps.size()].name);
+      p.ingress[0].protocols[0].port = p.ingress[0].protocols[0].end_port = static_cast<uint16_t>(10000 + r);
+      auto t0 = Clock::now();
+      c.upsert(p);
+      auto d = c.commit();
+      cnp_edit.ms.push_back(ms_since(t0));
+      cnp_edit.entries = std::max(cnp_edit.entries, d.size());
+    }
     {
       Pod p = *remote[(r * 7919) % remote.size()];
       p.labels["app"] = "app-" + std::to_string((r * 13) % 40);
@@ -199,7 +215,8 @@ int main(int argc, char** argv) {
   }
 
   nlohmann::json out = bpfence::bench::provenance();
-  out.update(nlohmann::json{{"pods", pods}, {"policies", policies}, {"local_pods", local},
+  out.update(nlohmann::json{{"pods", pods}, {"policies", policies}, {"cluster_policies", cluster_policies},
+                            {"cluster_entries", st.cluster.size()}, {"local_pods", local},
                             {"policy_entries", st.policy.size()}, {"identities", st.identities.size()}});
   std::printf("\n%-26s %10s %10s %12s   (thread CPU time)\n", "operation", "p50 ms", "p99 ms", "max entries");
   auto row = [&](const char* name, const Series& s) {
@@ -208,6 +225,7 @@ int main(int argc, char** argv) {
   };
   row("full compile", full);
   row("one policy edited", policy_edit);
+  if (!cnps.empty()) row("one cluster policy edited", cnp_edit);
   row("one pod relabeled", pod_relabel);
   row("one pod to a new identity", pod_new_identity);
   row("one pod added", pod_add);

@@ -96,6 +96,14 @@ std::set<Prefix> Compiler::Impl::prefixes_of(const NetworkPolicy& p) const {
   std::set<Prefix> out;
   collect_prefixes(p, out);
   if (!p.affects_egress()) return out;
+  // Only a policy with entries needs them; one that selects no local pod is
+  // recomputed when it starts to, but not when the pods it would resolve on
+  // change (it is not in the peer index), so it must not hold them.
+  auto local = local_pods_by_ns.find(p.namespace_);
+  if (local == local_pods_by_ns.end() ||
+      std::none_of(local->second.begin(), local->second.end(),
+                   [&](const std::string& pod) { return p.pod_selector.matches(pods.at(pod).labels); }))
+    return out;
   for (const auto& rule : p.egress)
     for (const auto& port : rule.ports) {
       if (port.port_name.empty()) continue;

@@ -73,6 +73,59 @@ inline NetworkPolicy make_policy(int j, int namespaces, int apps) {
   return p;
 }
 
+// ClusterNetworkPolicy j: Admin (three in four) or Baseline, priorities
+// 0-99 (so ties), namespace or pod subjects, Accept / Deny / Pass, namespace,
+// pod and networks peers, ports, ranges, and now and then named ports.
+inline ClusterNetworkPolicy make_cluster_policy(int j, int apps) {
+  auto protocol = [](Protocol proto, uint16_t first, uint16_t last) { return CnpProtocol{proto, first, last, ""}; };
+  auto named = [](const std::string& name) { return CnpProtocol{Protocol::TCP, 0, 0, name}; };
+  auto app = [&](int k) { return labels_selector({{"app", "app-" + std::to_string(k % apps)}}); };
+  ClusterNetworkPolicy p;
+  p.name = "cnp-" + std::to_string(j);
+  p.tier = j % 4 == 3 ? CnpTier::Baseline : CnpTier::Admin;
+  p.priority = j % 100;
+  // Most select one app of one environment; one in ten a team's namespaces.
+  if (j % 10 == 0)
+    p.subject.namespaces = labels_selector({{"team", "team-" + std::to_string(j % 5)}});
+  else
+    p.subject.pods = CnpPods{labels_selector({{"env", j % 4 ? "prod" : "dev"}}), app(j)};
+  const CnpAction action = static_cast<CnpAction>(j % 3);
+
+  // The frontends of one namespace.
+  CnpRule from_ns{"from-frontends", action, {}, {protocol(Protocol::TCP, static_cast<uint16_t>(8000 + j % 100), 8000 + j % 100)}};
+  from_ns.peers.push_back(CnpPeer{
+      std::nullopt,
+      CnpPods{labels_selector({{"kubernetes.io/metadata.name", "ns-" + std::to_string(j % 50)}}),
+              labels_selector({{"tier", "frontend"}})},
+      {}});
+  if (j % 10 == 5) from_ns.protocols.push_back(protocol(Protocol::TCP, 30000, static_cast<uint16_t>(30001 + j % 1000)));
+  p.ingress.push_back(from_ns);
+  if (j % 5 == 0) {
+    CnpRule scrape{"scrape", CnpAction::Accept, {}, {named("metrics")}};
+    scrape.peers.push_back(CnpPeer{std::nullopt, CnpPods{LabelSelector{}, app(j + 1)}, {}});
+    p.ingress.push_back(scrape);
+  }
+
+  CnpRule metadata{"no-metadata", CnpAction::Deny, {}, {}};
+  metadata.peers.push_back(CnpPeer{std::nullopt, std::nullopt, {*Prefix::parse("169.254.169.254/32")}});
+  p.egress.push_back(metadata);
+  if (j % 7 == 0) {
+    CnpRule partner{"partner", CnpAction::Accept, {}, {protocol(Protocol::TCP, 443, 443)}};
+    partner.peers.push_back(
+        CnpPeer{std::nullopt, std::nullopt, {*Prefix::parse("172." + std::to_string(16 + j % 16) + ".0.0/16")}});
+    p.egress.push_back(partner);
+  }
+  if (j % 50 == 0) {
+    CnpRule by_name{"metrics-by-name", CnpAction::Accept, {}, {named("metrics")}};
+    by_name.peers.push_back(CnpPeer{std::nullopt, CnpPods{labels_selector({{"team", "team-0"}}), app(j + 3)}, {}});
+    p.egress.push_back(by_name);
+  }
+  CnpRule pods{"pods-passed", CnpAction::Pass, {}, {}};
+  pods.peers.push_back(CnpPeer{LabelSelector{}, std::nullopt, {}});
+  p.egress.push_back(pods);
+  return p;
+}
+
 // `pods` pods over `namespaces` namespaces and `apps` apps; every
 // (pods / local)-th pod is on node-a.
 inline Cluster make(int pods, int policies, int local, int namespaces = 50, int apps = 40) {
