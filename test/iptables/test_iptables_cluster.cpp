@@ -107,14 +107,6 @@ bool rule_with(const ipt::Model& m, const std::string& chain, const std::string&
   return false;
 }
 
-// Both maps of the two models are equal (what incremental rendering must
-// reach).
-void check_same(const ipt::Model& a, const ipt::Model& b) {
-  CHECK(a.sets == b.sets);
-  CHECK(a.chains_v4 == b.chains_v4);
-  CHECK(a.chains_v6 == b.chains_v6);
-}
-
 }  // namespace
 
 TEST_CASE("cnp: an Admin Deny beats a NetworkPolicy allow, counted by its comment", "[iptables][cnp]") {
