@@ -92,8 +92,3 @@ TEST_CASE("a ClusterNetworkPolicy is enforced by the bpf dataplane: its Deny dro
   REQUIRE(node.wait_ready((*st)["generation"].get<int64_t>()));
   CHECK(node.probe("beta/client", kWeb, "tcp", 80));
 }
-
-TEST_CASE("a ClusterNetworkPolicy is refused by the iptables dataplane, visibly, and nothing of it applies",
-          "[e2e][cnp][iptables]") {
-  check_refused("iptables", {"--dataplane", "iptables"});
-}

@@ -114,6 +114,25 @@ inline ipt::SimVerdict walk(const ipt::Model& m, const Compiler& c, const std::s
   return v;
 }
 
+// Equal models, or the first difference in the failure message.
+inline void check_same(const ipt::Model& got, const ipt::Model& want) {
+  for (const auto& [name, set] : want.sets) {
+    INFO("set " << name);
+    REQUIRE(got.sets.count(name));
+    CHECK(got.sets.at(name) == set);
+  }
+  CHECK(got.sets.size() == want.sets.size());
+  for (auto f : {ipt::Family::V4, ipt::Family::V6}) {
+    for (const auto& [name, chain] : want.chains(f)) {
+      INFO("chain " << name);
+      REQUIRE(got.chains(f).count(name));
+      CHECK(got.chains(f).at(name) == chain);
+    }
+    CHECK(got.chains(f).size() == want.chains(f).size());
+  }
+  CHECK(got.set_identities == want.set_identities);
+}
+
 inline bool walk_allows(const ipt::Model& m, const Compiler& c, const std::string& from, const std::string& to,
                         uint8_t proto, uint16_t port) {
   return walk(m, c, from, to, proto, port) != ipt::SimVerdict::Drop;

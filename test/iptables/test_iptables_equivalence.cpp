@@ -24,25 +24,6 @@ std::vector<std::string> scenario_files() {
   return files;
 }
 
-// Equal models, or the first difference in the failure message.
-void check_same(const ipt::Model& got, const ipt::Model& want) {
-  for (const auto& [name, set] : want.sets) {
-    INFO("set " << name);
-    REQUIRE(got.sets.count(name));
-    CHECK(got.sets.at(name) == set);
-  }
-  CHECK(got.sets.size() == want.sets.size());
-  for (auto f : {ipt::Family::V4, ipt::Family::V6}) {
-    for (const auto& [name, chain] : want.chains(f)) {
-      INFO("chain " << name);
-      REQUIRE(got.chains(f).count(name));
-      CHECK(got.chains(f).at(name) == chain);
-    }
-    CHECK(got.chains(f).size() == want.chains(f).size());
-  }
-  CHECK(got.set_identities == want.set_identities);
-}
-
 // How many probes were allowed and denied (a test where every probe has
 // one answer proves little).
 struct Tally {
