@@ -138,6 +138,9 @@ Status Lab::up(const std::string& scenario_path, const LabOptions& o, std::uniqu
   lab->sctp_ = kernel_has_sctp();
   auto dirs = o.policy_dirs.empty() ? default_policy_dirs(scenario_path) : o.policy_dirs;
   if (auto s = load_scenario(scenario_path, dirs, lab->scenario_); !s) return s;
+  if (auto v6 = lab->scenario_.first_ipv6_host(); !v6.empty())
+    return Status::error("scenario " + lab->scenario_.name + ": host " + v6 +
+                         " has an IPv6 address: the lab's namespaces are IPv4 only");
 
   auto& st = lab->state_;
   st.name = o.name;

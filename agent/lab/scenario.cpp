@@ -99,6 +99,12 @@ void upsert_by_key(std::vector<T>& list, const T& item) {
 
 }  // namespace
 
+std::string Scenario::first_ipv6_host() const {
+  for (const auto& h : hosts)
+    if (auto ip = IpAddress::parse(h.ip); ip && !ip->is_v4()) return h.name;
+  return "";
+}
+
 ScenarioObjects Scenario::objects_after(int steps) const {
   ScenarioObjects out;
   out.namespaces = namespaces;
@@ -168,6 +174,7 @@ Status load_scenario(const std::string& path, const std::vector<std::string>& po
     out = {};
     out.name = std::filesystem::path(path).stem().string();
     out.description = root["description"].as<std::string>("");
+    out.ipv4_only = root["ipv4_only"].as<std::string>("");
     // Policy files next to the scenario first (test/conformance/cluster/
     // keeps its own), then the given folders.
     std::vector<std::string> dirs = {std::filesystem::absolute(path).parent_path().string()};

@@ -75,6 +75,10 @@ struct ScenarioObjects {
 struct Scenario {
   std::string name;  // file stem
   std::string description;
+  // Why the scenario has no IPv6 twin (`ipv4_only:`), or "": the unit tests
+  // run it again with every address moved to IPv6 (fd00::a.b.c.d), which
+  // holds when its policies name no IPv4 prefix.
+  std::string ipv4_only;
   std::vector<Namespace> namespaces;
   std::vector<ScenarioHost> hosts;  // pods first, then external hosts
   std::vector<ScenarioStep> steps;
@@ -88,6 +92,8 @@ struct Scenario {
   std::string ip_of(const std::string& host) const;
   // Steps 1..steps applied (0: no policy).
   ScenarioObjects objects_after(int steps) const;
+  // The first host with an IPv6 address, or "" (the lab is IPv4 only).
+  std::string first_ipv6_host() const;
 };
 
 // Loads a scenario file. Policy files it names are looked up in the
