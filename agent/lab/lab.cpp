@@ -44,9 +44,18 @@ void install_interrupt_handlers() {
 
 std::vector<std::string> default_policy_dirs(const std::string& scenario_path) {
   // test/conformance/X.yaml names recipes/Y.yaml (test/conformance/recipes)
-  // and the stories' manifests under the repository's manifests/.
+  // and the stories' manifests under the repository's manifests/; a
+  // scenario of test/conformance/cluster/ names its policies/ (found next to
+  // it by load_scenario) and the repository's example manifests.
   auto dir = fs::absolute(scenario_path).parent_path();
-  return {dir.string(), (dir.parent_path().parent_path() / "manifests").string()};
+  std::vector<std::string> out = {dir.string()};
+  for (auto up = dir; up != up.parent_path(); up = up.parent_path())
+    if (fs::exists(up / "manifests" / "examples")) {
+      if (fs::exists(up / "test" / "conformance")) out.push_back((up / "test" / "conformance").string());
+      out.push_back((up / "manifests").string());
+      break;
+    }
+  return out;
 }
 
 std::string find_scenario_dir() {

@@ -82,7 +82,7 @@ TEST_CASE("conformance scenarios: verdict() matches the hand-written truth table
 // policies name IPv4 prefixes says why it has no twin (`ipv4_only:`) and
 // may have an IPv6 sibling file of its own instead.
 TEST_CASE("ClusterNetworkPolicy scenarios: the same tables over IPv6", "[conformance][ipv6]") {
-  const std::vector<std::string> dirs = {BPFENCE_SOURCE_DIR "/test/conformance"};
+  const std::vector<std::string> dirs = {BPFENCE_SOURCE_DIR "/test/conformance", BPFENCE_SOURCE_DIR "/manifests"};
   int twins = 0;
   for (const auto& file : scenario_files(BPFENCE_SOURCE_DIR "/test/conformance/cluster")) {
     Scenario sc;
