@@ -47,7 +47,8 @@ Reconciler::Reconciler(ReconcilerOptions options, DataplaneHandle& dataplane, In
       dp_(dataplane),
       source_(source),
       compiler_(CompileOptions{options_.node, options_.host_ips}),
-      unenforced_(dataplane.dataplane ? dataplane.dataplane->name() : "configured"),
+      unenforced_(dataplane.dataplane ? dataplane.dataplane->name() : "configured",
+                  dataplane.dataplane && dataplane.dataplane->enforces_cluster_policy()),
       binder_(interfaces),
       latency_(latency_buckets()) {
   publish();
@@ -177,6 +178,7 @@ void Reconciler::erase(const ObjectKey& k) {
   if (k.kind == "Namespace") compiler_.erase_namespace(k.key);
   else if (k.kind == "Pod") compiler_.erase_pod(k.key);
   else if (k.kind == "NetworkPolicy") compiler_.erase_policy(k.key);
+  else if (k.kind == "ClusterNetworkPolicy") compiler_.erase_cluster_policy(k.key);
 }
 
 bool Reconciler::accept(const SourceUpdate& u) {
@@ -202,6 +204,7 @@ bool Reconciler::accept(const SourceUpdate& u) {
     if (*u.resync_kind == "Namespace") collect(compiler_.namespaces());
     else if (*u.resync_kind == "Pod") collect(compiler_.pods());
     else if (*u.resync_kind == "NetworkPolicy") collect(compiler_.policies());
+    else if (*u.resync_kind == "ClusterNetworkPolicy") collect(compiler_.cluster_policies());
     for (const ObjectKey& k : gone) erase(k);
     changed = true;
   }

@@ -1,5 +1,5 @@
-// UnenforcedPolicies: ClusterNetworkPolicy is parsed, validated and
-// explained, but no dataplane enforces it yet, so every one is refused.
+// UnenforcedPolicies: on a dataplane that does not enforce the
+// ClusterNetworkPolicy tiers, every ClusterNetworkPolicy is refused.
 #include "unenforced_policies.h"
 
 #include "log.h"
@@ -7,6 +7,7 @@
 namespace bpfence {
 
 void UnenforcedPolicies::filter(SourceUpdate& u) {
+  if (enforces_cluster_policy_) return;
   const std::string kind = "ClusterNetworkPolicy";
   if (u.resync_kind == kind) refused_.clear();
   for (const ObjectKey& k : u.deletes)

@@ -27,24 +27,34 @@ const char* verdict_tier_name(VerdictTier t) {
   return "?";
 }
 
-namespace {
-
 // Namespace labels always carry the name label, as the API server sets it.
-Labels cnp_namespace_labels(const ClusterTierInputs& in, const std::string& ns) {
-  auto it = in.namespaces.find(ns);
-  Labels labels = it == in.namespaces.end() ? Labels{} : it->second.labels;
+Labels cnp_namespace_labels(const std::map<std::string, Namespace>& namespaces, const std::string& ns) {
+  auto it = namespaces.find(ns);
+  Labels labels = it == namespaces.end() ? Labels{} : it->second.labels;
   labels["kubernetes.io/metadata.name"] = ns;
   return labels;
 }
 
-bool cnp_pods_match(const ClusterTierInputs& in, const CnpPods& sel, const Pod& pod) {
-  return sel.pod_selector.matches(pod.labels) && sel.namespace_selector.matches(cnp_namespace_labels(in, pod.namespace_));
+bool cnp_pods_select(const CnpPods& sel, const Labels& pod_labels, const Labels& ns_labels) {
+  return sel.pod_selector.matches(pod_labels) && sel.namespace_selector.matches(ns_labels);
 }
 
-bool cnp_subject_selects(const ClusterTierInputs& in, const CnpSubject& s, const Pod& pod) {
-  if (s.namespaces) return s.namespaces->matches(cnp_namespace_labels(in, pod.namespace_));
-  if (s.pods) return cnp_pods_match(in, *s.pods, pod);
+bool cnp_subject_selects(const CnpSubject& s, const Labels& pod_labels, const Labels& ns_labels) {
+  if (s.namespaces) return s.namespaces->matches(ns_labels);
+  if (s.pods) return cnp_pods_select(*s.pods, pod_labels, ns_labels);
   return false;
+}
+
+bool cnp_peer_selects_pod(const CnpPeer& peer, const Labels& pod_labels, const Labels& ns_labels) {
+  if (peer.namespaces) return peer.namespaces->matches(ns_labels);
+  if (peer.pods) return cnp_pods_select(*peer.pods, pod_labels, ns_labels);
+  return false;
+}
+
+namespace {
+
+bool cnp_subject_selects(const ClusterTierInputs& in, const CnpSubject& s, const Pod& pod) {
+  return cnp_subject_selects(s, pod.labels, cnp_namespace_labels(in.namespaces, pod.namespace_));
 }
 
 // The pod at an address, if a (non-host-network) pod holds it: only pods
@@ -60,8 +70,8 @@ const Pod* cnp_pod_at(const ClusterTierInputs& in, const IpAddress& ip) {
 }
 
 bool cnp_peer_matches(const ClusterTierInputs& in, const CnpPeer& peer, const IpAddress& ip, const Pod* peer_pod) {
-  if (peer.namespaces) return peer_pod && peer.namespaces->matches(cnp_namespace_labels(in, peer_pod->namespace_));
-  if (peer.pods) return peer_pod && cnp_pods_match(in, *peer.pods, *peer_pod);
+  if (peer.namespaces || peer.pods)
+    return peer_pod && cnp_peer_selects_pod(peer, peer_pod->labels, cnp_namespace_labels(in.namespaces, peer_pod->namespace_));
   // A v4 prefix only matches IPv4, a v6 one only IPv6 (::/0 must not take
   // in the IPv4-mapped addresses the datapath stores IPv4 as).
   return std::any_of(peer.networks.begin(), peer.networks.end(),

@@ -269,8 +269,13 @@ void Compiler::Impl::remove_pod(const std::string& key, const Pod& pod, bool por
   auto& members = identity_pods[id];
   members.erase(key);
   if (members.empty()) orphaned.emplace(id, IdentityInfo{pod.namespace_, pod.labels});
-  if (ports_changed && !pod.ports.empty()) mark_policies_resolving_named_ports();
+  if (ports_changed && !pod.ports.empty()) {
+    mark_policies_resolving_named_ports();
+    cnp_inputs_dirty = true;
+  }
   for (const auto& ip : pod.ips) {
+    // Another pod keeps the address: which one owns it may change.
+    if (addr_pods[ip].size() > 1) cnp_inputs_dirty = true;
     addr_pods[ip].erase(key);
     if (addr_pods[ip].empty()) addr_pods.erase(ip);
     refresh_addr(ip);
@@ -282,6 +287,7 @@ void Compiler::Impl::remove_pod(const std::string& key, const Pod& pod, bool por
     if (local.empty()) local_pods_by_ns.erase(pod.namespace_);
     mark_policies_selecting_local(pod.namespace_, pod.labels);
     before.endpoints.insert(key);
+    cnp_inputs_dirty = true;
   }
 }
 
@@ -300,9 +306,14 @@ void Compiler::Impl::add_pod(const std::string& key, const Pod& pod, bool ports_
   }
   // Also for a new identity: a named port towards an ipBlock resolves on the
   // pod's address, not its identity, so only a full recompute moves it.
-  if (ports_changed && !pod.ports.empty()) mark_policies_resolving_named_ports();
+  if (ports_changed && !pod.ports.empty()) {
+    mark_policies_resolving_named_ports();
+    cnp_inputs_dirty = true;
+  }
   for (const auto& ip : pod.ips) {
-    addr_pods[ip].insert(key);
+    auto& owners = addr_pods[ip];
+    owners.insert(key);
+    if (owners.size() > 1) cnp_inputs_dirty = true;
     refresh_addr(ip);
   }
   if (is_local(pod)) {
@@ -310,6 +321,7 @@ void Compiler::Impl::add_pod(const std::string& key, const Pod& pod, bool ports_
     local_pods_by_ns[pod.namespace_].insert(key);
     mark_policies_selecting_local(pod.namespace_, pod.labels);
     before.endpoints.insert(key);
+    cnp_inputs_dirty = true;
   }
 }
 
@@ -347,7 +359,8 @@ void collect_prefixes(const NetworkPolicy& p, std::set<Prefix>& out) {
 static bool overlaps(const Prefix& a, const Prefix& b) { return a.contains(b) || b.contains(a); }
 
 void Compiler::Impl::refresh_prefixes() {
-  std::set<Prefix> changed;
+  // Prefixes the ClusterNetworkPolicies took or left are in already.
+  std::set<Prefix>& changed = prefixes_changed;
   for (const auto& key : dirty_policies) {
     std::set<Prefix> now;
     if (auto it = policies.find(key); it != policies.end()) now = prefixes_of(it->second);
@@ -513,6 +526,7 @@ EndpointState Compiler::Impl::endpoint_state(const std::string& key) const {
     auto it = range_counts.find({ep.endpoint_id, dir, kind});
     return it != range_counts.end() && it->second > 0;
   };
+  if (auto stages = cnp_stages.find(key); stages != cnp_stages.end()) ep.cnp_stages = stages->second;
   ep.has_ranges = 0;
   for (int dir : {BF_DIR_INGRESS, BF_DIR_EGRESS}) {
     bool kinds[3] = {ranges(dir, BF_PEER_POD), ranges(dir, BF_PEER_CIDR), ranges(dir, BF_PEER_ANY)};
@@ -576,11 +590,14 @@ void Compiler::erase_policy(const std::string& key) {
   if (impl_->policies.erase(key)) impl_->dirty_policies.insert(key);
 }
 
-// ClusterNetworkPolicies take effect in verdict() only: no dataplane
-// enforces them yet, and the agent refuses them (see DECISIONS.md).
-void Compiler::upsert(const ClusterNetworkPolicy& policy) { impl_->cluster_policies[policy.key()] = policy; }
+void Compiler::upsert(const ClusterNetworkPolicy& policy) {
+  impl_->cluster_policies[policy.key()] = policy;
+  impl_->cnp_objects_dirty = true;
+}
 
-void Compiler::erase_cluster_policy(const std::string& name) { impl_->cluster_policies.erase(name); }
+void Compiler::erase_cluster_policy(const std::string& name) {
+  if (impl_->cluster_policies.erase(name)) impl_->cnp_objects_dirty = true;
+}
 
 void Compiler::prefer_endpoint_ids(const std::map<std::string, uint32_t>& ids) {
   for (const auto& [pod, id] : ids) impl_->endpoint_ids.reserve(pod, id);
@@ -603,6 +620,7 @@ StateDiff Compiler::commit() {
     const Labels& now = d.namespace_labels(name);
     if (old && was == now && d.namespaces.count(name)) continue;
     d.mark_policies_for_namespace(name, was, now);
+    d.cnp_inputs_dirty = true;
   }
 
   // Pods: take the old version out, put the new one in.
@@ -636,10 +654,17 @@ StateDiff Compiler::commit() {
     for (const auto& [ip, _] : std::map(d.before.addrs)) d.refresh_addr(ip);
   }
 
+  // ClusterNetworkPolicies: recomputed whole, and only when something they
+  // read moved (a remote pod joining an existing identity does not).
+  const bool cluster_dirty = d.cluster_inputs_changed();
+  if (cluster_dirty) d.refresh_cluster_prefixes();
   d.refresh_prefixes();
   for (const auto& key : std::set(d.dirty_policies)) d.recompute(key);
   for (const auto& key : d.peer_dirty_policies)
     if (!d.dirty_policies.count(key)) d.recompute_peers(key);
+  if (d.cnp_objects_dirty) d.refresh_cluster_rules();
+  // Named prefixes that came or went move the networks rules onto them.
+  if (cluster_dirty || (!d.cluster_policies.empty() && !d.prefixes_changed.empty())) d.recompute_cluster();
 
   StateDiff diff = d.collect_diff();
   d.endpoint_ids.drop_reservations();  // preferences hold for one commit
@@ -652,6 +677,10 @@ StateDiff Compiler::commit() {
   d.old_pods.clear();
   d.old_namespaces.clear();
   d.host_ips_dirty = false;
+  d.cnp_objects_dirty = false;
+  d.cnp_inputs_dirty = false;
+  d.prefixes_changed.clear();
+  d.cnp_touched.clear();
   d.before = {};
   return diff;
 }
@@ -673,6 +702,10 @@ StateDiff Compiler::Impl::collect_diff() {
   collect(before.addrs, state.pod_addrs, diff.pod_addrs);
   collect(before.cidrs, state.cidrs, diff.cidrs);
   collect(before.rules, state.rules, diff.rules);
+  diff.cluster = std::move(cluster_diff);
+  diff.cluster_rules = std::move(cluster_rules_diff);
+  cluster_diff = {};
+  cluster_rules_diff = {};
 
   // Endpoints: any pod whose policy sets or range entries may have moved.
   auto endpoint_pod = [&](uint32_t endpoint_id) -> const std::string* {
@@ -716,7 +749,9 @@ StateDiff Compiler::Impl::collect_diff() {
   }
 
   // A cached flow verdict depends on the peer's identity and on the policy
-  // entries of its endpoint.
+  // and cluster_policy entries of its endpoint.
+  for (const auto& pod : cnp_touched)
+    if (state.endpoints.count(pod)) diff.touched_endpoints.insert(pod);
   if (!diff.pod_addrs.empty() || !diff.cidrs.empty()) {
     for (const auto& [pod, _] : state.endpoints) diff.touched_endpoints.insert(pod);
   } else {

@@ -199,6 +199,20 @@ struct Compiler::Impl {
   // pod took them back (a relabel there and back keeps its id).
   std::map<uint32_t, IdentityInfo> orphaned;
 
+  // ClusterNetworkPolicy (cluster_entries.cpp). CNPs are few: any change
+  // that can move their entries recomputes the entries of every local
+  // endpoint; a change that cannot (most pod events) costs nothing.
+  IdAllocator<std::tuple<std::string, int, uint32_t>> cnp_rule_ids{BF_CNP_RULE_FIRST};
+  bool cnp_objects_dirty = false;  // a ClusterNetworkPolicy came, changed or went
+  bool cnp_inputs_dirty = false;   // a local pod, a namespace's labels, a pod's ports or address owner moved
+  std::set<Prefix> cnp_prefixes;   // prefixes the CNPs need (one reference each in prefix_refs)
+  std::set<Prefix> prefixes_changed;  // named prefixes that came or went in this commit so far
+  std::map<uint32_t, std::vector<std::pair<ClusterKey, ClusterEntry>>> cnp_entries;  // endpoint id -> sorted
+  std::map<std::string, uint8_t> cnp_stages;  // local pod -> BF_CNP_STAGE bits
+  MapDiff<ClusterKey, ClusterEntry> cluster_diff;  // this commit's, handed to collect_diff
+  MapDiff<uint32_t, CnpRuleRef> cluster_rules_diff;
+  std::set<std::string> cnp_touched;  // pods whose cluster entries changed
+
   // Values before this commit of the keys it touched (nullopt: absent).
   struct Before {
     std::map<IpAddress, std::optional<uint32_t>> addrs;
@@ -219,6 +233,16 @@ struct Compiler::Impl {
   void mark_policies_for_namespace(const std::string& ns, const Labels& was, const Labels& now);
   void mark_policies_selecting_local(const std::string& ns, const Labels& labels);
   void refresh_prefixes();
+  // cluster_entries.cpp
+  bool cluster_inputs_changed() const;
+  void refresh_cluster_prefixes();
+  void recompute_cluster();
+  void refresh_cluster_rules();
+  std::set<Prefix> cluster_prefixes() const;
+  // The pod identities a namespaces or pods peer selects.
+  std::vector<uint32_t> cluster_peer_identities(const CnpPeer& peer) const;
+  void cluster_named_destinations(const CnpRule& rule, const std::string& name,
+                                  const std::function<void(const IpAddress&, const ContainerPort&)>& found) const;
   void recompute(const std::string& policy);
   void recompute_peers(const std::string& policy);
   EndpointState endpoint_state(const std::string& pod) const;

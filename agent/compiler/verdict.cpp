@@ -1,11 +1,11 @@
 // verdict(): the answer the datapath will give, computed from the committed
 // desired state with the same lookups, in the same order, as
 // bpf/policy.bpf.c. `explain` and the tests rely on the two agreeing.
-// The ClusterNetworkPolicy tiers are the exception: evaluated from the
-// objects (cluster_tiers.cpp), since no dataplane holds them yet.
+// The ClusterNetworkPolicy tiers are read from the cluster_policy entries;
+// the unit tests check them against the object-level evaluation
+// (cluster_tiers.cpp).
 #include <arpa/inet.h>
 
-#include "cluster_tiers.h"
 #include "compiler_impl.h"
 
 namespace bpfence {
@@ -93,50 +93,89 @@ SideVerdict evaluate_network_policies(const DesiredState& state, const EndpointS
   return v;
 }
 
-void decide_by_cluster_rule(SideVerdict& v, VerdictTier tier, const CnpRuleRef& rule) {
-  v.tier = tier;
-  v.cnp_rule = rule;
-  v.rule.reset();  // a NetworkPolicy rule that would have allowed it did not decide
-  v.allowed = rule.action == CnpAction::Accept;
-  v.reason = v.allowed ? BF_R_POLICY : BF_R_FW_POLICY;
+// The longest match of one cluster_policy lookup, as the LPM trie answers:
+// fixed bits equal, then the longest port prefix.
+const ClusterEntry* cluster_lookup(const DesiredState& state, ClusterKey k, uint16_t port) {
+  for (int bits = 16; bits >= 0; --bits) {
+    k.k.prefixlen = BF_CNP_FIXED_BITS + bits;
+    k.k.port = htons(bits == 0 ? 0 : static_cast<uint16_t>(port & (0xffff << (16 - bits))));
+    if (auto it = state.cluster.find(k); it != state.cluster.end()) return &it->second;
+  }
+  return nullptr;
 }
 
-// Admin tier -> NetworkPolicy step -> Baseline tier -> default allow. The
-// own-node exemption belongs to the NetworkPolicy step only: Admin and
-// Baseline egress rules (networks) apply to traffic to node addresses too.
-SideVerdict evaluate(const DesiredState& state, const ClusterTierInputs* cluster, const EndpointState& ep,
-                     bf_direction dir, const IpAddress& peer, uint8_t proto, uint16_t port) {
+// One ClusterNetworkPolicy stage: the smallest rank among the longest
+// matches of (pod identity, BF_ID_ANY_POD, CIDR identity) x ((proto, port),
+// every protocol). Pod candidates only when the peer is a pod.
+const ClusterEntry* cluster_stage(const DesiredState& state, const EndpointState& ep, bf_direction dir, uint8_t tier,
+                                  const IpAddress& peer, uint8_t proto, uint16_t port) {
+  uint32_t peers[3];
+  int n = 0;
+  if (auto addr = state.pod_addrs.find(peer); addr != state.pod_addrs.end() && addr->second != BF_ID_HOST) {
+    peers[n++] = addr->second;
+    peers[n++] = BF_ID_ANY_POD;
+  }
+  if (auto cidr = cidr_identity_of(state, peer)) peers[n++] = *cidr;
+  const uint16_t lookup_port = ip_proto_has_ports(proto) ? port : 0;
+  const ClusterEntry* best = nullptr;
+  for (int i = 0; i < n; ++i)
+    for (auto [pr, pt] : {std::pair<uint8_t, uint16_t>{proto, lookup_port}, {0, 0}}) {
+      ClusterKey k;
+      k.k.endpoint_id = ep.endpoint_id;
+      k.k.peer_identity = peers[i];
+      k.k.direction = dir;
+      k.k.tier = tier;
+      k.k.proto = pr;
+      if (const ClusterEntry* e = cluster_lookup(state, k, pt); e && (!best || e->rank < best->rank)) best = e;
+    }
+  return best;
+}
+
+// Runs a tier's stage if the endpoint has one; true when it decided (Accept
+// or Deny). A Pass is recorded and ends the tier.
+bool run_cluster_stage(const DesiredState& state, SideVerdict& v, const EndpointState& ep, bf_direction dir,
+                       bf_tier tier, const IpAddress& peer, uint8_t proto, uint16_t port) {
+  if (!(ep.cnp_stages & BF_CNP_STAGE(dir, tier))) return false;
+  const ClusterEntry* e = cluster_stage(state, ep, dir, tier, peer, proto, port);
+  if (!e) return false;
+  const CnpRuleRef& rule = state.cluster_rules.at(e->rule_id);
+  if (e->action == BF_CNP_PASS) {
+    v.passed.push_back(rule);
+    return false;
+  }
+  const bool admin = tier == BF_TIER_ADMIN;
+  v.tier = admin ? VerdictTier::Admin : VerdictTier::Baseline;
+  v.cnp_rule = rule;
+  v.rule.reset();  // a NetworkPolicy rule that would have allowed it did not decide
+  v.allowed = e->action == BF_CNP_ACCEPT;
+  v.reason = v.allowed ? (admin ? BF_R_ADMIN_ACCEPT : BF_R_BASELINE_ACCEPT)
+                       : (admin ? BF_R_ADMIN_DENY : BF_R_BASELINE_DENY);
+  return true;
+}
+
+// Self -> Admin -> own node -> NetworkPolicy step if isolated -> Baseline
+// -> default allow, as the datapath runs them (DECISIONS.md,
+// "ClusterNetworkPolicy"). The own-node exemption follows the Admin tier:
+// an Admin egress rule with a networks peer covering a node address decides
+// pod -> node traffic, own node included.
+SideVerdict evaluate(const DesiredState& state, const EndpointState& ep, bf_direction dir, const IpAddress& peer,
+                     uint8_t proto, uint16_t port) {
   SideVerdict v = evaluate_network_policies(state, ep, dir, peer, proto, port);
-  if (!cluster || cluster->policies.empty() || v.reason == BF_R_SELF) return v;
-  auto subject = cluster->pods.find(ep.pod);
-  if (subject == cluster->pods.end()) return v;
-
-  TierOutcome admin = evaluate_cluster_tier(*cluster, CnpTier::Admin, subject->second, dir, peer, proto, port);
-  if (admin.passed) v.passed.push_back(*admin.passed);
-  if (admin.decided) {
-    decide_by_cluster_rule(v, VerdictTier::Admin, *admin.decided);
-    return v;
-  }
-  if (v.isolated) return v;  // the NetworkPolicy step is final
-
-  TierOutcome baseline = evaluate_cluster_tier(*cluster, CnpTier::Baseline, subject->second, dir, peer, proto, port);
-  if (baseline.passed) v.passed.push_back(*baseline.passed);
-  if (baseline.decided) {
-    decide_by_cluster_rule(v, VerdictTier::Baseline, *baseline.decided);
-    return v;
-  }
-  v.tier = VerdictTier::Default;
+  if (v.reason == BF_R_SELF) return v;
+  if (run_cluster_stage(state, v, ep, dir, BF_TIER_ADMIN, peer, proto, port)) return v;
+  if (v.reason == BF_R_HOST || v.isolated) return v;  // the NetworkPolicy step is final
+  if (run_cluster_stage(state, v, ep, dir, BF_TIER_BASELINE, peer, proto, port)) return v;
+  if (!state.cluster_rules.empty()) v.tier = VerdictTier::Default;
   return v;
 }
 
 // Both sides of src -> dst; local_at(ip): the local endpoint at an address,
 // or nullptr.
-Verdict decide(const DesiredState& state, const ClusterTierInputs* cluster,
-               const std::function<const EndpointState*(const IpAddress&)>& local_at, const IpAddress& src,
-               const IpAddress& dst, uint8_t proto, uint16_t port) {
+Verdict decide(const DesiredState& state, const std::function<const EndpointState*(const IpAddress&)>& local_at,
+               const IpAddress& src, const IpAddress& dst, uint8_t proto, uint16_t port) {
   Verdict v;
-  if (const auto* ep = local_at(src)) v.egress = evaluate(state, cluster, *ep, BF_DIR_EGRESS, dst, proto, port);
-  if (const auto* ep = local_at(dst)) v.ingress = evaluate(state, cluster, *ep, BF_DIR_INGRESS, src, proto, port);
+  if (const auto* ep = local_at(src)) v.egress = evaluate(state, *ep, BF_DIR_EGRESS, dst, proto, port);
+  if (const auto* ep = local_at(dst)) v.ingress = evaluate(state, *ep, BF_DIR_INGRESS, src, proto, port);
   v.allowed = v.egress.allowed && v.ingress.allowed;
   return v;
 }
@@ -151,8 +190,7 @@ Verdict Compiler::verdict(const IpAddress& src, const IpAddress& dst, uint8_t pr
     auto ep = d.state.endpoints.find(it->second);
     return ep == d.state.endpoints.end() ? nullptr : &ep->second;
   };
-  ClusterTierInputs cluster{d.namespaces, d.pods, d.addr_pods, d.cluster_policies};
-  return decide(d.state, &cluster, local_at, src, dst, proto, port);
+  return decide(d.state, local_at, src, dst, proto, port);
 }
 
 StateVerdicts::StateVerdicts(const DesiredState& state) : state_(state) {
@@ -165,7 +203,7 @@ Verdict StateVerdicts::verdict(const IpAddress& src, const IpAddress& dst, uint8
     auto it = local_by_ip_.find(ip);
     return it == local_by_ip_.end() ? nullptr : it->second;
   };
-  return decide(state_, nullptr, local_at, src, dst, proto, port);
+  return decide(state_, local_at, src, dst, proto, port);
 }
 
 }  // namespace bpfence

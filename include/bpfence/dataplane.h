@@ -61,6 +61,12 @@ class Dataplane {
   // clears it (used when its policy could not be applied).
   virtual Status set_fail_closed(const std::string& pod, bool fail_closed) = 0;
 
+  // Whether it enforces the ClusterNetworkPolicy tiers (the cluster_policy
+  // entries and the endpoints' cnp_stages). The agent refuses every
+  // ClusterNetworkPolicy, visibly, on a dataplane that does not, rather
+  // than apply part of what the operator wrote.
+  virtual bool enforces_cluster_policy() const { return false; }
+
   // Removes everything this dataplane installed (programs, pins, rules).
   virtual Status uninstall() = 0;
 

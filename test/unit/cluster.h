@@ -94,12 +94,14 @@ inline void apply(DesiredState& s, const StateDiff& d) {
   apply_map(s.policy, d.policy);
   apply_map(s.ranges, d.ranges);
   apply_map(s.rules, d.rules);
+  apply_map(s.cluster, d.cluster);
+  apply_map(s.cluster_rules, d.cluster_rules);
 }
 
 // The maps a dataplane holds are equal.
 inline bool same_maps(const DesiredState& a, const DesiredState& b) {
   return a.endpoints == b.endpoints && a.pod_addrs == b.pod_addrs && a.cidrs == b.cidrs && a.policy == b.policy &&
-         a.ranges == b.ranges && a.rules == b.rules;
+         a.ranges == b.ranges && a.rules == b.rules && a.cluster == b.cluster && a.cluster_rules == b.cluster_rules;
 }
 
 // "ns/name" of a pod in the compiler's cluster, or a literal IP.
