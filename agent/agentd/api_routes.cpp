@@ -6,6 +6,7 @@
 
 #include "api/metrics.h"
 #include "api_json.h"
+#include "flow_verdicts.h"
 #include "bpfence/agent_api.h"
 #include "bpfence/reasons.h"
 
@@ -198,11 +199,18 @@ HttpResponse flows_response(const QueryParams& q, const Reconciler& rec, const D
   if (!obs || !obs->has_flows()) return bad_request("this dataplane has no flow table");
   std::vector<FlowRecord> flows;
   if (Status s = obs->flows(&flows); !s) return HttpResponse::json(json{{"error", s.message()}}.dump() + "\n", 500);
-  std::vector<const FlowRecord*> hits;
-  for (const FlowRecord& f : flows)
+  std::vector<FlowRecord*> hits;
+  for (FlowRecord& f : flows)
     if (match.matches(f.key, f.value)) hits.push_back(&f);
   std::sort(hits.begin(), hits.end(),
             [](const FlowRecord* a, const FlowRecord* b) { return a->value.last_seen_ns > b->value.last_seen_ns; });
+  if (obs->flows_need_verdicts()) {
+    std::vector<FlowRecord*> named(hits.begin(), hits.begin() + static_cast<std::ptrdiff_t>(std::min(limit, hits.size())));
+    rec.read([&](const Compiler& c) {
+      name_flows_from_verdicts(c, named);
+      return 0;
+    });
+  }
   auto snap = rec.snapshot();
   FlowNames names = names_of(*snap);
   json out = json::array();

@@ -36,6 +36,10 @@ class DataplaneObserver {
   virtual Status map_fill(std::vector<MapFill>* out) const = 0;
   virtual uint64_t max_flows() const = 0;
   virtual Status sweep(SweepStats* stats) const = 0;
+  // True when flows() cannot say which rule or tier let a flow through (no
+  // per-flow verdict: iptables' conntrack); the agent then names them from
+  // the compiler's verdict.
+  virtual bool flows_need_verdicts() const { return false; }
 };
 
 class Dataplane {

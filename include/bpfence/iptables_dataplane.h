@@ -74,6 +74,8 @@ class IptablesDataplane final : public Dataplane {
   Status uninstall() override;
   // Flows from conntrack, counters from the rules (null before open()).
   const DataplaneObserver* observer() const override;
+  // The Admin and Baseline stages are rendered into the endpoint chains.
+  bool enforces_cluster_policy() const override { return true; }
 
   const std::string& tag() const;
   const std::string& backend() const;  // "nft" or "legacy" after open()

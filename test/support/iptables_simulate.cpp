@@ -53,6 +53,7 @@ struct Walker {
         case Rule::Target::Accept: return Walk::Accept;
         case Rule::Target::Drop: return Walk::Drop;
         case Rule::Target::Return: return Walk::Return;
+        case Rule::Target::Goto: return chain(r.jump, depth + 1);  // its RETURN is ours
         case Rule::Target::Jump: {
           Walk w = chain(r.jump, depth + 1);
           if (w != Walk::Return) return w;

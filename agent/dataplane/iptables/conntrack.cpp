@@ -94,6 +94,14 @@ std::vector<RuleCounter> parse_rule_counters(const std::string& text, const Name
       if (!has(kSpoofedSourceComment)) continue;
       action = BF_ACT_DROP;
       reason = BF_R_SPOOFED_SOURCE;
+    } else if (has(" -g ") || has(kAdminPass) || has(kBaselinePass)) {
+      // A Pass and the way to the steps after the Admin stage decide nothing.
+      continue;
+    } else if (has(kAdminDeny) || has(kBaselineDeny)) {
+      action = BF_ACT_DROP;
+      reason = has(kAdminDeny) ? BF_R_ADMIN_DENY : BF_R_BASELINE_DENY;
+    } else if (has(kAdminAccept) || has(kBaselineAccept)) {
+      reason = has(kAdminAccept) ? BF_R_ADMIN_ACCEPT : BF_R_BASELINE_ACCEPT;
     } else if (has("RELATED,ESTABLISHED")) {
       reason = BF_R_REPLY;
     } else if (has("--ctstate INVALID")) {

@@ -23,7 +23,9 @@ std::vector<ConntrackEntry> parse_conntrack(const std::string& text);
 // (action, reason) over our endpoint chains: the conntrack accept is a
 // reply (BF_R_REPLY), INVALID drops BF_R_INVALID, the host set BF_R_HOST,
 // the self rule BF_R_SELF, a rule's RETURN BF_R_POLICY, the final DROP
-// BF_R_FW_POLICY. Counters that are zero are left out.
+// BF_R_FW_POLICY; ClusterNetworkPolicy rules by their comment's first word
+// (AdminAccept, AdminDeny, BaselineAccept, BaselineDeny; a Pass decides
+// nothing and is not counted). Counters that are zero are left out.
 std::vector<RuleCounter> parse_rule_counters(const std::string& text, const Names& names);
 
 // The conntrack entries of tools.netns: /proc's file, or `conntrack -L`

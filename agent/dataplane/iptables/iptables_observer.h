@@ -67,6 +67,8 @@ class IptablesObserver final : public DataplaneObserver {
   Status map_fill(std::vector<MapFill>* out) const override;
   uint64_t max_flows() const override;
   Status sweep(SweepStats* stats) const override;
+  // Conntrack says a flow was let through, not by which tier or rule.
+  bool flows_need_verdicts() const override { return true; }
 
  private:
   IptablesDataplaneOptions options_;

@@ -36,6 +36,11 @@ struct Names {
   }
   // BPFENCE-<tag>-S<id>: what the pod may send from (its source check).
   std::string source_chain(uint32_t endpoint_id) const { return chain_prefix() + "S" + std::to_string(endpoint_id); }
+  // BPFENCE-<tag>-I<id>P / -E<id>P: what follows the Admin stage of an
+  // endpoint chain whose Admin rules include a Pass (a Pass goes there).
+  std::string after_admin_chain(bf_direction dir, uint32_t endpoint_id) const {
+    return endpoint_chain(dir, endpoint_id) + "P";
+  }
   std::string host_set(Family f) const { return set_prefix() + "host-" + suffix(f); }
   // A peer set is named by a 48-bit hash of its identities, so the same
   // identities give the same name in every run (restarts reuse the sets).
@@ -56,7 +61,9 @@ struct PortRange {
 // One iptables rule (one line of iptables-restore input).
 struct Rule {
   enum class Ct : uint8_t { Any, EstablishedRelated, Invalid };
-  enum class Target : uint8_t { Accept, Drop, Return, Jump };
+  // Goto (-g): the chain's RETURN (or its end) returns to our caller, so
+  // an Admin Pass can skip the rest of its stage.
+  enum class Target : uint8_t { Accept, Drop, Return, Jump, Goto };
 
   std::string in_iface, out_iface;
   std::string physdev_in;     // -m physdev --physdev-in: the bridge port a frame came in by
@@ -69,7 +76,7 @@ struct Rule {
   std::string match_set;              // ipset name, "" for none
   bool set_src = true;                // match the set against src (else dst)
   Target target = Target::Return;
-  std::string jump;                   // chain, for Target::Jump
+  std::string jump;                   // chain, for Target::Jump and Target::Goto
   std::string comment;                // -m comment, "" for none
 
   bool operator==(const Rule&) const = default;
@@ -89,6 +96,14 @@ struct Ipset {
 // The comment on a source chain's final DROP: the counters read it as
 // D(SpoofedSource).
 inline constexpr const char* kSpoofedSourceComment = "spoofed source";
+// ClusterNetworkPolicy rules carry "<what> <rule>" comments, <what> one of
+// these (the counters read the reason from it): "AdminDeny cnp/x egress[0]".
+inline constexpr const char* kAdminAccept = "AdminAccept";
+inline constexpr const char* kAdminDeny = "AdminDeny";
+inline constexpr const char* kAdminPass = "AdminPass";
+inline constexpr const char* kBaselineAccept = "BaselineAccept";
+inline constexpr const char* kBaselineDeny = "BaselineDeny";
+inline constexpr const char* kBaselinePass = "BaselinePass";
 
 inline constexpr uint32_t kIpsetMaxElem = 1u << 20;  // per set, checked before writing
 

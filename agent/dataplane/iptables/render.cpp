@@ -33,7 +33,46 @@ struct EndpointRender {
   std::vector<Prefix> source_prefixes;
   bool isolated[2] = {false, false};  // by bf_direction
   RuleGroups groups[2];               // peers -> the specs they may use
+  // ClusterNetworkPolicy stages by [bf_direction][bf_tier], Baseline left
+  // empty where the pod is isolated (the NetworkPolicy step decides there),
+  // with the comment of each of their rules by rule id.
+  CnpStage stages[2][2];
+  std::map<uint32_t, std::string> rule_names;
+
+  // Whether the direction needs a chain (fail-closed aside).
+  bool has_chain(bf_direction dir) const {
+    return isolated[dir] || !stages[dir][BF_TIER_ADMIN].empty() || !stages[dir][BF_TIER_BASELINE].empty();
+  }
+  // Every peer set its rules name (BF_ID_ANY: no set).
+  template <class F>
+  void for_each_peers(F&& f) const {
+    for (const auto& g : groups)
+      for (const auto& [peers, specs] : g) f(peers);
+    for (const auto& dir : stages)
+      for (const auto& stage : dir)
+        for (const auto& rule : stage)
+          for (const auto& [peers, specs] : rule.groups) f(peers);
+  }
 };
+
+// The first word of a ClusterNetworkPolicy rule's comment.
+const char* cnp_kind(uint8_t tier, uint8_t action) {
+  bool admin = tier == BF_TIER_ADMIN;
+  switch (action) {
+    case BF_CNP_ACCEPT: return admin ? kAdminAccept : kBaselineAccept;
+    case BF_CNP_PASS: return admin ? kAdminPass : kBaselinePass;
+    default: return admin ? kAdminDeny : kBaselineDeny;
+  }
+}
+
+// "cnp/deny-metadata egress[0]": the rule, as flows name it (without the
+// action, which the comment's first word says).
+std::string cnp_rule_name(const DesiredState& s, uint32_t rule_id) {
+  auto it = s.cluster_rules.find(rule_id);
+  if (it == s.cluster_rules.end()) return "rule " + std::to_string(rule_id);
+  const CnpRuleRef& r = it->second;
+  return "cnp/" + r.policy + (r.direction == BF_DIR_INGRESS ? " ingress[" : " egress[") + std::to_string(r.index) + "]";
+}
 
 }  // namespace
 
@@ -99,6 +138,7 @@ struct Renderer::Impl {
         list.erase(ip);
         if (list.empty()) pod_ips.erase(old->second);
         affected.insert(old->second);
+        affected.insert(BF_ID_ANY_POD);
       }
       addr_ids.erase(old);
     }
@@ -110,6 +150,7 @@ struct Renderer::Impl {
     } else {
       pod_ips[*id].insert(ip);
       affected.insert(*id);
+      affected.insert(BF_ID_ANY_POD);
     }
   }
 
@@ -137,6 +178,8 @@ struct Renderer::Impl {
     if (it == ep_keys.end()) return;
     if constexpr (std::is_same_v<Key, PolicyKey>)
       it->second.policy[k.k.direction & 1].erase(k);
+    else if constexpr (std::is_same_v<Key, ClusterKey>)
+      it->second.cluster[k.k.direction & 1].erase(k);
     else
       it->second.ranges[k.k.direction & 1].erase(k);
     if (it->second.empty()) ep_keys.erase(it);
@@ -150,6 +193,10 @@ struct Renderer::Impl {
   Ipset content(const PeerSet& ids, Family f) const {
     std::map<Prefix, std::pair<int, bool>> elems;  // prefix -> (strength, nomatch)
     for (uint32_t id : ids) {
+      if (id == BF_ID_ANY_POD)  // every pod's address (not the hosts')
+        for (const auto& [pod_id, ips] : pod_ips)
+          for (const IpAddress& ip : ips)
+            if (in_family(ip, f)) put(elems, Prefix{ip, 128}, 2, false);
       if (auto it = pod_ips.find(id); it != pod_ips.end())
         for (const IpAddress& ip : it->second)
           if (in_family(ip, f)) put(elems, Prefix{ip, 128}, 2, false);
@@ -266,40 +313,89 @@ struct Renderer::Impl {
     }
   }
 
-  // Chains of one endpoint (both directions, every family), from its render.
+  // A stage's rules in rank order: Accept RETURNs (allowed, as a
+  // NetworkPolicy allow), Deny drops, Pass goes to `pass` ("": RETURN).
+  void append_stage(const EndpointRender& er, bf_direction dir, bf_tier tier, const std::string& pass, Family f,
+                    Chain& c) const {
+    for (const CnpStageRule& rule : er.stages[dir][tier]) {
+      Rule base = target_rule(Rule::Target::Return);
+      if (rule.action == BF_CNP_DENY) base.target = Rule::Target::Drop;
+      if (rule.action == BF_CNP_PASS && !pass.empty()) {
+        base.target = Rule::Target::Goto;
+        base.jump = pass;
+      }
+      base.comment = std::string(cnp_kind(tier, rule.action)) + " " + er.rule_names.at(rule.rule_id);
+      for (const auto& [peers, specs] : rule.groups)
+        append_group(specs, set_name(peers, f), dir == BF_DIR_INGRESS, c, base);
+    }
+  }
+
+  std::string set_name(const PeerSet& peers, Family f) const {
+    return has_any_peer(peers) ? "" : live.at(peers).stem + Names::suffix(f);
+  }
+
+  // Chains of one endpoint (both directions, every family), from its render,
+  // in the order of evaluation: established flows and invalid packets, the
+  // pod itself, a fail-closed pod's host exemption and drop; the Admin
+  // stage; the node's own addresses; then the NetworkPolicy rules and the
+  // final drop where the pod is isolated that way, else the Baseline stage
+  // (what it does not deny is allowed). An Admin Pass skips the rest of its
+  // stage: the steps after it are then a chain of their own (-P) it goes to.
   void write_chains(const EndpointRender& er, bool fc) {
     write_source_chain(er);
     for (bf_direction dir : {BF_DIR_EGRESS, BF_DIR_INGRESS}) {
       std::string name = names.endpoint_chain(dir, er.endpoint_id);
+      std::string after = names.after_admin_chain(dir, er.endpoint_id);
       changes.chains.insert(name);
-      if (!er.isolated[dir] && !fc) {
-        for (Family f : families()) model.chains(f).erase(name);
-        continue;
+      changes.chains.insert(after);
+      const CnpStage& admin = er.stages[dir][BF_TIER_ADMIN];
+      bool pass = !fc && std::any_of(admin.begin(), admin.end(),
+                                     [](const CnpStageRule& r) { return r.action == BF_CNP_PASS; });
+      for (Family f : families()) {
+        if (!pass) model.chains(f).erase(after);
+        if (!er.has_chain(dir) && !fc) model.chains(f).erase(name);
       }
+      if (!er.has_chain(dir) && !fc) continue;
       bool peer_is_src = dir == BF_DIR_INGRESS;  // to the pod: the peer sends
       for (Family f : families()) {
         Chain c;
         c.push_back(ct_rule(Rule::Ct::EstablishedRelated, Rule::Target::Accept));
         c.push_back(ct_rule(Rule::Ct::Invalid, Rule::Target::Drop));
-        // The node's own addresses, then the pod itself: always allowed.
+        // The node's own addresses, then the pod itself: always allowed
+        // (the node's after the Admin stage, which may deny it).
         Rule host = target_rule(Rule::Target::Return);
         host.match_set = names.host_set(f);
         host.set_src = peer_is_src;
-        c.push_back(host);
+        bool host_first = fc || admin.empty();
+        if (host_first) c.push_back(host);
         for (const IpAddress& ip : er.ips) {
           if (!in_family(ip, f)) continue;
           Rule self = target_rule(Rule::Target::Return);
           (peer_is_src ? self.src : self.dst) = ip;
           c.push_back(self);
         }
-        if (!fc) {
-          for (const auto& [peers, specs] : er.groups[dir]) {
-            std::string set;
-            if (!has_any_peer(peers)) set = live.at(peers).stem + Names::suffix(f);
-            append_group(specs, set, peer_is_src, c);
-          }
+        if (fc) {
+          c.push_back(target_rule(Rule::Target::Drop));
+          model.chains(f)[name] = std::move(c);
+          continue;
         }
-        c.push_back(target_rule(Rule::Target::Drop));
+        append_stage(er, dir, BF_TIER_ADMIN, pass ? after : "", f, c);
+        Chain rest;
+        if (!host_first) rest.push_back(host);
+        if (er.isolated[dir]) {
+          for (const auto& [peers, specs] : er.groups[dir]) append_group(specs, set_name(peers, f), peer_is_src, rest);
+          rest.push_back(target_rule(Rule::Target::Drop));
+        } else {
+          append_stage(er, dir, BF_TIER_BASELINE, "", f, rest);
+        }
+        if (pass) {
+          Rule go = target_rule(Rule::Target::Goto);
+          go.jump = after;
+          c.push_back(go);
+          model.chains(f)[after] = std::move(rest);
+        } else {
+          c.insert(c.end(), rest.begin(), rest.end());
+        }
         model.chains(f)[name] = std::move(c);
       }
     }
@@ -308,13 +404,15 @@ struct Renderer::Impl {
   void erase_chains(const EndpointRender& er) {
     for (const std::string& name : {names.endpoint_chain(BF_DIR_EGRESS, er.endpoint_id),
                                     names.endpoint_chain(BF_DIR_INGRESS, er.endpoint_id),
+                                    names.after_admin_chain(BF_DIR_EGRESS, er.endpoint_id),
+                                    names.after_admin_chain(BF_DIR_INGRESS, er.endpoint_id),
                                     names.source_chain(er.endpoint_id)}) {
       for (Family f : families()) model.chains(f).erase(name);
       changes.chains.insert(name);
     }
   }
 
-  EndpointRender compute(const EndpointState& es, const std::string& ifname) const {
+  EndpointRender compute(const DesiredState& s, const EndpointState& es, const std::string& ifname) const {
     EndpointRender er;
     er.ifname = ifname;
     er.endpoint_id = es.endpoint_id;
@@ -322,11 +420,16 @@ struct Renderer::Impl {
     er.source_prefixes = es.source_prefixes;
     er.isolated[BF_DIR_INGRESS] = es.ingress_isolated;
     er.isolated[BF_DIR_EGRESS] = es.egress_isolated;
+    auto keys = ep_keys.find(es.endpoint_id);
+    if (keys == ep_keys.end()) return er;
     for (bf_direction dir : {BF_DIR_EGRESS, BF_DIR_INGRESS}) {
-      if (!er.isolated[dir]) continue;
-      auto keys = ep_keys.find(es.endpoint_id);
-      if (keys == ep_keys.end()) continue;
-      er.groups[dir] = rule_groups(keys->second, dir);
+      if (er.isolated[dir]) er.groups[dir] = rule_groups(keys->second, dir);
+      for (bf_tier tier : {BF_TIER_ADMIN, BF_TIER_BASELINE}) {
+        // Baseline only decides where no NetworkPolicy isolates the pod.
+        if (!(es.cnp_stages & BF_CNP_STAGE(dir, tier)) || (tier == BF_TIER_BASELINE && er.isolated[dir])) continue;
+        er.stages[dir][tier] = cnp_stage(keys->second, dir, tier);
+        for (const CnpStageRule& r : er.stages[dir][tier]) er.rule_names[r.rule_id] = cnp_rule_name(s, r.rule_id);
+      }
     }
     return er;
   }
@@ -335,14 +438,14 @@ struct Renderer::Impl {
   // are taken before old ones are let go, so a set both use survives.
   void replace(const std::string& pod, std::optional<EndpointRender> next) {
     if (next)
-      for (const auto& g : next->groups)
-        for (const auto& [peers, specs] : g)
-          if (!has_any_peer(peers)) acquire(peers);
+      next->for_each_peers([&](const PeerSet& peers) {
+        if (!has_any_peer(peers)) acquire(peers);
+      });
     if (auto old = eps.find(pod); old != eps.end()) {
       erase_chains(old->second);
-      for (const auto& g : old->second.groups)
-        for (const auto& [peers, specs] : g)
-          if (!has_any_peer(peers)) release(peers);
+      old->second.for_each_peers([&](const PeerSet& peers) {
+        if (!has_any_peer(peers)) release(peers);
+      });
       eps.erase(old);
     }
     if (!next) return;
@@ -368,9 +471,9 @@ struct Renderer::Impl {
       Chain fwd{jump_to(names.source_dispatch_chain(), "")};
       for (const auto& [pod, er] : eps) {
         bool fc = fail_closed.count(pod) > 0;
-        if (er.isolated[BF_DIR_EGRESS] || fc)
+        if (er.has_chain(BF_DIR_EGRESS) || fc)
           push_from_pod(fwd, jump_to(names.endpoint_chain(BF_DIR_EGRESS, er.endpoint_id), pod), er.ifname);
-        if (!er.isolated[BF_DIR_INGRESS] && !fc) continue;
+        if (!er.has_chain(BF_DIR_INGRESS) && !fc) continue;
         Rule jump = jump_to(names.endpoint_chain(BF_DIR_INGRESS, er.endpoint_id), pod);
         Rule routed = jump;
         routed.out_iface = er.ifname;
@@ -419,7 +522,7 @@ struct Renderer::Impl {
     }
     if (!valid_ifname(ifn->second))
       return Status::error("endpoint " + pod + ": interface name \"" + ifn->second + "\" is not usable in iptables");
-    replace(pod, compute(es->second, ifn->second));
+    replace(pod, compute(s, es->second, ifn->second));
     return Status::ok();
   }
 
@@ -465,6 +568,7 @@ Status Renderer::render_all(const DesiredState& s, const std::map<std::string, s
   }
   for (const auto& [k, rule] : s.policy) d.ep_keys[k.k.endpoint_id].policy[k.k.direction & 1].insert(k);
   for (const auto& [k, rule] : s.ranges) d.ep_keys[k.k.endpoint_id].ranges[k.k.direction & 1].insert(k);
+  for (const auto& [k, e] : s.cluster) d.ep_keys[k.k.endpoint_id].cluster[k.k.direction & 1][k] = e;
   for (const auto& [pod, ifname] : ifnames)
     if (Status st = d.bind_pod(s, pod, ifnames); !st) return st;
   d.refresh_host();
@@ -510,6 +614,22 @@ Status Renderer::render_changes(const DesiredState& s, const StateDiff& diff,
   for (const auto& k : diff.ranges.erase) {
     ep_ids.insert(k.k.endpoint_id);
     d.drop_key(k);
+  }
+  for (const auto& [k, e] : diff.cluster.upsert) {
+    ep_ids.insert(k.k.endpoint_id);
+    d.ep_keys[k.k.endpoint_id].cluster[k.k.direction & 1][k] = e;
+  }
+  for (const auto& k : diff.cluster.erase) {
+    ep_ids.insert(k.k.endpoint_id);
+    d.drop_key(k);
+  }
+  // A renamed rule changes the comments of the chains naming it.
+  if (!diff.cluster_rules.empty()) {
+    std::set<uint32_t> renamed(diff.cluster_rules.erase.begin(), diff.cluster_rules.erase.end());
+    for (const auto& [id, ref] : diff.cluster_rules.upsert) renamed.insert(id);
+    for (const auto& [pod, er] : d.eps)
+      for (const auto& [id, name] : er.rule_names)
+        if (renamed.count(id)) redo.insert(pod);
   }
   if (!ep_ids.empty())
     for (const auto& [pod, er] : d.eps)

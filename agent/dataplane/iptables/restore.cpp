@@ -22,12 +22,14 @@ std::string port_text(const PortRange& r) {
 
 std::string host_text(const IpAddress& a) { return a.str() + (a.is_v4() ? "/32" : "/128"); }
 
-// Comments are names of pods; anything else becomes '_' so the restore line
-// needs no escaping.
+// Comments are names of pods and of ClusterNetworkPolicy rules
+// ("AdminDeny cnp/x egress[0]"); anything else becomes '_' so the restore
+// line needs no escaping.
 std::string safe_comment(const std::string& text) {
   std::string out = text;
   for (char& c : out)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '/' || c == '-' || c == '.' || c == '_' || c == ' '))
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '/' || c == '-' || c == '.' || c == '_' || c == ' ' ||
+          c == '[' || c == ']'))
       c = '_';
   return out;
 }
@@ -69,6 +71,7 @@ std::string rule_spec(const Rule& r, Family) {
     case Rule::Target::Drop: add("-j DROP"); break;
     case Rule::Target::Return: add("-j RETURN"); break;
     case Rule::Target::Jump: add("-j " + r.jump); break;
+    case Rule::Target::Goto: add("-g " + r.jump); break;
   }
   return s;
 }

@@ -4,13 +4,27 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <optional>
 
 namespace bpfence::ipt {
 namespace {
 
 
-// Peer identities per port spec, for one endpoint and direction, with what
-// a broader spec or the any-peer identity already allows taken out.
+// The port spec of a port prefix of `bits` bits (0: every port), or none
+// for a prefix on a protocol without ports.
+std::optional<PortSpec> prefix_spec(uint8_t proto, uint16_t port, int bits) {
+  if (!ip_proto_has_ports(proto) || bits < 0 || bits > 16) return std::nullopt;
+  if (bits == 0) return PortSpec{proto, true, {}};
+  uint32_t span = 1u << (16 - bits);
+  uint32_t first = port & ~(span - 1);
+  return PortSpec{proto, false, {static_cast<uint16_t>(first), static_cast<uint16_t>(first + span - 1)}};
+}
+
+// Peer identities per port spec, with what a broader spec or the any-peer
+// identity already allows taken out.
+std::map<PortSpec, PeerSet> specs_of(std::vector<std::pair<PortSpec, uint32_t>> pairs);
+
+// Peer identities per port spec, for one endpoint and direction.
 std::map<PortSpec, PeerSet> specs_of(const EndpointKeys& keys, bf_direction dir) {
   // (spec, peer) pairs, sorted: each spec's peers come out sorted and unique.
   std::vector<std::pair<PortSpec, uint32_t>> pairs;
@@ -29,18 +43,14 @@ std::map<PortSpec, PeerSet> specs_of(const EndpointKeys& keys, bf_direction dir)
   }
   for (const RangeKey& rk : keys.ranges[dir]) {
     const bf_range_key& k = rk.k;
-    if (!ip_proto_has_ports(k.proto) || k.prefixlen < BF_RANGE_FIXED_BITS || k.prefixlen > BF_RANGE_FIXED_BITS + 16) continue;
-    int bits = static_cast<int>(k.prefixlen) - BF_RANGE_FIXED_BITS;
-    if (bits == 0) {
-      pairs.push_back({PortSpec{k.proto, true, {}}, k.peer_identity});
-      continue;
-    }
-    uint32_t span = 1u << (16 - bits);
-    uint32_t first = ntohs(k.port) & ~(span - 1);
-    pairs.push_back(
-        {PortSpec{k.proto, false, {static_cast<uint16_t>(first), static_cast<uint16_t>(first + span - 1)}},
-         k.peer_identity});
+    if (k.prefixlen < BF_RANGE_FIXED_BITS) continue;
+    if (auto spec = prefix_spec(k.proto, ntohs(k.port), static_cast<int>(k.prefixlen) - BF_RANGE_FIXED_BITS))
+      pairs.push_back({*spec, k.peer_identity});
   }
+  return specs_of(std::move(pairs));
+}
+
+std::map<PortSpec, PeerSet> specs_of(std::vector<std::pair<PortSpec, uint32_t>> pairs) {
   std::sort(pairs.begin(), pairs.end());
   pairs.erase(std::unique(pairs.begin(), pairs.end()), pairs.end());
   std::map<PortSpec, PeerSet> specs;
@@ -116,6 +126,36 @@ RuleGroups rule_groups(const EndpointKeys& keys, bf_direction dir) {
   return groups;
 }
 
+CnpStage cnp_stage(const EndpointKeys& keys, bf_direction dir, bf_tier tier) {
+  // The entries of one rule (its rank) together; the compiler's pushed-down
+  // copies carry their covering entry's rank, so they join its rule, where
+  // the broader spec or prefix takes them in.
+  std::map<std::pair<uint32_t, uint32_t>, std::pair<uint8_t, std::vector<std::pair<PortSpec, uint32_t>>>> by_rank;
+  for (const auto& [ck, e] : keys.cluster[dir]) {
+    const bf_cnp_key& k = ck.k;
+    if (k.tier != tier || k.prefixlen < BF_CNP_FIXED_BITS) continue;
+    std::optional<PortSpec> spec;
+    if (k.proto == 0)
+      spec = PortSpec{};  // every protocol (the port bits are 0)
+    else
+      spec = prefix_spec(k.proto, ntohs(k.port), static_cast<int>(k.prefixlen) - BF_CNP_FIXED_BITS);
+    if (!spec) continue;
+    auto& [action, pairs] = by_rank[{e.rank, e.rule_id}];
+    action = e.action;
+    pairs.push_back({*spec, k.peer_identity});
+  }
+  CnpStage stage;
+  for (auto& [rank_id, v] : by_rank) {
+    CnpStageRule rule;
+    rule.rank = rank_id.first;
+    rule.rule_id = rank_id.second;
+    rule.action = v.first;
+    for (auto& [spec, peers] : specs_of(std::move(v.second))) rule.groups[peers].push_back(spec);
+    stage.push_back(std::move(rule));
+  }
+  return stage;
+}
+
 Rule ct_rule(Rule::Ct state, Rule::Target target) {
   Rule r;
   r.ctstate = state;
@@ -129,15 +169,15 @@ Rule target_rule(Rule::Target target) {
   return r;
 }
 
-// One peer set with the specs it may use, rendered as RETURN rules.
-void append_group(const std::vector<PortSpec>& specs, const std::string& set, bool set_src, Chain& chain) {
+// One peer set with the specs it may use, rendered as `base` rules.
+void append_group(const std::vector<PortSpec>& specs, const std::string& set, bool set_src, Chain& chain,
+                  const Rule& base) {
   auto allow = [&](uint8_t proto, std::vector<PortRange> ports) {
-    Rule r;
+    Rule r = base;
     r.proto = proto;
     r.dports = std::move(ports);
     r.match_set = set;
     r.set_src = set_src;
-    r.target = Rule::Target::Return;
     chain.push_back(std::move(r));
   };
   std::map<uint8_t, std::vector<PortRange>> ports;
