@@ -38,6 +38,8 @@ void merge_diff(StateDiff& into, StateDiff&& d) {
   merge_map(into.policy, std::move(d.policy));
   merge_map(into.ranges, std::move(d.ranges));
   merge_map(into.rules, std::move(d.rules));
+  merge_map(into.cluster, std::move(d.cluster));
+  merge_map(into.cluster_rules, std::move(d.cluster_rules));
   into.touched_endpoints.insert(d.touched_endpoints.begin(), d.touched_endpoints.end());
 }
 
@@ -90,6 +92,8 @@ size_t PendingApply::mark_fail_closed(Dataplane& dp, const DesiredState& state) 
   for (const auto& k : diff_.policy.erase) touch(k.k.endpoint_id);
   for (const auto& [k, rule] : diff_.ranges.upsert) touch(k.k.endpoint_id);
   for (const auto& k : diff_.ranges.erase) touch(k.k.endpoint_id);
+  for (const auto& [k, entry] : diff_.cluster.upsert) touch(k.k.endpoint_id);
+  for (const auto& k : diff_.cluster.erase) touch(k.k.endpoint_id);
   for (const auto& [pod, es] : diff_.endpoints.upsert) touched.insert(pod);
   size_t newly = 0;
   for (const std::string& pod : touched) {
