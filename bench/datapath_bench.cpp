@@ -28,7 +28,11 @@
 // addresses, each its own identity). The endpoint entry is written
 // directly for ifindex 1, the device BPF_PROG_TEST_RUN uses by default.
 //
-// Usage: datapath_bench [--repeat N] [--runs R] [--json path] [--only P:I,...]
+// --cnp measures the ClusterNetworkPolicy stages instead (see
+// measure_cluster_policy()): first packet at 1,000 policies plus 0, 10 and
+// 200 ClusterNetworkPolicies selecting the endpoint, and the hit.
+//
+// Usage: datapath_bench [--repeat N] [--runs R] [--json path] [--only P:I,...] [--cnp]
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -79,10 +83,10 @@ double measure(int prog_fd, const Bytes& pkt, uint32_t repeat, int runs) {
 
 // Mean ns of single runs over `count` packets that differ in source port.
 double measure_first_packets(int prog_fd, const std::string& src, const std::string& dst, uint16_t dport,
-                             int count) {
+                             int count, uint16_t first_sport = 10000) {
   double total = 0;
   for (int i = 0; i < count; ++i) {
-    Bytes pkt = eth4(ipv4(src, dst, 6, tcp(static_cast<uint16_t>(10000 + i), dport)));
+    Bytes pkt = eth4(ipv4(src, dst, 6, tcp(static_cast<uint16_t>(first_sport + i), dport)));
     LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt.data(), .data_size_in = static_cast<__u32>(pkt.size()),
                 .repeat = 1);
     if (bpf_prog_test_run_opts(prog_fd, &opts)) std::exit(1);
@@ -145,6 +149,7 @@ StateDiff full_diff(const DesiredState& s) {
   for (const auto& [k, v] : s.cidrs) d.cidrs.upsert.emplace_back(k, v);
   for (const auto& [k, v] : s.policy) d.policy.upsert.emplace_back(k, v);
   for (const auto& [k, v] : s.ranges) d.ranges.upsert.emplace_back(k, v);
+  for (const auto& [k, v] : s.cluster) d.cluster.upsert.emplace_back(k, v);
   return d;
 }
 
@@ -174,6 +179,7 @@ Loaded load(const std::string& pin_dir, bool record, const DesiredState& s, bool
   e.generation = 1;
   e.ingress_isolated = 1;
   e.has_ranges = es.has_ranges;
+  e.cnp_stages = es.cnp_stages;
   std::copy(es.ips[0].bytes.begin(), es.ips[0].bytes.end(), e.ip4);
   std::copy(es.ips[1].bytes.begin(), es.ips[1].bytes.end(), e.ip6);
   __u32 ifindex = 1;
@@ -236,12 +242,123 @@ nlohmann::json measure_source_check(const std::string& base, const DesiredState&
   return out;
 }
 
+// `count` ClusterNetworkPolicies of the Admin tier selecting the endpoint,
+// added to `s` as the compiler emits them. Policy i has three ingress
+// rules, none of which decides the measured packets (so the stage's every
+// lookup is made and evaluation goes on to the NetworkPolicy step, the
+// longest path): Deny from a pod identity on 5000+i/TCP, Accept from every
+// pod on 20000+10i..+9/TCP (port prefixes), Deny from 10/8 on 6000+i/UDP.
+// The last policy also Passes every pod on every protocol. Entries share
+// the endpoint, direction, tier and peer identities of the lookups, so the
+// trie walks are as deep as such entries make them.
+void add_cluster_policies(DesiredState& s, uint32_t count, uint32_t identities) {
+  EndpointState& ep = s.endpoints.begin()->second;
+  auto entry = [&](uint32_t peer, uint8_t proto, uint16_t port, uint8_t bits, uint32_t rank, uint8_t action) {
+    ClusterKey k;
+    k.k.prefixlen = BF_CNP_FIXED_BITS + bits;
+    k.k.endpoint_id = ep.endpoint_id;
+    k.k.peer_identity = peer;
+    k.k.direction = BF_DIR_INGRESS;
+    k.k.tier = BF_TIER_ADMIN;
+    k.k.proto = proto;
+    k.k.port = htons(port);
+    s.cluster[k] = ClusterEntry{rank, BF_CNP_RULE_FIRST + rank, action};
+  };
+  for (uint32_t i = 0; i < count; ++i) {
+    uint32_t rank = i << 16;
+    entry(kFirstPodIdentity + (i * 7) % std::max(identities, 1u), 6, static_cast<uint16_t>(5000 + i), 16, rank,
+          BF_CNP_DENY);
+    for (auto [value, bits] : port_range_prefixes(static_cast<uint16_t>(20000 + 10 * i),
+                                                  static_cast<uint16_t>(20009 + 10 * i)))
+      entry(BF_ID_ANY_POD, 6, value, bits, rank | 1, BF_CNP_ACCEPT);
+    entry(100, 17, static_cast<uint16_t>(6000 + i), 16, rank | 2, BF_CNP_DENY);
+    if (i + 1 == count) entry(BF_ID_ANY_POD, 0, 0, 0, rank | 3, BF_CNP_PASS);
+  }
+  if (count) ep.cnp_stages = BF_CNP_STAGE(BF_DIR_INGRESS, BF_TIER_ADMIN);
+}
+
+// First packet (allowed and denied by the NetworkPolicy step after the
+// Admin stage) and flow-table hit at 1,000 policies / 10,000 identities
+// with 0, 10 and 200 ClusterNetworkPolicies, every case of every count
+// measured in turn within each of `runs` rounds (the machine's load moves
+// all of them alike), medians per case, ratios to the 0 count.
+nlohmann::json measure_cluster_policy(const std::string& base, uint32_t repeat, int runs, const Bytes& allowed,
+                                      const Bytes& denied) {
+  constexpr uint32_t kPolicies = 1000, kIdentities = 10000;
+  const uint32_t counts[] = {0, 10, 200};
+  struct Setup {
+    uint32_t cnps;
+    size_t entries;
+    Loaded rec, norec;
+    std::vector<double> hit, allow, deny, first;
+  };
+  std::vector<Setup> setups;
+  for (uint32_t n : counts) {
+    DesiredState s = synthetic_state(kPolicies, kIdentities);
+    add_cluster_policies(s, n, kIdentities);
+    std::string dir = base + "-cnp" + std::to_string(n);
+    Setup st{n, s.cluster.size(), load(dir + "-rec", true, s), load(dir + "-norec", false, s), {}, {}, {}, {}};
+    if (run_once(st.rec.prog, allowed) != 0 || run_once(st.norec.prog, allowed) != 0 ||
+        run_once(st.norec.prog, denied) != 2) {
+      std::fprintf(stderr, "bench: unexpected verdicts with %u ClusterNetworkPolicies\n", n);
+      std::exit(1);
+    }
+    setups.push_back(std::move(st));
+  }
+  // The real first packet (flow and reverse entry inserted): kFirstPerRound
+  // new tuples per round, one run each (so it carries the single run's
+  // timer overhead, as "first+insert" does).
+  constexpr int kFirstPerRound = 2000;
+  if (runs * kFirstPerRound > 50000) {
+    std::fprintf(stderr, "bench: --cnp takes at most %d runs\n", 50000 / kFirstPerRound);
+    std::exit(2);
+  }
+  for (int r = 0; r < runs; ++r)
+    for (Setup& st : setups) {
+      st.first.push_back(measure_first_packets(st.rec.prog, "10.0.1.11", "10.0.1.10", 80, kFirstPerRound,
+                                               static_cast<uint16_t>(10000 + r * kFirstPerRound)));
+      st.hit.push_back(measure(st.rec.prog, allowed, repeat, 1));
+      st.allow.push_back(measure(st.norec.prog, allowed, repeat, 1));
+      st.deny.push_back(measure(st.norec.prog, denied, repeat, 1));
+    }
+  std::printf("\nClusterNetworkPolicy stages, %u policies, %u identities, ns/packet, median of %d interleaved "
+              "rounds (ratio to 0 CNPs):\n",
+              kPolicies, kIdentities, runs);
+  std::printf("%6s %8s %16s %18s %18s %20s\n", "CNPs", "entries", "hit", "miss/allow", "miss/deny",
+              "first+insert");
+  nlohmann::json out = nlohmann::json::array();
+  double hit0 = median(setups[0].hit), allow0 = median(setups[0].allow), deny0 = median(setups[0].deny);
+  double first0 = median(setups[0].first);
+  for (Setup& st : setups) {
+    double hit = median(st.hit), allow = median(st.allow), deny = median(st.deny), first = median(st.first);
+    std::printf("%6u %8zu %8.1f (%.2fx) %10.1f (%.2fx) %10.1f (%.2fx) %12.1f (%.2fx)\n", st.cnps, st.entries, hit,
+                hit / hit0, allow, allow / allow0, deny, deny / deny0, first, first / first0);
+    out.push_back({{"cluster_policies", st.cnps},
+                   {"cluster_policy_entries", st.entries},
+                   {"hit_ns", hit},
+                   {"miss_allow_ns", allow},
+                   {"miss_deny_ns", deny},
+                   {"hit_over_0", hit / hit0},
+                   {"miss_allow_over_0", allow / allow0},
+                   {"miss_deny_over_0", deny / deny0},
+                   {"first_packet_with_insert_ns", first},
+                   {"first_packet_with_insert_over_0", first / first0},
+                   {"first_packet_runs_ns", st.first},
+                   {"hit_runs_ns", st.hit},
+                   {"miss_allow_runs_ns", st.allow},
+                   {"miss_deny_runs_ns", st.deny}});
+    for (Loaded* l : {&st.rec, &st.norec}) (void)l->dp->uninstall();
+  }
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   uint32_t repeat = 1000000;
   int runs = 5;
   std::string json_path;
+  bool cnp = false;
   std::vector<std::pair<uint32_t, uint32_t>> configs;
   for (uint32_t policies : {10u, 1000u, 10000u})
     for (uint32_t identities : {100u, 10000u, 50000u}) configs.emplace_back(policies, identities);
@@ -250,6 +367,7 @@ int main(int argc, char** argv) {
     if (a == "--repeat" && i + 1 < argc) repeat = std::stoul(argv[++i]);
     else if (a == "--runs" && i + 1 < argc) runs = std::stoi(argv[++i]);
     else if (a == "--json" && i + 1 < argc) json_path = argv[++i];
+    else if (a == "--cnp") cnp = true;
     else if (a == "--only" && i + 1 < argc) {
       configs.clear();
       std::string list = argv[++i];
@@ -262,7 +380,7 @@ int main(int argc, char** argv) {
       }
     }
     else {
-      std::fprintf(stderr, "usage: %s [--repeat N] [--runs R] [--json path] [--only P:I,...]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--repeat N] [--runs R] [--json path] [--only P:I,...] [--cnp]\n", argv[0]);
       return 2;
     }
   }
@@ -276,6 +394,25 @@ int main(int argc, char** argv) {
   // From a pod identity (10.64.0.5) and the 10/8 CIDR identity, to a port
   // no rule names: every lookup is made, then the drop.
   Bytes denied = eth4(ipv4("10.64.0.5", "10.0.1.10", 6, tcp(40000, 81)));
+
+  if (cnp) {
+    const std::string base = "/sys/fs/bpf/bpfence-bench-" + std::to_string(::getpid());
+    nlohmann::json rows = measure_cluster_policy(base, repeat, runs, allowed, denied);
+    if (!json_path.empty()) {
+      nlohmann::json out = bpfence::bench::provenance();
+      out.update(nlohmann::json{{"benchmark", "datapath, ClusterNetworkPolicy stages"},
+                                {"method", "BPF_PROG_TEST_RUN, TC program, one packet repeated; every case in turn "
+                                           "within each round, median of the rounds"},
+                                {"repeat", repeat},
+                                {"runs", runs},
+                                {"policies", 1000},
+                                {"identities", 10000},
+                                {"results", rows}});
+      std::ofstream(json_path) << out.dump(2) << "\n";
+      std::printf("\nwrote %s\n", json_path.c_str());
+    }
+    return 0;
+  }
 
   bench_empty_bpf* empty = bench_empty_bpf::open_and_load();
   if (!empty) {

@@ -67,6 +67,18 @@ struct {
 	__type(value, struct bf_policy_value);
 } range_policy SEC(".maps");
 
+/* ClusterNetworkPolicy rules per {endpoint, peer identity, direction, tier,
+ * proto, port prefix} -> (rank, action, rule). Only looked up for a first
+ * packet of an endpoint whose cnp_stages bit for that direction and tier is
+ * set. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, BF_MAX_CNP);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct bf_cnp_key);
+	__type(value, struct bf_cnp_value);
+} cluster_policy SEC(".maps");
+
 /* The flow table. max_entries is set by the agent before load. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

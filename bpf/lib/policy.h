@@ -2,13 +2,17 @@
 /*
  * The verdict for a flow that is not (or no longer) in the flow table.
  *
- * Order: host peer (always allowed, even fail-closed, so kubelet probes keep
- * a pod alive) -> the pod itself -> fail-closed -> not isolated -> policy.
- * The policy step is a fixed number of lookups whatever the number of
- * policies or pods: the peer's pod identity (hash) and CIDR identity (LPM),
- * then for each of {pod identity, CIDR identity, BF_ID_ANY}: exact port,
- * every port of the protocol, every protocol, port range (LPM, only when the
- * endpoint has ranges that way).
+ * Order, per direction (the one Compiler::verdict() follows):
+ *   the pod itself -> fail-closed (a host peer still passes, so kubelet
+ *   probes keep a pod alive) -> ClusterNetworkPolicy Admin stage -> host peer
+ *   -> not isolated: Baseline stage, else allowed -> NetworkPolicy lookups.
+ * Every step is a fixed number of lookups whatever the number of policies or
+ * pods. A ClusterNetworkPolicy stage is at most 6 LPM lookups ({pod identity,
+ * BF_ID_ANY_POD, CIDR identity} x {(proto, port), every protocol}), and is
+ * skipped when the endpoint's cnp_stages bit for it is clear. The policy
+ * step: the peer's CIDR identity (LPM), then for each of {pod identity, CIDR
+ * identity, BF_ID_ANY}: exact port, every port of the protocol, every
+ * protocol, port range (LPM, only when the endpoint has ranges that way).
  */
 #ifndef BPFENCE_BPF_POLICY_H
 #define BPFENCE_BPF_POLICY_H
@@ -99,51 +103,171 @@ hit:
 	return 1;
 }
 
+/* The best (smallest rank) cluster_policy entry seen so far in a stage. */
+struct bf_cnp_best {
+	__u32 rank;
+	__u32 rule_id;
+	__u8 action;
+};
+
+/* One LPM lookup of a stage: the longest match for this (peer, proto, port)
+ * already carries the best rank of the entries covering it (the compiler
+ * copies it down), so only the candidates' minimum is left to take. */
+static __always_inline void bf_cnp_try(struct bf_cnp_key *k, __u32 peer, __u8 proto, __be16 port,
+				       struct bf_cnp_best *best)
+{
+	struct bf_cnp_value *v;
+
+	k->peer_identity = peer;
+	k->proto = proto;
+	k->port = port;
+	v = bpf_map_lookup_elem(&cluster_policy, k);
+	if (v && v->rank < best->rank) {
+		best->rank = v->rank;
+		best->rule_id = v->rule_id;
+		best->action = v->action;
+	}
+}
+
+/* What bf_cnp_stage() returns: 0 (a Pass, or no entry: the stage ends and
+ * evaluation goes on), else the deciding rule id << 8 | one of these. */
+enum {
+	BF_CNP_DECIDED_ACCEPT = 1,
+	BF_CNP_DECIDED_DENY = 2,
+};
+
+/* A ClusterNetworkPolicy stage (one tier, one direction): of the entries
+ * matching the peer's pod identity, BF_ID_ANY_POD (when the peer is a pod)
+ * and its CIDR identity, for the packet's protocol and port and for every
+ * protocol, the smallest rank decides.
+ *
+ * A global function: the verifier checks it once, on its own, whatever
+ * the number of call sites (bf_decide() is inlined three times, each with
+ * two stages), instead of walking its 6 lookups' branches again at every
+ * one of them. So it takes scalars only (what kernels before 5.12 allow)
+ * and returns a scalar: dir_tier_proto = direction | tier << 8 | proto << 16. */
+__attribute__((noinline)) __u64 bf_cnp_stage(__u32 endpoint_id, __u32 dir_tier_proto, __u32 pod_id, __u32 cidr_id,
+					     __u32 port)
+{
+	__u8 proto = dir_tier_proto >> 16;
+	struct bf_cnp_key k = {
+		.prefixlen = BF_CNP_FIXED_BITS + 16,
+		.endpoint_id = endpoint_id,
+		.direction = dir_tier_proto & 0xff,
+		.tier = (dir_tier_proto >> 8) & 0xff,
+	};
+	struct bf_cnp_best best = { .rank = 0xffffffff, .action = BF_CNP_PASS };
+	int ports = bf_has_ports(proto);
+
+	if (pod_id) {
+		if (ports)
+			bf_cnp_try(&k, pod_id, proto, port, &best);
+		bf_cnp_try(&k, pod_id, 0, 0, &best);
+		if (ports)
+			bf_cnp_try(&k, BF_ID_ANY_POD, proto, port, &best);
+		bf_cnp_try(&k, BF_ID_ANY_POD, 0, 0, &best);
+	}
+	if (cidr_id) {
+		if (ports)
+			bf_cnp_try(&k, cidr_id, proto, port, &best);
+		bf_cnp_try(&k, cidr_id, 0, 0, &best);
+	}
+	if (best.action == BF_CNP_ACCEPT)
+		return (__u64)best.rule_id << 8 | BF_CNP_DECIDED_ACCEPT;
+	if (best.action == BF_CNP_DENY)
+		return (__u64)best.rule_id << 8 | BF_CNP_DECIDED_DENY;
+	return 0;
+}
+
+/* Runs the stage of `tier`; Accept or Deny fills `d` and returns 1. */
+static __always_inline int bf_cnp_decide(const struct bf_endpoint *ep, __u8 dir, __u8 tier, __u32 pod_id,
+					 __u32 cidr_id, __u8 proto, __be16 port, struct bf_decision *d)
+{
+	__u64 r = bf_cnp_stage(ep->endpoint_id, dir | tier << 8 | (__u32)proto << 16, pod_id, cidr_id, port);
+	__u8 admin = tier == BF_TIER_ADMIN;
+
+	if (!r)
+		return 0;
+	d->rule_id = r >> 8;
+	if ((r & 0xff) == BF_CNP_DECIDED_ACCEPT) {
+		d->action = BF_ACT_FORWARD;
+		d->reason = admin ? BF_R_ADMIN_ACCEPT : BF_R_BASELINE_ACCEPT;
+	} else {
+		d->action = BF_ACT_DROP;
+		d->reason = admin ? BF_R_ADMIN_DENY : BF_R_BASELINE_DENY;
+	}
+	return 1;
+}
+
+/* The longest prefix named by a policy that holds `addr`: its CIDR identity,
+ * or 0. */
+static __always_inline __u32 bf_cidr_identity(const __u8 *addr)
+{
+	struct bf_cidr_key ck;
+	__u32 *cid;
+
+	ck.prefixlen = 128;
+	__builtin_memcpy(ck.addr, addr, 16);
+	cid = bpf_map_lookup_elem(&cidrs, &ck);
+	return cid ? *cid : 0;
+}
+
 /* Decides the flow `key` (its direction and endpoint included) at `ep`. */
 static __always_inline void bf_decide(const struct bf_endpoint *ep, const struct bf_flow_key *key,
 				      struct bf_decision *d)
 {
 	__u8 dir = key->direction;
 	const __u8 *peer = dir == BF_DIR_INGRESS ? key->src : key->dst;
+	__u8 admin = ep->cnp_stages & BF_CNP_STAGE(dir, BF_TIER_ADMIN);
 	struct bf_addr_value *av;
-	struct bf_cidr_key ck;
-	__u32 pod_id = 0, cidr_id = 0, *cid;
+	__u32 pod_id = 0, cidr_id = 0;
 	__be16 port;
-	int ranges;
+	int host, ranges;
 
 	d->rule_id = 0;
-	av = bpf_map_lookup_elem(&pod_addrs, peer);
-	if (av && av->identity == BF_ID_HOST) {
-		d->action = BF_ACT_FORWARD;
-		d->reason = BF_R_HOST;
-		return;
-	}
 	if ((!bf_addr_zero(ep->ip4) && bf_addr_eq(peer, ep->ip4)) ||
 	    (!bf_addr_zero(ep->ip6) && bf_addr_eq(peer, ep->ip6))) {
 		d->action = BF_ACT_FORWARD;
 		d->reason = BF_R_SELF;
 		return;
 	}
+	av = bpf_map_lookup_elem(&pod_addrs, peer);
+	host = av && av->identity == BF_ID_HOST;
 	if (ep->fail_closed) {
-		d->action = BF_ACT_DROP;
-		d->reason = BF_R_FAIL_CLOSED;
+		d->action = host ? BF_ACT_FORWARD : BF_ACT_DROP;
+		d->reason = host ? BF_R_HOST : BF_R_FAIL_CLOSED;
+		return;
+	}
+	/* Pod identities only: a host address is no pod (nor BF_ID_ANY_POD). */
+	if (av && av->identity >= BF_ID_FIRST_DYNAMIC)
+		pod_id = av->identity;
+	port = bf_has_ports(key->proto) ? key->dport : 0;
+
+	/* Admin rules decide traffic to and from the node too (an egress
+	 * `networks` rule covering a node address), so they come before the
+	 * own-node exemption. */
+	if (admin) {
+		cidr_id = bf_cidr_identity(peer);
+		if (bf_cnp_decide(ep, dir, BF_TIER_ADMIN, pod_id, cidr_id, key->proto, port, d))
+			return;
+	}
+	if (host) {
+		d->action = BF_ACT_FORWARD;
+		d->reason = BF_R_HOST;
 		return;
 	}
 	if (!(dir == BF_DIR_INGRESS ? ep->ingress_isolated : ep->egress_isolated)) {
+		if ((ep->cnp_stages & BF_CNP_STAGE(dir, BF_TIER_BASELINE)) &&
+		    bf_cnp_decide(ep, dir, BF_TIER_BASELINE, pod_id, admin ? cidr_id : bf_cidr_identity(peer),
+				 key->proto, port, d))
+			return;
 		d->action = BF_ACT_FORWARD;
 		d->reason = BF_R_NOT_ISOLATED;
 		return;
 	}
 
-	if (av)
-		pod_id = av->identity;
-	ck.prefixlen = 128;
-	__builtin_memcpy(ck.addr, peer, 16);
-	cid = bpf_map_lookup_elem(&cidrs, &ck);
-	if (cid)
-		cidr_id = *cid;
-
-	port = bf_has_ports(key->proto) ? key->dport : 0;
+	if (!admin)
+		cidr_id = bf_cidr_identity(peer);
 	ranges = ep->has_ranges & (1 << dir);
 	d->action = BF_ACT_FORWARD;
 	d->reason = BF_R_POLICY;

@@ -49,6 +49,8 @@ class BpfDataplane final : public Dataplane {
   Status open();
 
   std::string name() const override { return "bpf"; }
+  // The cluster_policy stages (bpf/lib/policy.h) enforce both tiers.
+  bool enforces_cluster_policy() const override { return true; }
   // The first apply() after open() is a full resync: entries left in reused
   // maps that the state does not hold are removed. Later ones apply the diff.
   Status apply(const StateDiff& diff, const DesiredState& state) override;

@@ -274,7 +274,8 @@ struct bf_counter {
 
 /* Every reason gets a counter of its own: the counters' stride (BF_R_MAX,
  * part of the pinned map's layout) must hold them all. Raising it changes
- * the pinned counters map: that takes an uninstall. */
+ * the pinned counters map: an upgraded agent replaces it and moves the
+ * counts to the new stride (agent/dataplane/bpf/map_upgrade.cpp). */
 #ifdef __cplusplus
 static_assert(BF_R_COUNT <= BF_R_MAX, "more reasons than counter slots: raise BF_R_MAX");
 #else

@@ -144,10 +144,70 @@ Fixture::~Fixture() {
   }
 }
 
+void Fixture::add_cnp(const CnpEntry& e) {
+  ClusterKey k;
+  k.k.prefixlen = BF_CNP_FIXED_BITS + e.port_bits;
+  k.k.endpoint_id = endpoint_id(e.pod);
+  k.k.peer_identity = e.peer;
+  if (!e.cidr.empty()) {
+    auto p = Prefix::parse(e.cidr);
+    if (!p) throw std::invalid_argument("bad cidr " + e.cidr);
+    // Above the compiler's CIDR identities (from 2^24), which it never reaches here.
+    auto [it, added] = cnp_cidrs_.emplace(*p, 0x70000000u + static_cast<uint32_t>(cnp_cidrs_.size()));
+    k.k.peer_identity = it->second;
+  }
+  k.k.direction = e.dir;
+  k.k.tier = e.tier;
+  k.k.proto = e.proto;
+  k.k.port = htons(e.port_bits ? static_cast<uint16_t>(e.port & (0xffff << (16 - e.port_bits))) : 0);
+  auto [rid, fresh] = cnp_rule_ids_.emplace(e.rule, BF_CNP_RULE_FIRST + static_cast<uint32_t>(cnp_rule_ids_.size()));
+  ClusterEntry v;
+  v.rank = e.rank;
+  v.rule_id = rid->second;
+  v.action = e.rule.action == CnpAction::Accept ? BF_CNP_ACCEPT
+             : e.rule.action == CnpAction::Deny ? BF_CNP_DENY
+                                                : BF_CNP_PASS;
+  cnp_[k] = {v, e.rule};
+}
+
+void Fixture::clear_cnp() { cnp_.clear(); }
+
+uint32_t Fixture::identity_of(const std::string& ip) const {
+  auto it = state_.pod_addrs.find(*IpAddress::parse(ip));
+  if (it == state_.pod_addrs.end()) throw std::invalid_argument("no identity for " + ip);
+  return it->second;
+}
+
 void Fixture::commit() {
   StateDiff diff = compiler_.commit();
-  if (Status s = dp_->apply(diff, compiler_.state()); !s) throw std::runtime_error("apply: " + s.message());
-  for (const auto& [pod, es] : compiler_.state().endpoints) {
+  DesiredState next = compiler_.state();
+  // The hand-written cluster_policy entries, their rules, the stage bits
+  // and the CIDR identities they name, as the compiler will emit them.
+  for (const auto& [k, entry] : cnp_) {
+    next.cluster[k] = entry.first;
+    next.cluster_rules[entry.first.rule_id] = entry.second;
+    for (auto& [pod, es] : next.endpoints)
+      if (es.endpoint_id == k.k.endpoint_id) es.cnp_stages |= BF_CNP_STAGE(k.k.direction, k.k.tier);
+  }
+  for (const auto& [p, id] : cnp_cidrs_) next.cidrs.emplace(p, id);
+  diff.cluster = {};
+  for (const auto& [k, e] : next.cluster) {
+    auto old = state_.cluster.find(k);
+    if (old == state_.cluster.end() || !(old->second == e)) diff.cluster.upsert.emplace_back(k, e);
+  }
+  for (const auto& [k, e] : state_.cluster)
+    if (!next.cluster.count(k)) diff.cluster.erase.push_back(k);
+  for (const auto& [p, id] : next.cidrs)
+    if (!state_.cidrs.count(p) && !compiler_.state().cidrs.count(p)) diff.cidrs.upsert.emplace_back(p, id);
+  for (const auto& [pod, es] : next.endpoints) {
+    auto old = state_.endpoints.find(pod);
+    if (old == state_.endpoints.end() || old->second.cnp_stages != es.cnp_stages) diff.touched_endpoints.insert(pod);
+  }
+  if (!diff.cluster.empty()) 
+    for (const auto& [pod, es] : next.endpoints) diff.touched_endpoints.insert(pod);
+  state_ = std::move(next);
+  if (Status s = dp_->apply(diff, state_); !s) throw std::runtime_error("apply: " + s.message());
+  for (const auto& [pod, es] : state_.endpoints) {
     if (ifindex_.count(pod)) continue;
     std::string name;
     if (auto pre = preset_.find(pod); pre != preset_.end()) {
@@ -158,7 +218,7 @@ void Fixture::commit() {
     }
     int ifindex = static_cast<int>(if_nametoindex(name.c_str()));
     ifindex_[pod] = ifindex;
-    if (Status s = dp_->bind({pod, ifindex, name}, compiler_.state()); !s)
+    if (Status s = dp_->bind({pod, ifindex, name}, state_); !s)
       throw std::runtime_error("bind: " + s.message());
   }
 }
@@ -169,7 +229,7 @@ int Fixture::ifindex(const std::string& pod) const {
   return it->second;
 }
 
-uint32_t Fixture::endpoint_id(const std::string& pod) const { return compiler_.state().endpoints.at(pod).endpoint_id; }
+uint32_t Fixture::endpoint_id(const std::string& pod) const { return state_.endpoints.at(pod).endpoint_id; }
 
 int Fixture::run(const std::string& pod, bf_direction dir, const testpkt::Bytes& pkt) {
   __sk_buff ctx{};
@@ -207,8 +267,12 @@ std::optional<bf_flow_value> Fixture::flow(const std::string& pod, bf_direction 
 
 std::string Fixture::rule(uint32_t rule_id) const {
   if (!rule_id) return "";
-  auto it = compiler_.state().rules.find(rule_id);
-  return it == compiler_.state().rules.end() ? "?" : it->second.str();
+  if (rule_id >= BF_CNP_RULE_FIRST) {
+    auto it = state_.cluster_rules.find(rule_id);
+    return it == state_.cluster_rules.end() ? "?" : it->second.str();
+  }
+  auto it = state_.rules.find(rule_id);
+  return it == state_.rules.end() ? "?" : it->second.str();
 }
 
 bf_counter Fixture::counter(bf_action action, bf_reason reason) const {

@@ -50,6 +50,9 @@ class Fixture {
   Fixture& operator=(const Fixture&) = delete;
 
   Compiler& compiler() { return compiler_; }
+  // The state last applied: the compiler's, plus the cluster_policy entries
+  // written by hand below.
+  const DesiredState& state() const { return state_; }
   BpfDataplane& dataplane() { return *dp_; }
   const std::string& pin_dir() const { return pin_dir_; }
 
@@ -57,6 +60,27 @@ class Fixture {
   // new dummy interface, or to the one given with use_interface()).
   void commit();
   void use_interface(const std::string& pod, const std::string& ifname) { preset_[pod] = ifname; }
+
+  // cluster_policy entries added on top of the compiled state at the next
+  // commit(), as the compiler emits them (one per port prefix), with the
+  // endpoint's cnp_stages bit and a CIDR identity for `cidr` when given.
+  // Replaces the entry of the same key.
+  struct CnpEntry {
+    std::string pod;
+    bf_direction dir = BF_DIR_INGRESS;
+    bf_tier tier = BF_TIER_ADMIN;
+    uint32_t peer = 0;  // identity; 0 with `cidr` set: the prefix's CIDR identity
+    std::string cidr;   // "10.0.0.0/24": named in the cidrs map
+    uint8_t proto = 0;
+    uint16_t port = 0;
+    uint8_t port_bits = 0;
+    uint32_t rank = 0;
+    CnpRuleRef rule;
+  };
+  void add_cnp(const CnpEntry& e);
+  void clear_cnp();
+  // The identity of a pod address in the committed state.
+  uint32_t identity_of(const std::string& ip) const;
 
   // Runs `pkt` through the program of `pod`'s interface: from_pod for
   // BF_DIR_EGRESS (what the pod sends), to_pod for BF_DIR_INGRESS.
@@ -75,6 +99,10 @@ class Fixture {
  private:
   std::string pin_dir_;
   Compiler compiler_;
+  DesiredState state_;
+  std::map<ClusterKey, std::pair<ClusterEntry, CnpRuleRef>> cnp_;
+  std::map<Prefix, uint32_t> cnp_cidrs_;
+  std::map<CnpRuleRef, uint32_t> cnp_rule_ids_;
   std::unique_ptr<BpfDataplane> dp_;
   std::map<std::string, int> ifindex_;
   std::map<std::string, std::string> preset_;

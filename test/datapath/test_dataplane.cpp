@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 #include <net/if.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 
@@ -191,6 +192,101 @@ TEST_CASE("maps are pinned, reused by a restarted dataplane, removed by uninstal
   CHECK(tc_attached_prog_id(f.ifindex(kClient), BPF_TC_INGRESS) == 0);
 }
 
+namespace {
+
+// Pins at `path` a new map of the given layout in place of what is there.
+void pin_map(const std::string& path, bpf_map_type type, uint32_t key, uint32_t value, uint32_t max, int* fd) {
+  *fd = bpf_map_create(type, nullptr, key, value, max, nullptr);
+  REQUIRE(*fd >= 0);
+  ::unlink(path.c_str());
+  REQUIRE(bpf_obj_pin(*fd, path.c_str()) == 0);
+}
+
+uint32_t pinned_value_size(const std::string& path) {
+  int fd = bpf_obj_get(path.c_str());
+  bpf_map_info info{};
+  __u32 len = sizeof(info);
+  uint32_t size = fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0 ? info.value_size : 0;
+  if (fd >= 0) ::close(fd);
+  return size;
+}
+
+}  // namespace
+
+TEST_CASE("an agent upgrade replaces pinned maps of the older layout and carries endpoints and counters over",
+          "[pinning]") {
+  Fixture f;
+  add_cluster(f);
+  f.commit();
+  Pkt syn = tcp4("10.0.1.11", 40000, "10.0.1.10", 80);
+  REQUIRE(f.run(kWeb, IN, syn.bytes) == kPass);
+
+  // What an older agent left: bf_endpoint without its last 4 bytes (48),
+  // counters at a stride of 16 (32 entries).
+  constexpr uint32_t kOldEndpoint = 48, kOldStride = 16;
+  std::map<uint32_t, bf_endpoint> before;
+  {
+    PinnedMaps maps;
+    REQUIRE(maps.open(f.pin_dir()));
+    std::vector<EndpointRecord> eps;
+    REQUIRE(maps.endpoints(&eps));
+    for (const auto& e : eps) before[e.ifindex] = e.endpoint;
+  }
+  REQUIRE(before.size() == 3);
+  int old_ep = -1, old_counters = -1;
+  pin_map(f.pin_dir() + "/endpoints", BPF_MAP_TYPE_HASH, 4, kOldEndpoint, BF_MAX_ENDPOINTS, &old_ep);
+  for (const auto& [ifindex, e] : before) REQUIRE(bpf_map_update_elem(old_ep, &ifindex, &e, BPF_ANY) == 0);
+  pin_map(f.pin_dir() + "/counters", BPF_MAP_TYPE_PERCPU_ARRAY, 4, sizeof(bf_counter), 2 * kOldStride, &old_counters);
+  std::vector<bf_counter> per(libbpf_num_possible_cpus());
+  per[0] = {5, 500};
+  __u32 old_drop = 1 * kOldStride + BF_R_FW_POLICY;
+  REQUIRE(bpf_map_update_elem(old_counters, &old_drop, per.data(), BPF_ANY) == 0);
+  ::close(old_ep);
+  ::close(old_counters);
+
+  BpfDataplaneOptions o;
+  o.pin_dir = f.pin_dir();
+  o.max_flows = 4096;
+  BpfDataplane again(o);
+  REQUIRE(again.open());
+  CHECK(pinned_value_size(f.pin_dir() + "/endpoints") == sizeof(bf_endpoint));
+  // Ids and generations carried over: pods keep their endpoint ids, and
+  // generations keep growing past the cached flows'.
+  std::vector<EndpointRecord> adopted = again.adopted_endpoints();
+  REQUIRE(adopted.size() == 3);
+  for (const auto& e : adopted) {
+    CHECK(e.endpoint.endpoint_id == before[e.ifindex].endpoint_id);
+    CHECK(e.endpoint.generation == before[e.ifindex].generation);
+  }
+  CHECK(again.unclaimed_ifindexes().size() == 3);
+  {
+    PinnedMaps maps;
+    REQUIRE(maps.open(f.pin_dir()));
+    std::vector<CounterRecord> counters;
+    REQUIRE(maps.counters(&counters));
+    bool carried = false;
+    for (const auto& c : counters)
+      if (c.action == BF_ACT_DROP && c.reason == BF_R_FW_POLICY) carried = c.packets == 5 && c.bytes == 500;
+    CHECK(carried);
+  }
+
+  // The new program takes over the interface; the cached flow is decided
+  // again at the new generation, by the new maps.
+  REQUIRE(again.apply(StateDiff{}, f.compiler().state()));
+  REQUIRE(again.bind({kWeb, f.ifindex(kWeb), "web"}, f.compiler().state()));
+  __sk_buff ctx{};
+  ctx.ifindex = f.ifindex(kWeb);
+  LIBBPF_OPTS(bpf_test_run_opts, run, .data_in = syn.bytes.data(), .data_size_in = static_cast<__u32>(syn.bytes.size()),
+              .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = 1);
+  REQUIRE(bpf_prog_test_run_opts(again.program_fd(IN), &run) == 0);
+  CHECK(run.retval == kPass);
+  bf_flow_key k = flow_key("10.0.1.11", "10.0.1.10", 6, 40000, 80, IN, f.endpoint_id(kWeb));
+  bf_flow_value v{};
+  REQUIRE(bpf_map_lookup_elem(again.map_fd("flows"), &k, &v) == 0);
+  CHECK(v.generation > before[f.ifindex(kWeb)].generation);
+  CHECK(v.packets == 2);
+}
+
 TEST_CASE("a desired state that does not fit is refused before anything is written", "[capacity]") {
   Fixture f;
   add_cluster(f);
@@ -224,6 +320,21 @@ TEST_CASE("a desired state that does not fit is refused before anything is writt
   CHECK(n == before);
   bf_policy_value pv;
   CHECK(bpf_map_lookup_elem(f.dataplane().map_fd("policy"), &pk.k, &pv) != 0);
+
+  // The cluster_policy trie is held to its size the same way.
+  DesiredState cnp = f.compiler().state();
+  for (uint32_t i = 0; cnp.cluster.size() <= BF_MAX_CNP; ++i) {
+    ClusterKey ck;
+    ck.k.prefixlen = BF_CNP_FIXED_BITS;
+    ck.k.endpoint_id = 1;
+    ck.k.peer_identity = BF_ID_FIRST_DYNAMIC + i;
+    cnp.cluster.emplace(ck, ClusterEntry{});
+  }
+  StateDiff cnp_diff;
+  for (const auto& [ck, e] : cnp.cluster) cnp_diff.cluster.upsert.emplace_back(ck, e);
+  Status full = f.dataplane().apply(cnp_diff, cnp);
+  REQUIRE_FALSE(full);
+  CHECK(full.message().find("cluster_policy") != std::string::npos);
 }
 
 TEST_CASE("unbind detaches and removes the endpoint; bind to a new interface moves it", "[bind]") {

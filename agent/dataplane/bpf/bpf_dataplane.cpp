@@ -22,6 +22,7 @@
 #include "bpfence/fail_closed.h"
 #include "bpf_observer.h"
 #include "log.h"
+#include "map_upgrade.h"
 #include "pin.h"
 #include "pinned_map.h"
 #include "policy.skel.h"
@@ -71,6 +72,7 @@ bf_endpoint make_endpoint(const EndpointState& es, uint32_t generation, bool fai
   e.egress_isolated = es.egress_isolated;
   e.fail_closed = fail_closed;
   e.has_ranges = es.has_ranges;
+  e.cnp_stages = es.cnp_stages;
   bool v4 = false, v6 = false;
   for (const IpAddress& ip : es.ips) {
     if (ip.is_v4() && !v4) {
@@ -82,6 +84,14 @@ bf_endpoint make_endpoint(const EndpointState& es, uint32_t generation, bool fai
     }
   }
   return e;
+}
+
+bf_cnp_value cnp_value(const ClusterEntry& e) {
+  bf_cnp_value v{};
+  v.rank = e.rank;
+  v.rule_id = e.rule_id;
+  v.action = e.action;
+  return v;
 }
 
 // Byte-wise order for ABI keys, so current map contents can be compared
@@ -155,6 +165,7 @@ struct BpfDataplane::Impl {
   std::map<std::string, Bound> bound;  // by pod
   std::set<int> unclaimed;
   std::vector<EndpointRecord> adopted;  // the endpoints map as open() found it
+  std::vector<ReplacedMap> replaced;    // pinned maps of another layout, until load
   FailClosedPods fail_closed;
 
   PinnedMap<__u32, bf_endpoint> endpoints;
@@ -163,6 +174,7 @@ struct BpfDataplane::Impl {
   PinnedMap<bf_policy_key, bf_policy_value> policy;
   PinnedMap<bf_range_key, bf_policy_value> ranges;
   PinnedMap<bf_src_key, __u32> src_prefixes;
+  PinnedMap<bf_cnp_key, bf_cnp_value> cluster;
   std::map<std::string, std::vector<bf_src_key>> src_written;  // by pod, as last written
   std::unique_ptr<BpfObserver> observer;  // last: gone before the programs and maps
 
@@ -224,7 +236,11 @@ const std::string& BpfDataplane::pin_dir() const { return impl_->pin_dir; }
 bool BpfDataplane::reused_pinned_maps() const { return impl_->reused; }
 
 // A pinned map from an earlier run is reused when it matches this build;
-// the flow table keeps its size (changing it needs an uninstall).
+// the flow table keeps its size (changing it needs an uninstall). One of
+// another layout (an agent upgrade that grew a value) is unpinned and set
+// aside: libbpf creates the new one at load, and open() carries over what
+// the old entries still mean. The programs of the old agent keep the old
+// maps until bind() replaces them, so enforcement never stops.
 Status BpfDataplane::Impl::prepare_pinned_map(bpf_map* map, const std::string& path) {
   struct stat st;
   if (::stat(path.c_str(), &st) == 0) {
@@ -234,19 +250,20 @@ Status BpfDataplane::Impl::prepare_pinned_map(bpf_map* map, const std::string& p
     __u32 len = sizeof(info);
     if (bpf_obj_get_info_by_fd(fd.get(), &info, &len))
       return Status::error("map " + path + ": get info: " + errno_text(errno));
-    if (info.type != bpf_map__type(map) || info.key_size != bpf_map__key_size(map) ||
-        info.value_size != bpf_map__value_size(map) || info.map_flags != bpf_map__map_flags(map))
-      return Status::error("map " + path + ": pinned map does not match this build (type/key/value/flags " +
-                           std::to_string(info.type) + "/" + std::to_string(info.key_size) + "/" +
-                           std::to_string(info.value_size) + "/" + std::to_string(info.map_flags) +
-                           "): remove it with `bpfence-agent --uninstall`");
-    if (info.max_entries != bpf_map__max_entries(map)) {
-      agentlog::warn("reusing pinned map with its own size", "map=" + path + " max_entries=" +
-                                                               std::to_string(info.max_entries) + " wanted=" +
-                                                               std::to_string(bpf_map__max_entries(map)));
-      bpf_map__set_max_entries(map, info.max_entries);
+    if (std::string diff = layout_difference(info, map); !diff.empty()) {
+      if (::unlink(path.c_str()))
+        return Status::error("map " + path + ": unpin the map of another layout: " + errno_text(errno));
+      agentlog::warn("replacing pinned map of another layout", "map=" + path + " " + diff);
+      replaced.push_back({bpf_map__name(map), std::move(fd), info});
+    } else {
+      if (info.max_entries != bpf_map__max_entries(map)) {
+        agentlog::warn("reusing pinned map with its own size", "map=" + path + " max_entries=" +
+                                                                 std::to_string(info.max_entries) + " wanted=" +
+                                                                 std::to_string(bpf_map__max_entries(map)));
+        bpf_map__set_max_entries(map, info.max_entries);
+      }
+      reused = true;
     }
-    reused = true;
   }
   if (int rc = bpf_map__set_pin_path(map, path.c_str()))
     return Status::error("map " + path + ": set pin path: " + errno_text(rc));
@@ -263,6 +280,9 @@ Status BpfDataplane::open() {
   auto fail = [&](Status s) {
     policy_bpf__destroy(d.skel);
     d.skel = nullptr;
+    // Maps set aside for replacement go back to their pins.
+    for (const ReplacedMap& r : d.replaced) (void)bpf_obj_pin(r.old.get(), (d.pin_dir + "/" + r.name).c_str());
+    d.replaced.clear();
     return s;
   };
   d.skel->rodata->trace_new_flows = d.options.trace_new_flows;
@@ -292,6 +312,15 @@ Status BpfDataplane::open() {
   d.policy = {wrap(d.skel->maps.policy), "policy"};
   d.ranges = {wrap(d.skel->maps.range_policy), "range_policy"};
   d.src_prefixes = {wrap(d.skel->maps.src_prefixes), "src_prefixes"};
+  d.cluster = {wrap(d.skel->maps.cluster_policy), "cluster_policy"};
+
+  for (const ReplacedMap& r : d.replaced) {
+    size_t carried = 0;
+    bpf_map* m = bpf_object__find_map_by_name(d.skel->obj, r.name.c_str());
+    if (Status s = carry_over(r, bpf_map__fd(m), &carried); !s) return s;
+    agentlog::info("replaced pinned map", "map=" + d.pin_dir + "/" + r.name + " carried_over=" + std::to_string(carried));
+  }
+  d.replaced.clear();
 
   // Generations only ever grow, across restarts too, so a cached flow can
   // never match a generation it was not decided at.
@@ -352,6 +381,12 @@ Status BpfDataplane::Impl::resync(const DesiredState& state) {
   if (Status s = resync_map(cidrs, cidr); !s) return s;
   if (Status s = resync_map(policy, pol); !s) return s;
   if (Status s = resync_map(ranges, rng); !s) return s;
+  Entries<bf_cnp_key, bf_cnp_value> cnp;
+  for (const auto& [k, e] : state.cluster) {
+    cnp.keys.push_back(k.k);
+    cnp.values.push_back(cnp_value(e));
+  }
+  if (Status s = resync_map(cluster, cnp); !s) return s;
   Entries<bf_src_key, __u32> src;
   src_written.clear();
   for (const auto& [pod, es] : state.endpoints) {
@@ -383,6 +418,7 @@ Status BpfDataplane::apply(const StateDiff& diff, const DesiredState& state) {
   if (cap) cap = check_capacity("policy", state.policy.size(), d.policy.max_entries());
   if (cap) cap = check_capacity("range_policy", state.ranges.size(), d.ranges.max_entries());
   if (cap) cap = check_capacity("src_prefixes", source_key_count(state), d.src_prefixes.max_entries());
+  if (cap) cap = check_capacity("cluster_policy", state.cluster.size(), d.cluster.max_entries());
   if (!cap) {
     std::map<std::string, size_t> adds;  // policy -> entries the change adds
     auto count = [&](uint32_t rule) {
@@ -390,6 +426,9 @@ Status BpfDataplane::apply(const StateDiff& diff, const DesiredState& state) {
     };
     for (const auto& [k, rule] : diff.policy.upsert) count(rule);
     for (const auto& [k, rule] : diff.ranges.upsert) count(rule);
+    for (const auto& [k, e] : diff.cluster.upsert)
+      if (auto r = state.cluster_rules.find(e.rule_id); r != state.cluster_rules.end())
+        ++adds["cnp/" + r->second.policy];
     std::string names;
     size_t shown = 0;
     for (const auto& [policy, n] : adds) {
@@ -412,7 +451,8 @@ Status BpfDataplane::apply(const StateDiff& diff, const DesiredState& state) {
     agentlog::info("bpf maps resynced", "pod_addrs=" + std::to_string(state.pod_addrs.size()) +
                                           " cidrs=" + std::to_string(state.cidrs.size()) +
                                           " policy=" + std::to_string(state.policy.size()) +
-                                          " ranges=" + std::to_string(state.ranges.size()));
+                                          " ranges=" + std::to_string(state.ranges.size()) +
+                                          " cluster_policy=" + std::to_string(state.cluster.size()));
     return Status::ok();
   }
 
@@ -448,6 +488,14 @@ Status BpfDataplane::apply(const StateDiff& diff, const DesiredState& state) {
   std::vector<bf_range_key> rng_erase;
   for (const RangeKey& k : diff.ranges.erase) rng_erase.push_back(k.k);
 
+  Entries<bf_cnp_key, bf_cnp_value> cnp;
+  for (const auto& [k, e] : diff.cluster.upsert) {
+    cnp.keys.push_back(k.k);
+    cnp.values.push_back(cnp_value(e));
+  }
+  std::vector<bf_cnp_key> cnp_erase;
+  for (const ClusterKey& k : diff.cluster.erase) cnp_erase.push_back(k.k);
+
   // From here on a failure leaves the maps between two states: the next
   // apply() rewrites everything.
   d.synced = false;
@@ -455,6 +503,7 @@ Status BpfDataplane::apply(const StateDiff& diff, const DesiredState& state) {
   if (Status s = apply_map(d.cidrs, cidr, cidr_erase, state.cidrs.size()); !s) return s;
   if (Status s = apply_map(d.policy, pol, pol_erase, state.policy.size()); !s) return s;
   if (Status s = apply_map(d.ranges, rng, rng_erase, state.ranges.size()); !s) return s;
+  if (Status s = apply_map(d.cluster, cnp, cnp_erase, state.cluster.size()); !s) return s;
   if (Status s = d.apply_source_prefixes(diff, state); !s) return s;
 
   // Last, the endpoints: a new generation makes their cached flows be
@@ -639,6 +688,7 @@ Status BpfDataplane::uninstall() {
   d.policy = {};
   d.ranges = {};
   d.src_prefixes = {};
+  d.cluster = {};
   d.src_written.clear();
   if (d.skel) {
     policy_bpf__destroy(d.skel);

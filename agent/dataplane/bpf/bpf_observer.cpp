@@ -32,7 +32,8 @@ Status count_entries(int fd, const std::string& name, MapFill* out) {
 
 Status BpfObserver::map_fill(std::vector<MapFill>* out) const {
   out->clear();
-  for (const char* name : {"endpoints", "pod_addrs", "cidrs", "policy", "range_policy", "frags", "src_prefixes"}) {
+  for (const char* name : {"endpoints", "pod_addrs", "cidrs", "policy", "range_policy", "frags", "src_prefixes",
+                           "cluster_policy"}) {
     int fd = dp_->map_fd(name);
     if (fd < 0) continue;
     MapFill f;

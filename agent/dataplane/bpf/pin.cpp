@@ -17,7 +17,8 @@ namespace bpfence {
 
 const std::vector<std::string>& pinned_map_names() {
   static const std::vector<std::string> names = {"endpoints", "pod_addrs", "cidrs",    "policy", "range_policy",
-                                                 "flows",     "frags",     "counters", "events", "src_prefixes"};
+                                                 "flows",     "frags",     "counters", "events", "src_prefixes",
+                                                 "cluster_policy"};
   return names;
 }
 
@@ -37,8 +38,9 @@ Status bpf_uninstall_pinned(const std::string& pin_dir) {
   auto note = [&](Status s) {
     if (!s && first_error) first_error = std::move(s);
   };
-  PinnedMap<__u32, bf_endpoint> endpoints;
-  if (PinnedMap<__u32, bf_endpoint>::open(pin_dir + "/endpoints", true, &endpoints)) {
+  // Keys only: an older agent's endpoint values may have another size.
+  if (UniqueFd fd = open_pinned(pin_dir + "/endpoints", true)) {
+    PinnedMap<__u32, bf_endpoint> endpoints(std::move(fd), pin_dir + "/endpoints");
     for (__u32 ifindex : endpoints.keys()) {
       note(tc_detach_bpfence(ifindex, BPF_TC_INGRESS));
       note(tc_detach_bpfence(ifindex, BPF_TC_EGRESS));
