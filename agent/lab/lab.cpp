@@ -3,6 +3,8 @@
 #include "lab.h"
 
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -42,9 +44,18 @@ void install_interrupt_handlers() {
 
 std::vector<std::string> default_policy_dirs(const std::string& scenario_path) {
   // test/conformance/X.yaml names recipes/Y.yaml (test/conformance/recipes)
-  // and the stories' manifests under the repository's manifests/.
+  // and the stories' manifests under the repository's manifests/; a
+  // scenario of test/conformance/cluster/ names its policies/ (found next to
+  // it by load_scenario) and the repository's example manifests.
   auto dir = fs::absolute(scenario_path).parent_path();
-  return {dir.string(), (dir.parent_path().parent_path() / "manifests").string()};
+  std::vector<std::string> out = {dir.string()};
+  for (auto up = dir; up != up.parent_path(); up = up.parent_path())
+    if (fs::exists(up / "manifests" / "examples")) {
+      if (fs::exists(up / "test" / "conformance")) out.push_back((up / "test" / "conformance").string());
+      out.push_back((up / "manifests").string());
+      break;
+    }
+  return out;
 }
 
 std::string find_scenario_dir() {
@@ -133,8 +144,12 @@ Status Lab::up(const std::string& scenario_path, const LabOptions& o, std::uniqu
   lab->ready_timeout_ms_ = o.ready_timeout_ms;
   lab->probe_options_ = o.probe;
   lab->verbose_ = o.verbose;
+  lab->sctp_ = kernel_has_sctp();
   auto dirs = o.policy_dirs.empty() ? default_policy_dirs(scenario_path) : o.policy_dirs;
   if (auto s = load_scenario(scenario_path, dirs, lab->scenario_); !s) return s;
+  if (auto v6 = lab->scenario_.first_ipv6_host(); !v6.empty())
+    return Status::error("scenario " + lab->scenario_.name + ": host " + v6 +
+                         " has an IPv6 address: the lab's namespaces are IPv4 only");
 
   auto& st = lab->state_;
   st.name = o.name;
@@ -202,17 +217,29 @@ Status Lab::bring_up(const LabOptions& o) {
   return s;
 }
 
+bool kernel_has_sctp() {
+  // Opening one loads the module where it exists; where it does not (a
+  // kernel built without SCTP), no SCTP packet can be sent at all.
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_SCTP);
+  if (fd < 0) return false;
+  close(fd);
+  return true;
+}
+
+bool Lab::runs(const ProbePort& port) const { return port.proto != IPPROTO_SCTP || sctp_; }
+
 Status Lab::start_listeners(const LabOptions& o) {
   std::string cli = o.cli_path.empty() ? self_exe() : o.cli_path;
   for (size_t i = 0; i < scenario_.hosts.size(); ++i) {
     const auto& h = scenario_.hosts[i];
-    if (h.ports.empty()) continue;
+    if (std::none_of(h.ports.begin(), h.ports.end(), [&](const ProbePort& p) { return runs(p); })) continue;
     const auto& lh = state_.topology.hosts[i];
     int ready[2];
     if (pipe2(ready, O_CLOEXEC) != 0) return Status::error("listener " + h.name + ": pipe failed");
     SpawnOptions so;
     so.argv = {cli, "lab", "listen", "--ready-fd", "3"};
     for (const auto& p : h.ports) {
+      if (!runs(p)) continue;
       so.argv.push_back("--port");
       so.argv.push_back(p.str());
     }
@@ -260,28 +287,13 @@ Status Lab::start_agents(const LabOptions& o) {
 }
 
 Status Lab::write_cluster(int steps) {
-  std::vector<Namespace> namespaces = scenario_.namespaces;
-  std::vector<NetworkPolicy> policies;
-  for (int i = 0; i < steps; ++i) {
-    const auto& step = scenario_.steps[i];
-    for (const auto& ns : step.relabel) {
-      auto it = std::find_if(namespaces.begin(), namespaces.end(), [&](const Namespace& n) { return n.name == ns.name; });
-      if (it != namespaces.end()) *it = ns;
-      else namespaces.push_back(ns);
-    }
-    for (const auto& p : step.apply) {
-      auto it = std::find_if(policies.begin(), policies.end(), [&](const NetworkPolicy& q) { return q.key() == p.key(); });
-      if (it != policies.end()) *it = p;
-      else policies.push_back(p);
-    }
-    for (const auto& key : step.remove)
-      std::erase_if(policies, [&](const NetworkPolicy& q) { return q.key() == key; });
-  }
+  ScenarioObjects objects = scenario_.objects_after(steps);
   std::vector<std::string> node_of;
   for (const auto& h : state_.topology.hosts)
     if (!h.external) node_of.push_back(state_.topology.nodes[h.node].name);
   auto pods = scenario_.pods([&](size_t i) { return node_of.at(i); });
-  return write_file_atomic(state_.manifests_dir + "/cluster.json", cluster_manifest(namespaces, pods, policies));
+  return write_file_atomic(state_.manifests_dir + "/cluster.json",
+                           cluster_manifest(objects.namespaces, pods, objects.policies, objects.cluster_policies));
 }
 
 Status Lab::wait_agents(const std::vector<int64_t>* newer_than, int timeout_ms) {
@@ -378,6 +390,7 @@ MatrixResult Lab::probe() {
   MatrixResult m;
   auto started = Clock::now();
   m.probes = scenario_.probes();
+  m.not_run = std::erase_if(m.probes, [&](const Probe& p) { return !runs(p.port); });
   // Open every source's handle first: handles_ must not grow while specs
   // point into it.
   for (const auto& p : m.probes) netns_of(p.from);
@@ -434,6 +447,7 @@ Status Lab::open(const LabOptions& o, std::unique_ptr<Lab>& out) {
   lab->ready_timeout_ms_ = o.ready_timeout_ms;
   lab->probe_options_ = o.probe;
   lab->verbose_ = o.verbose;
+  lab->sctp_ = kernel_has_sctp();
   if (auto s = load_state(o.state_root + "/" + o.name, lab->state_); !s)
     return Status::error("lab " + o.name + ": not found (" + s.message() + "); start one with `bpfence lab up FILE`");
   if (auto s = load_scenario(lab->state_.scenario_path, lab->state_.policy_dirs, lab->scenario_); !s) return s;

@@ -55,6 +55,9 @@ void install_interrupt_handlers();
 // the scenario's own folder (recipes/) and the repository's manifests/.
 std::vector<std::string> default_policy_dirs(const std::string& scenario_path);
 
+// Whether this kernel can open SCTP sockets (the lab's SCTP probes need it).
+bool kernel_has_sctp();
+
 // test/conformance of this source tree: next to the working directory, or
 // where it was built from.
 std::string find_scenario_dir();
@@ -90,6 +93,9 @@ class Lab {
   // once more with a longer timeout (a loaded machine is not a policy); an
   // unexpected allow is never retried away.
   MatrixResult probe();
+  // Whether this lab can probe that port: SCTP needs a kernel with SCTP;
+  // without it the SCTP probes are left out and counted (MatrixResult::not_run).
+  bool runs(const ProbePort& port) const;
   // The expectation in force: the last applied step's, or "all allowed".
   bool expected(const Probe& p) const;
   // A namespace handle for a host of the scenario (pods, externals) or node.
@@ -118,6 +124,7 @@ class Lab {
   int ready_timeout_ms_ = 30000;
   ProbeOptions probe_options_;
   bool verbose_ = false;
+  bool sctp_ = true;
   // Nothing to remove until up() has recorded its state file.
   bool detached_ = true;
   bool down_ = false;

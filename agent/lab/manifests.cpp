@@ -1,9 +1,12 @@
-// Writing the lab's Namespaces, Pods and NetworkPolicies as Kubernetes JSON.
+// Writing the lab's Namespaces, Pods, NetworkPolicies and ClusterNetworkPolicies
+// as Kubernetes JSON.
 #include "manifests.h"
 
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -60,6 +63,39 @@ json rules(const std::vector<PolicyRule>& list, const char* peers_key) {
   return out;
 }
 
+json cnp_pods(const CnpPods& p) {
+  return {{"namespaceSelector", selector(p.namespace_selector)}, {"podSelector", selector(p.pod_selector)}};
+}
+
+json cnp_rules(const std::vector<CnpRule>& list, const char* peers_key) {
+  json out = json::array();
+  for (const auto& rule : list) {
+    json r = {{"action", cnp_action_name(rule.action)}, {peers_key, json::array()}};
+    if (!rule.name.empty()) r["name"] = rule.name;
+    for (const auto& peer : rule.peers) {
+      json p = json::object();
+      if (peer.namespaces) p["namespaces"] = selector(*peer.namespaces);
+      else if (peer.pods) p["pods"] = cnp_pods(*peer.pods);
+      else
+        for (const auto& n : peer.networks) p["networks"].push_back(n.str());
+      r[peers_key].push_back(p);
+    }
+    for (const auto& proto : rule.protocols) {
+      if (!proto.named_port.empty()) {
+        r["protocols"].push_back({{"destinationNamedPort", proto.named_port}});
+        continue;
+      }
+      json port = proto.port == proto.end_port ? json{{"number", proto.port}}
+                                               : json{{"range", {{"start", proto.port}, {"end", proto.end_port}}}};
+      std::string name = protocol_name(proto.protocol);
+      std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+      r["protocols"].push_back({{name, {{"destinationPort", port}}}});
+    }
+    out.push_back(r);
+  }
+  return out;
+}
+
 }  // namespace
 
 json to_k8s(const Namespace& ns) {
@@ -100,12 +136,26 @@ json to_k8s(const NetworkPolicy& np) {
           {"spec", spec}};
 }
 
+json to_k8s(const ClusterNetworkPolicy& cnp) {
+  json subject = cnp.subject.namespaces ? json{{"namespaces", selector(*cnp.subject.namespaces)}}
+                                        : json{{"pods", cnp_pods(*cnp.subject.pods)}};
+  json spec = {{"tier", cnp_tier_name(cnp.tier)}, {"priority", cnp.priority}, {"subject", subject}};
+  if (!cnp.ingress.empty()) spec["ingress"] = cnp_rules(cnp.ingress, "from");
+  if (!cnp.egress.empty()) spec["egress"] = cnp_rules(cnp.egress, "to");
+  return {{"apiVersion", "policy.networking.k8s.io/v1alpha2"},
+          {"kind", "ClusterNetworkPolicy"},
+          {"metadata", metadata("", cnp.name, {})},
+          {"spec", spec}};
+}
+
 std::string cluster_manifest(const std::vector<Namespace>& namespaces, const std::vector<Pod>& pods,
-                             const std::vector<NetworkPolicy>& policies) {
+                             const std::vector<NetworkPolicy>& policies,
+                             const std::vector<ClusterNetworkPolicy>& cluster_policies) {
   json items = json::array();
   for (const auto& ns : namespaces) items.push_back(to_k8s(ns));
   for (const auto& p : pods) items.push_back(to_k8s(p));
   for (const auto& np : policies) items.push_back(to_k8s(np));
+  for (const auto& cnp : cluster_policies) items.push_back(to_k8s(cnp));
   return json{{"apiVersion", "v1"}, {"kind", "List"}, {"items", items}}.dump(2) + "\n";
 }
 

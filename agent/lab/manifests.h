@@ -17,10 +17,12 @@ namespace bpfence::lab {
 nlohmann::json to_k8s(const Namespace& ns);
 nlohmann::json to_k8s(const Pod& pod);
 nlohmann::json to_k8s(const NetworkPolicy& policy);
+nlohmann::json to_k8s(const ClusterNetworkPolicy& policy);
 
 // A `kind: List` holding every object, in this order.
 std::string cluster_manifest(const std::vector<Namespace>& namespaces, const std::vector<Pod>& pods,
-                             const std::vector<NetworkPolicy>& policies);
+                             const std::vector<NetworkPolicy>& policies,
+                             const std::vector<ClusterNetworkPolicy>& cluster_policies = {});
 
 // Writes `text` to a hidden temporary name in the same folder, then renames
 // it over `path`: readers see the old file or the new one, never half.

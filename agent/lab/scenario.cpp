@@ -3,6 +3,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -89,6 +90,43 @@ std::string Scenario::ip_of(const std::string& host) const {
 
 namespace {
 
+template <class T>
+void upsert_by_key(std::vector<T>& list, const T& item) {
+  auto it = std::find_if(list.begin(), list.end(), [&](const T& x) { return x.key() == item.key(); });
+  if (it != list.end()) *it = item;
+  else list.push_back(item);
+}
+
+}  // namespace
+
+std::string Scenario::first_ipv6_host() const {
+  for (const auto& h : hosts)
+    if (auto ip = IpAddress::parse(h.ip); ip && !ip->is_v4()) return h.name;
+  return "";
+}
+
+ScenarioObjects Scenario::objects_after(int steps) const {
+  ScenarioObjects out;
+  out.namespaces = namespaces;
+  for (int i = 0; i < steps && i < static_cast<int>(this->steps.size()); ++i) {
+    const auto& step = this->steps[i];
+    for (const auto& ns : step.relabel) {
+      auto it = std::find_if(out.namespaces.begin(), out.namespaces.end(),
+                             [&](const Namespace& n) { return n.name == ns.name; });
+      if (it != out.namespaces.end()) *it = ns;
+      else out.namespaces.push_back(ns);
+    }
+    for (const auto& p : step.apply) upsert_by_key(out.policies, p);
+    for (const auto& p : step.apply_cluster) upsert_by_key(out.cluster_policies, p);
+    for (const auto& key : step.remove) std::erase_if(out.policies, [&](const NetworkPolicy& q) { return q.key() == key; });
+    for (const auto& name : step.remove_cluster)
+      std::erase_if(out.cluster_policies, [&](const ClusterNetworkPolicy& q) { return q.name == name; });
+  }
+  return out;
+}
+
+namespace {
+
 Labels read_labels(const YAML::Node& node) {
   Labels out;
   if (node && node.IsMap())
@@ -96,8 +134,9 @@ Labels read_labels(const YAML::Node& node) {
   return out;
 }
 
-Status read_policies(const std::string& ref, const std::vector<std::string>& dirs, std::vector<NetworkPolicy>& out) {
-  // "file.yaml" loads every document; "file.yaml#2" only the second.
+Status read_policies(const std::string& ref, const std::vector<std::string>& dirs, ScenarioStep& step) {
+  // "file.yaml" loads every policy; "file.yaml#2" only the second (of
+  // either kind), so one file can hold the versions a scenario steps through.
   std::string file = ref;
   int only = 0;
   if (auto hash = ref.find('#'); hash != std::string::npos) {
@@ -113,8 +152,15 @@ Status read_policies(const std::string& ref, const std::vector<std::string>& dir
     auto parsed = parse_manifests(text.str(), path.string());
     if (!parsed.errors.empty()) return Status::error(parsed.errors.front().str());
     int n = 0;
-    for (auto& o : parsed.objects)
-      if (auto* p = std::get_if<NetworkPolicy>(&o); p && (only == 0 || ++n == only)) out.push_back(*p);
+    for (auto& o : parsed.objects) {
+      auto* np = std::get_if<NetworkPolicy>(&o);
+      auto* cnp = std::get_if<ClusterNetworkPolicy>(&o);
+      if (!np && !cnp) continue;
+      if (only != 0 && ++n != only) continue;
+      if (np) step.apply.push_back(*np);
+      else step.apply_cluster.push_back(*cnp);
+    }
+    if (only != 0 && n < only) return Status::error(file + " has no policy #" + std::to_string(only));
     return Status::ok();
   }
   return Status::error("policy file " + file + " not found");
@@ -128,6 +174,11 @@ Status load_scenario(const std::string& path, const std::vector<std::string>& po
     out = {};
     out.name = std::filesystem::path(path).stem().string();
     out.description = root["description"].as<std::string>("");
+    out.ipv4_only = root["ipv4_only"].as<std::string>("");
+    // Policy files next to the scenario first (test/conformance/cluster/
+    // keeps its own), then the given folders.
+    std::vector<std::string> dirs = {std::filesystem::absolute(path).parent_path().string()};
+    dirs.insert(dirs.end(), policy_dirs.begin(), policy_dirs.end());
     for (const auto& kv : root["namespaces"]) {
       std::string name = kv.first.as<std::string>();
       Labels labels = read_labels(kv.second);
@@ -167,9 +218,10 @@ Status load_scenario(const std::string& path, const std::vector<std::string>& po
       ScenarioStep step;
       step.name = s["name"].as<std::string>("");
       for (const auto& ref : s["apply"])
-        if (auto st = read_policies(ref.as<std::string>(), policy_dirs, step.apply); !st)
+        if (auto st = read_policies(ref.as<std::string>(), dirs, step); !st)
           return Status::error(path + ": step " + step.name + ": " + st.message());
       for (const auto& r : s["remove"]) step.remove.push_back(r.as<std::string>());
+      for (const auto& r : s["remove_cluster"]) step.remove_cluster.push_back(r.as<std::string>());
       for (const auto& kv : s["relabel"]) {
         std::string name = kv.first.as<std::string>();
         Labels labels = read_labels(kv.second);

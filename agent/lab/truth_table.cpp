@@ -108,6 +108,7 @@ std::string format_matrix(const Scenario& sc, const MatrixResult& m) {
                 bad.size());
   out << "(. reached  X denied  E probe error  ! differs from the expected table)  " << summary;
   if (m.retried) out << ", " << m.retried << " retried with a longer timeout";
+  if (m.not_run) out << ", " << m.not_run << " SCTP probes NOT RUN (this kernel has no SCTP)";
   out << "\n";
   for (size_t i : bad) {
     const auto& p = m.probes[i];

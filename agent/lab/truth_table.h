@@ -16,6 +16,7 @@ struct MatrixResult {
   std::vector<ProbeResult> results;
   std::vector<bool> expected;  // per probe: allowed?
   int retried = 0;             // probes that needed a second, longer try
+  size_t not_run = 0;          // SCTP probes left out: the kernel has no SCTP
   double elapsed_ms = 0;
 
   std::vector<size_t> mismatches() const;

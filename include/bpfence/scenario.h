@@ -51,7 +51,9 @@ struct ExpectRule {
 struct ScenarioStep {
   std::string name;
   std::vector<NetworkPolicy> apply;  // upserted, in order
+  std::vector<ClusterNetworkPolicy> apply_cluster;  // upserted, in order (same files as `apply`)
   std::vector<std::string> remove;   // policies deleted (ns/name)
+  std::vector<std::string> remove_cluster;  // ClusterNetworkPolicies deleted (name)
   std::vector<Namespace> relabel;    // namespaces upserted
   std::vector<ExpectRule> expect;
 };
@@ -61,9 +63,22 @@ struct Probe {
   ProbePort port;
 };
 
+// The objects in force after some steps: the scenario's namespaces as
+// relabelled, and the policies applied and not removed, in first-applied
+// order (a re-applied policy keeps its place).
+struct ScenarioObjects {
+  std::vector<Namespace> namespaces;
+  std::vector<NetworkPolicy> policies;
+  std::vector<ClusterNetworkPolicy> cluster_policies;
+};
+
 struct Scenario {
   std::string name;  // file stem
   std::string description;
+  // Why the scenario has no IPv6 twin (`ipv4_only:`), or "": the unit tests
+  // run it again with every address moved to IPv6 (fd00::a.b.c.d), which
+  // holds when its policies name no IPv4 prefix.
+  std::string ipv4_only;
   std::vector<Namespace> namespaces;
   std::vector<ScenarioHost> hosts;  // pods first, then external hosts
   std::vector<ScenarioStep> steps;
@@ -75,11 +90,17 @@ struct Scenario {
   // Pods as Kubernetes objects (IPs assigned), placed by `node_of`.
   std::vector<Pod> pods(const std::function<std::string(size_t index)>& node_of) const;
   std::string ip_of(const std::string& host) const;
+  // Steps 1..steps applied (0: no policy).
+  ScenarioObjects objects_after(int steps) const;
+  // The first host with an IPv6 address, or "" (the lab is IPv4 only).
+  std::string first_ipv6_host() const;
 };
 
-// Loads a scenario file. Policy files it names are looked up in
-// `policy_dirs` in order (the scenario's folder, whose recipes/ holds the
-// conformance recipes, then manifests/).
+// Loads a scenario file. Policy files it names are looked up in the
+// scenario's own folder, then in `policy_dirs` in order (test/conformance,
+// whose recipes/ holds the conformance recipes, then manifests/). A file
+// may hold NetworkPolicies and ClusterNetworkPolicies; "file.yaml#2" takes
+// only its second policy of either kind.
 Status load_scenario(const std::string& path, const std::vector<std::string>& policy_dirs, Scenario& out);
 
 }  // namespace bpfence

@@ -18,8 +18,9 @@ using namespace bpfence;
 TEST_CASE("each step's lab manifest compiles to the scenario's expected verdicts", "[conformance][manifests]") {
   const std::vector<std::string> dirs = {BPFENCE_SOURCE_DIR "/test/conformance", BPFENCE_SOURCE_DIR "/manifests"};
   std::vector<std::string> files;
-  for (const auto& e : std::filesystem::directory_iterator(BPFENCE_SOURCE_DIR "/test/conformance"))
-    if (e.path().extension() == ".yaml") files.push_back(e.path().string());
+  for (const char* dir : {BPFENCE_SOURCE_DIR "/test/conformance", BPFENCE_SOURCE_DIR "/test/conformance/cluster"})
+    for (const auto& e : std::filesystem::directory_iterator(dir))
+      if (e.path().extension() == ".yaml") files.push_back(e.path().string());
   std::sort(files.begin(), files.end());
   REQUIRE(!files.empty());
   for (const auto& file : files) {
@@ -29,24 +30,15 @@ TEST_CASE("each step's lab manifest compiles to the scenario's expected verdicts
     REQUIRE(loaded.is_ok());
     // Spread over two nodes, as the lab does; the compiler answers for all.
     auto pods = sc.pods([](size_t i) { return i % 2 ? "node-2" : "node-1"; });
-    std::vector<Namespace> namespaces = sc.namespaces;
-    std::vector<NetworkPolicy> policies;
-    for (const auto& step : sc.steps) {
-      for (const auto& ns : step.relabel) {
-        std::erase_if(namespaces, [&](const Namespace& n) { return n.name == ns.name; });
-        namespaces.push_back(ns);
-      }
-      for (const auto& p : step.apply) {
-        std::erase_if(policies, [&](const NetworkPolicy& q) { return q.key() == p.key(); });
-        policies.push_back(p);
-      }
-      for (const auto& key : step.remove) std::erase_if(policies, [&](const NetworkPolicy& q) { return q.key() == key; });
-
-      auto text = lab::cluster_manifest(namespaces, pods, policies);
+    for (size_t n = 1; n <= sc.steps.size(); ++n) {
+      const auto& step = sc.steps[n - 1];
+      ScenarioObjects objects = sc.objects_after(static_cast<int>(n));
+      auto text = lab::cluster_manifest(objects.namespaces, pods, objects.policies, objects.cluster_policies);
       auto parsed = parse_manifests(text, sc.name + ".json");
       INFO(sc.name << " [" << step.name << "]");
       for (const auto& e : parsed.errors) FAIL_CHECK(e.str());
-      CHECK(parsed.objects.size() == namespaces.size() + pods.size() + policies.size());
+      CHECK(parsed.objects.size() ==
+            objects.namespaces.size() + pods.size() + objects.policies.size() + objects.cluster_policies.size());
 
       Compiler c({"", {}});
       for (auto& o : parsed.objects) std::visit([&](auto& obj) { c.upsert(obj); }, o);

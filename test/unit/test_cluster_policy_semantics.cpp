@@ -495,3 +495,162 @@ TEST_CASE("a pod talking to itself is not subject to ClusterNetworkPolicy", "[se
   auto c = scenario_cluster().policy(kClusterDefaultDeny).compile();
   CHECK(allowed(c, "dev/client", "dev/client", "80/TCP"));
 }
+
+TEST_CASE("priority only orders policies of one tier: an Admin rule at 1000 precedes a Baseline rule at 0",
+          "[semantics][cnp]") {
+  auto c = scenario_cluster().policy(cnp_header("late-admin", "Admin", 1000) + R"(  subject: {namespaces: {matchLabels: {env: prod}}}
+  ingress:
+  - {action: Deny, from: [{namespaces: {matchLabels: {env: dev}}}]}
+---
+)" + cnp_header("early-baseline", "Baseline", 0) + R"(  subject: {namespaces: {matchLabels: {env: prod}}}
+  ingress:
+  - {action: Accept, from: [{namespaces: {matchLabels: {env: dev}}}]}
+)").compile();
+  Verdict v = probe(c, "dev/client", "prod/web", "8080/TCP");
+  CHECK_FALSE(v.allowed);
+  CHECK(v.ingress.tier == VerdictTier::Admin);
+  CHECK(v.ingress.cnp_rule->policy == "late-admin");
+}
+
+TEST_CASE("a Baseline Accept decides an unisolated pod, and never overrides an isolating NetworkPolicy",
+          "[semantics][cnp]") {
+  const std::string baseline = cnp_header("baseline-monitoring", "Baseline", 5) + R"(  subject: {namespaces: {matchLabels: {env: prod}}}
+  ingress:
+  - {name: accept-monitoring, action: Accept, from: [{namespaces: {matchLabels: {kubernetes.io/metadata.name: monitoring}}}]}
+  - {name: deny-pods, action: Deny, from: [{namespaces: {}}]}
+)";
+  auto open = scenario_cluster().policy(baseline).compile();
+  Verdict v = probe(open, "monitoring/prom", "prod/web", "8080/TCP");
+  CHECK(v.allowed);
+  CHECK(v.ingress.tier == VerdictTier::Baseline);
+  CHECK(v.ingress.cnp_rule->str() == "cnp/baseline-monitoring ingress[0] Accept (accept-monitoring)");
+  CHECK_FALSE(allowed(open, "dev/client", "prod/web", "8080/TCP"));  // the later Deny
+
+  auto isolated = scenario_cluster().policy(baseline).policy(kDefaultDenyProd).compile();
+  Verdict w = probe(isolated, "monitoring/prom", "prod/web", "8080/TCP");
+  CHECK_FALSE(w.allowed);
+  CHECK(w.ingress.tier == VerdictTier::NetworkPolicy);
+  CHECK_FALSE(w.ingress.cnp_rule);
+}
+
+TEST_CASE("isolation is per direction: an ingress NetworkPolicy leaves egress to the Baseline, an egress one takes it",
+          "[semantics][cnp]") {
+  const std::string baseline = cnp_header("prod-egress-default-deny", "Baseline", 1) + R"(  subject: {namespaces: {matchLabels: {env: prod}}}
+  egress:
+  - {action: Deny, to: [{namespaces: {}}]}
+)";
+  auto ingress_np = scenario_cluster().policy(baseline).policy(kDefaultDenyProd).compile();
+  Verdict out = probe(ingress_np, "prod/web", "dev/client", "80/TCP");
+  CHECK_FALSE(out.allowed);
+  CHECK(out.egress.tier == VerdictTier::Baseline);
+
+  auto egress_np = scenario_cluster().policy(baseline).policy(R"(
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web-egress-anywhere, namespace: prod}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  policyTypes: [Egress]
+  egress:
+  - {}
+)").compile();
+  Verdict np = probe(egress_np, "prod/web", "dev/client", "80/TCP");
+  CHECK(np.allowed);
+  CHECK(np.egress.tier == VerdictTier::NetworkPolicy);
+  CHECK_FALSE(allowed(egress_np, "prod/db", "dev/client", "80/TCP"));  // db is not selected: Baseline
+}
+
+TEST_CASE("namespaces: {} and pods with podSelector: {} mean every pod, not every address; a selector only its own",
+          "[semantics][cnp]") {
+  for (const char* peer : {"{namespaces: {}}", "{pods: {podSelector: {}}}"}) {
+    INFO(peer);
+    auto c = scenario_cluster().policy(cnp_header("dev-to-pods", "Admin", 1) +
+                                       "  subject: {namespaces: {matchLabels: {env: dev}}}\n  egress:\n"
+                                       "  - {action: Deny, to: [" + peer + "]}\n").compile();
+    CHECK_FALSE(allowed(c, "dev/client", "prod/web", "8080/TCP"));
+    CHECK_FALSE(allowed(c, "dev/client", "kube-system/coredns", "53/UDP"));
+    CHECK_FALSE(allowed(c, "dev/client", "dev/db", "5432/TCP"));  // its own namespace too
+    CHECK(allowed(c, "dev/client", "203.0.113.10", "443/TCP"));   // not a pod
+    CHECK(allowed(c, "dev/client", kNodeIp, "10250/TCP"));
+  }
+  auto selected = scenario_cluster().policy(cnp_header("dev-to-prod", "Admin", 1) + R"(  subject: {namespaces: {matchLabels: {env: dev}}}
+  egress:
+  - {action: Deny, to: [{namespaces: {matchLabels: {env: prod}}}]}
+)").compile();
+  CHECK_FALSE(allowed(selected, "dev/client", "prod/web", "8080/TCP"));
+  CHECK(allowed(selected, "dev/client", "dev/db", "5432/TCP"));
+  CHECK(allowed(selected, "dev/client", "kube-system/coredns", "53/UDP"));
+}
+
+TEST_CASE("a hostNetwork pod is matched by no pods or namespaces peer, in either direction", "[semantics][cnp]") {
+  Cluster base = scenario_cluster();
+  base.pod("dev/agent", "172.18.0.3", {{"app", "client"}});
+  base.pods.back().host_network = true;
+  auto c = base.policy(cnp_header("guard-prod", "Admin", 1) + R"(  subject: {namespaces: {matchLabels: {env: prod}}}
+  ingress:
+  - {action: Deny, from: [{namespaces: {matchLabels: {env: dev}}}]}
+  egress:
+  - {action: Deny, to: [{pods: {podSelector: {matchLabels: {app: client}}}}]}
+)").compile();
+  CHECK_FALSE(allowed(c, "dev/client", "prod/web", "8080/TCP"));
+  CHECK(allowed(c, "172.18.0.3", "prod/web", "8080/TCP"));
+  CHECK_FALSE(allowed(c, "prod/web", "dev/client", "80/TCP"));
+  CHECK(allowed(c, "prod/web", "172.18.0.3", "80/TCP"));
+}
+
+TEST_CASE("peers and protocols of a rule combine as a cross product; a range includes both ends", "[semantics][cnp]") {
+  auto c = scenario_cluster().policy(cnp_header("cross", "Admin", 1) + R"(  subject: {namespaces: {matchLabels: {env: prod}}}
+  ingress:
+  - action: Deny
+    from:
+    - namespaces: {matchLabels: {env: dev}}
+    - pods: {namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: monitoring}}, podSelector: {}}
+    protocols:
+    - tcp: {destinationPort: {range: {start: 8000, end: 8080}}}
+    - udp: {destinationPort: {number: 53}}
+)").compile();
+  for (const char* from : {"dev/client", "monitoring/prom"}) {
+    INFO(from);
+    for (const char* port : {"8000/TCP", "8080/TCP", "8042/TCP", "53/UDP"}) CHECK_FALSE(allowed(c, from, "prod/web", port));
+    for (const char* port : {"7999/TCP", "8081/TCP", "53/TCP", "8000/UDP", "ICMP"}) CHECK(allowed(c, from, "prod/web", port));
+  }
+  CHECK(allowed(c, "kube-system/coredns", "prod/web", "8080/TCP"));  // neither peer
+}
+
+TEST_CASE("an ingress named port resolves on the subject itself", "[semantics][cnp]") {
+  auto c = scenario_cluster().policy(cnp_header("metrics-in", "Admin", 1) + kProdSubject + R"(  - {action: Accept, from: [{namespaces: {}}], protocols: [{destinationNamedPort: metrics}]}
+  - {action: Deny, from: [{namespaces: {}}]}
+)").compile();
+  Verdict web = probe(c, "monitoring/prom", "prod/web", "9090/TCP");
+  CHECK(web.allowed);
+  CHECK(web.ingress.tier == VerdictTier::Admin);
+  CHECK(web.ingress.cnp_rule->action == CnpAction::Accept);
+  CHECK(allowed(c, "dev/client", "prod/db", "9187/TCP"));
+  CHECK_FALSE(allowed(c, "dev/client", "prod/db", "9090/TCP"));   // web's number, not db's
+  CHECK_FALSE(allowed(c, "dev/client", "prod/web", "9187/TCP"));
+  CHECK_FALSE(allowed(c, "dev/client", "prod/client", "9090/TCP"));  // no port of that name
+}
+
+// The team's datapath contract puts the own-node exemption after the Admin
+// tier and before the Baseline tier (verdict.cpp, bpf, iptables alike): an
+// Admin egress rule decides pod -> own node traffic, a Baseline one never
+// does. The specification (section 2.7) and DECISIONS.md would let the
+// Baseline decide it too for a pod no NetworkPolicy isolates; this case
+// pins what the code does, so that changing it is a decision.
+TEST_CASE("pod -> own node: an Admin egress rule decides it, the Baseline tier never sees it (contract order)",
+          "[semantics][cnp]") {
+  const std::string deny_all = R"(  subject: {namespaces: {matchLabels: {env: dev}}}
+  egress:
+  - {action: Deny, to: [{networks: [0.0.0.0/0]}]}
+)";
+  auto admin = scenario_cluster().policy(cnp_header("dev-no-addresses", "Admin", 1) + deny_all).compile();
+  Verdict a = probe(admin, "dev/client", kNodeIp, "10250/TCP");
+  CHECK_FALSE(a.allowed);
+  CHECK(a.egress.tier == VerdictTier::Admin);
+
+  auto baseline = scenario_cluster().policy(cnp_header("dev-no-addresses", "Baseline", 1) + deny_all).compile();
+  Verdict b = probe(baseline, "dev/client", kNodeIp, "10250/TCP");
+  CHECK(b.allowed);
+  CHECK(b.egress.reason == BF_R_HOST);
+  CHECK_FALSE(allowed(baseline, "dev/client", "198.51.100.7", "443/TCP"));  // the rule itself is in force
+}
