@@ -177,6 +177,7 @@ void Reconciler::erase(const ObjectKey& k) {
   if (k.kind == "Namespace") compiler_.erase_namespace(k.key);
   else if (k.kind == "Pod") compiler_.erase_pod(k.key);
   else if (k.kind == "NetworkPolicy") compiler_.erase_policy(k.key);
+  else if (k.kind == "ClusterNetworkPolicy") compiler_.erase_cluster_policy(k.key);
 }
 
 bool Reconciler::accept(const SourceUpdate& u) {
@@ -202,6 +203,7 @@ bool Reconciler::accept(const SourceUpdate& u) {
     if (*u.resync_kind == "Namespace") collect(compiler_.namespaces());
     else if (*u.resync_kind == "Pod") collect(compiler_.pods());
     else if (*u.resync_kind == "NetworkPolicy") collect(compiler_.policies());
+    else if (*u.resync_kind == "ClusterNetworkPolicy") collect(compiler_.cluster_policies());
     for (const ObjectKey& k : gone) erase(k);
     changed = true;
   }
@@ -380,13 +382,16 @@ void Reconciler::publish() {
     s.endpoint_pods[es.endpoint_id] = pod;
     s.endpoints.push_back(std::move(v));
   }
+  s.source_notes = source_.notes();
   s.errors = source_.current_errors();
   for (ParseError& e : unenforced_.current()) s.errors.push_back(std::move(e));
   s.warnings = lint_.warnings();
   s.rules = st.rules;
+  s.cluster_rules = st.cluster_rules;
   s.namespaces = compiler_.namespaces().size();
   s.pods = compiler_.pods().size();
   s.policies = compiler_.policies().size();
+  s.cluster_policies = compiler_.cluster_policies().size();
   s.pod_addrs = st.pod_addrs.size();
   s.cidrs = st.cidrs.size();
   s.policy_entries = st.policy.size();
