@@ -38,6 +38,18 @@ std::optional<uint32_t> id_of(const nlohmann::json& j) {
   return std::nullopt;
 }
 
+// One object of /v1/policies, rebuilt as a Kubernetes object, through the
+// one parser.
+template <class T>
+Status decode_one(const nlohmann::json& object, const char* what, T* out) {
+  ParseResult parsed = decode_object(object, "agent /v1/policies");
+  if (!parsed.errors.empty()) return Status::error(parsed.errors.front().str());
+  if (parsed.objects.size() != 1 || !std::holds_alternative<T>(parsed.objects.front()))
+    return Status::error(std::string("not ") + what);
+  *out = std::get<T>(parsed.objects.front());
+  return Status::ok();
+}
+
 }  // namespace
 
 IpAddress address_of(const __u8 (&bytes)[16]) {
@@ -191,12 +203,7 @@ Status policy_from_agent_json(const nlohmann::json& j, NetworkPolicy* out) {
                            {"kind", "NetworkPolicy"},
                            {"metadata", {{"namespace", j["namespace"]}, {"name", j["name"]}}},
                            {"spec", spec}};
-  ParseResult parsed = decode_object(object, "agent /v1/policies");
-  if (!parsed.errors.empty()) return Status::error(parsed.errors.front().str());
-  if (parsed.objects.size() != 1 || !std::holds_alternative<NetworkPolicy>(parsed.objects.front()))
-    return Status::error("not a NetworkPolicy");
-  *out = std::get<NetworkPolicy>(parsed.objects.front());
-  return Status::ok();
+  return decode_one(object, "a NetworkPolicy", out);
 }
 
 Status cluster_policy_from_agent_json(const nlohmann::json& j, ClusterNetworkPolicy* out) {
@@ -208,12 +215,7 @@ Status cluster_policy_from_agent_json(const nlohmann::json& j, ClusterNetworkPol
                            {"kind", "ClusterNetworkPolicy"},
                            {"metadata", {{"name", j["name"]}}},
                            {"spec", spec}};
-  ParseResult parsed = decode_object(object, "agent /v1/policies");
-  if (!parsed.errors.empty()) return Status::error(parsed.errors.front().str());
-  if (parsed.objects.size() != 1 || !std::holds_alternative<ClusterNetworkPolicy>(parsed.objects.front()))
-    return Status::error("not a ClusterNetworkPolicy");
-  *out = std::get<ClusterNetworkPolicy>(parsed.objects.front());
-  return Status::ok();
+  return decode_one(object, "a ClusterNetworkPolicy", out);
 }
 
 void names_from_compiler(const Compiler& compiler, const std::string& source, Names* out) {

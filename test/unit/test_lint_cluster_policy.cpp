@@ -20,13 +20,6 @@ Cluster base() {
   return c;
 }
 
-std::vector<std::string> messages(const Compiler& c, const std::string& policy) {
-  std::vector<std::string> out;
-  for (const auto& w : c.warnings())
-    if (w.policy == policy) out.push_back(w.message);
-  return out;
-}
-
 // An Admin or Baseline policy with the given subject and rules (YAML).
 std::string cnp(const std::string& name, const std::string& tier, int priority, const std::string& subject,
                 const std::string& rules) {
@@ -66,9 +59,9 @@ TEST_CASE("lint cnp: equal priorities in a tier with overlapping subjects", "[li
                .policy(cnp("c-baseline", "Baseline", 5, "{namespaces: {}}",
                            "  egress:\n  - {action: Deny, to: [{networks: [10.8.0.0/16]}]}\n"))
                .compile();
-  CHECK(messages(c, "cnp/a-accept").empty());
-  CHECK(messages(c, "cnp/c-baseline").empty());
-  CHECK(messages(c, "cnp/b-deny") ==
+  CHECK(lint_messages(c, "cnp/a-accept").empty());
+  CHECK(lint_messages(c, "cnp/c-baseline").empty());
+  CHECK(lint_messages(c, "cnp/b-deny") ==
         std::vector<std::string>{"spec.priority 5 is also the priority of cnp/a-accept (Admin tier), and both select "
                                  "prod/api: upstream leaves their order undefined (bpfence evaluates them by name, "
                                  "cnp/a-accept first); give them different priorities"});
@@ -102,16 +95,16 @@ TEST_CASE("lint cnp: a rule shadowed by an earlier Deny or Accept of the same ti
   - {action: Deny, to: [{networks: [10.1.0.0/16]}]}
 )"))
                .compile();
-  CHECK(messages(c, "cnp/first") ==
+  CHECK(lint_messages(c, "cnp/first") ==
         std::vector<std::string>{
             "spec.ingress[1] is never reached: spec.ingress[0] (Accept), earlier in the Admin tier, matches every "
             "peer and port it does",
             "spec.egress[1] (meta-http) is never reached: spec.egress[0] (no-meta) (Deny), earlier in the Admin "
             "tier, matches every peer and port it does"});
-  CHECK(messages(c, "cnp/later") ==
+  CHECK(lint_messages(c, "cnp/later") ==
         std::vector<std::string>{"spec.egress[0] is never reached: cnp/first spec.egress[0] (no-meta) (Deny), earlier "
                                  "in the Admin tier, matches every peer and port it does for every pod it selects"});
-  CHECK(messages(c, "cnp/pass-first") ==
+  CHECK(lint_messages(c, "cnp/pass-first") ==
         std::vector<std::string>{"spec.egress[1] is never reached: spec.egress[0] (Pass), earlier in the Baseline "
                                  "tier, matches every peer and port it does"});
 }
@@ -130,7 +123,7 @@ metadata: {name: api-egress, namespace: prod}
 spec: {podSelector: {}, policyTypes: [Egress]}
 )");
   auto c = cluster.compile();
-  CHECK(messages(c, "cnp/pass-prod") ==
+  CHECK(lint_messages(c, "cnp/pass-prod") ==
         std::vector<std::string>{"spec.ingress[0] (to-owners) Pass: no NetworkPolicy selects the pods of its subject "
                                  "for ingress (prod/api): passed traffic goes on to the Baseline tier, or is allowed"});
 }
