@@ -6,9 +6,9 @@
 
 #include "api/metrics.h"
 #include "api_json.h"
-#include "cluster_rule_metrics.h"
 #include "bpfence/agent_api.h"
 #include "bpfence/reasons.h"
+#include "cluster_rule_metrics.h"
 
 namespace bpfence {
 namespace {
