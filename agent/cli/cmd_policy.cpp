@@ -168,8 +168,11 @@ int print_summaries(const std::vector<PolicySummary>& all, const std::vector<Clu
            std::to_string(s.selected.size()), std::to_string(s.rules.size()),
            s.counts_known ? std::to_string(s.entries) : "-", std::to_string(s.warnings.size())});
   t.print(io.out);
-  io.out << "\n";
-  print_cluster_list(io.out, cluster);
+  // NetworkPolicy-only clusters read as before.
+  if (!cluster.empty()) {
+    io.out << "\n";
+    print_cluster_list(io.out, cluster);
+  }
   return 0;
 }
 
