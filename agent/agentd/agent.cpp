@@ -45,6 +45,7 @@ Status Agent::make_source() {
   }
   ApiSourceOptions o;
   o.log = [](std::string_view line) { agentlog::raw(line); };
+  o.absent_recheck = std::chrono::seconds(options_.crd_recheck_seconds);
   std::unique_ptr<ApiSource> api;
   if (Status s = ApiSource::create(config, std::move(o), api); !s) return s;
   source_ = std::move(api);

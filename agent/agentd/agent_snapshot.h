@@ -61,6 +61,9 @@ struct AgentSnapshot {
   // so it is not ready. source_state: "ok" or SourceHealth::state.
   std::string source_health;
   std::string source_state = "ok";
+  // What the source runs without (Source::notes()): a kind whose CRD is
+  // not installed. The agent is ready regardless.
+  std::vector<std::string> source_notes;
   std::vector<EndpointView> endpoints;
   size_t bound = 0, pending = 0, bind_errors = 0;
   std::string apply_error;  // the last apply's error while it is unresolved
@@ -68,8 +71,9 @@ struct AgentSnapshot {
   std::vector<ParseError> errors;  // source errors
   std::vector<Warning> warnings;   // compiler lint
   std::map<uint32_t, RuleRef> rules;
+  std::map<uint32_t, CnpRuleRef> cluster_rules;  // ids from BF_CNP_RULE_FIRST
   std::map<uint32_t, std::string> endpoint_pods;  // endpoint id -> pod
-  size_t namespaces = 0, pods = 0, policies = 0;
+  size_t namespaces = 0, pods = 0, policies = 0, cluster_policies = 0;
   size_t pod_addrs = 0, cidrs = 0, policy_entries = 0, range_entries = 0;
   uint64_t updates_total = 0, commits_total = 0, apply_errors_total = 0, bind_errors_total = 0;
   std::chrono::system_clock::time_point last_applied_at{};

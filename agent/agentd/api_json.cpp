@@ -1,6 +1,7 @@
 // JSON forms of the agent's state (the /v1 schema).
 #include "api_json.h"
 
+#include "bpfence/agent_api.h"
 #include "bpfence/reasons.h"
 
 namespace bpfence {
@@ -64,6 +65,12 @@ json side_json(const SideVerdict& s) {
   json j = {{"evaluated", s.evaluated}, {"isolated", s.isolated}, {"allowed", s.allowed},
             {"reason", bf_reason_name(s.reason)}, {"pod", s.pod}, {"isolating", s.isolating}};
   j["rule"] = s.rule ? json(s.rule->str()) : json(nullptr);
+  // The ClusterNetworkPolicy tiers: where evaluation ended, the rule that
+  // decided there, the Pass rules met on the way (as /v1/rules names them).
+  j["tier"] = verdict_tier_name(s.tier);
+  j["cluster_rule"] = s.cnp_rule ? cluster_rule_ref_json(*s.cnp_rule) : json(nullptr);
+  j["passed"] = json::array();
+  for (const CnpRuleRef& p : s.passed) j["passed"].push_back(cluster_rule_ref_json(p));
   return j;
 }
 
@@ -109,13 +116,15 @@ json status_json(const AgentInfo& info, const AgentSnapshot& s) {
       {"source_healthy", s.source_health.empty()},
       {"source_health", s.source_health},
       {"source_state", s.source_state},
+      {"source_notes", s.source_notes},
       {"generation", s.generation},
       {"applied_generation", s.applied_generation},
       {"ready", s.ready},
       {"not_ready_reason", s.not_ready_reason},
       {"endpoints",
        {{"local", s.endpoints.size()}, {"attached", s.bound}, {"pending", s.pending}, {"errors", s.bind_errors}}},
-      {"objects", {{"namespaces", s.namespaces}, {"pods", s.pods}, {"networkpolicies", s.policies}}},
+      {"objects", {{"namespaces", s.namespaces}, {"pods", s.pods}, {"networkpolicies", s.policies},
+                   {"clusternetworkpolicies", s.cluster_policies}}},
       {"entries",
        {{"pod_addrs", s.pod_addrs}, {"cidrs", s.cidrs}, {"policy", s.policy_entries}, {"range_policy", s.range_entries}}},
       {"apply_error", s.apply_error},
@@ -153,6 +162,57 @@ json policy_json(const NetworkPolicy& p) {
           {"affects", {{"ingress", p.affects_ingress()}, {"egress", p.affects_egress()}}},
           {"ingress", ingress},
           {"egress", egress},
+          {"resourceVersion", p.resource_version}};
+}
+
+namespace {
+
+json cnp_pods_json(const CnpPods& p) {
+  return {{"namespaceSelector", selector_json(p.namespace_selector)}, {"podSelector", selector_json(p.pod_selector)}};
+}
+
+json cnp_protocol_json(const CnpProtocol& p) {
+  if (!p.named_port.empty()) return {{"destinationNamedPort", p.named_port}};
+  json port = p.port == p.end_port ? json{{"number", p.port}} : json{{"range", {{"start", p.port}, {"end", p.end_port}}}};
+  const char* proto = p.protocol == Protocol::UDP ? "udp" : p.protocol == Protocol::SCTP ? "sctp" : "tcp";
+  return {{proto, {{"destinationPort", port}}}};
+}
+
+json cnp_rules_json(const std::vector<CnpRule>& rules, const char* peers_key) {
+  json out = json::array();
+  for (const CnpRule& r : rules) {
+    json peers = json::array();
+    for (const CnpPeer& p : r.peers) {
+      if (p.namespaces) peers.push_back({{"namespaces", selector_json(*p.namespaces)}});
+      else if (p.pods) peers.push_back({{"pods", cnp_pods_json(*p.pods)}});
+      else {
+        json nets = json::array();
+        for (const Prefix& n : p.networks) nets.push_back(n.str());
+        peers.push_back({{"networks", nets}});
+      }
+    }
+    json j = {{"action", cnp_action_name(r.action)}, {peers_key, peers}};
+    if (!r.name.empty()) j["name"] = r.name;
+    if (!r.protocols.empty()) {
+      j["protocols"] = json::array();
+      for (const CnpProtocol& p : r.protocols) j["protocols"].push_back(cnp_protocol_json(p));
+    }
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
+}  // namespace
+
+json cluster_policy_json(const ClusterNetworkPolicy& p) {
+  json subject = p.subject.namespaces ? json{{"namespaces", selector_json(*p.subject.namespaces)}}
+                                      : json{{"pods", cnp_pods_json(p.subject.pods.value_or(CnpPods{}))}};
+  return {{"name", p.name},
+          {"tier", cnp_tier_name(p.tier)},
+          {"priority", p.priority},
+          {"subject", subject},
+          {"ingress", cnp_rules_json(p.ingress, "from")},
+          {"egress", cnp_rules_json(p.egress, "to")},
           {"resourceVersion", p.resource_version}};
 }
 

@@ -15,6 +15,8 @@ nlohmann::json status_json(const AgentInfo& info, const AgentSnapshot& s);
 nlohmann::json endpoint_json(const EndpointView& v);
 nlohmann::json pod_json(const PodView& p);
 nlohmann::json policy_json(const NetworkPolicy& p);
+// name, tier, priority, subject, ingress, egress in the API's own form.
+nlohmann::json cluster_policy_json(const ClusterNetworkPolicy& p);
 nlohmann::json verdict_json(const Verdict& v);
 nlohmann::json parse_error_json(const ParseError& e);
 

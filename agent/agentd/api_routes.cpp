@@ -9,6 +9,7 @@
 #include "flow_verdicts.h"
 #include "bpfence/agent_api.h"
 #include "bpfence/reasons.h"
+#include "cluster_rule_metrics.h"
 
 namespace bpfence {
 namespace {
@@ -26,17 +27,24 @@ HttpResponse bad_request(const std::string& message) {
 
 HttpResponse ok_json(const json& j) { return HttpResponse::json(j.dump(2) + "\n"); }
 
+// What a flow's rule id stands for: a NetworkPolicy rule, or from
+// BF_CNP_RULE_FIRST a ClusterNetworkPolicy rule; "" when unknown.
+std::string rule_name(const AgentSnapshot& s, uint32_t id) {
+  if (id >= BF_CNP_RULE_FIRST) {
+    auto it = s.cluster_rules.find(id);
+    return it == s.cluster_rules.end() ? "" : it->second.str();
+  }
+  auto it = s.rules.find(id);
+  return it == s.rules.end() ? "" : it->second.str();
+}
+
 FlowNames names_of(const AgentSnapshot& s) {
   FlowNames n;
   n.pod = [&s](uint32_t id) {
     auto it = s.endpoint_pods.find(id);
     return it == s.endpoint_pods.end() ? std::string() : it->second;
   };
-  n.rule = [&s](uint32_t id) -> std::optional<RuleRef> {
-    auto it = s.rules.find(id);
-    if (it == s.rules.end()) return std::nullopt;
-    return it->second;
-  };
+  n.rule = [&s](uint32_t id) { return rule_name(s, id); };
   return n;
 }
 
@@ -111,6 +119,7 @@ std::string metrics_text(const AgentInfo& info, const Reconciler& rec, const Dat
   w.sample("bpfence_objects", {{"kind", "Namespace"}}, static_cast<double>(s.namespaces));
   w.sample("bpfence_objects", {{"kind", "Pod"}}, static_cast<double>(s.pods));
   w.sample("bpfence_objects", {{"kind", "NetworkPolicy"}}, static_cast<double>(s.policies));
+  w.sample("bpfence_objects", {{"kind", "ClusterNetworkPolicy"}}, static_cast<double>(s.cluster_policies));
   w.family("bpfence_source_errors", "gauge", "Objects the source rejects now (their last good version is used).");
   w.sample("bpfence_source_errors", static_cast<double>(s.errors.size()));
   w.family("bpfence_policy_warnings", "gauge", "Lint warnings on the policies.");
@@ -181,6 +190,7 @@ std::string metrics_text(const AgentInfo& info, const Reconciler& rec, const Dat
         w.sample("bpfence_policy_flows",
                  {{"policy", std::get<0>(k)}, {"direction", std::get<1>(k)}, {"action", std::get<2>(k)}},
                  static_cast<double>(c.flows));
+      write_cluster_rule_counts(w, cluster_rule_counts(flows, s));
     }
   }
   w.family("bpfence_dataplane_read_errors", "gauge", "Dataplane maps that could not be read for this scrape.");
@@ -235,7 +245,10 @@ HttpResponse verdict_response(const QueryParams& q, const Reconciler& rec) {
     if (ec != std::errc() || e != p.data() + p.size() || port > 65535) return bad_request("port: bad port \"" + p + "\"");
   }
   json j = rec.read([&](const Compiler& c) {
-    return verdict_json(c.verdict(*from, *to, *proto, static_cast<uint16_t>(port)));
+    json v = verdict_json(c.verdict(*from, *to, *proto, static_cast<uint16_t>(port)));
+    // Whether the tiers were walked at all (the CLI prints them then).
+    v["cluster_policies"] = c.cluster_policies().size();
+    return v;
   });
   j["query"] = {{"from", from->str()}, {"to", to->str()}, {"proto", ip_proto_name(*proto)}, {"port", port}};
   return ok_json(j);
@@ -264,7 +277,24 @@ HttpResponse policies_response(const Reconciler& rec) {
     }
     return l;
   });
-  return ok_json({{"policies", list}});
+  // ClusterNetworkPolicies with the local pods their subject selects.
+  json cluster = rec.read([&](const Compiler& c) {
+    json l = json::array();
+    for (const auto& [name, p] : c.cluster_policies()) {
+      json j = cluster_policy_json(p);
+      json selects = json::array();
+      for (const EndpointView& v : snap->endpoints) {
+        auto pod = c.pods().find(v.pod);
+        if (pod != c.pods().end() && cnp_subject_selects(p.subject, pod->second, c.namespaces())) selects.push_back(v.pod);
+      }
+      j["selects"] = selects;
+      const std::string key = "cnp/" + name;
+      j["warnings"] = warnings.count(key) ? warnings[key] : json::array();
+      l.push_back(std::move(j));
+    }
+    return l;
+  });
+  return ok_json({{"policies", list}, {"cluster_policies", cluster}});
 }
 
 }  // namespace
@@ -302,6 +332,11 @@ void register_agent_routes(HttpServer& server, const AgentInfo& info, const Reco
                       {"direction", bf_direction_name(r.direction)},
                       {"index", r.index},
                       {"text", r.str()}});
+    for (const auto& [id, r] : s->cluster_rules) {
+      json j = cluster_rule_ref_json(r);
+      j["id"] = id;
+      list.push_back(std::move(j));
+    }
     return ok_json({{"rules", list}});
   });
   server.handle("/v1/policies", [&rec](const QueryParams&) { return policies_response(rec); });

@@ -88,6 +88,10 @@ void declare(CLI::App& app, AgentOptions& o, std::string* error) {
   number("--sweep-interval", &o.sweep_interval_seconds, 1, "a positive number of seconds",
          "seconds between flow-table ageing passes (default 10)")
       ->type_name("S");
+  number("--crd-recheck", &o.crd_recheck_seconds, 1, "a positive number of seconds",
+         "with --kubeconfig or in a cluster: seconds between looks\nfor the ClusterNetworkPolicy CRD while it is not\n"
+         "installed (default 30)")
+      ->type_name("S");
   number("--max-flows", &o.max_flows, 16u, "a number of entries (at least 16)",
          "flow table entries (default 262144). A pinned table\nkeeps its size until --uninstall");
   number("--max-policy-entries", &o.max_policy, 16u, "a number of entries (at least 16)",

@@ -24,6 +24,7 @@ struct AgentOptions {
   bool trace_new_flows = false;  // --trace-new-flows: a ring-buffer event per new flow (flow --follow --all)
   bool help = false;
   int sweep_interval_seconds = 10;  // flow ageing
+  int crd_recheck_seconds = 30;     // an API kind whose CRD is not installed: look again
   // BPF map sizes (0: the build's default, datapath_abi.h). Smaller ones let
   // tests fill the tables quickly (issue 8: flow table full, policy map full).
   uint32_t max_flows = 0;   // --max-flows

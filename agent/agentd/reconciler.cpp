@@ -383,13 +383,16 @@ void Reconciler::publish() {
     s.endpoint_pods[es.endpoint_id] = pod;
     s.endpoints.push_back(std::move(v));
   }
+  s.source_notes = source_.notes();
   s.errors = source_.current_errors();
   for (ParseError& e : unenforced_.current()) s.errors.push_back(std::move(e));
   s.warnings = lint_.warnings();
   s.rules = st.rules;
+  s.cluster_rules = st.cluster_rules;
   s.namespaces = compiler_.namespaces().size();
   s.pods = compiler_.pods().size();
   s.policies = compiler_.policies().size();
+  s.cluster_policies = compiler_.cluster_policies().size();
   s.pod_addrs = st.pod_addrs.size();
   s.cidrs = st.cidrs.size();
   s.policy_entries = st.policy.size();

@@ -149,6 +149,17 @@ bool FlowMatch::matches(const bf_flow_key& key, const bf_flow_value& value) cons
   return std::all_of(terms.begin(), terms.end(), [&](const Term& t) { return term_matches(t, key, value); });
 }
 
+nlohmann::json cluster_rule_ref_json(const CnpRuleRef& r) {
+  return {{"cluster_policy", r.policy},
+          {"tier", cnp_tier_name(r.tier)},
+          {"priority", r.priority},
+          {"direction", bf_direction_name(r.direction)},
+          {"index", r.index},
+          {"name", r.rule_name},
+          {"action", cnp_action_name(r.action)},
+          {"text", r.str()}};
+}
+
 nlohmann::json flow_to_json(const FlowRecord& f, const FlowNames& names) {
   const bf_flow_key& k = f.key;
   const bf_flow_value& v = f.value;
@@ -166,9 +177,7 @@ nlohmann::json flow_to_json(const FlowRecord& f, const FlowNames& names) {
   j["reason"] = bf_reason_name(v.reason);
   j["verdict"] = bf_verdict_short(v.action, v.reason);
   j["rule_id"] = v.rule_id;
-  std::optional<RuleRef> rule;
-  if (v.rule_id && names.rule) rule = names.rule(v.rule_id);
-  j["rule"] = rule ? rule->str() : "";
+  j["rule"] = v.rule_id && names.rule ? names.rule(v.rule_id) : "";
   j["packets"] = v.packets;
   j["bytes"] = v.bytes;
   j["tcp_flags"] = k.proto == 6 ? tcp_flags_text(v.tcp_flags) : "";

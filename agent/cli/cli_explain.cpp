@@ -5,6 +5,7 @@
 #include <cctype>
 #include <charconv>
 #include <regex>
+#include <tuple>
 
 #include "bpfence/agent_api.h"
 #include "bpfence/reasons.h"
@@ -44,6 +45,17 @@ nlohmann::json host_json(const ExplainHost& h) {
   return {{"input", h.input}, {"ip", h.ip.str()}, {"pod", h.pod.empty() ? nlohmann::json(nullptr) : nlohmann::json(h.pod)}};
 }
 
+// "cnp/x ingress[0] Deny (Admin tier, priority 1)".
+std::string cluster_rule_words(const CnpRuleRef& ref) {
+  return ref.str() + " (" + cnp_tier_name(ref.tier) + " tier, priority " + std::to_string(ref.priority) + ")";
+}
+
+std::optional<VerdictTier> tier_of(const std::string& name) {
+  for (VerdictTier t : {VerdictTier::Admin, VerdictTier::NetworkPolicy, VerdictTier::Baseline, VerdictTier::Default})
+    if (name == verdict_tier_name(t)) return t;
+  return std::nullopt;
+}
+
 std::optional<uint8_t> reason_of(const nlohmann::json& j) {
   if (j.is_number_unsigned()) return j.get<uint8_t>();
   if (j.is_string()) return bf_reason_from_name(j.get<std::string>());
@@ -81,6 +93,12 @@ SideVerdict side_from_json(const nlohmann::json& j, const Names& names) {
     for (const auto& p : j["isolating"])
       if (p.is_string()) s.isolating.push_back(p.get<std::string>());
   if (j.contains("pod") && j["pod"].is_string()) s.pod = j["pod"].get<std::string>();
+  if (j.contains("tier") && j["tier"].is_string())
+    if (auto t = tier_of(j["tier"].get<std::string>())) s.tier = *t;
+  if (j.contains("cluster_rule")) s.cnp_rule = decode_cluster_rule_ref(j["cluster_rule"]);
+  if (j.contains("passed") && j["passed"].is_array())
+    for (const auto& p : j["passed"])
+      if (auto ref = decode_cluster_rule_ref(p)) s.passed.push_back(*ref);
   return s;
 }
 
@@ -130,18 +148,11 @@ std::string port_spec_text(uint8_t proto, uint16_t port) {
   return std::to_string(port) + "/" + name;
 }
 
-std::string side_explanation(const SideVerdict& side, bf_direction dir, const ExplainResult& r) {
-  const ExplainHost& self = dir == BF_DIR_EGRESS ? r.from : r.to;
+namespace {
+
+// What the NetworkPolicy step says about a side.
+std::string network_policy_step(const SideVerdict& side, bf_direction dir, const ExplainResult& r) {
   const ExplainHost& peer = dir == BF_DIR_EGRESS ? r.to : r.from;
-  if (!side.evaluated) {
-    // An agent evaluates only its node's pods; it cannot tell a pod of
-    // another node from an address outside the cluster.
-    if (!r.both_sides_known)
-      return "not evaluated here: " + (self.pod.empty() ? self.ip.str() : self.pod) +
-             " is not a pod of this agent's node (its own node's agent decides this side)";
-    if (self.pod.empty()) return "not a pod: no NetworkPolicy applies at " + self.ip.str();
-    return "not evaluated";
-  }
   switch (side.reason) {
     case BF_R_HOST: return "allowed: traffic with the node itself is always allowed";
     case BF_R_SELF: return "allowed: a pod can always reach itself";
@@ -159,13 +170,75 @@ std::string side_explanation(const SideVerdict& side, bf_direction dir, const Ex
   return std::string("allowed (") + bf_reason_name(side.reason) + ")";
 }
 
+const CnpRuleRef* passed_in(const SideVerdict& side, CnpTier tier) {
+  for (const CnpRuleRef& p : side.passed)
+    if (p.tier == tier) return &p;
+  return nullptr;
+}
+
+}  // namespace
+
+bf_reason side_reason(const SideVerdict& side) {
+  if (!side.cnp_rule) return side.reason;
+  const bool accept = side.cnp_rule->action == CnpAction::Accept;
+  if (side.cnp_rule->tier == CnpTier::Admin) return accept ? BF_R_ADMIN_ACCEPT : BF_R_ADMIN_DENY;
+  return accept ? BF_R_BASELINE_ACCEPT : BF_R_BASELINE_DENY;
+}
+
+std::vector<std::pair<std::string, std::string>> tier_walk(const SideVerdict& side, bf_direction dir,
+                                                           const ExplainResult& r) {
+  std::vector<std::pair<std::string, std::string>> steps;
+  if (!side.evaluated) return steps;
+  if (side.reason == BF_R_SELF && !side.cnp_rule) {
+    steps.push_back({"-", "a pod talking to itself is not subject to any tier: allowed"});
+    return steps;
+  }
+  auto decided = [&](const char* tier) { steps.push_back({tier, cluster_rule_words(*side.cnp_rule) + ": decided"}); };
+  if (side.cnp_rule && side.cnp_rule->tier == CnpTier::Admin) {
+    decided("Admin");
+    return steps;
+  }
+  const CnpRuleRef* pass = passed_in(side, CnpTier::Admin);
+  steps.push_back({"Admin", pass ? cluster_rule_words(*pass) + ": on to the NetworkPolicy step" : "no rule matches"});
+  if (side.tier == VerdictTier::NetworkPolicy) {
+    steps.push_back({"NetworkPolicy", network_policy_step(side, dir, r) + ": decided"});
+    return steps;
+  }
+  steps.push_back({"NetworkPolicy", std::string("not isolated for ") + dir_word(dir) + ": on to the Baseline tier"});
+  if (side.cnp_rule) {
+    decided("Baseline");
+    return steps;
+  }
+  pass = passed_in(side, CnpTier::Baseline);
+  steps.push_back({"Baseline", pass ? cluster_rule_words(*pass) + ": on to the default" : "no rule matches"});
+  steps.push_back({"default", "allowed: no tier denies it"});
+  return steps;
+}
+
+std::string side_explanation(const SideVerdict& side, bf_direction dir, const ExplainResult& r) {
+  const ExplainHost& self = dir == BF_DIR_EGRESS ? r.from : r.to;
+  if (!side.evaluated) {
+    // An agent evaluates only its node's pods; it cannot tell a pod of
+    // another node from an address outside the cluster.
+    if (!r.both_sides_known)
+      return "not evaluated here: " + (self.pod.empty() ? self.ip.str() : self.pod) +
+             " is not a pod of this agent's node (its own node's agent decides this side)";
+    if (self.pod.empty()) return "not a pod: no NetworkPolicy applies at " + self.ip.str();
+    return "not evaluated";
+  }
+  if (side.cnp_rule) return (side.allowed ? "allowed by " : "denied by ") + cluster_rule_words(*side.cnp_rule);
+  if (side.tier == VerdictTier::Default)
+    return std::string("allowed: not isolated for ") + dir_word(dir) + ", and no Baseline rule denies it";
+  return network_policy_step(side, dir, r);
+}
+
 void print_explain(std::ostream& out, const ExplainResult& r) {
   const Verdict& v = r.verdict;
   std::string where;
   if (!v.allowed) {
     const bool at_egress = v.egress.evaluated && !v.egress.allowed;
     const SideVerdict& s = at_egress ? v.egress : v.ingress;
-    where = "  D(" + std::string(bf_reason_name(s.reason)) + ") at " + (s.pod.empty() ? "?" : s.pod) + " " +
+    where = "  D(" + std::string(bf_reason_name(side_reason(s))) + ") at " + (s.pod.empty() ? "?" : s.pod) + " " +
             (at_egress ? "egress" : "ingress");
   }
   out << "From:     " << host_text(r.from) << "\n"
@@ -183,22 +256,43 @@ void print_explain(std::ostream& out, const ExplainResult& r) {
   row("egress (source)", v.egress, BF_DIR_EGRESS);
   row("ingress (destination)", v.ingress, BF_DIR_INGRESS);
   t.print(out);
+  if (!r.show_tiers) return;
+  out << "\nTiers, in order (evaluation ends at the first decision):\n";
+  for (auto [name, s, dir] : {std::tuple{"egress", &v.egress, BF_DIR_EGRESS}, std::tuple{"ingress", &v.ingress, BF_DIR_INGRESS}}) {
+    auto steps = tier_walk(*s, dir, r);
+    if (steps.empty()) continue;
+    out << "  " << name << " at " << s->pod << ":\n";
+    for (const auto& [tier, what] : steps) {
+      std::string padded = tier;
+      padded.resize(std::max<size_t>(padded.size(), 14), ' ');
+      out << "    " << padded << "  " << what << "\n";
+    }
+  }
 }
 
 nlohmann::json explain_json(const ExplainResult& r) {
   auto side = [&](const SideVerdict& s, bf_direction dir) {
-    return nlohmann::json{{"evaluated", s.evaluated},
+    nlohmann::json j{{"evaluated", s.evaluated},
                           {"pod", s.pod.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.pod)},
                           {"isolated", s.isolated},
                           {"allowed", s.allowed},
-                          {"reason", bf_reason_name(s.reason)},
+                          {"reason", bf_reason_name(side_reason(s))},
                           {"rule", rule_json(s.rule, r.policies)},
                           {"isolating", s.isolating},
                           {"explanation", side_explanation(s, dir, r)}};
+    if (r.show_tiers) {
+      j["tier"] = verdict_tier_name(s.tier);
+      j["cluster_rule"] = s.cnp_rule ? cluster_rule_ref_json(*s.cnp_rule) : nlohmann::json(nullptr);
+      j["passed"] = nlohmann::json::array();
+      for (const CnpRuleRef& p : s.passed) j["passed"].push_back(cluster_rule_ref_json(p));
+      j["tiers"] = nlohmann::json::array();
+      for (const auto& [tier, what] : tier_walk(s, dir, r)) j["tiers"].push_back({{"tier", tier}, {"outcome", what}});
+    }
+    return j;
   };
   const Verdict& v = r.verdict;
   uint8_t drop_reason = BF_R_FW_POLICY;
-  if (!v.allowed) drop_reason = (v.egress.evaluated && !v.egress.allowed ? v.egress : v.ingress).reason;
+  if (!v.allowed) drop_reason = side_reason(v.egress.evaluated && !v.egress.allowed ? v.egress : v.ingress);
   return {{"from", host_json(r.from)},
           {"to", host_json(r.to)},
           {"port", port_spec_text(r.proto, r.port)},

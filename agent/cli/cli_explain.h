@@ -1,7 +1,9 @@
 // `bpfence explain`: what the current policies say about one connection, on
 // each side (egress at the source pod, ingress at the destination pod):
 // the rule that allows it, or the policies that isolate the pod and none of
-// whose rules match. The answer is the compiler's verdict(), which makes the
+// whose rules match; with ClusterNetworkPolicies, the tiers walked in order
+// (Admin -> NetworkPolicy -> Baseline -> default allow) up to the one that
+// decided, Pass rules included. The answer is the compiler's verdict(), which makes the
 // datapath's lookups; it comes from the agent (/v1/verdict) or from a local
 // compile of --manifests.
 #pragma once
@@ -39,11 +41,21 @@ struct ExplainResult {
   // The policies, to print the allowing rule in words (from the offline
   // compile, or the agent's /v1/policies); empty: rules by name only.
   std::map<std::string, NetworkPolicy> policies;
+  // Print the tier walk: ClusterNetworkPolicies exist (so the tiers were
+  // evaluated, even where none matched).
+  bool show_tiers = false;
 };
 
 std::string port_spec_text(uint8_t proto, uint16_t port);  // "80/TCP", "ICMP"
 // One sentence for a side: why it allows or denies.
 std::string side_explanation(const SideVerdict& side, bf_direction dir, const ExplainResult& r);
+// The datapath's reason for a side: AdminDeny etc. when a cluster rule
+// decided, whatever reason the verdict carries.
+bf_reason side_reason(const SideVerdict& side);
+// The tiers of one side in evaluation order, up to the one that decided:
+// (tier, what happened there).
+std::vector<std::pair<std::string, std::string>> tier_walk(const SideVerdict& side, bf_direction dir,
+                                                           const ExplainResult& r);
 void print_explain(std::ostream& out, const ExplainResult& r);
 nlohmann::json explain_json(const ExplainResult& r);
 

@@ -196,9 +196,12 @@ std::string flow_rule_text(const bf_flow_key& key, const bf_flow_value& v, const
                            const Names& names) {
   if (v.action == BF_ACT_DROP) {
     if (v.reason == BF_R_FW_POLICY) return isolated_by(ep, key.direction, names);
+    if (v.reason == BF_R_ADMIN_DENY || v.reason == BF_R_BASELINE_DENY)
+      return v.rule_id ? names.rule_text(v.rule_id) : "-";
     return "-";
   }
-  if (v.reason == BF_R_POLICY) return v.rule_id ? names.rule_text(v.rule_id) : "-";
+  if (v.reason == BF_R_POLICY || v.reason == BF_R_ADMIN_ACCEPT || v.reason == BF_R_BASELINE_ACCEPT)
+    return v.rule_id ? names.rule_text(v.rule_id) : "-";
   if (v.reason == BF_R_REPLY) return v.rule_id ? "reply to " + names.rule_text(v.rule_id) : "reply";
   return forward_reason_text(v.reason);
 }
@@ -264,7 +267,10 @@ nlohmann::json flow_table_json(const FlowSnapshot& snap, const std::vector<FlowR
     const PodInfo* p = ep ? names.endpoint_pod(*ep) : nullptr;
     return p ? p->pod : "";
   };
-  fn.rule = [&](uint32_t id) { return names.rule(id); };
+  fn.rule = [&](uint32_t id) {
+    std::string text = names.rule_text(id);
+    return text.starts_with("#") ? std::string() : text;
+  };
   j["flows"] = nlohmann::json::array();
   for (const auto& r : rows) {
     const bf_flow_key& k = r.flow->key;

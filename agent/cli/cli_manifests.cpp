@@ -44,11 +44,7 @@ Status load_manifests(const std::string& dir, Manifests* out) {
       if (auto* ns = std::get_if<Namespace>(&o)) out->namespaces.push_back(std::move(*ns));
       if (auto* pod = std::get_if<Pod>(&o)) out->pods.push_back(std::move(*pod));
       if (auto* p = std::get_if<NetworkPolicy>(&o)) out->policies.push_back(std::move(*p));
-      // The agent refuses these (no dataplane enforces them yet): answering
-      // with them would describe traffic the nodes do not see.
-      if (auto* c = std::get_if<ClusterNetworkPolicy>(&o))
-        out->errors.push_back(f.string() + ": ClusterNetworkPolicy " + c->name +
-                              ": spec.tier: refused: no dataplane enforces ClusterNetworkPolicy yet, left out");
+      if (auto* c = std::get_if<ClusterNetworkPolicy>(&o)) out->cluster_policies.push_back(std::move(*c));
     }
   }
   return Status::ok();
@@ -67,6 +63,7 @@ void compile_manifests(const Manifests& m, Compiler& compiler) {
     if (!declared.count(name)) compiler.upsert(Namespace{name, {{"kubernetes.io/metadata.name", name}}, ""});
   for (const auto& pod : m.pods) compiler.upsert(pod);
   for (const auto& p : m.policies) compiler.upsert(p);
+  for (const auto& p : m.cluster_policies) compiler.upsert(p);
   compiler.commit();
 }
 

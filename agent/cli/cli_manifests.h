@@ -1,4 +1,5 @@
-// Offline mode: the Namespaces, Pods and NetworkPolicies of a manifests
+// Offline mode: the Namespaces, Pods, NetworkPolicies and
+// ClusterNetworkPolicies of a manifests
 // folder (the files `bpfence-agent --manifests DIR` reads), compiled by the
 // CLI itself. `explain` and `policy` answer from it without an agent, and
 // `flow` and `endpoints` take pod names from it.
@@ -16,6 +17,7 @@ struct Manifests {
   std::vector<Namespace> namespaces;
   std::vector<Pod> pods;
   std::vector<NetworkPolicy> policies;
+  std::vector<ClusterNetworkPolicy> cluster_policies;
   // Rejected objects and unreadable files, as "file: object: field: message".
   std::vector<std::string> errors;
 };

@@ -38,6 +38,18 @@ std::optional<uint32_t> id_of(const nlohmann::json& j) {
   return std::nullopt;
 }
 
+// One object of /v1/policies, rebuilt as a Kubernetes object, through the
+// one parser.
+template <class T>
+Status decode_one(const nlohmann::json& object, const char* what, T* out) {
+  ParseResult parsed = decode_object(object, "agent /v1/policies");
+  if (!parsed.errors.empty()) return Status::error(parsed.errors.front().str());
+  if (parsed.objects.size() != 1 || !std::holds_alternative<T>(parsed.objects.front()))
+    return Status::error(std::string("not ") + what);
+  *out = std::get<T>(parsed.objects.front());
+  return Status::ok();
+}
+
 }  // namespace
 
 IpAddress address_of(const __u8 (&bytes)[16]) {
@@ -84,8 +96,18 @@ std::optional<RuleRef> Names::rule(uint32_t id) const {
   return it->second;
 }
 
+std::optional<CnpRuleRef> Names::cluster_rule(uint32_t id) const {
+  auto it = cluster_rules_.find(id);
+  if (it == cluster_rules_.end()) return std::nullopt;
+  return it->second;
+}
+
 std::string Names::rule_text(uint32_t id) const {
-  if (auto r = rule(id)) return r->str();
+  if (id >= BF_CNP_RULE_FIRST) {
+    if (auto r = cluster_rule(id)) return r->str();
+  } else if (auto r = rule(id)) {
+    return r->str();
+  }
   return "#" + std::to_string(id);
 }
 
@@ -97,6 +119,21 @@ std::optional<RuleRef> decode_rule_ref(const nlohmann::json& j) {
   std::string dir = str_field(j, "direction");
   r.direction = dir == "egress" || dir == "Egress" ? BF_DIR_EGRESS : BF_DIR_INGRESS;
   if (j.contains("index")) r.index = id_of(j["index"]).value_or(0);
+  return r;
+}
+
+std::optional<CnpRuleRef> decode_cluster_rule_ref(const nlohmann::json& j) {
+  if (!j.is_object()) return std::nullopt;
+  CnpRuleRef r;
+  r.policy = str_field(j, "cluster_policy");
+  if (r.policy.empty()) return std::nullopt;
+  r.tier = str_field(j, "tier") == "Baseline" ? CnpTier::Baseline : CnpTier::Admin;
+  if (j.contains("priority") && j["priority"].is_number_integer()) r.priority = j["priority"].get<int32_t>();
+  r.direction = str_field(j, "direction") == "egress" ? BF_DIR_EGRESS : BF_DIR_INGRESS;
+  if (j.contains("index")) r.index = id_of(j["index"]).value_or(0);
+  r.rule_name = str_field(j, "name");
+  const std::string action = str_field(j, "action");
+  r.action = action == "Accept" ? CnpAction::Accept : action == "Pass" ? CnpAction::Pass : CnpAction::Deny;
   return r;
 }
 
@@ -135,7 +172,9 @@ void decode_agent_rules(const nlohmann::json& j, Names* out) {
       if (!r.is_object()) continue;
       std::optional<uint32_t> id = r.contains("id") ? id_of(r["id"]) : std::nullopt;
       if (!id && r.contains("rule_id")) id = id_of(r["rule_id"]);
-      if (auto ref = decode_rule_ref(r); id && ref) out->add_rule(*id, *ref);
+      if (!id) continue;
+      if (auto ref = decode_rule_ref(r)) out->add_rule(*id, *ref);
+      else if (auto cref = decode_cluster_rule_ref(r)) out->add_cluster_rule(*id, *cref);
     }
   }
   out->rules_known = true;
@@ -164,12 +203,19 @@ Status policy_from_agent_json(const nlohmann::json& j, NetworkPolicy* out) {
                            {"kind", "NetworkPolicy"},
                            {"metadata", {{"namespace", j["namespace"]}, {"name", j["name"]}}},
                            {"spec", spec}};
-  ParseResult parsed = decode_object(object, "agent /v1/policies");
-  if (!parsed.errors.empty()) return Status::error(parsed.errors.front().str());
-  if (parsed.objects.size() != 1 || !std::holds_alternative<NetworkPolicy>(parsed.objects.front()))
-    return Status::error("not a NetworkPolicy");
-  *out = std::get<NetworkPolicy>(parsed.objects.front());
-  return Status::ok();
+  return decode_one(object, "a NetworkPolicy", out);
+}
+
+Status cluster_policy_from_agent_json(const nlohmann::json& j, ClusterNetworkPolicy* out) {
+  if (!j.is_object() || !j.contains("name")) return Status::error("no name");
+  nlohmann::json spec = nlohmann::json::object();
+  for (const char* k : {"tier", "priority", "subject", "ingress", "egress"})
+    if (j.contains(k) && !j[k].is_null() && !(j[k].is_array() && j[k].empty())) spec[k] = j[k];
+  nlohmann::json object = {{"apiVersion", "policy.networking.k8s.io/v1alpha2"},
+                           {"kind", "ClusterNetworkPolicy"},
+                           {"metadata", {{"name", j["name"]}}},
+                           {"spec", spec}};
+  return decode_one(object, "a ClusterNetworkPolicy", out);
 }
 
 void names_from_compiler(const Compiler& compiler, const std::string& source, Names* out) {

@@ -38,12 +38,15 @@ class Names {
 
   void add_pod(PodInfo info);
   void add_rule(uint32_t id, RuleRef ref) { rules_[id] = std::move(ref); }
+  void add_cluster_rule(uint32_t id, CnpRuleRef ref) { cluster_rules_[id] = std::move(ref); }
   void take_rules(const Names& other) {
     rules_ = other.rules_;
+    cluster_rules_ = other.cluster_rules_;
     rules_known = other.rules_known;
   }
   void forget_rules() {
     rules_.clear();
+    cluster_rules_.clear();
     rules_known = false;
   }
 
@@ -53,7 +56,10 @@ class Names {
   // The pod behind an endpoint of the pinned map (by its addresses).
   const PodInfo* endpoint_pod(const bf_endpoint& ep) const;
   std::optional<RuleRef> rule(uint32_t id) const;
-  // "ns/x ingress[0]", or "#12" when the id cannot be named.
+  // Ids from BF_CNP_RULE_FIRST: a ClusterNetworkPolicy rule.
+  std::optional<CnpRuleRef> cluster_rule(uint32_t id) const;
+  // "ns/x ingress[0]", "cnp/x egress[0] Deny", or "#12" when the id cannot
+  // be named.
   std::string rule_text(uint32_t id) const;
   const std::map<std::string, PodInfo>& pods() const { return pods_; }
 
@@ -61,6 +67,7 @@ class Names {
   std::map<std::string, PodInfo> pods_;
   std::map<IpAddress, std::string> by_ip_;
   std::map<uint32_t, RuleRef> rules_;
+  std::map<uint32_t, CnpRuleRef> cluster_rules_;
 };
 
 // From the agent: /v1/endpoints (local pods, their policies), /v1/rules, and
@@ -75,10 +82,15 @@ void names_from_compiler(const Compiler& compiler, const std::string& source, Na
 void decode_agent_pods(const nlohmann::json& j, Names* out);
 void decode_agent_rules(const nlohmann::json& j, Names* out);
 std::optional<RuleRef> decode_rule_ref(const nlohmann::json& j);
+// A /v1/rules entry with "cluster_policy" (a ClusterNetworkPolicy rule).
+std::optional<CnpRuleRef> decode_cluster_rule_ref(const nlohmann::json& j);
 
 // One policy of the agent's /v1/policies (key, podSelector, policyTypes,
 // ingress, egress in the API's own form) as a NetworkPolicy.
 Status policy_from_agent_json(const nlohmann::json& j, NetworkPolicy* out);
+// One entry of /v1/policies' "cluster_policies" (name, tier, priority,
+// subject, ingress, egress) as a ClusterNetworkPolicy.
+Status cluster_policy_from_agent_json(const nlohmann::json& j, ClusterNetworkPolicy* out);
 
 // The endpoint's addresses from the pinned map (IPv4-mapped v4, and v6).
 std::vector<IpAddress> endpoint_ips(const bf_endpoint& ep);

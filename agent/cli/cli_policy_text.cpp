@@ -56,6 +56,43 @@ std::string rule_text(const PolicyRule& rule, bool ingress) {
   return out;
 }
 
+namespace {
+
+std::string cnp_pods_text(const CnpPods& p) {
+  return "pods(namespaces" + selector_text(p.namespace_selector) + " pods" + selector_text(p.pod_selector) + ")";
+}
+
+std::string cnp_peer_text(const CnpPeer& p) {
+  if (p.namespaces) return "namespaces" + selector_text(*p.namespaces);
+  if (p.pods) return cnp_pods_text(*p.pods);
+  std::string out = "networks ";
+  for (size_t i = 0; i < p.networks.size(); ++i) out += (i ? "," : "") + p.networks[i].str();
+  return out;
+}
+
+std::string cnp_protocol_text(const CnpProtocol& p) {
+  if (!p.named_port.empty()) return p.named_port + " (named)";
+  std::string ports = std::to_string(p.port) + (p.end_port != p.port ? "-" + std::to_string(p.end_port) : "");
+  return ports + "/" + protocol_name(p.protocol);
+}
+
+}  // namespace
+
+std::string cnp_subject_text(const CnpSubject& s) {
+  if (s.namespaces) return "namespaces" + selector_text(*s.namespaces);
+  if (s.pods) return cnp_pods_text(*s.pods);
+  return "nothing";
+}
+
+std::string cnp_rule_text(const CnpRule& rule, bool ingress) {
+  std::string out = std::string(cnp_action_name(rule.action)) + (ingress ? " from " : " to ");
+  for (size_t i = 0; i < rule.peers.size(); ++i) out += (i ? " or " : "") + cnp_peer_text(rule.peers[i]);
+  out += " on ";
+  if (rule.protocols.empty()) return out + "every protocol and port";
+  for (size_t i = 0; i < rule.protocols.size(); ++i) out += (i ? ", " : "") + cnp_protocol_text(rule.protocols[i]);
+  return out;
+}
+
 std::string policy_types_text(const NetworkPolicy& p) {
   std::string out;
   if (p.affects_ingress()) out = "Ingress";

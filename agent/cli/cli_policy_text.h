@@ -17,4 +17,9 @@ std::string rule_text(const PolicyRule& rule, bool ingress);
 // The policyTypes in effect (with the defaulting), "Ingress,Egress".
 std::string policy_types_text(const NetworkPolicy& p);
 
+// ClusterNetworkPolicy pieces: "namespaces{}", "pods{ns: {...}, {app=web}}".
+std::string cnp_subject_text(const CnpSubject& s);
+// "Deny to networks 169.254.169.254/32", "Accept from pods{...} on 9090/TCP".
+std::string cnp_rule_text(const CnpRule& rule, bool ingress);
+
 }  // namespace bpfence::cli

@@ -16,7 +16,9 @@ int run_explain(const Args& args, const CommandIo& io) {
   OptionParser p("bpfence explain --from NS/POD|IP --to NS/POD|IP --port PORT/PROTO|ICMP",
                  "What the current policies say about one connection, on each side: egress at the\n"
                  "source pod, ingress at the destination pod. Names the rule that allows it, or the\n"
-                 "policies that isolate the pod when none of their rules match. Asks the agent\n"
+                 "policies that isolate the pod when none of their rules match; with\n"
+                 "ClusterNetworkPolicies, the tiers in order (Admin, NetworkPolicy, Baseline,\n"
+                 "default) up to the rule that decided, Pass rules included. Asks the agent\n"
                  "(/v1/verdict), or compiles --manifests DIR locally.");
   p.value("--from", &from, "NS/POD|IP", "the client");
   p.value("--to", &to, "NS/POD|IP", "the server");
@@ -53,6 +55,7 @@ int run_explain(const Args& args, const CommandIo& io) {
     r.verdict = ctx.offline->verdict(r.from.ip, r.to.ip, r.proto, r.port);
     r.source = ctx.names.source;
     r.policies = ctx.offline->policies();
+    r.show_tiers = !ctx.offline->cluster_policies().empty();
   } else {
     nlohmann::json j;
     std::string path = "/v1/verdict?from=" + url_escape(r.from.ip.str()) + "&to=" + url_escape(r.to.ip.str()) +
@@ -63,6 +66,8 @@ int run_explain(const Args& args, const CommandIo& io) {
       io.err << "bpfence: " << s.message() << "\n";
       return 1;
     }
+    r.show_tiers = j.contains("cluster_policies") && j["cluster_policies"].is_number_unsigned() &&
+                   j["cluster_policies"].get<size_t>() > 0;
     r.source = "agent " + ctx.common.agent + (ctx.agent_node.empty() ? "" : " (node " + ctx.agent_node + ")");
     // The policies, to say what the allowing rule is; optional.
     if (ctx.agent.get("/v1/policies", &j) && j.contains("policies") && j["policies"].is_array())

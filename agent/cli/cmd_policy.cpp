@@ -1,11 +1,13 @@
-// `bpfence policy [ns/name]`: what a policy selects and what it compiles
-// to (its rules in words, the peer identities and map entries each rule
-// produced) and the lint warnings about it. Offline from --manifests DIR
-// (every pod counts), or from the agent (its node's pods).
+// `bpfence policy [ns/name | cnp/name]`: what a policy selects and what it
+// compiles to (its rules in words, the peer identities and map entries each
+// rule produced) and the lint warnings about it; ClusterNetworkPolicies by
+// tier and priority. Offline from --manifests DIR (every pod counts), or
+// from the agent (its node's pods).
 #include <iostream>
 #include <set>
 
 
+#include "cli_cluster_policies.h"
 #include "cli_context.h"
 #include "cli_policy_text.h"
 #include "cli_table.h"
@@ -129,12 +131,30 @@ void print_detail(std::ostream& out, const PolicySummary& s) {
   for (const auto& w : s.warnings) out << "  - " << w << "\n";
 }
 
-int print_summaries(const std::vector<PolicySummary>& all, const std::string& name, const std::string& source,
-                    const CommandIo& io, OutputFormat format) {
+// A cnp/NAME the user asked for, or nullptr.
+const ClusterPolicySummary* cluster_named(const std::vector<ClusterPolicySummary>& cluster, const std::string& name) {
+  for (const auto& s : cluster)
+    if (s.key() == name) return &s;
+  return nullptr;
+}
+
+int print_summaries(const std::vector<PolicySummary>& all, const std::vector<ClusterPolicySummary>& cluster,
+                    const std::string& name, const std::string& source, const CommandIo& io, OutputFormat format) {
+  const ClusterPolicySummary* one_cluster = cluster_named(cluster, name);
   if (format == OutputFormat::Json) {
-    nlohmann::json out = {{"source", source}, {"policies", nlohmann::json::array()}};
+    if (one_cluster) {
+      io.out << cluster_summary_json(*one_cluster).dump(2) << "\n";
+      return 0;
+    }
+    nlohmann::json out = {{"source", source}, {"policies", nlohmann::json::array()},
+                          {"cluster_policies", nlohmann::json::array()}};
     for (const auto& s : all) out["policies"].push_back(summary_json(s));
+    for (const auto& s : cluster) out["cluster_policies"].push_back(cluster_summary_json(s));
     io.out << (name.empty() ? out : out["policies"][0]).dump(2) << "\n";
+    return 0;
+  }
+  if (one_cluster) {
+    print_cluster_detail(io.out, *one_cluster);
     return 0;
   }
   if (!name.empty()) {
@@ -148,14 +168,22 @@ int print_summaries(const std::vector<PolicySummary>& all, const std::string& na
            std::to_string(s.selected.size()), std::to_string(s.rules.size()),
            s.counts_known ? std::to_string(s.entries) : "-", std::to_string(s.warnings.size())});
   t.print(io.out);
+  // NetworkPolicy-only clusters read as before.
+  if (!cluster.empty()) {
+    io.out << "\n";
+    print_cluster_list(io.out, cluster);
+  }
   return 0;
 }
 
 int offline(const Context& ctx, const std::string& name, const CommandIo& io) {
   const Compiler& c = *ctx.offline;
   auto warnings = c.warnings();
+  std::vector<ClusterPolicySummary> cluster = cluster_summaries(c, warnings);
   std::vector<std::string> keys;
-  if (!name.empty()) {
+  if (cluster_named(cluster, name)) {
+    // a ClusterNetworkPolicy: nothing else to summarize
+  } else if (!name.empty()) {
     if (!c.policies().count(name)) {
       io.err << "bpfence: no policy " << name << " in " << ctx.common.manifests << "\n";
       return 1;
@@ -166,7 +194,7 @@ int offline(const Context& ctx, const std::string& name, const CommandIo& io) {
   }
   std::vector<PolicySummary> all;
   for (const auto& k : keys) all.push_back(summarize(c, k, warnings));
-  return print_summaries(all, name, ctx.names.source, io, ctx.common.format());
+  return print_summaries(all, cluster, name, ctx.names.source, io, ctx.common.format());
 }
 
 // One entry of the agent's /v1/policies: the policy in the API's own form
@@ -229,20 +257,26 @@ int from_agent(const Context& ctx, const std::string& name, const CommandIo& io)
     }
     if (name.empty() || s.key == name) all.push_back(std::move(s));
   }
-  if (!name.empty() && all.empty()) {
+  std::vector<std::string> errors;
+  std::vector<ClusterPolicySummary> cluster;
+  if (j.is_object() && j.contains("cluster_policies"))
+    cluster = cluster_summaries_from_agent(j["cluster_policies"], &errors);
+  for (const auto& e : errors) io.err << "warning: agent /v1/policies: " << e << "\n";
+  if (!name.empty() && all.empty() && !cluster_named(cluster, name)) {
     io.err << "bpfence: the agent has no policy " << name << "\n";
     return 1;
   }
-  return print_summaries(all, name, "agent " + ctx.common.agent + " (local pods)", io, ctx.common.format());
+  return print_summaries(all, cluster, name, "agent " + ctx.common.agent + " (local pods)", io, ctx.common.format());
 }
 
 int run_policy(const Args& args, const CommandIo& io) {
   Context ctx;
   std::vector<std::string> positional;
-  OptionParser p("bpfence policy [NS/NAME] [--manifests DIR] [-o json]",
+  OptionParser p("bpfence policy [NS/NAME | cnp/NAME] [--manifests DIR] [-o json]",
                  "What policies select and compile to: selected pods, each rule in words with the\n"
                  "peer identities and policy map entries it produced, and lint warnings. Without a\n"
-                 "name, one line per policy. From --manifests DIR (compiled locally) or the agent.");
+                 "name, one line per policy, then the ClusterNetworkPolicies by tier and priority\n"
+                 "(cnp/NAME for one of them). From --manifests DIR (compiled locally) or the agent.");
   ctx.common.add_to(p);
   if (auto rc = parse_command_line(p, args, &positional, ctx.common, io)) return *rc;
   if (positional.size() > 1) {

@@ -5,7 +5,15 @@
 // without reading the compiler. Checks look at the committed cluster state
 // only, so a warning can come and go as pods and namespaces change (a
 // namespace label that does not exist yet: story 3 of DESIGN.md).
+//
+// ClusterNetworkPolicies (warnings on "cnp/<name>") get three checks of
+// their own: equal priorities over the same pods (the order is then by
+// name, which upstream leaves undefined), rules no traffic reaches because
+// an earlier rule of the tier takes all of it, and Admin Pass
+// rules that hand traffic to NetworkPolicies where none selects the pods.
 #include <algorithm>
+#include <set>
+#include <tuple>
 #include <unordered_map>
 
 #include "bpfence/compiler.h"
@@ -218,6 +226,174 @@ class Linter {
   std::string key_;
 };
 
+// The ClusterNetworkPolicy checks. Subjects are compared by the pods they
+// select now, like the checks above; a subject that selects no pod raises
+// nothing (it may select pods tomorrow, and then the warning comes).
+class ClusterLinter {
+ public:
+  ClusterLinter(const Compiler& c, std::vector<Warning>& out)
+      : ns_objects_(c.namespaces()), pods_(c.pods()), policies_(c.policies()), out_(out) {
+    for (const auto& [name, p] : c.cluster_policies()) order_.push_back(&p);
+    // Evaluation order within a tier: priority, then name.
+    std::sort(order_.begin(), order_.end(), [](const ClusterNetworkPolicy* a, const ClusterNetworkPolicy* b) {
+      return std::tie(a->tier, a->priority, a->name) < std::tie(b->tier, b->priority, b->name);
+    });
+    for (const ClusterNetworkPolicy* p : order_) subjects_[p->name] = subject_pods(p->subject);
+  }
+
+  void policy(const ClusterNetworkPolicy& p) {
+    key_ = "cnp/" + p.name;
+    equal_priority(p);
+    shadowed(p, BF_DIR_INGRESS);
+    shadowed(p, BF_DIR_EGRESS);
+    pass_without_networkpolicy(p, BF_DIR_INGRESS);
+    pass_without_networkpolicy(p, BF_DIR_EGRESS);
+  }
+
+ private:
+  using PodSet = std::set<std::string>;
+
+  void warn(std::string message) { out_.push_back({key_, std::move(message)}); }
+
+  PodSet subject_pods(const CnpSubject& s) const {
+    PodSet out;
+    for (const auto& [key, pod] : pods_)
+      if (!pod.host_network && cnp_subject_selects(s, pod, ns_objects_)) out.insert(key);
+    return out;
+  }
+
+  static std::vector<std::string> list(const PodSet& pods) { return {pods.begin(), pods.end()}; }
+
+  // Another policy of the same tier and priority selecting some of the same
+  // pods: said once, on the later of the two by name.
+  void equal_priority(const ClusterNetworkPolicy& p) {
+    const PodSet& mine = subjects_.at(p.name);
+    for (const ClusterNetworkPolicy* o : order_) {
+      if (o->name >= p.name) continue;
+      if (o->tier != p.tier || o->priority != p.priority) continue;
+      std::vector<std::string> both;
+      const PodSet& theirs = subjects_.at(o->name);
+      std::set_intersection(mine.begin(), mine.end(), theirs.begin(), theirs.end(), std::back_inserter(both));
+      if (both.empty()) continue;
+      warn("spec.priority " + std::to_string(p.priority) + " is also the priority of cnp/" + o->name + " (" +
+           cnp_tier_name(p.tier) + " tier), and both select " + pod_list(both) +
+           ": upstream leaves their order undefined (bpfence evaluates them by name, cnp/" + o->name +
+           " first); give them different priorities");
+    }
+  }
+
+  static std::string peer_selector_key(const CnpPeer& peer) {
+    if (peer.namespaces) return "ns:" + selector_key(*peer.namespaces);
+    if (peer.pods) return "pods:" + selector_key(peer.pods->namespace_selector) + "/" + selector_key(peer.pods->pod_selector);
+    return "";
+  }
+
+  // Whether every address `later` matches, `earlier` matches too: the same
+  // selector, every pod (`namespaces: {}`) for a pod peer, or a network
+  // containing each of its networks.
+  static bool peer_covers(const CnpPeer& earlier, const CnpPeer& later) {
+    if (!later.networks.empty()) {
+      return std::all_of(later.networks.begin(), later.networks.end(), [&](const Prefix& n) {
+        return std::any_of(earlier.networks.begin(), earlier.networks.end(),
+                           [&](const Prefix& e) { return e.is_v4() == n.is_v4() && e.contains(n); });
+      });
+    }
+    if (earlier.namespaces && earlier.namespaces->empty()) return true;
+    return earlier.networks.empty() && peer_selector_key(earlier) == peer_selector_key(later);
+  }
+
+  static bool protocol_covers(const CnpProtocol& e, const CnpProtocol& l) {
+    if (!e.named_port.empty() || !l.named_port.empty()) return e.named_port == l.named_port && e.named_port.size();
+    return e.protocol == l.protocol && e.port <= l.port && l.end_port <= e.end_port;
+  }
+
+  static bool rule_covers(const CnpRule& e, const CnpRule& l) {
+    const bool peers = std::all_of(l.peers.begin(), l.peers.end(), [&](const CnpPeer& lp) {
+      return std::any_of(e.peers.begin(), e.peers.end(), [&](const CnpPeer& ep) { return peer_covers(ep, lp); });
+    });
+    if (!peers) return false;
+    if (e.protocols.empty()) return true;
+    if (l.protocols.empty()) return false;
+    return std::all_of(l.protocols.begin(), l.protocols.end(), [&](const CnpProtocol& lp) {
+      return std::any_of(e.protocols.begin(), e.protocols.end(),
+                         [&](const CnpProtocol& ep) { return protocol_covers(ep, lp); });
+    });
+  }
+
+  static std::string rule_at(bf_direction dir, size_t i, const CnpRule& r) {
+    return std::string(dir == BF_DIR_INGRESS ? "spec.ingress[" : "spec.egress[") + std::to_string(i) + "]" +
+           (r.name.empty() ? "" : " (" + r.name + ")");
+  }
+
+  // A rule an earlier Accept, Deny or Pass of the same tier always takes first:
+  // one of the same policy, or of a policy ordered before it that selects
+  // every pod this one does.
+  void shadowed(const ClusterNetworkPolicy& p, bf_direction dir) {
+    const auto& rules = dir == BF_DIR_INGRESS ? p.ingress : p.egress;
+    const PodSet& mine = subjects_.at(p.name);
+    for (size_t i = 0; i < rules.size(); ++i) {
+      bool found = false;
+      for (const ClusterNetworkPolicy* o : order_) {
+        if (found || o->tier != p.tier) continue;
+        const bool self = o == &p;
+        if (!self) {
+          if (std::tie(o->priority, o->name) > std::tie(p.priority, p.name)) continue;
+          const PodSet& theirs = subjects_.at(o->name);
+          if (mine.empty() || !std::includes(theirs.begin(), theirs.end(), mine.begin(), mine.end())) continue;
+        }
+        const auto& earlier = dir == BF_DIR_INGRESS ? o->ingress : o->egress;
+        const size_t end = self ? i : earlier.size();
+        for (size_t j = 0; j < end && !found; ++j) {
+          // A Pass ends the tier as surely as an Accept or a Deny.
+          if (!rule_covers(earlier[j], rules[i])) continue;
+          found = true;
+          warn(rule_at(dir, i, rules[i]) + " is never reached: " + (self ? "" : "cnp/" + o->name + " ") +
+               rule_at(dir, j, earlier[j]) + " (" + cnp_action_name(earlier[j].action) + "), earlier in the " +
+               cnp_tier_name(p.tier) + " tier, matches every peer and port it does" +
+               (self ? "" : " for every pod it selects"));
+        }
+      }
+    }
+  }
+
+  bool isolated_by_networkpolicy(const Pod& pod, bf_direction dir) const {
+    for (auto it = policies_.lower_bound(pod.namespace_ + "/");
+         it != policies_.end() && it->second.namespace_ == pod.namespace_; ++it) {
+      const NetworkPolicy& np = it->second;
+      if ((dir == BF_DIR_INGRESS ? np.affects_ingress() : np.affects_egress()) && np.pod_selector.matches(pod.labels))
+        return true;
+    }
+    return false;
+  }
+
+  // An Admin Pass hands the traffic to the pod's NetworkPolicies; where
+  // none selects the pod, Pass means "go to Baseline", which is seldom what
+  // the author of a Pass meant.
+  void pass_without_networkpolicy(const ClusterNetworkPolicy& p, bf_direction dir) {
+    if (p.tier != CnpTier::Admin) return;
+    const auto& rules = dir == BF_DIR_INGRESS ? p.ingress : p.egress;
+    const PodSet& mine = subjects_.at(p.name);
+    if (mine.empty()) return;
+    bool any_isolated = std::any_of(mine.begin(), mine.end(),
+                                    [&](const std::string& key) { return isolated_by_networkpolicy(pods_.at(key), dir); });
+    if (any_isolated) return;
+    for (size_t i = 0; i < rules.size(); ++i) {
+      if (rules[i].action != CnpAction::Pass) continue;
+      warn(rule_at(dir, i, rules[i]) + " Pass: no NetworkPolicy selects the pods of its subject for " +
+           (dir == BF_DIR_INGRESS ? "ingress" : "egress") + " (" + pod_list(list(mine)) +
+           "): passed traffic goes on to the Baseline tier, or is allowed");
+    }
+  }
+
+  const std::map<std::string, Namespace>& ns_objects_;
+  const std::map<std::string, Pod>& pods_;
+  const std::map<std::string, NetworkPolicy>& policies_;
+  std::vector<Warning>& out_;
+  std::vector<const ClusterNetworkPolicy*> order_;
+  std::map<std::string, PodSet> subjects_;
+  std::string key_;
+};
+
 }  // namespace
 
 std::vector<Warning> Compiler::warnings() const {
@@ -232,6 +408,11 @@ bool Compiler::warnings(std::vector<Warning>* out, const std::function<bool()>& 
   for (const auto& [key, p] : policies()) {
     if (interrupted && interrupted()) return false;
     lint.policy(key, p);
+  }
+  ClusterLinter cluster_lint(*this, *out);
+  for (const auto& [name, p] : cluster_policies()) {
+    if (interrupted && interrupted()) return false;
+    cluster_lint.policy(p);
   }
   return true;
 }

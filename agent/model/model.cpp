@@ -16,6 +16,20 @@ const char* protocol_name(Protocol p) {
 
 const char* cnp_tier_name(CnpTier t) { return t == CnpTier::Admin ? "Admin" : "Baseline"; }
 
+Labels namespace_labels_of(const std::map<std::string, Namespace>& namespaces, const std::string& ns) {
+  auto it = namespaces.find(ns);
+  Labels labels = it == namespaces.end() ? Labels{} : it->second.labels;
+  labels["kubernetes.io/metadata.name"] = ns;
+  return labels;
+}
+
+bool cnp_subject_selects(const CnpSubject& s, const Pod& pod, const std::map<std::string, Namespace>& namespaces) {
+  const Labels ns = namespace_labels_of(namespaces, pod.namespace_);
+  if (s.namespaces) return s.namespaces->matches(ns);
+  if (s.pods) return s.pods->namespace_selector.matches(ns) && s.pods->pod_selector.matches(pod.labels);
+  return false;
+}
+
 const char* cnp_action_name(CnpAction a) {
   switch (a) {
     case CnpAction::Accept: return "Accept";

@@ -64,16 +64,24 @@ struct FlowMatch {
 // Names that turn ids into words; any of them may be empty.
 struct FlowNames {
   std::function<std::string(uint32_t endpoint_id)> pod;   // "ns/name" or ""
-  std::function<std::optional<RuleRef>(uint32_t rule_id)> rule;
+  // "ns/p ingress[0]", or for ids from BF_CNP_RULE_FIRST the cluster rule
+  // "cnp/deny-metadata egress[0] Deny"; "" when unknown.
+  std::function<std::string(uint32_t rule_id)> rule;
 };
 
 // One flow entry as the API and the CLI print it:
 // {"src":"10.0.0.1","sport":1234,"dst":...,"dport":80,"proto":"tcp",
 //  "direction":"ingress","endpoint_id":3,"pod":"ns/web","ifindex":12,
 //  "action":"Drop","reason":"FwPolicy","verdict":"D(FwPolicy)","rule_id":0,
-//  "rule":"ns/p ingress[0]","packets":3,"bytes":180,"tcp_flags":"S",
+//  "rule":"ns/p ingress[0]" (or "cnp/<name> ingress[0] Deny"),"packets":3,"bytes":180,"tcp_flags":"S",
 //  "reply":false,"generation":7,"first_seen_ns":...,"last_seen_ns":...}
 nlohmann::json flow_to_json(const FlowRecord& flow, const FlowNames& names = {});
+
+// A ClusterNetworkPolicy rule as /v1/rules, /v1/verdict and `explain -o json`
+// name it: {"cluster_policy","tier","priority","direction","index","name",
+// "action","text"} (no "policy" key: a CLI that predates ClusterNetworkPolicy
+// skips these rather than misname them).
+nlohmann::json cluster_rule_ref_json(const CnpRuleRef& rule);
 
 // "SA" style: the TCP flags seen (FSRPAU).
 std::string tcp_flags_text(uint8_t flags);

@@ -218,7 +218,7 @@ struct Verdict {
 
 // A lint finding on a policy (issue #5 adds more kinds).
 struct Warning {
-  std::string policy;  // namespace/name
+  std::string policy;  // namespace/name; cnp/<name> for a ClusterNetworkPolicy
   std::string message;
   auto operator<=>(const Warning&) const = default;
 };

@@ -172,6 +172,13 @@ struct ClusterNetworkPolicy {
 };
 
 const char* cnp_tier_name(CnpTier t);
+
+// A namespace's labels as selectors see them: its own, plus
+// kubernetes.io/metadata.name (also for a namespace with no object).
+Labels namespace_labels_of(const std::map<std::string, Namespace>& namespaces, const std::string& ns);
+// Whether a ClusterNetworkPolicy's subject selects the pod (host-network
+// pods included: callers that skip them say so).
+bool cnp_subject_selects(const CnpSubject& s, const Pod& pod, const std::map<std::string, Namespace>& namespaces);
 const char* cnp_action_name(CnpAction a);
 
 const char* protocol_name(Protocol p);

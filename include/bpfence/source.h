@@ -72,6 +72,10 @@ class Source {
   // errors. An error leaves once its input is fixed, deleted or gone from a
   // relist. Thread-safe: the agent reads it while the source delivers.
   virtual std::vector<ParseError> current_errors() const = 0;
+  // What the source runs without right now, in words, while healthy: an
+  // optional kind the API server does not serve (its CRD not installed).
+  // Not errors: nothing is rejected, and the agent is ready. Thread-safe.
+  virtual std::vector<std::string> notes() const { return {}; }
 };
 
 }  // namespace bpfence

@@ -8,7 +8,9 @@
 //   was down; 410 Gone -> relist that removes what was deleted meanwhile; a
 //   relist holding an object the parser rejects keeps its last good version
 //   (and says so in /v1/status and the log); the API server gone entirely:
-//   enforcement continues, /readyz says why.
+//   enforcement continues, /readyz says why. No ClusterNetworkPolicy CRD at
+//   first: the agent runs, /v1/status says so; installed later, its objects
+//   reach the agent (which refuses them until a dataplane enforces them).
 #include <catch2/catch.hpp>
 
 #include "fake_api_server.h"
@@ -21,6 +23,7 @@ using bpfence::e2e::Clock;
 using bpfence::e2e::json;
 using bpfence::e2e::Node;
 using bpfence::test::FakeApiServer;
+using bpfence::test::kClusterPolicies;
 using bpfence::test::kNamespaces;
 using bpfence::test::kPods;
 using bpfence::test::kPolicies;
@@ -113,7 +116,7 @@ TEST_CASE("agent on the Kubernetes API: list, watch, cut, 410, rejected objects,
 
   const std::string kubeconfig = bpfence::e2e::write_kubeconfig(node, api->url(), std::string("token: ") + kToken);
   node.use_source({"--kubeconfig", kubeconfig});
-  BFE2E_REQUIRE_OK(node.start_agent({"--trace-new-flows"}));
+  BFE2E_REQUIRE_OK(node.start_agent({"--trace-new-flows", "--crd-recheck", "1"}));
 
   // 1. List + watch: the listed state is enforced.
   json st = ready_after(node, 0);
@@ -183,6 +186,36 @@ TEST_CASE("agent on the Kubernetes API: list, watch, cut, 410, rejected objects,
     CHECK(out.find("\"type\":\"new_flow\"") != std::string::npos);
     CHECK(out.find("\"src_pod\":\"shop/client\"") != std::string::npos);
     CHECK(out.find("\"verdict\":\"F\"") != std::string::npos);
+  }
+
+  // 1b. No ClusterNetworkPolicy CRD: ready all the same, and said so. The
+  // CRD installed later: the agent's next look (--crd-recheck 1) lists and
+  // watches it, so a policy created then reaches the agent.
+  {
+    REQUIRE(st["source_notes"].size() == 1);
+    CHECK(st["source_notes"][0].get<std::string>().find("ClusterNetworkPolicy: not served by the API server") == 0);
+    CHECK(st["ready"] == true);
+    CHECK(node.agent_log_tail(20000).find("kind not served by the API server; running without it") !=
+          std::string::npos);
+    api->set_served(kClusterPolicies, true);
+    api->upsert(kClusterPolicies, bpfence::test::cluster_policy_json("deny-metadata", 1, "169.254.169.254/32"));
+    // The agent has it: in its store, or refused by name while no dataplane
+    // enforces the tiers.
+    auto has_it = [&] {
+      json s = json::parse(node.get("/v1/status").body, nullptr, false);
+      if (!s.is_object() || !s["source_notes"].empty()) return false;
+      if (s["objects"].value("clusternetworkpolicies", 0) == 1) return true;
+      for (const auto& e : s["errors"])
+        if (e.dump().find("ClusterNetworkPolicy deny-metadata") != std::string::npos) return true;
+      return false;
+    };
+    CHECK(bpfence::e2e::wait_until(has_it, 10000, 20));
+    REQUIRE(api->wait_for([&] { return api->active_streams(kClusterPolicies) == 1; }));
+    // Deleted through the watch: it goes.
+    api->remove(kClusterPolicies, "deny-metadata");
+    CHECK(bpfence::e2e::wait_until(
+        [&] { return !has_it() && json::parse(node.get("/v1/status").body)["errors"].empty(); }, 10000, 20));
+    st = json::parse(node.get("/v1/status").body);
   }
 
   // 2. A policy added by a watch event takes effect.

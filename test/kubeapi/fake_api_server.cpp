@@ -45,6 +45,8 @@ void FakeApiServer::setup(int port) {
   resources_[kNamespaces] = Resource{"Namespace", "v1"};
   resources_[kPods] = Resource{"Pod", "v1"};
   resources_[kPolicies] = Resource{"NetworkPolicy", "networking.k8s.io/v1"};
+  resources_[kClusterPolicies] = Resource{"ClusterNetworkPolicy", "policy.networking.k8s.io/v1alpha2"};
+  resources_[kClusterPolicies].served = false;  // as a cluster without the CRD
 
   // Watches hold a worker each; leave room for stale ones during reconnects.
   server_->new_task_queue = [] { return new httplib::ThreadPool(32); };
@@ -83,7 +85,7 @@ void FakeApiServer::setup(int port) {
     }
     return httplib::Server::HandlerResponse::Unhandled;
   });
-  for (const auto& path : {kNamespaces, kPods, kPolicies}) {
+  for (const auto& path : {kNamespaces, kPods, kPolicies, kClusterPolicies}) {
     server_->Get(path, [this, path](const httplib::Request& req, httplib::Response& res) { handle(req, res, path); });
   }
   if (port > 0) {
@@ -106,7 +108,7 @@ std::string FakeApiServer::status_json(int code, const std::string& reason, cons
 
 static std::string key_of_json(const std::string& path, const json& object) {
   const json& meta = object.at("metadata");
-  if (path == kNamespaces) return meta.at("name").get<std::string>();
+  if (path == kNamespaces || path == kClusterPolicies) return meta.at("name").get<std::string>();
   return meta.value("namespace", std::string("default")) + "/" + meta.at("name").get<std::string>();
 }
 
@@ -218,6 +220,22 @@ void FakeApiServer::forbid(const std::string& path, const std::string& token) {
   forbidden_.emplace(path, token);
 }
 
+void FakeApiServer::set_served(const std::string& path, bool served) {
+  {
+    std::lock_guard lock(mu_);
+    Resource& r = resources_.at(path);
+    r.served = served;
+    if (!served) {
+      // Deleting a CRD deletes its objects; their history goes too.
+      r.objects.clear();
+      r.log.clear();
+      r.snapshots.clear();
+      r.compacted = ++rv_;
+    }
+  }
+  cv_.notify_all();
+}
+
 uint64_t FakeApiServer::resource_version() const {
   std::lock_guard lock(mu_);
   return rv_;
@@ -255,6 +273,12 @@ bool FakeApiServer::wait_for(const std::function<bool()>& pred, std::chrono::mil
 void FakeApiServer::handle(const httplib::Request& req, httplib::Response& res, const std::string& path) {
   std::lock_guard lock(mu_);
   Resource& r = resources_.at(path);
+  if (!r.served) {
+    res.status = 404;
+    res.set_content(status_json(404, "NotFound", "the server could not find the requested resource"),
+                    "application/json");
+    return;
+  }
   if (req.has_param("watch") && (req.get_param_value("watch") == "1" || req.get_param_value("watch") == "true"))
     handle_watch(req, res, path, r);
   else
@@ -328,6 +352,11 @@ void FakeApiServer::handle_watch(const httplib::Request& req, httplib::Response&
         for (;;) {
           if (stopping_ || st->cut_generation != cut_generation_) return false;
           Resource& r = resources_.at(st->path);
+          if (!r.served) {  // the CRD was deleted: the server ends its watches
+            lock.unlock();
+            sink.done();
+            return true;
+          }
           if (st->gone_first || st->expire_generation != r.expire_generation) {
             const bool error_event = st->gone_first || r.gone_mode == GoneMode::ErrorEvent;
             lock.unlock();

@@ -1,6 +1,7 @@
 // A local stand-in for the Kubernetes API server, for the API client tests:
 // httplib::Server (or SSLServer) on 127.0.0.1, an ephemeral port, speaking
-// the list/watch protocol of Namespaces, Pods and NetworkPolicies.
+// the list/watch protocol of Namespaces, Pods, NetworkPolicies and
+// ClusterNetworkPolicies (a CRD: not served until set_served() installs it).
 //
 // It keeps objects and an event log per resource with a global
 // resourceVersion counter (like etcd), serves paginated lists (limit /
@@ -37,6 +38,7 @@ namespace bpfence::test {
 inline const std::string kNamespaces = "/api/v1/namespaces";
 inline const std::string kPods = "/api/v1/pods";
 inline const std::string kPolicies = "/apis/networking.k8s.io/v1/networkpolicies";
+inline const std::string kClusterPolicies = "/apis/policy.networking.k8s.io/v1alpha2/clusternetworkpolicies";
 
 struct RecordedRequest {
   std::string method;
@@ -98,6 +100,10 @@ class FakeApiServer {
   // Requests for `path` with this bearer token get 403, as from a service
   // account whose ClusterRole lacks the resource ("" for every token).
   void forbid(const std::string& path, const std::string& token);
+  // Installs (true) or removes (false) the CRD behind `path`: unserved, every
+  // request gets 404 as from a real server without the CRD, its objects are
+  // gone and its watches end. Only kClusterPolicies starts unserved.
+  void set_served(const std::string& path, bool served);
 
   uint64_t resource_version() const;
   std::vector<RecordedRequest> requests() const;
@@ -121,6 +127,7 @@ class FakeApiServer {
     uint64_t expire_generation = 0;
     uint64_t cut_from = 0;  // cut at the first event with rv >= this (0: none)
     std::map<uint64_t, std::vector<nlohmann::json>> snapshots;  // list rv -> items
+    bool served = true;
   };
   struct Stream;
 

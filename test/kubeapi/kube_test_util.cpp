@@ -131,6 +131,17 @@ json policy_json(const std::string& ns, const std::string& name, const std::stri
   return policy;
 }
 
+json cluster_policy_json(const std::string& name, int priority, const std::string& cidr) {
+  json rule{{"name", "deny-" + name}, {"action", "Deny"}, {"to", json::array({json{{"networks", json::array({cidr})}}})}};
+  json policy;
+  policy["metadata"] = {{"name", name}};
+  policy["spec"] = {{"tier", "Admin"},
+                    {"priority", priority},
+                    {"subject", {{"namespaces", json::object()}}},
+                    {"egress", json::array({rule})}};
+  return policy;
+}
+
 std::string resource_version_of(const Object& object) {
   return std::visit([](const auto& o) { return o.resource_version; }, object);
 }

@@ -56,6 +56,9 @@ nlohmann::json pod_json(const std::string& ns, const std::string& name, const st
 // an ipBlock peer (pass an invalid one to get a parser rejection).
 nlohmann::json policy_json(const std::string& ns, const std::string& name, const std::string& app, int port,
                            const std::string& cidr = "10.0.0.0/8");
+// An Admin ClusterNetworkPolicy denying egress from every pod to `cidr`
+// (pass an invalid one to get a parser rejection).
+nlohmann::json cluster_policy_json(const std::string& name, int priority, const std::string& cidr);
 
 // Records every update and log line; reproduces the store's view.
 class Collector {

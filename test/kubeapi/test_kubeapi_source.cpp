@@ -32,6 +32,7 @@ struct Harness {
     o.backoff_max = 100ms;
     o.error_backoff_initial = 20ms;
     o.error_backoff_max = 200ms;
+    o.absent_recheck = 100ms;
     o.log = collector.logger();
     return o;
   }
@@ -123,7 +124,8 @@ TEST_CASE("the synced event: the last initial list is marked synced, once, after
   std::set<std::string> listed;
   for (auto it = updates.begin(); it != marked + 1; ++it)
     if (it->resync_kind) listed.insert(*it->resync_kind);
-  CHECK(listed == std::set<std::string>{"Namespace", "Pod", "NetworkPolicy"});
+  // ClusterNetworkPolicy too: its 404 (no CRD) is its (empty) initial list.
+  CHECK(listed == std::set<std::string>{"Namespace", "Pod", "NetworkPolicy", "ClusterNetworkPolicy"});
 }
 
 TEST_CASE("list: paginated LISTs give one resync per kind, then watches start from the list's resourceVersion",
@@ -676,4 +678,125 @@ TEST_CASE("ApiSource::create rejects a bad server URL", "[kubeapi][source]") {
   Status s = ApiSource::create(c, {}, source);
   CHECK_FALSE(s);
   CHECK(s.message().find("not an http:// or https:// URL") != std::string::npos);
+}
+
+// ClusterNetworkPolicy is a CRD: served only where it is installed.
+
+TEST_CASE("ClusterNetworkPolicy served: listed, watched, resumed after a cut, relisted after 410",
+          "[kubeapi][source][cnp]") {
+  Harness h;
+  h.seed(1);
+  h.server.set_served(kClusterPolicies, true);
+  h.server.upsert(kClusterPolicies, cluster_policy_json("deny-metadata", 1, "169.254.169.254/32"));
+  h.start();
+  h.wait_synced();
+  CHECK(h.has("ClusterNetworkPolicy", "deny-metadata"));
+  CHECK(h.collector.resyncs("ClusterNetworkPolicy") == 1);
+  CHECK(h.source->notes().empty());
+  REQUIRE(h.server.wait_for([&] { return h.server.active_streams(kClusterPolicies) == 1; }));
+
+  // Watch events: added, modified, deleted.
+  h.server.upsert(kClusterPolicies, cluster_policy_json("deny-other", 2, "10.9.0.0/16"));
+  REQUIRE(h.wait_has("ClusterNetworkPolicy", "deny-other"));
+  h.server.upsert(kClusterPolicies, cluster_policy_json("deny-other", 3, "10.9.0.0/16"));
+  REQUIRE(h.wait_has("ClusterNetworkPolicy", "deny-other", h.rv_now()));
+  h.server.remove(kClusterPolicies, "deny-other");
+  REQUIRE(h.collector.wait_for([&] { return !h.has("ClusterNetworkPolicy", "deny-other"); }));
+
+  // A bookmark, then the stream cut in the middle of the next event: the
+  // watch resumes from the bookmark, the event arrives whole, no relist.
+  const uint64_t mark = h.server.bookmark(kClusterPolicies);
+  h.server.cut_next_event(kClusterPolicies);
+  h.server.upsert(kClusterPolicies, cluster_policy_json("after-bookmark", 4, "10.7.0.0/16"));
+  REQUIRE(h.wait_has("ClusterNetworkPolicy", "after-bookmark"));
+  auto watches = h.server.requests(kClusterPolicies, true);
+  REQUIRE(watches.size() == 2);
+  CHECK(watches[1].param("resourceVersion") == std::to_string(mark));
+  CHECK(h.collector.resyncs("ClusterNetworkPolicy") == 1);
+
+  // 410 Gone: relist, which sees what the watch missed.
+  REQUIRE(h.server.wait_for([&] { return h.server.active_streams(kClusterPolicies) == 1; }));
+  h.server.upsert(kClusterPolicies, cluster_policy_json("missed", 5, "10.8.0.0/16"), /*record=*/false);
+  h.server.expire(kClusterPolicies, FakeApiServer::GoneMode::ErrorEvent);
+  REQUIRE(h.collector.wait_for([&] { return h.collector.resyncs("ClusterNetworkPolicy") == 2; }));
+  CHECK(h.has("ClusterNetworkPolicy", "missed"));
+  CHECK(h.has("ClusterNetworkPolicy", "deny-metadata"));
+  CHECK(h.source->health().ok());
+}
+
+TEST_CASE("ClusterNetworkPolicy not served (404): synced without it, noted, logged once; the CRD installed later "
+          "is picked up, and removed again is noted again",
+          "[kubeapi][source][cnp]") {
+  Harness h;
+  h.seed(1);
+  h.start();
+  h.wait_synced();
+  h.wait_watching();
+  // The agent runs: healthy, every other kind listed.
+  CHECK(h.source->health().ok());
+  CHECK(h.has("NetworkPolicy", "team-a/allow-web"));
+  auto notes = h.source->notes();
+  REQUIRE(notes.size() == 1);
+  CHECK(notes[0].find("ClusterNetworkPolicy: not served by the API server") == 0);
+  CHECK(notes[0].find("HTTP 404") != std::string::npos);
+  CHECK(notes[0].find("policy.networking.k8s.io/v1alpha2 CRD") != std::string::npos);
+  CHECK(h.collector.errors().empty());
+
+  // Looked for again and again (absent_recheck), said once.
+  REQUIRE(h.server.wait_for([&] { return h.server.requests(kClusterPolicies, false).size() >= 3; }));
+  auto count_logged = [&](const std::string& needle) {
+    int n = 0;
+    for (const auto& l : h.collector.logs()) n += l.find(needle) != std::string::npos;
+    return n;
+  };
+  CHECK(count_logged("kind not served by the API server") == 1);
+  // Each look that finds nothing delivers nothing: no resync every 30 s.
+  CHECK(h.collector.resyncs("ClusterNetworkPolicy") == 1);
+
+  // The CRD is installed and a policy created: picked up, then watched.
+  h.server.set_served(kClusterPolicies, true);
+  h.server.upsert(kClusterPolicies, cluster_policy_json("deny-metadata", 1, "169.254.169.254/32"));
+  REQUIRE(h.wait_has("ClusterNetworkPolicy", "deny-metadata"));
+  CHECK(h.source->notes().empty());
+  CHECK(h.collector.logged("kind served by the API server now"));
+  REQUIRE(h.server.wait_for([&] { return h.server.active_streams(kClusterPolicies) == 1; }));
+  h.server.upsert(kClusterPolicies, cluster_policy_json("deny-other", 2, "10.9.0.0/16"));
+  REQUIRE(h.wait_has("ClusterNetworkPolicy", "deny-other"));
+
+  // The CRD deleted (its objects with it): the watch ends, the list gets
+  // 404, the objects go and the note is back, logged a second time only.
+  h.server.set_served(kClusterPolicies, false);
+  REQUIRE(h.collector.wait_for([&] {
+    return !h.has("ClusterNetworkPolicy", "deny-metadata") && !h.has("ClusterNetworkPolicy", "deny-other");
+  }));
+  REQUIRE(h.collector.wait_for([&] { return h.source->notes().size() == 1; }));
+  CHECK(count_logged("kind not served by the API server") == 2);
+  CHECK(h.source->health().ok());
+  CHECK(h.has("Pod", "team-a/web-0"));
+}
+
+TEST_CASE("ClusterNetworkPolicy rejected: the error names object and field, the last good version stays",
+          "[kubeapi][source][cnp]") {
+  Harness h;
+  h.seed(1);
+  h.server.set_served(kClusterPolicies, true);
+  h.server.upsert(kClusterPolicies, cluster_policy_json("deny-metadata", 1, "169.254.169.254/32"));
+  h.server.upsert(kClusterPolicies, cluster_policy_json("listed-bad", 2, "10.0.0.0/33"));
+  h.start();
+  h.wait_synced();
+  CHECK(h.has("ClusterNetworkPolicy", "deny-metadata"));
+  CHECK_FALSE(h.has("ClusterNetworkPolicy", "listed-bad"));
+  REQUIRE(rejects(*h.source, "ClusterNetworkPolicy listed-bad"));
+  const std::string good_rv = h.collector.state().at(ObjectKey{"ClusterNetworkPolicy", "deny-metadata"});
+
+  REQUIRE(h.server.wait_for([&] { return h.server.active_streams(kClusterPolicies) == 1; }));
+  h.server.upsert(kClusterPolicies, cluster_policy_json("deny-metadata", 1, "banana"));
+  REQUIRE(h.collector.wait_for([&] { return rejects(*h.source, "ClusterNetworkPolicy deny-metadata"); }));
+  CHECK(h.has("ClusterNetworkPolicy", "deny-metadata", good_rv));
+  for (const ParseError& e : h.source->current_errors()) {
+    if (e.object != "ClusterNetworkPolicy deny-metadata") continue;
+    CHECK(e.field == "spec.egress[0].to[0].networks[0]");
+    CHECK(e.message.find("banana") != std::string::npos);
+  }
+  CHECK(h.collector.logged("object rejected; its last good version stays in force"));
 }

@@ -104,6 +104,14 @@ inline bool same_maps(const DesiredState& a, const DesiredState& b) {
          a.ranges == b.ranges && a.rules == b.rules && a.cluster == b.cluster && a.cluster_rules == b.cluster_rules;
 }
 
+// The lint warnings on one policy ("ns/name", or "cnp/name").
+inline std::vector<std::string> lint_messages(const Compiler& c, const std::string& policy) {
+  std::vector<std::string> out;
+  for (const auto& w : c.warnings())
+    if (w.policy == policy) out.push_back(w.message);
+  return out;
+}
+
 // "ns/name" of a pod in the compiler's cluster, or a literal IP.
 inline IpAddress address_of(const Compiler& c, const std::string& who) {
   if (auto ip = IpAddress::parse(who)) return *ip;

@@ -19,13 +19,6 @@ Cluster base() {
   return c;
 }
 
-std::vector<std::string> messages(const Compiler& c, const std::string& policy) {
-  std::vector<std::string> out;
-  for (const auto& w : c.warnings())
-    if (w.policy == policy) out.push_back(w.message);
-  return out;
-}
-
 }  // namespace
 
 TEST_CASE("lint: a clean policy raises no warning", "[lint]") {
@@ -58,7 +51,7 @@ spec:
   - to: [{podSelector: {matchLabels: {app: nothing-like-this}}}]
 )").compile();
   // The ignored rule's selector is not linted: it does nothing anyway.
-  CHECK(messages(c, "default/db") ==
+  CHECK(lint_messages(c, "default/db") ==
         std::vector<std::string>{"has egress rules but policyTypes does not list Egress: they are ignored"});
 }
 
@@ -73,7 +66,7 @@ spec:
   ingress:
   - from: [{podSelector: {matchLabels: {app: client}}}]
 )").compile();
-  CHECK(messages(c, "default/out-only") ==
+  CHECK(lint_messages(c, "default/out-only") ==
         std::vector<std::string>{"has ingress rules but policyTypes does not list Ingress: they are ignored"});
 }
 
@@ -86,7 +79,7 @@ spec:
   podSelector: {matchLabels: {app: wbe}}
   ingress: [{}]
 )").compile();
-  CHECK(messages(c, "default/typo") == std::vector<std::string>{"selects no pods in namespace default"});
+  CHECK(lint_messages(c, "default/typo") == std::vector<std::string>{"selects no pods in namespace default"});
 }
 
 TEST_CASE("lint: a namespaceSelector no namespace matches (story 3)", "[lint]") {
@@ -102,7 +95,7 @@ spec:
 )";
   SECTION("the label is missing") {
     auto c = base().policy(story3).compile();
-    CHECK(messages(c, "default/metrics") ==
+    CHECK(lint_messages(c, "default/metrics") ==
           std::vector<std::string>{
               "spec.ingress[0].from[0].namespaceSelector {name=kube-system} selects no namespace (no namespace has "
               "these labels): the peer matches nothing; namespaces carry kubernetes.io/metadata.name=<name> unless "
@@ -111,7 +104,7 @@ spec:
   SECTION("once the namespace carries the label the warning goes") {
     auto cluster = base().policy(story3);
     cluster.namespaces[2].labels["name"] = "kube-system";
-    CHECK(messages(cluster.compile(), "default/metrics").empty());
+    CHECK(lint_messages(cluster.compile(), "default/metrics").empty());
   }
   SECTION("the automatic name label is matched") {
     auto c = base().policy(R"(
@@ -123,7 +116,7 @@ spec:
   ingress:
   - from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: kube-system}}}]
 )").compile();
-    CHECK(messages(c, "default/metrics").empty());
+    CHECK(lint_messages(c, "default/metrics").empty());
   }
 }
 
@@ -140,7 +133,7 @@ spec:
   egress: [{to: [{podSelector: {matchLabels: {app: client}}}, {podSelector: {matchExpressions: [{key: tier, operator: Exists}]}}]}]
 )").compile();
     // app=api exists, but in prod, not in default.
-    CHECK(messages(c, "default/web") ==
+    CHECK(lint_messages(c, "default/web") ==
           std::vector<std::string>{
               "spec.ingress[0].from[0].podSelector {app=api} selects no pod in namespace default: the peer matches "
               "nothing until such a pod exists",
@@ -159,7 +152,7 @@ spec:
     - namespaceSelector: {matchLabels: {env: prod}}
       podSelector: {matchLabels: {app: client}}
 )").compile();
-    CHECK(messages(c, "default/web") ==
+    CHECK(lint_messages(c, "default/web") ==
           std::vector<std::string>{
               "spec.ingress[0].from[0].podSelector {app=client} selects no pod in the namespaces its "
               "namespaceSelector selects (prod): the peer matches nothing until such a pod exists"});
@@ -177,7 +170,7 @@ spec:
   ingress:
   - from: [{ipBlock: {cidr: 10.0.0.0/16, except: [10.0.2.0/24]}}]
 )").compile();
-    CHECK(messages(c, "default/nfs") ==
+    CHECK(lint_messages(c, "default/nfs") ==
           std::vector<std::string>{
               "spec.ingress[0].from[0].ipBlock 10.0.0.0/16 covers the IPs of 2 pods: default/client (10.0.1.11), "
               "default/web (10.0.1.10); pod IPs change when pods restart, use a podSelector/namespaceSelector to "
@@ -193,7 +186,7 @@ spec:
   policyTypes: [Egress]
   egress: [{to: [{ipBlock: {cidr: 10.0.0.0/8}}]}]
 )").compile();
-    CHECK(messages(c, "default/nfs") ==
+    CHECK(lint_messages(c, "default/nfs") ==
           std::vector<std::string>{
               "spec.egress[0].to[0].ipBlock 10.0.0.0/8 covers the IPs of 3 pods: default/client (10.0.1.11), "
               "default/web (10.0.1.10) and 1 more; pod IPs change when pods restart, use a "
@@ -209,7 +202,7 @@ spec:
   policyTypes: [Egress]
   egress: [{to: [{ipBlock: {cidr: 0.0.0.0/0}}, {ipBlock: {cidr: 172.16.0.0/12}}]}]
 )").compile();
-    CHECK(messages(c, "default/out").empty());
+    CHECK(lint_messages(c, "default/out").empty());
   }
   SECTION("excepts that remove every pod leave nothing to warn about") {
     auto c = base().policy(R"(
@@ -220,7 +213,7 @@ spec:
   podSelector: {matchLabels: {app: web}}
   ingress: [{from: [{ipBlock: {cidr: 10.0.0.0/8, except: [10.0.0.0/16]}}]}]
 )").compile();
-    CHECK(messages(c, "default/ext").empty());
+    CHECK(lint_messages(c, "default/ext").empty());
   }
 }
 
@@ -237,7 +230,7 @@ spec:
         cidr: 192.168.0.0/16
         except: [192.168.1.0/24, 192.168.0.0/20, 192.168.8.0/24, 192.168.8.0/24]
 )").compile();
-  CHECK(messages(c, "default/ext") ==
+  CHECK(lint_messages(c, "default/ext") ==
         std::vector<std::string>{
             "spec.ingress[0].from[0].ipBlock.except[0] 192.168.1.0/24 lies inside except[1] 192.168.0.0/20: the "
             "overlapping entries are redundant",

@@ -4,6 +4,7 @@
 #include "api_reflector.h"
 
 #include <set>
+#include <utility>
 
 namespace bpfence {
 namespace {
@@ -33,6 +34,9 @@ const std::vector<ApiResource>& api_resources() {
       {"Namespace", "v1", "/api/v1/namespaces"},
       {"Pod", "v1", "/api/v1/pods"},
       {"NetworkPolicy", "networking.k8s.io/v1", "/apis/networking.k8s.io/v1/networkpolicies"},
+      {"ClusterNetworkPolicy", "policy.networking.k8s.io/v1alpha2",
+       "/apis/policy.networking.k8s.io/v1alpha2/clusternetworkpolicies", /*optional=*/true,
+       "policy.networking.k8s.io/v1alpha2"},
   };
   return resources;
 }
@@ -40,7 +44,7 @@ const std::vector<ApiResource>& api_resources() {
 std::string api_object_key(const ApiResource& resource, const nlohmann::json& object) {
   std::string name = metadata_string(object, "name");
   if (name.empty()) return "";
-  if (resource.kind == "Namespace") return name;
+  if (resource.kind == "Namespace" || resource.kind == "ClusterNetworkPolicy") return name;
   std::string ns = metadata_string(object, "namespace");
   return (ns.empty() ? "default" : ns) + "/" + name;
 }
@@ -57,6 +61,35 @@ Reflector::Reflector(ApiResource resource, ApiClient& client, const ApiSourceOpt
 Reflector::Health Reflector::health() const {
   std::lock_guard lock(health_mutex_);
   return health_;
+}
+
+std::string Reflector::absent_note() const {
+  std::lock_guard lock(health_mutex_);
+  return absent_note_;
+}
+
+void Reflector::absent(const ApiResponse& response) {
+  set_ok();  // the server answered as a server without the CRD does
+  const bool was_absent = absent_;
+  absent_ = true;
+  const long every = static_cast<long>(std::chrono::duration_cast<std::chrono::seconds>(options_.absent_recheck).count());
+  const std::string note = resource_.kind + ": not served by the API server (list " + resource_.path + ": HTTP " +
+                           std::to_string(response.status) + "): no " + resource_.group +
+                           " CRD installed; running without this kind, checking again every " +
+                           std::to_string(every) + "s";
+  {
+    std::lock_guard lock(health_mutex_);
+    absent_note_ = note;
+  }
+  if (was_absent) return;
+  info("kind not served by the API server; running without it", "reason=" + log_value(note));
+  // Never listed: the empty list is this kind's part of the initial state.
+  // Listed before: the CRD went, and its objects with it.
+  SourceUpdate update;
+  update.resync_kind = resource_.kind;
+  const bool initial = !listed_once_;
+  listed_once_ = true;
+  deliver_(std::move(update), initial);
 }
 
 void Reflector::set_ok() {
@@ -157,9 +190,15 @@ void Reflector::run(std::stop_token stop) {
           if (!fail(stop)) return;
           continue;
         }
-        need_list = false;
         reconnect_backoff_.reset();
         error_backoff_.reset();
+        if (absent_) {
+          // Nothing to watch: look for the CRD again later.
+          std::unique_lock lock(sleep_mutex_);
+          sleep_cv_.wait_for(lock, stop, options_.absent_recheck, [] { return false; });
+          continue;
+        }
+        need_list = false;
       }
       const WatchEnd end = watch(stop);
       if (watch_saw_events_) relists_in_a_row = 0;
@@ -218,6 +257,10 @@ Status Reflector::list(std::stop_token stop) {
       update.errors.clear();
       continue;
     }
+    if (resource_.optional && response.transport_error.empty() && response.status == 404) {
+      absent(response);
+      return Status::ok();
+    }
     if (!response.ok()) {
       failure_ = failure_of(response, "list");
       return Status::error(failure_.message);
@@ -249,6 +292,13 @@ Status Reflector::list(std::stop_token stop) {
   if (resource_version.empty()) return bad_answer("metadata.resourceVersion: missing");
   resource_version_ = resource_version;
   set_ok();
+  if (std::exchange(absent_, false)) {
+    {
+      std::lock_guard lock(health_mutex_);
+      absent_note_.clear();
+    }
+    info("kind served by the API server now");
+  }
   info("listed", "objects=" + std::to_string(update.upserts.size()) + " rejected=" +
                      std::to_string(update.errors.size()) + " pages=" + std::to_string(pages) +
                      " resourceVersion=" + log_value(resource_version));
@@ -374,6 +424,11 @@ Reflector::WatchEnd Reflector::watch(std::stop_token stop) {
                                       " err=" + log_value(response.transport_error));
     failure_ = failure_of(response, "watch");
     return WatchEnd::Failed;
+  }
+  if (resource_.optional && response.status == 404) {
+    // The CRD went away under the watch: the list says so.
+    info("watch answered 404, relisting", "err=" + log_value(response.describe()));
+    return WatchEnd::Gone;
   }
   if (response.status == 410) {
     info("watch expired (HTTP 410), relisting", "resourceVersion=" + log_value(resource_version_));

@@ -39,6 +39,9 @@ class Reflector {
     std::chrono::steady_clock::time_point since{};
   };
   Health health() const;
+  // For an optional resource the server does not serve (404): what
+  // ApiSource::notes() says; "" while it is served (thread-safe).
+  std::string absent_note() const;
 
  private:
   enum class WatchEnd { Closed, Gone, Failed, Stopped };
@@ -51,7 +54,12 @@ class Reflector {
   Failure failure_of(const ApiResponse& response, const std::string& verb) const;
 
   // One full LIST, all pages: delivers a resync update, sets resource_version_.
+  // An optional resource answered 404: ok, with absent_ set (see absent()).
   Status list(std::stop_token stop);
+  // The optional resource is not served: says so once, and delivers an
+  // empty list when it was served before (or never listed), since a CRD's
+  // removal takes its objects with it.
+  void absent(const ApiResponse& response);
   // One WATCH from resource_version_ until the server ends it or it fails.
   WatchEnd watch(std::stop_token stop);
   // Turns a batch of events into updates; returns Gone on an ERROR 410.
@@ -81,9 +89,11 @@ class Reflector {
   std::string resource_version_;
   bool listed_once_ = false;
   bool watch_saw_events_ = false;  // the last watch delivered a change
+  bool absent_ = false;            // the last list of an optional resource got 404
   WatchStreamDecoder decoder_;
   mutable std::mutex health_mutex_;
   Health health_;
+  std::string absent_note_;  // guarded by health_mutex_
   std::mutex sleep_mutex_;
   std::condition_variable_any sleep_cv_;
 };

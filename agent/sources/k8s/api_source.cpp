@@ -89,6 +89,15 @@ SourceHealth ApiSource::health() const {
                                                 " for " + std::to_string(longest) + "s (" + failing + ")"};
 }
 
+std::vector<std::string> ApiSource::notes() const {
+  std::vector<std::string> out;
+  if (!reflectors_ready_.load(std::memory_order_acquire)) return out;
+  for (const auto& w : workers_)
+    if (w->reflector)
+      if (std::string note = w->reflector->absent_note(); !note.empty()) out.push_back(std::move(note));
+  return out;
+}
+
 void ApiSource::deliver(SourceUpdate update, bool initial_list) {
   std::lock_guard lock(sink_mutex_);
   // Before the sink: the status the agent builds after this update shows

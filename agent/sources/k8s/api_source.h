@@ -1,5 +1,6 @@
-// The Kubernetes API as a Source: for Namespaces, Pods and NetworkPolicies,
-// LIST (paginated) then WATCH, forever, one thread per resource.
+// The Kubernetes API as a Source: for Namespaces, Pods, NetworkPolicies and
+// ClusterNetworkPolicies, LIST (paginated) then WATCH, forever, one thread
+// per resource.
 //
 // Each complete list is one SourceUpdate with resync_kind set; watch events
 // follow as small updates. Watches resume from the last resourceVersion seen
@@ -7,8 +8,12 @@
 // jittered exponential backoff (short for lost connections, longer for
 // errors the server answers); the token is re-read on every request, and
 // after a 401/403 as soon as its file changes.
-// The last of the three initial lists is the synced event (marked synced);
-// synced() turns true once it has been delivered.
+// ClusterNetworkPolicy is optional: its CRD may not be installed. A 404 on
+// its list counts as an empty list (the agent runs without the kind, and
+// notes() says so); the list is tried again every `absent_recheck`, so a
+// CRD installed later is picked up without a restart.
+// The last of the initial lists (a 404 counts) is the synced event (marked
+// synced); synced() turns true once it has been delivered.
 // current_errors() holds the rejections of the updates delivered so far
 // that still hold (see api_rejections.h).
 #pragma once
@@ -34,9 +39,14 @@ struct ApiResource {
   std::string kind;         // "Pod"
   std::string api_version;  // "v1"
   std::string path;         // "/api/v1/pods" (all namespaces)
+  // Served only when a CRD is installed: a 404 means "none of these"
+  // (the agent runs without the kind) rather than a broken server.
+  bool optional = false;
+  std::string group;  // what to install, for the note: "policy.networking.k8s.io/v1alpha2"
 };
 
-// Namespaces, Pods, NetworkPolicies: the resources ApiSource watches.
+// Namespaces, Pods, NetworkPolicies, ClusterNetworkPolicies (optional): the
+// resources ApiSource watches.
 const std::vector<ApiResource>& api_resources();
 
 struct ApiSourceOptions {
@@ -61,6 +71,11 @@ struct ApiSourceOptions {
   // (one dropped watch that reconnects at once is routine, not unhealthy).
   // Refused credentials (401, 403) are reported at once.
   std::chrono::milliseconds unhealthy_after{3000};
+  // An optional kind the server does not serve (no CRD): how often to look
+  // again. A CRD is installed once per cluster, and a 404 costs the server
+  // nothing, but half a minute is as long as an operator waits for an
+  // `kubectl apply` to show.
+  std::chrono::milliseconds absent_recheck{30000};
   // Where log lines go (one `level=... msg="..."` line per call); stderr when unset.
   std::function<void(std::string_view)> log;
 };
@@ -86,6 +101,9 @@ class ApiSource : public Source {
   // bound to the agent's service account").
   SourceHealth health() const override;
   std::vector<ParseError> current_errors() const override { return rejections_.current(); }
+  // "ClusterNetworkPolicy: not served by the API server (HTTP 404: ...)"
+  // for each optional kind the server does not serve now.
+  std::vector<std::string> notes() const override;
 
  private:
   struct Worker;
