@@ -124,6 +124,9 @@ std::string metrics_text(const AgentInfo& info, const Reconciler& rec, const Dat
   w.sample("bpfence_bind_errors_total", static_cast<double>(s.bind_errors_total));
   rec.latency().write(w, "bpfence_reconcile_duration_seconds",
                       "From an update's arrival to the kernel enforcing it (endpoints bound included).");
+  rec.update_lag().write(w, "bpfence_update_lag_seconds",
+                         "Per object changed by the source (a relist counts once): from its delivery to the "
+                         "dataplane applying it.");
 
   w.family("bpfence_desired_entries", "gauge", "Entries of the compiled state, by map.");
   w.sample("bpfence_desired_entries", {{"map", "pod_addrs"}}, static_cast<double>(s.pod_addrs));

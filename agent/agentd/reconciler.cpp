@@ -49,7 +49,8 @@ Reconciler::Reconciler(ReconcilerOptions options, DataplaneHandle& dataplane, In
       compiler_(CompileOptions{options_.node, options_.host_ips}),
       unenforced_(dataplane.dataplane ? dataplane.dataplane->name() : "configured"),
       binder_(interfaces),
-      latency_(latency_buckets()) {
+      latency_(latency_buckets()),
+      update_lag_(latency_buckets()) {
   publish();
 }
 
@@ -226,6 +227,9 @@ void Reconciler::pass(std::vector<Queued> batch) {
       if (accept(q.update)) {
         ++generation_;
         changed = true;
+        // A relist is one event, however many objects it holds.
+        uint64_t objects = q.update.resync_kind ? 1 : q.update.upserts.size() + q.update.deletes.size();
+        unapplied_.push_back({q.at, std::max<uint64_t>(objects, 1)});
         if (pending_since_ == Clock::time_point{} || q.at < pending_since_) pending_since_ = q.at;
       }
       // The source's initial state is everything queued up to this event.
@@ -286,6 +290,10 @@ void Reconciler::lint_if_due() {
 void Reconciler::apply_pending(Clock::time_point since) {
   PendingApply::Outcome out = pending_.apply(*dp_.dataplane, compiler_.state());
   if (out.status) {
+    const auto now = Clock::now();
+    for (const Unapplied& u : unapplied_)
+      update_lag_.observe(std::chrono::duration<double>(now - u.at).count(), u.objects);
+    unapplied_.clear();
     applied_generation_ = generation_;
     last_applied_at_ = std::chrono::system_clock::now();
     bool first = !first_apply_done_;
