@@ -19,6 +19,8 @@
 //
 // Usage (root): agent_churn [--pods 100000] [--policies 10000]
 //   [--rates 0,100,500] [--seconds 20] [--rounds 20] [--out FILE]
+// BENCH_DEBUG=1 runs the agent at debug level; BENCH_AGENT_LOG=FILE keeps
+// its log.
 #include <sys/types.h>
 
 #include <cinttypes>
@@ -363,7 +365,7 @@ int main(int argc, char** argv) {
 
   node.use_source({"--kubeconfig", e2e::write_kubeconfig(node, api->url(), "token: bench")});
   t = now_ns();
-  must(node.start_agent({"--log-level", std::getenv("BENCH_DEBUG") ? "debug" : "info"}), "agent");
+    must(node.start_agent({"--log-level", std::getenv("BENCH_DEBUG") ? "debug" : "info"}), "agent");
   auto st = node.wait_ready(0, 600000);
   if (!st) must(Status::error("agent not ready after 600 s"), "start");
   const double ready_s = (now_ns() - t) / 1e9;
@@ -431,6 +433,8 @@ int main(int argc, char** argv) {
                        {"samples_deny_ms", deny_ms},
                        {"samples_allow_ms", allow_ms}});
   }
+  if (const char* keep = std::getenv("BENCH_AGENT_LOG"))  // the agent's log outlives the node's folder
+    std::filesystem::copy_file(node.agent_log(), keep, std::filesystem::copy_options::overwrite_existing);
   const ProcSample end = proc_sample(pid);
   const double memlock = maps_memlock_mb(pid);
   std::printf("\n%d pods (2 local), %d policies; lag: delivery -> dataplane, bucket upper bounds (ms); flip: deny "
