@@ -18,7 +18,7 @@
 // agent holds (/proc/PID/fdinfo).
 //
 // Usage (root): agent_churn [--pods 100000] [--policies 10000]
-//   [--rates 0,100,500] [--seconds 20] [--rounds 20] [--out FILE]
+//   [--rates 0,100,500] [--seconds 20] [--rounds 20] [--out FILE] [--agent PATH]
 // BENCH_DEBUG=1 runs the agent at debug level; BENCH_AGENT_LOG=FILE keeps
 // its log.
 #include <sys/types.h>
@@ -54,13 +54,15 @@ constexpr uint16_t kPort = 9000;
 constexpr int64_t kSettleNs = 200'000'000;
 
 const char* kUsage =
-    "usage: agent_churn [--pods N] [--policies N] [--rates R,R,...] [--seconds S] [--rounds N] [--out FILE]\n"
+    "usage: agent_churn [--pods N] [--policies N] [--rates R,R,...] [--seconds S] [--rounds N]\n"
+    "                   [--out FILE] [--agent PATH]\n"
     "  --pods N      pods in the cluster, 2 of them local (default 100000)\n"
     "  --policies N  network policies, 1 of them the measured one (default 10000)\n"
     "  --rates LIST  cluster-wide pod events per second, one window each; 0 = quiet (default 0,100,500)\n"
     "  --seconds S   length of each window, at least (default 20)\n"
     "  --rounds N    deny + allow flips of the local policy timed per window (default 20)\n"
-    "  --out FILE    also write the results as JSON\n";
+    "  --out FILE    also write the results as JSON\n"
+    "  --agent PATH  another bpfence-agent binary (a base build, for before/after)\n";
 
 int count_arg(const std::string& flag, const std::string& value, int min) {
   char* end = nullptr;
@@ -297,7 +299,7 @@ double flip_latency_ms(const Traffic& traffic, int64_t t0, bool allow, uint64_t&
 int main(int argc, char** argv) {
   int pods = 100000, policies = 10000, seconds = 20, rounds = 20;
   std::vector<int> rates = {0, 100, 500};
-  std::string out;
+  std::string out, agent = BPFENCE_AGENT_BIN;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--help" || a == "-h") {
@@ -314,6 +316,7 @@ int main(int argc, char** argv) {
     else if (a == "--seconds") seconds = count_arg(a, v, 1);
     else if (a == "--rounds") rounds = count_arg(a, v, 1);
     else if (a == "--out") out = v;
+    else if (a == "--agent") agent = v;
     else if (a == "--rates") {
       rates.clear();
       std::istringstream in(v);
@@ -325,7 +328,7 @@ int main(int argc, char** argv) {
   }
   if (int rc = e2e::root_or_skip("agent_churn")) return rc;
 
-  Node node("chrn", BPFENCE_AGENT_BIN);
+  Node node("chrn", agent);
   auto must = [&](Status s, const char* what) {
     if (!s) {
       std::fprintf(stderr, "agent_churn: %s: %s\n%s\n", what, s.message().c_str(), node.agent_log_tail().c_str());
@@ -443,7 +446,8 @@ int main(int argc, char** argv) {
               pods, policies, end.rss_mb, end.hwm_mb, memlock);
   if (!out.empty()) {
     json j = bpfence::bench::provenance();
-    j.update(json{{"pods", pods},
+    j.update(json{{"agent", agent},
+                  {"pods", pods},
                   {"local_pods", 2},
                   {"policies", policies},
                   {"rounds", rounds},
