@@ -327,6 +327,7 @@ int main(int argc, char** argv) {
     }
   }
   if (int rc = e2e::root_or_skip("agent_churn")) return rc;
+  setvbuf(stdout, nullptr, _IOLBF, 0);  // progress shows in a log as it happens
 
   Node node("chrn", agent);
   auto must = [&](Status s, const char* what) {
@@ -374,9 +375,9 @@ int main(int argc, char** argv) {
   const double ready_s = (now_ns() - t) / 1e9;
   const pid_t pid = node.agent_pid();
   const ProcSample at_ready = proc_sample(pid);
-  std::printf("agent ready in %.1f s (CPU %.1f s, RSS %.0f MB, peak %.0f MB): %s pods, %s policies, %s policy "
+  std::printf("agent (pid %d) ready in %.1f s (CPU %.1f s, RSS %.0f MB, peak %.0f MB): %s pods, %s policies, %s policy "
               "entries\n",
-              ready_s, at_ready.cpu_s, at_ready.rss_mb, at_ready.hwm_mb, (*st)["objects"]["pods"].dump().c_str(),
+              int(pid), ready_s, at_ready.cpu_s, at_ready.rss_mb, at_ready.hwm_mb, (*st)["objects"]["pods"].dump().c_str(),
               (*st)["objects"]["networkpolicies"].dump().c_str(), (*st)["entries"]["policy"].dump().c_str());
 
   Traffic traffic(*node.pod("bench/client").handle, *node.pod("bench/server").handle, kServer, kPort);

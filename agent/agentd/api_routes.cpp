@@ -32,8 +32,8 @@ FlowNames names_of(const AgentSnapshot& s) {
     return it == s.endpoint_pods.end() ? std::string() : it->second;
   };
   n.rule = [&s](uint32_t id) -> std::optional<RuleRef> {
-    auto it = s.rules.find(id);
-    if (it == s.rules.end()) return std::nullopt;
+    auto it = s.rules->find(id);
+    if (it == s.rules->end()) return std::nullopt;
     return it->second;
   };
   return n;
@@ -60,8 +60,8 @@ PolicyCounts policy_counts(const std::vector<FlowRecord>& flows, const AgentSnap
   for (const FlowRecord& f : flows) {
     if (f.value.flags & BF_FLOW_REPLY) continue;
     if (f.value.action == BF_ACT_FORWARD && f.value.reason == BF_R_POLICY && f.value.rule_id) {
-      auto r = s.rules.find(f.value.rule_id);
-      if (r != s.rules.end()) add(r->second.policy, f.key.direction, "allow", f.value);
+      auto r = s.rules->find(f.value.rule_id);
+      if (r != s.rules->end()) add(r->second.policy, f.key.direction, "allow", f.value);
     } else if (f.value.action == BF_ACT_DROP && f.value.reason == BF_R_FW_POLICY) {
       auto pod = s.endpoint_pods.find(f.key.endpoint_id);
       if (pod == s.endpoint_pods.end()) continue;
@@ -244,7 +244,7 @@ HttpResponse policies_response(const Reconciler& rec) {
     for (const std::string& p : v.egress_policies) selects[p].second.push_back(v.pod);
   }
   std::map<std::string, json> rules;
-  for (const auto& [id, r] : snap->rules)
+  for (const auto& [id, r] : *snap->rules)
     rules[r.policy].push_back({{"id", id}, {"direction", bf_direction_name(r.direction)}, {"index", r.index}});
   std::map<std::string, json> warnings;
   for (const Warning& w : snap->warnings) warnings[w.policy].push_back(w.message);
@@ -291,7 +291,7 @@ void register_agent_routes(HttpServer& server, const AgentInfo& info, const Reco
   server.handle("/v1/rules", [&rec](const QueryParams&) {
     auto s = rec.snapshot();
     json list = json::array();
-    for (const auto& [id, r] : s->rules)
+    for (const auto& [id, r] : *s->rules)
       list.push_back({{"id", id},
                       {"policy", r.policy},
                       {"direction", bf_direction_name(r.direction)},

@@ -262,6 +262,7 @@ void Reconciler::pass(std::vector<Queued> batch) {
       std::unique_lock lock(compiler_mutex_);
       diff = compiler_.commit();
       ++commits_total_;
+      rules_changed_ |= !diff.rules.empty();
     }
     lint_.changed(Clock::now());
     std::chrono::duration<double, std::milli> commit_ms = Clock::now() - t0;
@@ -399,7 +400,11 @@ void Reconciler::publish() {
   s.errors = source_.current_errors();
   for (ParseError& e : unenforced_.current()) s.errors.push_back(std::move(e));
   s.warnings = lint_.warnings();
-  s.rules = st.rules;
+  if (rules_changed_ || !published_rules_) {
+    published_rules_ = std::make_shared<const std::map<uint32_t, RuleRef>>(st.rules);
+    rules_changed_ = false;
+  }
+  s.rules = published_rules_;
   s.namespaces = compiler_.namespaces().size();
   s.pods = compiler_.pods().size();
   s.policies = compiler_.policies().size();

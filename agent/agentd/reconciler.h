@@ -143,6 +143,10 @@ class Reconciler {
     uint64_t objects;
   };
   std::vector<Unapplied> unapplied_;  // accepted, not applied yet
+  // The rules the snapshots share; copied again only after a commit that
+  // changed one.
+  std::shared_ptr<const std::map<uint32_t, RuleRef>> published_rules_;
+  bool rules_changed_ = true;
 
   mutable std::mutex snapshot_mutex_;
   std::shared_ptr<const AgentSnapshot> snapshot_;
