@@ -13,119 +13,23 @@
 //
 // Usage (root): agent_update_latency [--rounds 20] [--pods 1000]
 //               [--policies 100] [--out results.json]
-#include <arpa/inet.h>
-#include <poll.h>
-#include <time.h>
-
-#include <algorithm>
-#include <atomic>
 #include <cinttypes>
-#include <cmath>
 #include <cstring>
-#include <numeric>
 
 #include "provenance.h"
 #include "test_agent_support.h"
+#include "udp_probe.h"
 
 using namespace bpfence;
 using bpfence::e2e::json;
 using bpfence::e2e::Node;
+using namespace bpfence::bench;
 
 namespace {
 
 const char* kServer = "10.200.2.10";
 const char* kClient = "10.200.2.11";
 constexpr uint16_t kPort = 9000;
-constexpr size_t kMaxSeq = 4u << 20;
-constexpr int64_t kIntervalNs = 100'000;
-
-int64_t now_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
-struct Packet {
-  uint64_t seq;
-};
-
-// The client's sender and the server's receiver, on sockets opened in the
-// pods' namespaces.
-class Traffic {
- public:
-  Traffic(const lab::NetnsHandle& client, const lab::NetnsHandle& server)
-      : sent_ns_(kMaxSeq, 0), received_(kMaxSeq) {
-    rx_ = lab::socket_in(server, AF_INET, SOCK_DGRAM, 0);
-    tx_ = lab::socket_in(client, AF_INET, SOCK_DGRAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(kPort);
-    if (bind(rx_, reinterpret_cast<sockaddr*>(&a), sizeof a)) std::perror("bind");
-    int big = 8 << 20;
-    setsockopt(rx_, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
-    inet_pton(AF_INET, kServer, &a.sin_addr);
-    if (connect(tx_, reinterpret_cast<sockaddr*>(&a), sizeof a)) std::perror("connect");
-    rx_thread_ = std::thread([this] { receive(); });
-    tx_thread_ = std::thread([this] { send(); });
-  }
-  ~Traffic() {
-    stop_ = true;
-    tx_thread_.join();
-    rx_thread_.join();
-    close(rx_);
-    close(tx_);
-  }
-  uint64_t sent() const { return next_seq_; }
-  uint64_t last_received() const { return last_rx_; }
-  int64_t sent_at(uint64_t seq) const { return sent_ns_[seq]; }
-  bool received(uint64_t seq) const { return received_[seq].load(std::memory_order_relaxed); }
-  // First sequence number sent at or after t.
-  uint64_t first_sent_after(int64_t t, uint64_t from) const {
-    uint64_t end = next_seq_;
-    for (uint64_t s = from; s < end; ++s)
-      if (sent_ns_[s] >= t) return s;
-    return end;
-  }
-
- private:
-  void send() {
-    timespec next;
-    clock_gettime(CLOCK_MONOTONIC, &next);
-    while (!stop_ && next_seq_ < kMaxSeq) {
-      uint64_t seq = next_seq_;
-      Packet p{seq};
-      sent_ns_[seq] = now_ns();
-      (void)::send(tx_, &p, sizeof p, 0);
-      next_seq_ = seq + 1;
-      next.tv_nsec += kIntervalNs;
-      if (next.tv_nsec >= 1'000'000'000) {
-        next.tv_nsec -= 1'000'000'000;
-        ++next.tv_sec;
-      }
-      clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, nullptr);
-    }
-  }
-  void receive() {
-    while (!stop_) {
-      pollfd p{rx_, POLLIN, 0};
-      if (poll(&p, 1, 20) != 1) continue;
-      Packet pkt{};
-      while (recv(rx_, &pkt, sizeof pkt, MSG_DONTWAIT) == sizeof pkt) {
-        if (pkt.seq < kMaxSeq) {
-          received_[pkt.seq].store(true, std::memory_order_relaxed);
-          last_rx_ = pkt.seq;
-        }
-      }
-    }
-  }
-
-  int rx_ = -1, tx_ = -1;
-  std::vector<int64_t> sent_ns_;
-  std::vector<std::atomic<bool>> received_;
-  std::atomic<uint64_t> next_seq_{0}, last_rx_{0};
-  std::atomic<bool> stop_{false};
-  std::thread rx_thread_, tx_thread_;
-};
 
 std::string labels(const std::map<std::string, std::string>& l) {
   std::string s = "{";
@@ -195,33 +99,6 @@ std::string server_policy(bool allow) {
          std::to_string(allow ? kPort : kPort + 1) + "}\n";
 }
 
-struct Stats {
-  double p50 = 0, p90 = 0, p99 = 0, max = 0, mean = 0;
-  size_t n = 0;
-};
-
-Stats stats(std::vector<double> v) {
-  Stats s;
-  s.n = v.size();
-  if (v.empty()) return s;
-  std::sort(v.begin(), v.end());
-  auto pct = [&](double p) {
-    // Nearest rank.
-    size_t rank = static_cast<size_t>(std::ceil(p / 100.0 * v.size()));
-    return v[std::max<size_t>(rank, 1) - 1];
-  };
-  s.p50 = pct(50);
-  s.p90 = pct(90);
-  s.p99 = pct(99);
-  s.max = v.back();
-  s.mean = std::accumulate(v.begin(), v.end(), 0.0) / v.size();
-  return s;
-}
-
-json stats_json(const Stats& s) {
-  return {{"n", s.n}, {"p50_ms", s.p50}, {"p90_ms", s.p90}, {"p99_ms", s.p99}, {"max_ms", s.max}, {"mean_ms", s.mean}};
-}
-
 // Polls /readyz until it says 200 for a generation above `after`; returns
 // when that was seen (monotonic ns), or 0.
 int64_t wait_ready_ns(const Node& node, int64_t after) {
@@ -282,7 +159,7 @@ int main(int argc, char** argv) {
     for (int i = 0; i < 20; ++i) node.get("/readyz");
     std::printf("one /readyz poll takes %.3f ms\n", (now_ns() - t) / 20 / 1e6);
   }
-  Traffic traffic(*node.pod("bench/client").handle, *node.pod("bench/server").handle);
+  Traffic traffic(*node.pod("bench/client").handle, *node.pod("bench/server").handle, kServer, kPort);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   if (traffic.last_received() == 0) must(Status::error("no traffic reaches the server"), "traffic");
 

@@ -5,6 +5,7 @@
 // added; one namespace relabeled) each followed by commit(). Reports the median and p99 over
 // repeats, the size of each diff and the peak RSS. Not a test: it asserts
 // nothing.
+#include <malloc.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 
 #include "bpfence/compiler.h"
@@ -39,14 +41,18 @@ double ms_since(double t0) { return Clock::now() - t0; }
 
 const char* kUsage =
     "usage: compiler_bench [--pods N] [--policies N] [--cluster-policies N] [--local N] [--repeat N] [--json FILE]\n"
-    "                      [--only policy]\n"
+    "                      [--only OP] [--perf-ctl FIFO] [--memory]\n"
     "  --pods N      pods in the synthetic cluster (default 10000)\n"
     "  --policies N  network policies (default 1000)\n"
     "  --cluster-policies N  ClusterNetworkPolicies (default 0); with N > 0, one of them is edited too\n"
     "  --local N     pods on this node (default 100)\n"
     "  --repeat N    changes of each kind measured (default 50; namespace relabels: at most 10)\n"
     "  --json FILE   also write the results as JSON\n"
-    "  --only policy measure only policy edits (for profiling)\n";
+    "  --only OP     measure only one operation, for profiling: policy, cluster-policy, relabel, new-identity, add,\n"
+    "                delete, local-add, namespace, lint\n"
+    "  --perf-ctl F  write enable/disable to perf's control FIFO F around each measured change\n"
+    "                (perf record --control fifo:F -D -1 -- compiler_bench ...)\n"
+    "  --memory      only the heap held by each part of a compiled cluster (store, state, indexes)\n";
 
 // A positive count (or zero where allowed), or exit with the flag named.
 int count_arg(const std::string& flag, const char* value, bool zero_ok = false) {
@@ -69,16 +75,62 @@ struct Series {
   }
 };
 
+// Bytes malloc hands out now (arenas and mmapped chunks).
+double heap_mb() {
+  struct mallinfo2 m = mallinfo2();
+  return double(m.uordblks + m.hblkhd) / (1024 * 1024);
+}
+
+// The heap a compiled cluster holds, by part: the store (the objects, as
+// the compiler keeps them: measured as what a copy of its three maps
+// costs), the desired state (a copy of it), and the rest, the compiler's
+// indexes. The agent holds exactly one compiler (the reconciler's).
+nlohmann::json memory_by_part(const synthetic::Cluster& cluster) {
+  const double h0 = heap_mb();
+  auto c = std::make_unique<Compiler>(CompileOptions{"node-a", {}});
+  for (const auto& n : cluster.namespaces) c->upsert(n);
+  for (const auto& p : cluster.pods) c->upsert(p);
+  for (const auto& p : cluster.policies) c->upsert(p);
+  const double before_commit = heap_mb() - h0;
+  c->commit();
+  const double total = heap_mb() - h0;
+  double store = 0, state = 0;
+  {
+    const double h = heap_mb();
+    auto copy = std::make_tuple(c->namespaces(), c->pods(), c->policies());
+    store = heap_mb() - h;
+  }
+  {
+    const double h = heap_mb();
+    DesiredState copy = c->state();
+    state = heap_mb() - h;
+  }
+  std::printf("heap of one compiled cluster: %.1f MB = store %.1f + desired state %.1f + indexes %.1f "
+              "(before the first commit: %.1f)\n",
+              total, store, state, total - store - state, before_commit);
+  return {{"compiler_total_mb", total},
+          {"store_mb", store},
+          {"desired_state_mb", state},
+          {"indexes_mb", total - store - state},
+          {"upserted_before_commit_mb", before_commit}};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int pods = 10000, policies = 1000, cluster_policies = 0, local = 100, repeat = 50;
   std::string json_path, only;
+  bool memory = false;
+  FILE* perf_ctl = nullptr;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--help" || a == "-h") {
       std::fputs(kUsage, stdout);
       return 0;
+    }
+    if (a == "--memory") {
+      memory = true;
+      continue;
     }
     if (i + 1 >= argc) {
       std::fprintf(stderr, "compiler_bench: %s: unknown flag or missing value\n%s", a.c_str(), kUsage);
@@ -91,15 +143,29 @@ int main(int argc, char** argv) {
     else if (a == "--local") local = count_arg(a, v);
     else if (a == "--repeat") repeat = count_arg(a, v);
     else if (a == "--json") json_path = v;
-    else if (a == "--only" && std::string(v) == "policy") only = v;  // profile one operation
+    else if (a == "--only" && std::set<std::string>{"policy", "relabel", "new-identity", "add", "delete", "local-add", "cluster-policy",
+                                                      "namespace", "lint"}.count(v))
+      only = v;
+    else if (a == "--perf-ctl") perf_ctl = fopen(v, "w");
     else {
       std::fprintf(stderr, "compiler_bench: %s %s: unknown flag or value\n%s", a.c_str(), v, kUsage);
       return 2;
     }
   }
+  const double heap_before_cluster = heap_mb();
   auto cluster = synthetic::make(pods, policies, local);
   std::vector<ClusterNetworkPolicy> cnps;
   for (int j = 0; j < cluster_policies; ++j) cnps.push_back(synthetic::make_cluster_policy(j, 40));
+  if (memory) {
+    const double input = heap_mb() - heap_before_cluster;
+    std::printf("cluster: %d pods, %d policies, %d local pods; the benchmark's own copy (input) %.1f MB\n", pods,
+                policies, local, input);
+    nlohmann::json out = bpfence::bench::provenance();
+    out.update(nlohmann::json{{"pods", pods}, {"policies", policies}, {"local_pods", local}, {"input_mb", input}});
+    out.update(memory_by_part(cluster));
+    if (!json_path.empty()) std::ofstream(json_path) << out.dump(2) << "\n";
+    return 0;
+  }
 
   Series full;
   Compiler c({"node-a", {}});
@@ -133,85 +199,85 @@ int main(int argc, char** argv) {
   std::vector<const Pod*> remote, local_pods;
   for (const auto& p : cluster.pods) (p.node_name == "node-a" ? local_pods : remote).push_back(&p);
 
+  // Around each measured change: perf samples only those (--perf-ctl).
+  auto perf = [&](bool on) {
+    if (!perf_ctl) return;
+    std::fputs(on ? "enable\n" : "disable\n", perf_ctl);
+    std::fflush(perf_ctl);
+  };
   Series cnp_edit, policy_edit, pod_relabel, pod_new_identity, pod_add, pod_delete, local_add, ns_relabel;
+  // One change (`change` stages it in the compiler), committed and timed;
+  // skipped under --only another operation.
+  auto measure = [&](Series& series, const char* op, const auto& change) {
+    if (!only.empty() && only != op) return;
+    perf(true);
+    auto t0 = Clock::now();
+    change();
+    auto d = c.commit();
+    series.ms.push_back(ms_since(t0));
+    perf(false);
+    series.entries = std::max(series.entries, d.size());
+  };
   for (int r = 0; r < repeat; ++r) {
     {
       NetworkPolicy p = c.policies().at(local_policies[r % local_policies.size()]);
       p.ingress[0].ports[0].port = static_cast<uint16_t>(10000 + r);
-      auto t0 = Clock::now();
-      c.upsert(p);
-      auto d = c.commit();
-      policy_edit.ms.push_back(ms_since(t0));
-      policy_edit.entries = std::max(policy_edit.entries, d.size());
+      measure(policy_edit, "policy", [&] { c.upsert(p); });
     }
-    if (only == "policy") continue;
     if (!cnps.empty()) {
       ClusterNetworkPolicy p = c.cluster_policies().at(cnps[r % cnps.size()].name);
       p.ingress[0].protocols[0].port = p.ingress[0].protocols[0].end_port = static_cast<uint16_t>(10000 + r);
-      auto t0 = Clock::now();
-      c.upsert(p);
-      auto d = c.commit();
-      cnp_edit.ms.push_back(ms_since(t0));
-      cnp_edit.entries = std::max(cnp_edit.entries, d.size());
+      measure(cnp_edit, "cluster-policy", [&] { c.upsert(p); });
     }
     {
       Pod p = *remote[(r * 7919) % remote.size()];
       p.labels["app"] = "app-" + std::to_string((r * 13) % 40);
-      auto t0 = Clock::now();
-      c.upsert(p);
-      auto d = c.commit();
-      pod_relabel.ms.push_back(ms_since(t0));
-      pod_relabel.entries = std::max(pod_relabel.entries, d.size());
+      measure(pod_relabel, "relabel", [&] { c.upsert(p); });
     }
     {
       // A label no other pod has: the pod leaves its identity for a new one.
       Pod p = *remote[(r * 104729 + 17) % remote.size()];
       p.labels["canary"] = "c-" + std::to_string(r);
-      auto t0 = Clock::now();
-      c.upsert(p);
-      auto d = c.commit();
-      pod_new_identity.ms.push_back(ms_since(t0));
-      pod_new_identity.entries = std::max(pod_new_identity.entries, d.size());
+      measure(pod_new_identity, "new-identity", [&] { c.upsert(p); });
     }
     {
       Pod p = *remote[r % remote.size()];
       p.name = "extra-" + std::to_string(r);
       p.ips = {IpAddress::from_v4((10u << 24) | (200u << 16) | static_cast<uint32_t>(r))};
-      auto t0 = Clock::now();
-      c.upsert(p);
-      auto d = c.commit();
-      pod_add.ms.push_back(ms_since(t0));
-      pod_add.entries = std::max(pod_add.entries, d.size());
+      measure(pod_add, "add", [&] { c.upsert(p); });
     }
     {
       const Pod& p = *remote[(r * 3571 + 5) % remote.size()];
-      if (c.pods().count(p.key())) {
-        auto t0 = Clock::now();
-        c.erase_pod(p.key());
-        auto d = c.commit();
-        pod_delete.ms.push_back(ms_since(t0));
-        pod_delete.entries = std::max(pod_delete.entries, d.size());
-      }
+      if (c.pods().count(p.key())) measure(pod_delete, "delete", [&] { c.erase_pod(p.key()); });
     }
     if (!local_pods.empty()) {
       Pod p = *local_pods[r % local_pods.size()];
       p.name = "local-extra-" + std::to_string(r);
       p.ips = {IpAddress::from_v4((10u << 24) | (201u << 16) | static_cast<uint32_t>(r))};
-      auto t0 = Clock::now();
-      c.upsert(p);
-      auto d = c.commit();
-      local_add.ms.push_back(ms_since(t0));
-      local_add.entries = std::max(local_add.entries, d.size());
+      measure(local_add, "local-add", [&] { c.upsert(p); });
     }
     if (r < 10) {
       Namespace n = cluster.namespaces[r % cluster.namespaces.size()];
       n.labels["team"] = "team-" + std::to_string((r + 1) % 5);
-      auto t0 = Clock::now();
-      c.upsert(n);
-      auto d = c.commit();
-      ns_relabel.ms.push_back(ms_since(t0));
-      ns_relabel.entries = std::max(ns_relabel.entries, d.size());
+      measure(ns_relabel, "namespace", [&] { c.upsert(n); });
     }
+  }
+
+  // The agent lints once changes pause, and a waiting change interrupts
+  // it: how long the whole lint takes, and how long before it first looks
+  // whether it should give way (a change waits at most that long).
+  Series lint_full, lint_first_check;
+  for (int r = 0; r < std::min(repeat, 5) && (only.empty() || only == "lint"); ++r) {
+    std::vector<Warning> warnings;
+    auto t0 = Clock::now();
+    c.warnings(&warnings, nullptr);
+    lint_full.ms.push_back(ms_since(t0));
+    lint_full.entries = warnings.size();
+    t0 = Clock::now();
+    c.warnings(&warnings, [&] {
+      lint_first_check.ms.push_back(ms_since(t0));
+      return true;
+    });
   }
 
   nlohmann::json out = bpfence::bench::provenance();
@@ -232,6 +298,8 @@ int main(int argc, char** argv) {
   row("one pod deleted", pod_delete);
   row("one local pod added", local_add);
   row("one namespace relabeled", ns_relabel);
+  row("lint (warnings)", lint_full);
+  row("lint until it can give way", lint_first_check);
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   double peak_mb = ru.ru_maxrss / 1024.0;  // kilobytes on Linux

@@ -34,8 +34,8 @@ std::string rule_name(const AgentSnapshot& s, uint32_t id) {
     auto it = s.cluster_rules.find(id);
     return it == s.cluster_rules.end() ? "" : it->second.str();
   }
-  auto it = s.rules.find(id);
-  return it == s.rules.end() ? "" : it->second.str();
+  auto it = s.rules->find(id);
+  return it == s.rules->end() ? "" : it->second.str();
 }
 
 FlowNames names_of(const AgentSnapshot& s) {
@@ -69,8 +69,8 @@ PolicyCounts policy_counts(const std::vector<FlowRecord>& flows, const AgentSnap
   for (const FlowRecord& f : flows) {
     if (f.value.flags & BF_FLOW_REPLY) continue;
     if (f.value.action == BF_ACT_FORWARD && f.value.reason == BF_R_POLICY && f.value.rule_id) {
-      auto r = s.rules.find(f.value.rule_id);
-      if (r != s.rules.end()) add(r->second.policy, f.key.direction, "allow", f.value);
+      auto r = s.rules->find(f.value.rule_id);
+      if (r != s.rules->end()) add(r->second.policy, f.key.direction, "allow", f.value);
     } else if (f.value.action == BF_ACT_DROP && f.value.reason == BF_R_FW_POLICY) {
       auto pod = s.endpoint_pods.find(f.key.endpoint_id);
       if (pod == s.endpoint_pods.end()) continue;
@@ -134,6 +134,9 @@ std::string metrics_text(const AgentInfo& info, const Reconciler& rec, const Dat
   w.sample("bpfence_bind_errors_total", static_cast<double>(s.bind_errors_total));
   rec.latency().write(w, "bpfence_reconcile_duration_seconds",
                       "From an update's arrival to the kernel enforcing it (endpoints bound included).");
+  rec.update_lag().write(w, "bpfence_update_lag_seconds",
+                         "Per object changed by the source (a relist counts once): from its delivery to the "
+                         "dataplane applying it.");
 
   w.family("bpfence_desired_entries", "gauge", "Entries of the compiled state, by map.");
   w.sample("bpfence_desired_entries", {{"map", "pod_addrs"}}, static_cast<double>(s.pod_addrs));
@@ -262,7 +265,7 @@ HttpResponse policies_response(const Reconciler& rec) {
     for (const std::string& p : v.egress_policies) selects[p].second.push_back(v.pod);
   }
   std::map<std::string, json> rules;
-  for (const auto& [id, r] : snap->rules)
+  for (const auto& [id, r] : *snap->rules)
     rules[r.policy].push_back({{"id", id}, {"direction", bf_direction_name(r.direction)}, {"index", r.index}});
   std::map<std::string, json> warnings;
   for (const Warning& w : snap->warnings) warnings[w.policy].push_back(w.message);
@@ -326,7 +329,7 @@ void register_agent_routes(HttpServer& server, const AgentInfo& info, const Reco
   server.handle("/v1/rules", [&rec](const QueryParams&) {
     auto s = rec.snapshot();
     json list = json::array();
-    for (const auto& [id, r] : s->rules)
+    for (const auto& [id, r] : *s->rules)
       list.push_back({{"id", id},
                       {"policy", r.policy},
                       {"direction", bf_direction_name(r.direction)},

@@ -11,12 +11,15 @@ namespace bpfence {
 // deploy, kubectl apply of a folder, an edit and its revert) is linted once
 // after it; never more than kMaxDelay after the first unlinted change, so
 // warnings still show under steady churn.
+namespace {
+constexpr auto kQuiet = std::chrono::milliseconds(250);
+constexpr auto kMaxDelay = std::chrono::seconds(2);
+}  // namespace
+
 void LintSchedule::changed(Clock::time_point now) {
-  constexpr auto kQuiet = std::chrono::milliseconds(250);
-  constexpr auto kMaxDelay = std::chrono::seconds(2);
   if (!dirty_) dirty_since_ = now;
   dirty_ = true;
-  due_ = std::min(now + kQuiet, dirty_since_ + kMaxDelay);
+  due_ = std::max(std::min(now + kQuiet, dirty_since_ + kMaxDelay), not_before_);
 }
 
 bool LintSchedule::run_if_due(const Compiler& compiler, Clock::time_point now,
@@ -29,6 +32,10 @@ bool LintSchedule::run_if_due(const Compiler& compiler, Clock::time_point now,
   bool done = compiler.warnings(&warnings, interrupted);
   std::chrono::duration<double, std::milli> lint_ms = Clock::now() - t0;
   if (!done) {
+    // Under a steady stream of changes (pods coming and going across the
+    // cluster) every attempt would be interrupted: the next waits kQuiet,
+    // so failed attempts cost a few per second, not every idle moment.
+    not_before_ = due_ = Clock::now() + kQuiet;
     agentlog::debug("lint interrupted by a change", "lint_ms=" + std::to_string(lint_ms.count()));
     return false;
   }

@@ -30,6 +30,7 @@ class LintSchedule {
   bool dirty_ = false;
   Clock::time_point dirty_since_{};
   Clock::time_point due_{};
+  Clock::time_point not_before_{};  // an interrupted lint retries no sooner
   std::vector<Warning> warnings_;
 };
 

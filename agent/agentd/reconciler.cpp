@@ -2,6 +2,8 @@
 // snapshot for the API, then sleep until work or the next deadline.
 #include "reconciler.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <set>
 
@@ -50,7 +52,8 @@ Reconciler::Reconciler(ReconcilerOptions options, DataplaneHandle& dataplane, In
       unenforced_(dataplane.dataplane ? dataplane.dataplane->name() : "configured",
                   dataplane.dataplane && dataplane.dataplane->enforces_cluster_policy()),
       binder_(interfaces),
-      latency_(latency_buckets()) {
+      latency_(latency_buckets()),
+      update_lag_(latency_buckets()) {
   publish();
 }
 
@@ -134,7 +137,13 @@ void Reconciler::run() {
       if (pending_since_ == Clock::time_point{}) pending_since_ = Clock::now();
       host_ips_changed_ = true;
     }
-    pass(std::move(batch));
+    const bool relisted = std::any_of(batch.begin(), batch.end(), [](const Queued& q) { return q.update.resync_kind; });
+    pass(std::move(batch));  // the batch's objects are freed on return
+    // A list of the whole cluster (the initial one, a relist) passes
+    // through the heap once: at 100,000 pods the decoded objects are tens
+    // of megabytes that malloc would otherwise keep as free memory in the
+    // agent's RSS for good.
+    if (relisted) malloc_trim(0);
     schedule();
   }
 }
@@ -229,6 +238,9 @@ void Reconciler::pass(std::vector<Queued> batch) {
       if (accept(q.update)) {
         ++generation_;
         changed = true;
+        // A relist is one event, however many objects it holds.
+        uint64_t objects = q.update.resync_kind ? 1 : q.update.upserts.size() + q.update.deletes.size();
+        unapplied_.push_back({q.at, std::max<uint64_t>(objects, 1)});
         if (pending_since_ == Clock::time_point{} || q.at < pending_since_) pending_since_ = q.at;
       }
       // The source's initial state is everything queued up to this event.
@@ -253,6 +265,7 @@ void Reconciler::pass(std::vector<Queued> batch) {
       std::unique_lock lock(compiler_mutex_);
       diff = compiler_.commit();
       ++commits_total_;
+      rules_changed_ |= !diff.rules.empty();
     }
     lint_.changed(Clock::now());
     std::chrono::duration<double, std::milli> commit_ms = Clock::now() - t0;
@@ -289,6 +302,10 @@ void Reconciler::lint_if_due() {
 void Reconciler::apply_pending(Clock::time_point since) {
   PendingApply::Outcome out = pending_.apply(*dp_.dataplane, compiler_.state());
   if (out.status) {
+    const auto now = Clock::now();
+    for (const Unapplied& u : unapplied_)
+      update_lag_.observe(std::chrono::duration<double>(now - u.at).count(), u.objects);
+    unapplied_.clear();
     applied_generation_ = generation_;
     last_applied_at_ = std::chrono::system_clock::now();
     bool first = !first_apply_done_;
@@ -387,7 +404,11 @@ void Reconciler::publish() {
   s.errors = source_.current_errors();
   for (ParseError& e : unenforced_.current()) s.errors.push_back(std::move(e));
   s.warnings = lint_.warnings();
-  s.rules = st.rules;
+  if (rules_changed_ || !published_rules_) {
+    published_rules_ = std::make_shared<const std::map<uint32_t, RuleRef>>(st.rules);
+    rules_changed_ = false;
+  }
+  s.rules = published_rules_;
   s.cluster_rules = st.cluster_rules;
   s.namespaces = compiler_.namespaces().size();
   s.pods = compiler_.pods().size();

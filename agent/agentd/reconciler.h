@@ -76,6 +76,7 @@ class Reconciler {
     return f(compiler_);
   }
   const Histogram& latency() const { return latency_; }
+  const Histogram& update_lag() const { return update_lag_; }
   // Every pod in the store, by namespace/name (takes the store's lock shared).
   std::vector<PodView> pods() const;
 
@@ -132,6 +133,20 @@ class Reconciler {
   uint64_t updates_total_ = 0, commits_total_ = 0;
   std::chrono::system_clock::time_point last_applied_at_{};
   Histogram latency_;
+  // Per object changed: how long it waited from its delivery by the source
+  // to the dataplane applying it. `latency_` has one sample per pass (the
+  // oldest update of a burst); under a steady stream of events this one
+  // says how far behind the stream the agent runs.
+  Histogram update_lag_;
+  struct Unapplied {
+    std::chrono::steady_clock::time_point at;
+    uint64_t objects;
+  };
+  std::vector<Unapplied> unapplied_;  // accepted, not applied yet
+  // The rules the snapshots share; copied again only after a commit that
+  // changed one.
+  std::shared_ptr<const std::map<uint32_t, RuleRef>> published_rules_;
+  bool rules_changed_ = true;
 
   mutable std::mutex snapshot_mutex_;
   std::shared_ptr<const AgentSnapshot> snapshot_;

@@ -57,12 +57,12 @@ Histogram::Histogram(std::vector<double> upper_bounds) : bounds_(std::move(upper
   counts_.assign(bounds_.size() + 1, 0);
 }
 
-void Histogram::observe(double value) {
+void Histogram::observe(double value, uint64_t count) {
   std::lock_guard lock(mutex_);
   size_t i = std::lower_bound(bounds_.begin(), bounds_.end(), value) - bounds_.begin();
-  ++counts_[i];
-  sum_ += value;
-  ++count_;
+  counts_[i] += count;
+  sum_ += value * static_cast<double>(count);
+  count_ += count;
 }
 
 Histogram::Snapshot Histogram::snapshot() const {

@@ -31,7 +31,9 @@ std::string prom_escape(const std::string& value);
 class Histogram {
  public:
   explicit Histogram(std::vector<double> upper_bounds);
-  void observe(double value);
+  // `count` observations of the same value (a batch of events that waited
+  // equally long).
+  void observe(double value, uint64_t count = 1);
   // Writes name_bucket{le=...}, name_sum, name_count (family declared here).
   void write(PromWriter& w, const std::string& name, const std::string& help) const;
 

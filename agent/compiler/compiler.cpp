@@ -65,10 +65,10 @@ bool Compiler::Impl::policy_mentions_identity(const NetworkPolicy& p, const Iden
 void Compiler::Impl::mark_policies_mentioning(const IdentityInfo& info) {
   if (dirty_policies.size() == policies.size()) return;  // a full compile: everything is recomputed
   const Labels& ns_labels = namespace_labels(info.namespace_);
-  for (const auto& key : peer_index.candidates(info.namespace_, info.labels, ns_labels)) {
-    if (dirty_policies.count(key) || peer_dirty_policies.count(key)) continue;
+  peer_index.for_each_candidate(info.namespace_, info.labels, ns_labels, [&](const std::string& key) {
+    if (dirty_policies.count(key) || peer_dirty_policies.count(key)) return;
     if (policy_mentions_identity(policies.at(key), info, ns_labels)) peer_dirty_policies.insert(key);
-  }
+  });
 }
 
 // A pod's container ports came or went: its identity is unchanged, so only

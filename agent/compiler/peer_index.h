@@ -4,12 +4,14 @@
 // cluster's identities; the index holds those. Each of their peers is filed
 // under one label that every identity it admits must carry (a pod label of
 // its podSelector, the namespace for a lone podSelector, a namespace label
-// of its namespaceSelector), or under "anything" when no such label exists.
+// of its namespaceSelector, or a pair of both when it has both selectors),
+// or under "anything" when no such label exists.
 // A lookup reads the buckets of the identity's own labels: its cost follows
 // the policies that may match, not the cluster. The answer is a superset;
 // the caller checks each candidate.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -29,9 +31,12 @@ class PeerIndex {
   bool contains(const std::string& policy) const { return filed_.count(policy) != 0; }
 
   // Policies that may have a peer admitting an identity of namespace `ns`
-  // with pod labels `labels`, the namespace having `ns_labels`; sorted,
-  // without repeats.
-  std::vector<std::string> candidates(const std::string& ns, const Labels& labels, const Labels& ns_labels) const;
+  // with pod labels `labels`, the namespace having `ns_labels`, each passed
+  // to `visit`: in no particular order, and a policy filed in several of
+  // the identity's buckets more than once. Nothing is collected: at
+  // thousands of candidates a list to sort cost more than the checks.
+  void for_each_candidate(const std::string& ns, const Labels& labels, const Labels& ns_labels,
+                          const std::function<void(const std::string&)>& visit) const;
 
   // Every indexed policy (those selecting a local pod).
   const std::map<std::string, std::vector<std::string>>& policies() const { return filed_; }
@@ -40,9 +45,9 @@ class PeerIndex {
   const std::set<std::string>& resolving_named_ports() const { return named_ports_; }
 
  private:
-  void file(const std::string& bucket, const std::string& policy, std::vector<std::string>& buckets);
+  void file(const std::string& bucket, const std::string* policy, std::vector<std::string>& buckets);
 
-  std::unordered_map<std::string, std::set<std::string>> buckets_;  // bucket -> policies
+  std::unordered_map<std::string, std::set<const std::string*>> buckets_;  // bucket -> policies (keys of filed_)
   std::map<std::string, std::vector<std::string>> filed_;           // policy -> its buckets
   std::set<std::string> named_ports_;
 };

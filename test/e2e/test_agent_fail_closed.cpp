@@ -45,11 +45,7 @@ std::string too_many_cidrs() {
 }
 
 
-double metric(const std::string& text, const std::string& name) {
-  size_t at = text.find("\n" + name + " ");
-  if (at == std::string::npos) return -1;
-  return std::stod(text.substr(at + name.size() + 2));
-}
+using bpfence::e2e::metric;
 
 }  // namespace
 

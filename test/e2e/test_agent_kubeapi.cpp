@@ -218,11 +218,15 @@ TEST_CASE("agent on the Kubernetes API: list, watch, cut, 410, rejected objects,
     st = json::parse(node.get("/v1/status").body);
   }
 
-  // 2. A policy added by a watch event takes effect.
+  // 2. A policy added by a watch event takes effect; its lag from delivery
+  // to the dataplane is one sample of the update lag histogram.
+  const double lags = bpfence::e2e::metric(node.get("/metrics").body, "bpfence_update_lag_seconds_count");
+  CHECK(lags >= 1);  // the initial lists
   api->upsert(kPolicies, allow_policy("allow-other", "other"));
   st = ready_after(node, gen(st));
   CHECK(st["objects"]["networkpolicies"] == 3);
   CHECK(web_reachable(node) == std::make_pair(true, true));
+  CHECK(bpfence::e2e::metric(node.get("/metrics").body, "bpfence_update_lag_seconds_count") == lags + 1);
 
   // 3. The watch cut mid-stream; a change made while no stream is open
   // arrives through the resumed watch (from the last resourceVersion, no

@@ -61,6 +61,13 @@ inline bool wait_until(const std::function<bool()>& done, int timeout_ms, int po
   }
 }
 
+// The value of an unlabelled sample in /metrics' text, -1 when absent.
+inline double metric(const std::string& text, const std::string& name) {
+  size_t at = text.find("\n" + name + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + name.size() + 2));
+}
+
 // Privileged tests: without root they skip loudly (exit 77), except in CI.
 inline int root_or_skip(const char* what) {
   if (geteuid() == 0) return 0;
@@ -127,6 +134,7 @@ class Node {
   void use_source(std::vector<std::string> args) { source_args_ = std::move(args); }
   void kill_agent(int sig);  // and reap it
   bool agent_running() const;
+  pid_t agent_pid() const { return agent_ ? agent_->pid : 0; }
   std::string agent_log_tail(size_t bytes = 4000) const { return lab::tail_file(agent_log_, bytes); }
   HttpResult get(const std::string& path) const;
   std::optional<json> status() const;
