@@ -153,17 +153,18 @@ bool run_cluster_stage(const DesiredState& state, SideVerdict& v, const Endpoint
   return true;
 }
 
-// Self -> Admin -> own node -> NetworkPolicy step if isolated -> Baseline
-// -> default allow, as the datapath runs them (DECISIONS.md,
-// "ClusterNetworkPolicy"). The own-node exemption follows the Admin tier:
-// an Admin egress rule with a networks peer covering a node address decides
-// pod -> node traffic, own node included.
+// Self -> Admin -> NetworkPolicy step if isolated (own node exempt there)
+// -> Baseline -> default allow, as the datapath runs them (DECISIONS.md,
+// "ClusterNetworkPolicy"). The own-node exemption lives in the
+// NetworkPolicy step: an Admin egress rule, or a Baseline one for a pod no
+// NetworkPolicy isolates, with a networks peer covering a node address
+// decides pod -> node traffic, own node included.
 SideVerdict evaluate(const DesiredState& state, const EndpointState& ep, bf_direction dir, const IpAddress& peer,
                      uint8_t proto, uint16_t port) {
   SideVerdict v = evaluate_network_policies(state, ep, dir, peer, proto, port);
   if (v.reason == BF_R_SELF) return v;
   if (run_cluster_stage(state, v, ep, dir, BF_TIER_ADMIN, peer, proto, port)) return v;
-  if (v.reason == BF_R_HOST || v.isolated) return v;  // the NetworkPolicy step is final
+  if (v.isolated) return v;  // the NetworkPolicy step is final
   if (run_cluster_stage(state, v, ep, dir, BF_TIER_BASELINE, peer, proto, port)) return v;
   if (!state.cluster_rules.empty()) v.tier = VerdictTier::Default;
   return v;

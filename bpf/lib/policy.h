@@ -4,8 +4,9 @@
  *
  * Order, per direction (the one Compiler::verdict() follows):
  *   the pod itself -> fail-closed (a host peer still passes, so kubelet
- *   probes keep a pod alive) -> ClusterNetworkPolicy Admin stage -> host peer
- *   -> not isolated: Baseline stage, else allowed -> NetworkPolicy lookups.
+ *   probes keep a pod alive) -> ClusterNetworkPolicy Admin stage -> not
+ *   isolated: Baseline stage, else allowed -> isolated: host peer allowed,
+ *   else the NetworkPolicy lookups.
  * Every step is a fixed number of lookups whatever the number of policies or
  * pods. A ClusterNetworkPolicy stage is at most 6 LPM lookups ({pod identity,
  * BF_ID_ANY_POD, CIDR identity} x {(proto, port), every protocol}), and is
@@ -243,18 +244,14 @@ static __always_inline void bf_decide(const struct bf_endpoint *ep, const struct
 		pod_id = av->identity;
 	port = bf_has_ports(key->proto) ? key->dport : 0;
 
-	/* Admin rules decide traffic to and from the node too (an egress
-	 * `networks` rule covering a node address), so they come before the
-	 * own-node exemption. */
+	/* Cluster rules decide traffic to and from the node too (an egress
+	 * `networks` rule covering a node address): the own-node exemption
+	 * belongs to the NetworkPolicy step, after the Admin stage, and a pod
+	 * no NetworkPolicy isolates meets the Baseline stage first. */
 	if (admin) {
 		cidr_id = bf_cidr_identity(peer);
 		if (bf_cnp_decide(ep, dir, BF_TIER_ADMIN, pod_id, cidr_id, key->proto, port, d))
 			return;
-	}
-	if (host) {
-		d->action = BF_ACT_FORWARD;
-		d->reason = BF_R_HOST;
-		return;
 	}
 	if (!(dir == BF_DIR_INGRESS ? ep->ingress_isolated : ep->egress_isolated)) {
 		if ((ep->cnp_stages & BF_CNP_STAGE(dir, BF_TIER_BASELINE)) &&
@@ -262,7 +259,12 @@ static __always_inline void bf_decide(const struct bf_endpoint *ep, const struct
 				 key->proto, port, d))
 			return;
 		d->action = BF_ACT_FORWARD;
-		d->reason = BF_R_NOT_ISOLATED;
+		d->reason = host ? BF_R_HOST : BF_R_NOT_ISOLATED;
+		return;
+	}
+	if (host) {
+		d->action = BF_ACT_FORWARD;
+		d->reason = BF_R_HOST;
 		return;
 	}
 

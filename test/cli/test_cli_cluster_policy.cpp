@@ -181,7 +181,7 @@ TEST_CASE("flows decided by a cluster rule name it beside D(AdminDeny)", "[cli][
 TEST_CASE("the agent's cluster rules: /v1/flows names them, /v1/rules reads back in the CLI", "[cli][names][cnp]") {
   AgentSnapshot s;
   s.cluster_rules[kDenyMeta] = deny_meta();
-  s.rules[3] = RuleRef{"shop/open-shop", BF_DIR_INGRESS, 0};
+  s.rules = std::make_shared<const std::map<uint32_t, RuleRef>>(std::map<uint32_t, RuleRef>{{3, RuleRef{"shop/open-shop", BF_DIR_INGRESS, 0}}});
   // As /v1/rules lists them: NetworkPolicy rules, then cluster rules.
   nlohmann::json list = nlohmann::json::array();
   list.push_back({{"id", 3u}, {"policy", "shop/open-shop"}, {"direction", "ingress"}, {"index", 0}});

@@ -1,6 +1,6 @@
 // ClusterNetworkPolicy through the real program: one case per step of the
-// evaluation (self -> fail-closed -> Admin -> host -> Baseline when not
-// isolated -> NetworkPolicy), IPv4 and IPv6, with the cluster_policy
+// evaluation (self -> fail-closed -> Admin -> Baseline when not isolated,
+// else host -> NetworkPolicy), IPv4 and IPv6, with the cluster_policy
 // entries written as the compiler emits them (Fixture::add_cnp) next to
 // NetworkPolicies the real compiler compiles.
 #include <catch2/catch.hpp>
@@ -279,6 +279,32 @@ TEST_CASE("CNP: an egress networks rule decides traffic to the node; self is exe
       {"web to itself: not subject to CNP", kWeb, IN, tcp4(w, 40002, w, 8080), kPass, BF_R_SELF, ""},
       {"IPv6 web to itself", kWeb, IN, tcp6("fd00::10", 40002, "fd00::10", 8080), kPass, BF_R_SELF, ""},
       {"client->web denied", kWeb, IN, tcp4("10.0.1.11", 40003, w, 8080), kDrop, BF_R_ADMIN_DENY, all_in.str()},
+  });
+}
+
+TEST_CASE("CNP: a Baseline egress networks rule decides traffic to the node of a pod no NetworkPolicy isolates",
+          "[policy][cnp]") {
+  Fixture f({"10.0.0.1", "fd00::1"});
+  add_cluster(f);
+  f.commit();
+  auto deny = cnp_rule("no-addresses", CnpTier::Baseline, 1, OUT, 0, CnpAction::Deny);
+  add_rule(f, kWeb, deny, 0, "0.0.0.0/0", 0, 0, 0, rank(1, 0, 0));
+  add_rule(f, kWeb, deny, 0, "::/0", 0, 0, 0, rank(1, 0, 0));
+  f.commit();
+  const char* w = "10.0.1.10";
+  run_cases(f, {
+      {"not isolated: web->node denied by Baseline", kWeb, OUT, tcp4(w, 40000, "10.0.0.1", 10250), kDrop,
+       BF_R_BASELINE_DENY, deny.str()},
+      {"IPv6 not isolated: web->node denied", kWeb, OUT, tcp6("fd00::10", 40000, "fd00::1", 10250), kDrop,
+       BF_R_BASELINE_DENY, deny.str()},
+  });
+  // Isolated for egress: the NetworkPolicy step is final, and lets the own node through.
+  f.compiler().upsert(egress_policy("dev", "web-none", {{"app", "web"}}, {}));
+  f.commit();
+  run_cases(f, {
+      {"isolated: own-node exemption", kWeb, OUT, tcp4(w, 40001, "10.0.0.1", 10250), kPass, BF_R_HOST, ""},
+      {"isolated: elsewhere denied by the NetworkPolicy", kWeb, OUT, tcp4(w, 40002, "10.0.3.30", 443), kDrop,
+       BF_R_FW_POLICY, ""},
   });
 }
 

@@ -212,8 +212,8 @@ std::vector<Probe> probes(const Compiler& c) {
 }
 
 // The tiers of one side, from the objects, around the NetworkPolicy step of
-// a compiler that holds no ClusterNetworkPolicy: Self, Admin, own node,
-// isolated NetworkPolicy step, Baseline, default.
+// a compiler that holds no ClusterNetworkPolicy: Self, Admin, isolated
+// NetworkPolicy step (own node exempt there), Baseline, default.
 SideVerdict expected_side(const ClusterTierInputs& in, const SideVerdict& np, bf_direction dir, const IpAddress& peer,
                           uint8_t proto, uint16_t port) {
   SideVerdict v = np;
@@ -234,7 +234,7 @@ SideVerdict expected_side(const ClusterTierInputs& in, const SideVerdict& np, bf
     return v;
   }
   if (admin.passed) v.passed.push_back(*admin.passed);
-  if (v.reason == BF_R_HOST || v.isolated) return v;
+  if (v.isolated) return v;
   TierOutcome baseline = evaluate_cluster_tier(in, CnpTier::Baseline, subject, dir, peer, proto, port);
   if (baseline.decided) {
     decide(*baseline.decided, VerdictTier::Baseline);

@@ -631,26 +631,27 @@ TEST_CASE("an ingress named port resolves on the subject itself", "[semantics][c
   CHECK_FALSE(allowed(c, "dev/client", "prod/client", "9090/TCP"));  // no port of that name
 }
 
-// The team's datapath contract puts the own-node exemption after the Admin
-// tier and before the Baseline tier (verdict.cpp, bpf, iptables alike): an
-// Admin egress rule decides pod -> own node traffic, a Baseline one never
-// does. The specification (section 2.7) and DECISIONS.md would let the
-// Baseline decide it too for a pod no NetworkPolicy isolates; this case
-// pins what the code does, so that changing it is a decision.
-TEST_CASE("pod -> own node: an Admin egress rule decides it, the Baseline tier never sees it (contract order)",
+TEST_CASE("the own-node exemption sits in the NetworkPolicy step: a Baseline egress rule decides pod -> node traffic "
+          "of an unisolated pod",
           "[semantics][cnp]") {
-  const std::string deny_all = R"(  subject: {namespaces: {matchLabels: {env: dev}}}
+  const std::string baseline = cnp_header("dev-no-addresses", "Baseline", 1) + R"(  subject: {namespaces: {matchLabels: {env: dev}}}
   egress:
   - {action: Deny, to: [{networks: [0.0.0.0/0]}]}
 )";
-  auto admin = scenario_cluster().policy(cnp_header("dev-no-addresses", "Admin", 1) + deny_all).compile();
-  Verdict a = probe(admin, "dev/client", kNodeIp, "10250/TCP");
-  CHECK_FALSE(a.allowed);
-  CHECK(a.egress.tier == VerdictTier::Admin);
-
-  auto baseline = scenario_cluster().policy(cnp_header("dev-no-addresses", "Baseline", 1) + deny_all).compile();
-  Verdict b = probe(baseline, "dev/client", kNodeIp, "10250/TCP");
-  CHECK(b.allowed);
-  CHECK(b.egress.reason == BF_R_HOST);
-  CHECK_FALSE(allowed(baseline, "dev/client", "198.51.100.7", "443/TCP"));  // the rule itself is in force
+  auto open = scenario_cluster().policy(baseline).compile();
+  Verdict v = probe(open, "dev/client", kNodeIp, "10250/TCP");
+  CHECK_FALSE(v.allowed);
+  CHECK(v.egress.tier == VerdictTier::Baseline);
+  // Isolated for egress: the NetworkPolicy step is final, and lets the own node through.
+  auto isolated = scenario_cluster().policy(baseline).policy(R"(
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: dev-egress-none, namespace: dev}
+spec:
+  podSelector: {}
+  policyTypes: [Egress]
+)").compile();
+  Verdict w = probe(isolated, "dev/client", kNodeIp, "10250/TCP");
+  CHECK(w.allowed);
+  CHECK(w.egress.reason == BF_R_HOST);
 }

@@ -337,9 +337,9 @@ struct Renderer::Impl {
   // Chains of one endpoint (both directions, every family), from its render,
   // in the order of evaluation: established flows and invalid packets, the
   // pod itself, a fail-closed pod's host exemption and drop; the Admin
-  // stage; the node's own addresses; then the NetworkPolicy rules and the
-  // final drop where the pod is isolated that way, else the Baseline stage
-  // (what it does not deny is allowed). An Admin Pass skips the rest of its
+  // stage; where the pod is isolated that way the node's own addresses,
+  // the NetworkPolicy rules and the final drop, else the Baseline stage
+  // (what it does not deny is allowed, the node's addresses included). An Admin Pass skips the rest of its
   // stage: the steps after it are then a chain of their own (-P) it goes to.
   void write_chains(const EndpointRender& er, bool fc) {
     write_source_chain(er);
@@ -361,12 +361,14 @@ struct Renderer::Impl {
         Chain c;
         c.push_back(ct_rule(Rule::Ct::EstablishedRelated, Rule::Target::Accept));
         c.push_back(ct_rule(Rule::Ct::Invalid, Rule::Target::Drop));
-        // The node's own addresses, then the pod itself: always allowed
-        // (the node's after the Admin stage, which may deny it).
+        // The node's own addresses, then the pod itself: always allowed.
+        // The node's exemption belongs to the NetworkPolicy step: with
+        // ClusterNetworkPolicy stages it comes after the Admin stage, and
+        // where the pod is not isolated the Baseline stage decides too.
         Rule host = target_rule(Rule::Target::Return);
         host.match_set = names.host_set(f);
         host.set_src = peer_is_src;
-        bool host_first = fc || admin.empty();
+        bool host_first = fc || (admin.empty() && er.stages[dir][BF_TIER_BASELINE].empty());
         if (host_first) c.push_back(host);
         for (const IpAddress& ip : er.ips) {
           if (!in_family(ip, f)) continue;
@@ -381,8 +383,8 @@ struct Renderer::Impl {
         }
         append_stage(er, dir, BF_TIER_ADMIN, pass ? after : "", f, c);
         Chain rest;
-        if (!host_first) rest.push_back(host);
         if (er.isolated[dir]) {
+          if (!host_first) rest.push_back(host);
           for (const auto& [peers, specs] : er.groups[dir]) append_group(specs, set_name(peers, f), peer_is_src, rest);
           rest.push_back(target_rule(Rule::Target::Drop));
         } else {
