@@ -47,14 +47,7 @@ double packets(const Node& n, const std::string& action, const std::string& reas
 class Socket {
  public:
   Socket(const bpfence::lab::NetnsHandle& from, const std::string& ip, uint16_t port) {
-    fd_ = bpfence::lab::socket_in(from, AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    inet_pton(AF_INET, ip.c_str(), &a.sin_addr);
-    timeval tv{2, 0};
-    setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    connected_ = fd_ >= 0 && connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    fd_ = bpfence::e2e::connect_tcp(from, ip, port, &connected_);
   }
   ~Socket() {
     if (fd_ >= 0) close(fd_);

@@ -172,19 +172,26 @@ class Node {
   bool set_up_ = false;
 };
 
+// A TCP socket from a pod's namespace to ip:port, sends timing out after
+// 2 s; *connected says whether connect() succeeded. -1 without a socket.
+inline int connect_tcp(const lab::NetnsHandle& from, const std::string& ip, uint16_t port, bool* connected) {
+  int fd = lab::socket_in(from, AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  inet_pton(AF_INET, ip.c_str(), &a.sin_addr);
+  timeval tv{2, 0};
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  *connected = fd >= 0 && connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  return fd;
+}
+
 // A long-lived TCP connection from a pod: 64 bytes out every 2 ms, each
 // echoed back; counts round trips and the longest silence between two.
 class Stream {
  public:
   Stream(const lab::NetnsHandle& from, const std::string& ip, uint16_t port) {
-    fd_ = lab::socket_in(from, AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    inet_pton(AF_INET, ip.c_str(), &a.sin_addr);
-    timeval tv{2, 0};
-    setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    connected_ = fd_ >= 0 && connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    fd_ = connect_tcp(from, ip, port, &connected_);
     if (connected_) thread_ = std::thread([this] { run(); });
   }
   ~Stream() {
