@@ -223,7 +223,7 @@ static __always_inline void bf_decide(const struct bf_endpoint *ep, const struct
 	struct bf_addr_value *av;
 	__u32 pod_id = 0, cidr_id = 0;
 	__be16 port;
-	int host, ranges;
+	int host, isolated, baseline, ranges;
 
 	d->rule_id = 0;
 	if ((!bf_addr_zero(ep->ip4) && bf_addr_eq(peer, ep->ip4)) ||
@@ -248,15 +248,15 @@ static __always_inline void bf_decide(const struct bf_endpoint *ep, const struct
 	 * `networks` rule covering a node address): the own-node exemption
 	 * belongs to the NetworkPolicy step, after the Admin stage, and a pod
 	 * no NetworkPolicy isolates meets the Baseline stage first. */
-	if (admin) {
+	isolated = dir == BF_DIR_INGRESS ? ep->ingress_isolated : ep->egress_isolated;
+	baseline = !isolated && (ep->cnp_stages & BF_CNP_STAGE(dir, BF_TIER_BASELINE));
+	/* The peer's CIDR identity, once, where a later step reads it. */
+	if (admin || baseline || (isolated && !host))
 		cidr_id = bf_cidr_identity(peer);
-		if (bf_cnp_decide(ep, dir, BF_TIER_ADMIN, pod_id, cidr_id, key->proto, port, d))
-			return;
-	}
-	if (!(dir == BF_DIR_INGRESS ? ep->ingress_isolated : ep->egress_isolated)) {
-		if ((ep->cnp_stages & BF_CNP_STAGE(dir, BF_TIER_BASELINE)) &&
-		    bf_cnp_decide(ep, dir, BF_TIER_BASELINE, pod_id, admin ? cidr_id : bf_cidr_identity(peer),
-				 key->proto, port, d))
+	if (admin && bf_cnp_decide(ep, dir, BF_TIER_ADMIN, pod_id, cidr_id, key->proto, port, d))
+		return;
+	if (!isolated) {
+		if (baseline && bf_cnp_decide(ep, dir, BF_TIER_BASELINE, pod_id, cidr_id, key->proto, port, d))
 			return;
 		d->action = BF_ACT_FORWARD;
 		d->reason = host ? BF_R_HOST : BF_R_NOT_ISOLATED;
@@ -268,8 +268,6 @@ static __always_inline void bf_decide(const struct bf_endpoint *ep, const struct
 		return;
 	}
 
-	if (!admin)
-		cidr_id = bf_cidr_identity(peer);
 	ranges = ep->has_ranges & (1 << dir);
 	d->action = BF_ACT_FORWARD;
 	d->reason = BF_R_POLICY;
