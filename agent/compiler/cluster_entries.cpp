@@ -77,8 +77,6 @@ struct RawEntry {
   auto key() const { return std::tie(direction, tier, peer, proto, bits, port); }
 };
 
-uint16_t port_mask(uint8_t bits) { return bits == 0 ? 0 : static_cast<uint16_t>(0xffffu << (16 - bits)); }
-
 // Merges one endpoint's claims: one value per key (the smallest rank), each
 // port prefix given the best of the prefixes covering it, and prefixes that
 // then say the same as their nearest covering prefix left out (the lookup
@@ -154,7 +152,7 @@ std::vector<uint32_t> Compiler::Impl::cluster_peer_identities(const CnpPeer& pee
   if (!peer.namespaces && !peer.pods) return ids;
   for (const auto& [ns, members] : identities_by_ns) {
     if (members.empty()) continue;
-    const Labels ns_labels = cnp_namespace_labels(namespaces, ns);
+    const Labels ns_labels = namespace_labels_of(namespaces, ns);
     if (peer.namespaces) {
       if (peer.namespaces->matches(ns_labels)) ids.insert(ids.end(), members.begin(), members.end());
       continue;
@@ -323,7 +321,7 @@ void Compiler::Impl::recompute_cluster() {
     const Pod& pod = pods.at(key);
     auto labels = ns_labels.find(pod.namespace_);
     if (labels == ns_labels.end())
-      labels = ns_labels.emplace(pod.namespace_, cnp_namespace_labels(namespaces, pod.namespace_)).first;
+      labels = ns_labels.emplace(pod.namespace_, namespace_labels_of(namespaces, pod.namespace_)).first;
     raw.clear();
     for (const CompiledPolicy& cp : compiled) {
       if (!cnp_subject_selects(cp.policy->subject, pod.labels, labels->second)) continue;

@@ -27,14 +27,6 @@ const char* verdict_tier_name(VerdictTier t) {
   return "?";
 }
 
-// Namespace labels always carry the name label, as the API server sets it.
-Labels cnp_namespace_labels(const std::map<std::string, Namespace>& namespaces, const std::string& ns) {
-  auto it = namespaces.find(ns);
-  Labels labels = it == namespaces.end() ? Labels{} : it->second.labels;
-  labels["kubernetes.io/metadata.name"] = ns;
-  return labels;
-}
-
 bool cnp_pods_select(const CnpPods& sel, const Labels& pod_labels, const Labels& ns_labels) {
   return sel.pod_selector.matches(pod_labels) && sel.namespace_selector.matches(ns_labels);
 }
@@ -54,7 +46,7 @@ bool cnp_peer_selects_pod(const CnpPeer& peer, const Labels& pod_labels, const L
 namespace {
 
 bool cnp_subject_selects(const ClusterTierInputs& in, const CnpSubject& s, const Pod& pod) {
-  return cnp_subject_selects(s, pod.labels, cnp_namespace_labels(in.namespaces, pod.namespace_));
+  return cnp_subject_selects(s, pod.labels, namespace_labels_of(in.namespaces, pod.namespace_));
 }
 
 // The pod at an address, if a (non-host-network) pod holds it: only pods
@@ -71,7 +63,7 @@ const Pod* cnp_pod_at(const ClusterTierInputs& in, const IpAddress& ip) {
 
 bool cnp_peer_matches(const ClusterTierInputs& in, const CnpPeer& peer, const IpAddress& ip, const Pod* peer_pod) {
   if (peer.namespaces || peer.pods)
-    return peer_pod && cnp_peer_selects_pod(peer, peer_pod->labels, cnp_namespace_labels(in.namespaces, peer_pod->namespace_));
+    return peer_pod && cnp_peer_selects_pod(peer, peer_pod->labels, namespace_labels_of(in.namespaces, peer_pod->namespace_));
   // A v4 prefix only matches IPv4, a v6 one only IPv6 (::/0 must not take
   // in the IPv4-mapped addresses the datapath stores IPv4 as).
   return std::any_of(peer.networks.begin(), peer.networks.end(),

@@ -14,8 +14,7 @@
 namespace bpfence {
 
 // Selection, shared by the object-level evaluation below and the compiled
-// entries. A namespace's labels always include kubernetes.io/metadata.name.
-Labels cnp_namespace_labels(const std::map<std::string, Namespace>& namespaces, const std::string& ns);
+// entries (namespace labels from namespace_labels_of, name label included).
 bool cnp_pods_select(const CnpPods& sel, const Labels& pod_labels, const Labels& ns_labels);
 bool cnp_subject_selects(const CnpSubject& s, const Labels& pod_labels, const Labels& ns_labels);
 // A namespaces or pods peer (false for a networks peer).

@@ -21,6 +21,9 @@
 
 namespace bpfence {
 
+// The first `bits` bits of a port: the mask of a port prefix.
+inline uint16_t port_mask(uint8_t bits) { return bits == 0 ? 0 : static_cast<uint16_t>(0xffffu << (16 - bits)); }
+
 // Stable small-integer ids: freed ids are reused, live ones never move.
 // Every id below next_ is either live, reserved or in free_.
 template <class Key>

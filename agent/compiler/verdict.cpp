@@ -79,7 +79,7 @@ SideVerdict evaluate_network_policies(const DesiredState& state, const EndpointS
         r.k.peer_identity = id;
         r.k.direction = dir;
         r.k.proto = proto;
-        r.k.port = htons(bits == 0 ? 0 : static_cast<uint16_t>(port & (0xffff << (16 - bits))));
+        r.k.port = htons(port & port_mask(static_cast<uint8_t>(bits)));
         if (auto it = state.ranges.find(r); it != state.ranges.end()) {
           v.reason = BF_R_POLICY;
           v.rule = state.rules.at(it->second);
@@ -98,7 +98,7 @@ SideVerdict evaluate_network_policies(const DesiredState& state, const EndpointS
 const ClusterEntry* cluster_lookup(const DesiredState& state, ClusterKey k, uint16_t port) {
   for (int bits = 16; bits >= 0; --bits) {
     k.k.prefixlen = BF_CNP_FIXED_BITS + bits;
-    k.k.port = htons(bits == 0 ? 0 : static_cast<uint16_t>(port & (0xffff << (16 - bits))));
+    k.k.port = htons(port & port_mask(static_cast<uint8_t>(bits)));
     if (auto it = state.cluster.find(k); it != state.cluster.end()) return &it->second;
   }
   return nullptr;
