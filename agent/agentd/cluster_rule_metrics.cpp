@@ -6,11 +6,6 @@
 namespace bpfence {
 namespace {
 
-bool decided_by_cluster_rule(uint8_t reason) {
-  return reason == BF_R_ADMIN_ACCEPT || reason == BF_R_ADMIN_DENY || reason == BF_R_BASELINE_ACCEPT ||
-         reason == BF_R_BASELINE_DENY;
-}
-
 MetricLabels labels_of(const CnpRuleRef& r) {
   return {{"policy", r.policy},
           {"tier", cnp_tier_name(r.tier)},
@@ -24,7 +19,7 @@ MetricLabels labels_of(const CnpRuleRef& r) {
 std::map<CnpRuleRef, RuleCount> cluster_rule_counts(const std::vector<FlowRecord>& flows, const AgentSnapshot& s) {
   std::map<CnpRuleRef, RuleCount> out;
   for (const FlowRecord& f : flows) {
-    if ((f.value.flags & BF_FLOW_REPLY) || !decided_by_cluster_rule(f.value.reason)) continue;
+    if ((f.value.flags & BF_FLOW_REPLY) || !bf_reason_is_cluster(f.value.reason)) continue;
     auto rule = s.cluster_rules.find(f.value.rule_id);
     if (rule == s.cluster_rules.end()) continue;
     RuleCount& c = out[rule->second];

@@ -196,11 +196,10 @@ std::string flow_rule_text(const bf_flow_key& key, const bf_flow_value& v, const
                            const Names& names) {
   if (v.action == BF_ACT_DROP) {
     if (v.reason == BF_R_FW_POLICY) return isolated_by(ep, key.direction, names);
-    if (v.reason == BF_R_ADMIN_DENY || v.reason == BF_R_BASELINE_DENY)
-      return v.rule_id ? names.rule_text(v.rule_id) : "-";
+    if (bf_reason_is_cluster(v.reason)) return v.rule_id ? names.rule_text(v.rule_id) : "-";
     return "-";
   }
-  if (v.reason == BF_R_POLICY || v.reason == BF_R_ADMIN_ACCEPT || v.reason == BF_R_BASELINE_ACCEPT)
+  if (v.reason == BF_R_POLICY || bf_reason_is_cluster(v.reason))
     return v.rule_id ? names.rule_text(v.rule_id) : "-";
   if (v.reason == BF_R_REPLY) return v.rule_id ? "reply to " + names.rule_text(v.rule_id) : "reply";
   return forward_reason_text(v.reason);

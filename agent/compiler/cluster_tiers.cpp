@@ -10,9 +10,12 @@
 
 namespace bpfence {
 
+std::string CnpRuleRef::where() const {
+  return "cnp/" + policy + (direction == BF_DIR_INGRESS ? " ingress[" : " egress[") + std::to_string(index) + "]";
+}
+
 std::string CnpRuleRef::str() const {
-  std::string s = "cnp/" + policy + (direction == BF_DIR_INGRESS ? " ingress[" : " egress[") + std::to_string(index) +
-                  "] " + cnp_action_name(action);
+  std::string s = where() + " " + cnp_action_name(action);
   if (!rule_name.empty()) s += " (" + rule_name + ")";
   return s;
 }

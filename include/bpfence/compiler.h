@@ -122,6 +122,7 @@ struct CnpRuleRef {
   uint32_t index = 0;
   std::string rule_name;  // spec.*[index].name, may be empty
   CnpAction action = CnpAction::Deny;
+  std::string where() const;  // "cnp/deny-metadata egress[0]"
   std::string str() const;
   auto operator<=>(const CnpRuleRef&) const = default;
 };

@@ -45,6 +45,12 @@ constexpr bool bf_every_reason_named() {
 }
 static_assert(bf_every_reason_named(), "a bf_reason without a name in bf_reason_name()");
 
+// A ClusterNetworkPolicy rule decided it (the flow's rule id names it).
+constexpr bool bf_reason_is_cluster(uint8_t reason) {
+  return reason == BF_R_ADMIN_ACCEPT || reason == BF_R_ADMIN_DENY || reason == BF_R_BASELINE_ACCEPT ||
+         reason == BF_R_BASELINE_DENY;
+}
+
 constexpr const char* bf_action_name(uint8_t action) {
   switch (action) {
     case BF_ACT_FORWARD: return "Forward";

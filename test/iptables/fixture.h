@@ -28,7 +28,7 @@ inline std::string ifname_of(const std::string& pod) {
   std::string ifname = ns == "default" ? "v-" + name : "v-" + ns + "-" + name;
   if (ifname.size() <= 15) return ifname;
   char hashed[16];
-  std::snprintf(hashed, sizeof hashed, "v-%013zx", std::hash<std::string>{}(pod) & 0xfffffffffffffULL);
+  std::snprintf(hashed, sizeof hashed, "v-%013zx", static_cast<size_t>(std::hash<std::string>{}(pod) & 0xfffffffffffffULL));
   return hashed;
 }
 

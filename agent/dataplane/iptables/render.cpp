@@ -70,8 +70,7 @@ const char* cnp_kind(uint8_t tier, uint8_t action) {
 std::string cnp_rule_name(const DesiredState& s, uint32_t rule_id) {
   auto it = s.cluster_rules.find(rule_id);
   if (it == s.cluster_rules.end()) return "rule " + std::to_string(rule_id);
-  const CnpRuleRef& r = it->second;
-  return "cnp/" + r.policy + (r.direction == BF_DIR_INGRESS ? " ingress[" : " egress[") + std::to_string(r.index) + "]";
+  return it->second.where();
 }
 
 }  // namespace
