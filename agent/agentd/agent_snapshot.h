@@ -74,7 +74,8 @@ struct AgentSnapshot {
   // Shared by the snapshots until a commit changes a rule: at 10,000
   // policies a copy per pass was most of the agent's CPU under pod churn.
   std::shared_ptr<const std::map<uint32_t, RuleRef>> rules = std::make_shared<const std::map<uint32_t, RuleRef>>();
-  std::map<uint32_t, CnpRuleRef> cluster_rules;  // ids from BF_CNP_RULE_FIRST
+  std::shared_ptr<const std::map<uint32_t, CnpRuleRef>> cluster_rules =  // ids from BF_CNP_RULE_FIRST
+      std::make_shared<const std::map<uint32_t, CnpRuleRef>>();
   std::map<uint32_t, std::string> endpoint_pods;  // endpoint id -> pod
   size_t namespaces = 0, pods = 0, policies = 0, cluster_policies = 0;
   size_t pod_addrs = 0, cidrs = 0, policy_entries = 0, range_entries = 0;

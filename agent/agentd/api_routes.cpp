@@ -31,8 +31,8 @@ HttpResponse ok_json(const json& j) { return HttpResponse::json(j.dump(2) + "\n"
 // BF_CNP_RULE_FIRST a ClusterNetworkPolicy rule; "" when unknown.
 std::string rule_name(const AgentSnapshot& s, uint32_t id) {
   if (id >= BF_CNP_RULE_FIRST) {
-    auto it = s.cluster_rules.find(id);
-    return it == s.cluster_rules.end() ? "" : it->second.str();
+    auto it = s.cluster_rules->find(id);
+    return it == s.cluster_rules->end() ? "" : it->second.str();
   }
   auto it = s.rules->find(id);
   return it == s.rules->end() ? "" : it->second.str();
@@ -335,7 +335,7 @@ void register_agent_routes(HttpServer& server, const AgentInfo& info, const Reco
                       {"direction", bf_direction_name(r.direction)},
                       {"index", r.index},
                       {"text", r.str()}});
-    for (const auto& [id, r] : s->cluster_rules) {
+    for (const auto& [id, r] : *s->cluster_rules) {
       json j = cluster_rule_ref_json(r);
       j["id"] = id;
       list.push_back(std::move(j));

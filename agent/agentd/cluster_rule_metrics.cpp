@@ -20,8 +20,8 @@ std::map<CnpRuleRef, RuleCount> cluster_rule_counts(const std::vector<FlowRecord
   std::map<CnpRuleRef, RuleCount> out;
   for (const FlowRecord& f : flows) {
     if ((f.value.flags & BF_FLOW_REPLY) || !bf_reason_is_cluster(f.value.reason)) continue;
-    auto rule = s.cluster_rules.find(f.value.rule_id);
-    if (rule == s.cluster_rules.end()) continue;
+    auto rule = s.cluster_rules->find(f.value.rule_id);
+    if (rule == s.cluster_rules->end()) continue;
     RuleCount& c = out[rule->second];
     c.packets += f.value.packets;
     c.bytes += f.value.bytes;

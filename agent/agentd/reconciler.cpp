@@ -265,7 +265,7 @@ void Reconciler::pass(std::vector<Queued> batch) {
       std::unique_lock lock(compiler_mutex_);
       diff = compiler_.commit();
       ++commits_total_;
-      rules_changed_ |= !diff.rules.empty();
+      rules_changed_ |= !diff.rules.empty() || !diff.cluster_rules.empty();
     }
     lint_.changed(Clock::now());
     std::chrono::duration<double, std::milli> commit_ms = Clock::now() - t0;
@@ -404,12 +404,13 @@ void Reconciler::publish() {
   s.errors = source_.current_errors();
   for (ParseError& e : unenforced_.current()) s.errors.push_back(std::move(e));
   s.warnings = lint_.warnings();
-  if (rules_changed_ || !published_rules_) {
+  if (rules_changed_) {
     published_rules_ = std::make_shared<const std::map<uint32_t, RuleRef>>(st.rules);
+    published_cluster_rules_ = std::make_shared<const std::map<uint32_t, CnpRuleRef>>(st.cluster_rules);
     rules_changed_ = false;
   }
   s.rules = published_rules_;
-  s.cluster_rules = st.cluster_rules;
+  s.cluster_rules = published_cluster_rules_;
   s.namespaces = compiler_.namespaces().size();
   s.pods = compiler_.pods().size();
   s.policies = compiler_.policies().size();

@@ -146,7 +146,8 @@ class Reconciler {
   // The rules the snapshots share; copied again only after a commit that
   // changed one.
   std::shared_ptr<const std::map<uint32_t, RuleRef>> published_rules_;
-  bool rules_changed_ = true;
+  std::shared_ptr<const std::map<uint32_t, CnpRuleRef>> published_cluster_rules_;
+  bool rules_changed_ = true;  // true: the first publish copies them
 
   mutable std::mutex snapshot_mutex_;
   std::shared_ptr<const AgentSnapshot> snapshot_;

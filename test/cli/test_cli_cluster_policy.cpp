@@ -180,7 +180,8 @@ TEST_CASE("flows decided by a cluster rule name it beside D(AdminDeny)", "[cli][
 
 TEST_CASE("the agent's cluster rules: /v1/flows names them, /v1/rules reads back in the CLI", "[cli][names][cnp]") {
   AgentSnapshot s;
-  s.cluster_rules[kDenyMeta] = deny_meta();
+  s.cluster_rules = std::make_shared<const std::map<uint32_t, CnpRuleRef>>(
+      std::map<uint32_t, CnpRuleRef>{{kDenyMeta, deny_meta()}});
   s.rules = std::make_shared<const std::map<uint32_t, RuleRef>>(std::map<uint32_t, RuleRef>{{3, RuleRef{"shop/open-shop", BF_DIR_INGRESS, 0}}});
   // As /v1/rules lists them: NetworkPolicy rules, then cluster rules.
   nlohmann::json list = nlohmann::json::array();
@@ -341,8 +342,8 @@ TEST_CASE("policy lists ClusterNetworkPolicies by tier and priority, offline and
 
 TEST_CASE("metrics count packets and flows per ClusterNetworkPolicy rule", "[metrics][cnp]") {
   AgentSnapshot s;
-  s.cluster_rules[kDenyMeta] = deny_meta();
-  s.cluster_rules[kScrape] = scrape();
+  s.cluster_rules = std::make_shared<const std::map<uint32_t, CnpRuleRef>>(
+      std::map<uint32_t, CnpRuleRef>{{kDenyMeta, deny_meta()}, {kScrape, scrape()}});
   const bf_flow_key out = key("10.5.1.10", "169.254.169.254", 80, BF_DIR_EGRESS);
   const bf_flow_key in = key("10.5.3.10", "10.5.0.10", 9090, BF_DIR_INGRESS);
   std::vector<FlowRecord> flows = {
