@@ -267,8 +267,8 @@ HttpResponse policies_response(const Reconciler& rec) {
   std::map<std::string, json> rules;
   for (const auto& [id, r] : *snap->rules)
     rules[r.policy].push_back({{"id", id}, {"direction", bf_direction_name(r.direction)}, {"index", r.index}});
-  std::map<std::string, json> warnings;
-  for (const Warning& w : snap->warnings) warnings[w.policy].push_back(w.message);
+  std::map<std::string, json> warnings, cluster_warnings;
+  for (const Warning& w : snap->warnings) (w.cluster ? cluster_warnings : warnings)[w.policy].push_back(w.message);
   json list = rec.read([&](const Compiler& c) {
     json l = json::array();
     for (const auto& [key, p] : c.policies()) {
@@ -292,7 +292,7 @@ HttpResponse policies_response(const Reconciler& rec) {
       }
       j["selects"] = selects;
       const std::string key = "cnp/" + name;
-      j["warnings"] = warnings.count(key) ? warnings[key] : json::array();
+      j["warnings"] = cluster_warnings.count(key) ? cluster_warnings[key] : json::array();
       l.push_back(std::move(j));
     }
     return l;

@@ -32,7 +32,7 @@ std::vector<ClusterPolicySummary> cluster_summaries(const Compiler& c, const std
     for (const auto& [key, pod] : c.pods())
       if (!pod.host_network && cnp_subject_selects(p.subject, pod, c.namespaces())) s.selected.push_back(key);
     for (const Warning& w : warnings)
-      if (w.policy == s.key()) s.warnings.push_back(w.message);
+      if (w.cluster && w.policy == s.key()) s.warnings.push_back(w.message);
     out.push_back(std::move(s));
   }
   sort_by_evaluation(out);

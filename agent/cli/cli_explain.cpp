@@ -45,9 +45,12 @@ nlohmann::json host_json(const ExplainHost& h) {
   return {{"input", h.input}, {"ip", h.ip.str()}, {"pod", h.pod.empty() ? nlohmann::json(nullptr) : nlohmann::json(h.pod)}};
 }
 
-// "cnp/x ingress[0] Deny (Admin tier, priority 1)".
+// "cnp/x ingress[0] Deny (no-metadata; Admin tier, priority 1)": the rule's
+// name and its place in the tiers in one parenthesis.
 std::string cluster_rule_words(const CnpRuleRef& ref) {
-  return ref.str() + " (" + cnp_tier_name(ref.tier) + " tier, priority " + std::to_string(ref.priority) + ")";
+  std::string named = ref.rule_name.empty() ? "" : ref.rule_name + "; ";
+  return ref.where() + " " + cnp_action_name(ref.action) + " (" + named + cnp_tier_name(ref.tier) + " tier, priority " +
+         std::to_string(ref.priority) + ")";
 }
 
 std::optional<VerdictTier> tier_of(const std::string& name) {

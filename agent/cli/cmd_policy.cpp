@@ -73,7 +73,7 @@ PolicySummary summarize(const Compiler& c, const std::string& key, const std::ve
   for (const auto& [k, id] : st.policy) count(id, k.k.peer_identity);
   for (const auto& [k, id] : st.ranges) count(id, k.k.peer_identity);
   for (const auto& w : warnings)
-    if (w.policy == key) s.warnings.push_back(w.message);
+    if (!w.cluster && w.policy == key) s.warnings.push_back(w.message);
   return s;
 }
 

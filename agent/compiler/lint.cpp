@@ -266,7 +266,7 @@ class ClusterLinter {
  private:
   using PodSet = std::set<std::string>;
 
-  void warn(std::string message) { out_.push_back({key_, std::move(message)}); }
+  void warn(std::string message) { out_.push_back({key_, std::move(message), true}); }
 
   PodSet subject_pods(const CnpSubject& s) const {
     PodSet out;

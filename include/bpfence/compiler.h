@@ -221,6 +221,9 @@ struct Verdict {
 struct Warning {
   std::string policy;  // namespace/name; cnp/<name> for a ClusterNetworkPolicy
   std::string message;
+  // A namespace may be called "cnp": the kind, not the text, tells a
+  // NetworkPolicy cnp/x from the ClusterNetworkPolicy x.
+  bool cluster = false;
   auto operator<=>(const Warning&) const = default;
 };
 

@@ -6,6 +6,7 @@
 // Expected texts written by hand.
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <sstream>
@@ -210,7 +211,7 @@ TEST_CASE("explain walks the tiers to the rule that decided", "[cli][explain][cn
     CHECK(l[3] == "Verdict:  DENY  D(AdminDeny) at shop/front egress");
     CHECK(tier_lines(r) == std::vector<std::string>{
                                "  egress at shop/front:",
-                               "    Admin           cnp/deny-metadata egress[0] Deny (no-instance-metadata) (Admin "
+                               "    Admin           cnp/deny-metadata egress[0] Deny (no-instance-metadata; Admin "
                                "tier, priority 1): decided"});
     auto j = explain_json(r);
     CHECK(j["verdict"] == "D(AdminDeny)");
@@ -227,7 +228,7 @@ TEST_CASE("explain walks the tiers to the rule that decided", "[cli][explain][cn
               "    NetworkPolicy   not isolated for egress: on to the Baseline tier",
               "    Baseline        no rule matches", "    default         allowed: no tier denies it",
               "  ingress at payments/api:",
-              "    Admin           cnp/monitoring-may-scrape ingress[0] Accept (prometheus-scrapes) (Admin tier, "
+              "    Admin           cnp/monitoring-may-scrape ingress[0] Accept (prometheus-scrapes; Admin tier, "
               "priority 10): decided"});
     CHECK(explain_json(r)["ingress"]["reason"] == "AdminAccept");
   }
@@ -241,8 +242,8 @@ TEST_CASE("explain walks the tiers to the rule that decided", "[cli][explain][cn
     CHECK(std::vector<std::string>(steps.end() - 4, steps.end()) ==
           std::vector<std::string>{"  ingress at dev/tool:", "    Admin           no rule matches",
                                    "    NetworkPolicy   not isolated for ingress: on to the Baseline tier",
-                                   "    Baseline        cnp/default-deny-pod-ingress ingress[0] Deny (deny-from-pods) "
-                                   "(Baseline tier, priority 100): decided"});
+                                   "    Baseline        cnp/default-deny-pod-ingress ingress[0] Deny (deny-from-pods; "
+                                   "Baseline tier, priority 100): decided"});
 
     ExplainResult opted = explain(c, n, "dev/tool", "shop/front", "80/TCP");
     CHECK(opted.verdict.allowed);
@@ -276,7 +277,7 @@ spec:
     CHECK(std::vector<std::string>(steps.end() - 3, steps.end()) ==
           std::vector<std::string>{
               "  ingress at payments/api:",
-              "    Admin           cnp/payments-owners-decide ingress[0] Pass (to-networkpolicy) (Admin tier, priority "
+              "    Admin           cnp/payments-owners-decide ingress[0] Pass (to-networkpolicy; Admin tier, priority "
               "5): on to the NetworkPolicy step",
               "    NetworkPolicy   denied: isolated for ingress by payments/deny-all-ingress; none of its ingress "
               "rules allows monitoring/prom (10.5.3.10) on 9090/TCP: decided"});
@@ -338,6 +339,33 @@ TEST_CASE("policy lists ClusterNetworkPolicies by tier and priority, offline and
     CHECK(cluster_summary_json(from_agent[i])["rules"] == cluster_summary_json(all[i])["rules"]);
     CHECK(from_agent[i].selected == std::vector<std::string>{"payments/api"});
   }
+}
+
+TEST_CASE("a NetworkPolicy of a namespace called cnp keeps its warnings apart from the ClusterNetworkPolicy of that name",
+          "[cli][policy][cnp][lint]") {
+  Compiler c = story();
+  auto parsed = parse_manifests(R"(
+apiVersion: v1
+kind: Namespace
+metadata: {name: cnp}
+---
+kind: NetworkPolicy
+apiVersion: networking.k8s.io/v1
+metadata: {name: deny-metadata, namespace: cnp}
+spec:
+  podSelector: {matchLabels: {app: nobody}}
+  ingress: [{}]
+)");
+  REQUIRE(parsed.errors.empty());
+  for (const auto& o : parsed.objects) std::visit([&](const auto& obj) { c.upsert(obj); }, o);
+  c.commit();
+  auto warnings = c.warnings();
+  // Both are "cnp/deny-metadata" in text; only the NetworkPolicy has a warning.
+  REQUIRE(std::count_if(warnings.begin(), warnings.end(),
+                        [](const Warning& w) { return w.policy == "cnp/deny-metadata" && !w.cluster; }) == 1);
+  auto all = cluster_summaries(c, warnings);
+  REQUIRE(all.front().key() == "cnp/deny-metadata");
+  CHECK(all.front().warnings.empty());
 }
 
 TEST_CASE("metrics count packets and flows per ClusterNetworkPolicy rule", "[metrics][cnp]") {
