@@ -418,6 +418,140 @@ TEST_CASE("iptables dataplane: real TCP allowed and denied as the policies say",
   CHECK(dp->bindings().empty());
 }
 
+namespace {
+
+// A TCP connection from the node's own address 192.168.77.1 (not the
+// veth's 169.254.1.1 the route would pick) to ip:port.
+Fd connect_from_node_address(const std::string& node_ns, const std::string& ip, uint16_t port) {
+  Fd s(socket_in(node_ns, SOCK_STREAM));
+  REQUIRE(s.fd >= 0);
+  auto local = addr_of("192.168.77.1", 0);
+  REQUIRE(::bind(s.fd, reinterpret_cast<sockaddr*>(&local), sizeof local) == 0);
+  fcntl(s.fd, F_SETFL, O_NONBLOCK);
+  auto a = addr_of(ip, port);
+  if (::connect(s.fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 && errno != EINPROGRESS) return Fd();
+  if (!wait_fd(s.fd, POLLOUT, 3000)) return Fd();
+  int err = 0;
+  socklen_t len = sizeof err;
+  getsockopt(s.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+  return err == 0 ? std::move(s) : Fd();
+}
+
+// An Admin Deny from the client to the node's own address: on `port`, or
+// on every TCP port when port is 0.
+std::string deny_to_node(uint16_t port) {
+  std::string protocols = port ? ", protocols: [{tcp: {destinationPort: {number: " + std::to_string(port) + "}}}]"
+                               : ", protocols: [{tcp: {destinationPort: {range: {start: 1, end: 65535}}}}]";
+  return R"(
+apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {name: client-not-to-node}
+spec:
+  tier: Admin
+  priority: 1
+  subject: {pods: {namespaceSelector: {}, podSelector: {matchLabels: {app: client}}}}
+  egress:
+  - {name: node, action: Deny, to: [{networks: [192.168.77.1/32]}])" +
+         protocols + "}\n";
+}
+
+}  // namespace
+
+// What a pod sends to its own node crosses INPUT, not FORWARD.
+TEST_CASE("iptables dataplane: a ClusterNetworkPolicy egress Deny covers what a pod sends to its own node",
+          "[iptables][e2e][cnp]") {
+  const std::string backend = GENERATE(as<std::string>{}, "nft", "legacy");
+  INFO("backend " << backend);
+  Topology topo;
+  {
+    Status s = topo.build();
+    INFO(s.message());
+    REQUIRE(s.is_ok());
+  }
+  const std::string client_ip = "10.77.1.10", node_ip = "192.168.77.1";
+  Cluster cl;
+  cl.ns("default");
+  cl.pod("default/server", "10.77.0.10", {{"app", "server"}});
+  cl.pod("default/client", client_ip, {{"app", "client"}});
+  cl.pod("default/exclient", "10.77.2.10", {{"app", "other"}});
+  cl.host_ips = {*IpAddress::parse(node_ip)};
+  Compiler c({"node-a", cl.host_ips});
+  for (const auto& n : cl.namespaces) c.upsert(n);
+  for (const auto& p : cl.pods) c.upsert(p);
+  auto diff = c.commit();
+
+  IptablesDataplaneOptions opts;
+  opts.node = "node-a";
+  opts.netns = topo.node;
+  opts.backend = backend;
+  opts.tag = "lo" + kPid.substr(kPid.size() > 5 ? kPid.size() - 5 : 0);
+  auto dp = std::make_unique<IptablesDataplane>(opts);
+  auto check = [](Status s) {
+    INFO(s.message());
+    REQUIRE(s.is_ok());
+  };
+  check(dp->open());
+  check(dp->apply(diff, c.state()));
+  check(dp->bind({"default/server", 0, topo.server}, c.state()));
+  check(dp->bind({"default/client", 0, topo.client}, c.state()));
+  check(dp->bind({"default/exclient", 0, topo.exclient}, c.state()));
+  Fd kubelet = listen_in(topo.node, 10250), other = listen_in(topo.node, 10251);
+  Fd c9000 = listen_in(topo.client, 9000);
+  CHECK(connects(topo.client, node_ip, 10250, true));
+  // No ClusterNetworkPolicy stage: no LOCAL chain, no INPUT jump.
+  CHECK(leftovers(topo.node, opts.tag).find("-LOCAL") == std::string::npos);
+
+  Fd kept = connect_from(topo.client, node_ip, 10250, 3000);
+  REQUIRE(kept.fd >= 0);
+  Fd kept_srv = accept_from(kubelet.fd, kept.fd);
+  REQUIRE(kept_srv.fd >= 0);
+
+  auto apply_cnp = [&](const std::string& yaml) {
+    Cluster p;
+    p.policy(yaml);
+    REQUIRE(p.cluster_policies.size() == 1);
+    c.upsert(p.cluster_policies[0]);
+    check(dp->apply(c.commit(), c.state()));
+    INFO("rules:\n" << dp->last_apply().iptables_v4);
+  };
+  apply_cnp(deny_to_node(10250));
+  CHECK_FALSE(connects(topo.client, node_ip, 10250, false));
+  CHECK(connects(topo.client, node_ip, 10251, true));    // another port
+  CHECK(connects(topo.exclient, node_ip, 10250, true));  // not the subject
+  // The connection established before the Deny is cut like a forwarded one.
+  CHECK(::write(kept.fd, "x", 1) == 1);
+  CHECK_FALSE(wait_fd(kept_srv.fd, POLLIN, 1000));
+
+  // Every TCP port to the node denied: the node's own connections to the
+  // pod still get their replies (established flows return from LOCAL).
+  apply_cnp(deny_to_node(0));
+  CHECK_FALSE(connects(topo.client, node_ip, 10251, false));
+  CHECK(connect_from_node_address(topo.node, client_ip, 9000).fd >= 0);
+
+  // The policy gone: the chain and its INPUT jump go, the node is reachable.
+  c.erase_cluster_policy("client-not-to-node");
+  check(dp->apply(c.commit(), c.state()));
+  CHECK(leftovers(topo.node, opts.tag).find("-LOCAL") == std::string::npos);
+  CHECK(connects(topo.client, node_ip, 10250, true));
+
+  apply_cnp(deny_to_node(10250));
+  // A restarted agent finds the chain and its jump, and keeps one jump.
+  dp.reset();
+  dp = std::make_unique<IptablesDataplane>(opts);
+  check(dp->open());
+  check(dp->apply(StateDiff{}, c.state()));
+  {
+    std::string left = leftovers(topo.node, opts.tag), jump = "-j BPFENCE-" + opts.tag + "-LOCAL";
+    INFO(left);
+    size_t jumps = 0;
+    for (size_t at = left.find(jump); at != std::string::npos; at = left.find(jump, at + 1)) ++jumps;
+    CHECK(jumps == 2);  // one INPUT jump per family (IPv4, IPv6)
+  }
+  CHECK_FALSE(connects(topo.client, node_ip, 10250, false));
+  check(dp->uninstall());
+  CHECK(leftovers(topo.node, opts.tag) == "");
+}
+
 // Established flows client -> server, as `conntrack -I` makes them: one
 // per source port from first_port, to dport.
 void insert_flows(const std::string& ns, const char* proto, uint16_t dport, int first_port, int count) {

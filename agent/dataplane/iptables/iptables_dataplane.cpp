@@ -46,7 +46,7 @@ Status read_kernel(const ipt::Tools& tools, const ipt::Names& names, bool ipv6, 
   for (ipt::Family f : families) {
     if (Status s = tools.save(f, &text); !s) return s;
     ipt::parse_iptables_save(text, names, &a.chains(f), &a.jumps(f), f == ipt::Family::V4 ? &a.dispatch : nullptr,
-                             &a.input_jumps(f));
+                             &a.input_jumps(f), &a.local_jumps(f));
   }
   *out = std::move(a);
   return Status::ok();

@@ -56,11 +56,13 @@ Status parse_ipset_save(const std::string& text, const Names& names, std::map<st
 
 void parse_iptables_save(const std::string& text, const Names& names,
                          std::map<std::string, std::optional<Chain>>* chains, std::vector<std::string>* jumps,
-                         std::map<std::string, std::string>* dispatch, std::vector<std::string>* input_jumps) {
+                         std::map<std::string, std::string>* dispatch, std::vector<std::string>* input_jumps,
+                         std::vector<std::string>* local_jumps) {
   std::istringstream in(text);
   bool filter = false;
   const std::string jump = "-j " + names.forward_chain();
   const std::string input_jump = "-j " + names.source_dispatch_chain();
+  const std::string local_jump = "-j " + names.local_dispatch_chain();
   // The jump is the last thing on the line, or followed by an option.
   auto jumps_to = [](const std::string& line, const std::string& j) {
     auto at = line.find(j);
@@ -81,6 +83,7 @@ void parse_iptables_save(const std::string& text, const Names& names,
       if (jumps_to(line, jump)) jumps->push_back(line);
     } else if (starts_with(line, "-A INPUT ")) {
       if (input_jumps && jumps_to(line, input_jump)) input_jumps->push_back(line);
+      if (local_jumps && jumps_to(line, local_jump)) local_jumps->push_back(line);
     } else if (dispatch && (starts_with(line, fwd_rule) || starts_with(line, src_rule))) {
       // -A <FWD> -i|-o <ifname> -m comment --comment <pod> -j <chain>; the
       // comment is quoted only when it needs to be. SRC has every bound pod,

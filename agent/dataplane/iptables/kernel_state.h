@@ -23,10 +23,12 @@ Status parse_ipset_save(const std::string& text, const Names& names, std::map<st
 // and (when `dispatch` is given) the pods our FWD chain dispatches, by the
 // comment on each jump: pod -> interface. A restarted agent takes those
 // bindings over, so enforcement has no gap while it rebinds. `input_jumps`
-// (when given) gets the INPUT rules that jump to our SRC chain.
+// (when given) gets the INPUT rules that jump to our SRC chain, `local_jumps`
+// those to our LOCAL chain.
 void parse_iptables_save(const std::string& text, const Names& names,
                          std::map<std::string, std::optional<Chain>>* chains, std::vector<std::string>* jumps,
                          std::map<std::string, std::string>* dispatch = nullptr,
-                         std::vector<std::string>* input_jumps = nullptr);
+                         std::vector<std::string>* input_jumps = nullptr,
+                         std::vector<std::string>* local_jumps = nullptr);
 
 }  // namespace bpfence::ipt

@@ -30,6 +30,10 @@ struct Names {
   // Every pod's source check (-i <veth> -j S<id>), jumped to from INPUT
   // and first thing in FWD: what a pod sends to the node is checked too.
   std::string source_dispatch_chain() const { return chain_prefix() + "SRC"; }
+  // What pods send to the node itself crosses INPUT, not FORWARD: the egress
+  // chains of the pods a ClusterNetworkPolicy stage decides, jumped to from
+  // INPUT (a NetworkPolicy always lets a pod reach its node).
+  std::string local_dispatch_chain() const { return chain_prefix() + "LOCAL"; }
   // BPFENCE-<tag>-I<id> (to the pod: its ingress), -E<id> (from the pod).
   std::string endpoint_chain(bf_direction dir, uint32_t endpoint_id) const {
     return chain_prefix() + (dir == BF_DIR_INGRESS ? "I" : "E") + std::to_string(endpoint_id);

@@ -468,6 +468,7 @@ struct Renderer::Impl {
   void write_forward() {
     Chain src;
     for (const auto& [pod, er] : eps) push_from_pod(src, jump_to(names.source_chain(er.endpoint_id), pod), er.ifname);
+    Chain local = local_dispatch();
     for (Family f : families()) {
       Chain fwd{jump_to(names.source_dispatch_chain(), "")};
       for (const auto& [pod, er] : eps) {
@@ -488,13 +489,37 @@ struct Renderer::Impl {
         }
       }
       for (const auto& [name, chain] : {std::pair{names.source_dispatch_chain(), &src},
-                                        std::pair{names.forward_chain(), &fwd}}) {
+                                        std::pair{names.forward_chain(), &fwd},
+                                        std::pair{names.local_dispatch_chain(), &local}}) {
+        if (chain->empty() && chain == &local) {  // no pod needs it: no chain, no INPUT jump
+          if (model.chains(f).erase(name)) changes.chains.insert(name);
+          continue;
+        }
         auto it = model.chains(f).find(name);
         if (it != model.chains(f).end() && it->second == *chain) continue;
         model.chains(f)[name] = *chain;
         changes.chains.insert(name);
       }
     }
+  }
+
+  // LOCAL, from INPUT: what a pod sends to its own node meets the pod's
+  // egress chain when a ClusterNetworkPolicy stage decides that egress (an
+  // Admin Deny on a network covering the node). Established flows return at
+  // once: the egress chain would ACCEPT them, which from INPUT would skip the
+  // host's own INPUT rules, and they are replies to the node's connections
+  // or flows already decided (a change that denies one deletes its conntrack
+  // entry). The rest of the chain drops or returns; an isolated pod's node
+  // exemption comes after its Admin stage, as in FORWARD.
+  Chain local_dispatch() const {
+    Chain local;
+    for (const auto& [pod, er] : eps) {
+      if (er.stages[BF_DIR_EGRESS][BF_TIER_ADMIN].empty() && er.stages[BF_DIR_EGRESS][BF_TIER_BASELINE].empty())
+        continue;
+      if (local.empty()) local.push_back(ct_rule(Rule::Ct::EstablishedRelated, Rule::Target::Return));
+      push_from_pod(local, jump_to(names.endpoint_chain(BF_DIR_EGRESS, er.endpoint_id), pod), er.ifname);
+    }
+    return local;
   }
 
   Rule jump_to(const std::string& chain, const std::string& comment) const {

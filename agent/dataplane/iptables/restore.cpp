@@ -108,7 +108,7 @@ std::string jump_line(const Names& names, Family f, const std::string& chain) {
   return rule_spec(jump, f);
 }
 
-// FORWARD -> FWD, INPUT -> SRC: inserted when missing, duplicates deleted.
+// FORWARD -> FWD, INPUT -> SRC and LOCAL: inserted when missing, duplicates deleted.
 void hook_jumps(const std::vector<std::string>& have, const std::string& hook, const std::string& line,
                 std::string& tail) {
   if (have.empty()) tail += "-I " + hook + " 1 " + line + "\n";
@@ -169,6 +169,11 @@ RestoreTexts restore_texts(const Applied& have, const Model& want, const Changes
     hook_jumps(have.jumps(f), "FORWARD", jump_line(names, f, names.forward_chain()), tail);
     if (want_chains.count(names.source_dispatch_chain()))
       hook_jumps(have.input_jumps(f), "INPUT", jump_line(names, f, names.source_dispatch_chain()), tail);
+    // LOCAL exists only while a pod needs it: its jump goes before it does.
+    if (want_chains.count(names.local_dispatch_chain()))
+      hook_jumps(have.local_jumps(f), "INPUT", jump_line(names, f, names.local_dispatch_chain()), tail);
+    else
+      for (const auto& line : have.local_jumps(f)) tail += "-D" + line.substr(2) + "\n";
     // Chains go after the rewritten FWD chain no longer jumps to them.
     for (const auto& name : gone) tail += "-F " + name + "\n";
     for (const auto& name : gone) tail += "-X " + name + "\n";
@@ -198,6 +203,10 @@ void patch_applied(Applied& have, const Model& want, const Changes& changes, con
     have.jumps(f) = {"-A FORWARD " + jump_line(names, f, names.forward_chain())};
     if (want_chains.count(names.source_dispatch_chain()))
       have.input_jumps(f) = {"-A INPUT " + jump_line(names, f, names.source_dispatch_chain())};
+    if (want_chains.count(names.local_dispatch_chain()))
+      have.local_jumps(f) = {"-A INPUT " + jump_line(names, f, names.local_dispatch_chain())};
+    else
+      have.local_jumps(f).clear();
   }
 }
 
@@ -207,6 +216,7 @@ RestoreTexts uninstall_texts(const Applied& have) {
     std::string body;
     for (const auto& line : have.jumps(f)) body += "-D" + line.substr(2) + "\n";
     for (const auto& line : have.input_jumps(f)) body += "-D" + line.substr(2) + "\n";
+    for (const auto& line : have.local_jumps(f)) body += "-D" + line.substr(2) + "\n";
     for (const auto& [name, chain] : have.chains(f)) body += "-F " + name + "\n";
     for (const auto& [name, chain] : have.chains(f)) body += "-X " + name + "\n";
     if (!body.empty()) t.iptables(f) = "*filter\n" + body + "COMMIT\n";

@@ -28,6 +28,8 @@ struct Applied {
   std::vector<std::string> jumps_v4, jumps_v6;
   // INPUT rules that jump to our SRC chain (what pods send to the node).
   std::vector<std::string> input_jumps_v4, input_jumps_v6;
+  // INPUT rules that jump to our LOCAL chain.
+  std::vector<std::string> local_jumps_v4, local_jumps_v6;
   // Pods the IPv4 FWD chain dispatched when the kernel was read: pod -> interface.
   std::map<std::string, std::string> dispatch;
 
@@ -40,6 +42,10 @@ struct Applied {
   std::vector<std::string>& input_jumps(Family f) { return f == Family::V4 ? input_jumps_v4 : input_jumps_v6; }
   const std::vector<std::string>& input_jumps(Family f) const {
     return f == Family::V4 ? input_jumps_v4 : input_jumps_v6;
+  }
+  std::vector<std::string>& local_jumps(Family f) { return f == Family::V4 ? local_jumps_v4 : local_jumps_v6; }
+  const std::vector<std::string>& local_jumps(Family f) const {
+    return f == Family::V4 ? local_jumps_v4 : local_jumps_v6;
   }
 };
 
