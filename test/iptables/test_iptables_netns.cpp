@@ -235,6 +235,42 @@ std::string policy_v3() {
   return v3.replace(v3.find(ports), ports.size(), "ports: [{port: 8081}, {port: 8082}]");
 }
 
+void check(Status s) {
+  INFO(s.message());
+  REQUIRE(s.is_ok());
+}
+
+// The topology's three pods, all in namespace default, compiled for node-a
+// (its address 192.168.77.1); the exclient's label app is `exclient_app`.
+Compiler three_pods(const std::string& exclient_app) {
+  Cluster cl;
+  cl.ns("default");
+  cl.pod("default/server", "10.77.0.10", {{"app", "server"}});
+  cl.pod("default/client", "10.77.1.10", {{"app", "client"}});
+  cl.pod("default/exclient", "10.77.2.10", {{"app", exclient_app}});
+  cl.host_ips = {*IpAddress::parse("192.168.77.1")};
+  Compiler c({"node-a", cl.host_ips});
+  for (const auto& n : cl.namespaces) c.upsert(n);
+  for (const auto& p : cl.pods) c.upsert(p);
+  return c;
+}
+
+// A dataplane in the topology's node namespace, its tag unique to this run.
+IptablesDataplaneOptions options_for(const Topology& topo, const std::string& backend, const std::string& tag_stem) {
+  IptablesDataplaneOptions opts;
+  opts.node = "node-a";
+  opts.netns = topo.node;
+  opts.backend = backend;
+  opts.tag = tag_stem + kPid.substr(kPid.size() > 5 ? kPid.size() - 5 : 0);
+  return opts;
+}
+
+void bind_three(IptablesDataplane& dp, const Topology& topo, const DesiredState& s) {
+  check(dp.bind({"default/server", 0, topo.server}, s));
+  check(dp.bind({"default/client", 0, topo.client}, s));
+  check(dp.bind({"default/exclient", 0, topo.exclient}, s));
+}
+
 }  // namespace
 
 TEST_CASE("iptables dataplane: real TCP allowed and denied as the policies say", "[iptables][e2e]") {
@@ -242,44 +278,16 @@ TEST_CASE("iptables dataplane: real TCP allowed and denied as the policies say",
   const std::string backend = GENERATE(as<std::string>{}, "nft", "legacy");
   INFO("backend " << backend);
   Topology topo;
-  {
-    Status s = topo.build();
-    INFO(s.message());
-    REQUIRE(s.is_ok());
-  }
+  check(topo.build());
   const std::string server_ip = "10.77.0.10", client_ip = "10.77.1.10", exclient_ip = "10.77.2.10";
-
-  Cluster cl;
-  cl.ns("default");
-  cl.pod("default/server", server_ip, {{"app", "server"}});
-  cl.pod("default/client", client_ip, {{"app", "client"}});
-  cl.pod("default/exclient", exclient_ip, {{"app", "client"}});
-  cl.host_ips = {*IpAddress::parse("192.168.77.1")};
-  Compiler c({"node-a", cl.host_ips});
-  for (const auto& n : cl.namespaces) c.upsert(n);
-  for (const auto& p : cl.pods) c.upsert(p);
+  Compiler c = three_pods("client");
   auto diff = c.commit();
-
-  IptablesDataplaneOptions opts;
-  opts.node = "node-a";
-  opts.netns = topo.node;
-  opts.backend = backend;
-  opts.tag = "e2e" + kPid.substr(kPid.size() > 5 ? kPid.size() - 5 : 0);
+  IptablesDataplaneOptions opts = options_for(topo, backend, "e2e");
   auto dp = std::make_unique<IptablesDataplane>(opts);
-  {
-    Status s = dp->open();
-    INFO(s.message());
-    REQUIRE(s.is_ok());
-    CHECK(dp->backend() == backend);
-  }
-  auto check = [](Status s) {
-    INFO(s.message());
-    REQUIRE(s.is_ok());
-  };
+  check(dp->open());
+  CHECK(dp->backend() == backend);
   check(dp->apply(diff, c.state()));
-  check(dp->bind({"default/server", 0, topo.server}, c.state()));
-  check(dp->bind({"default/client", 0, topo.client}, c.state()));
-  check(dp->bind({"default/exclient", 0, topo.exclient}, c.state()));
+  bind_three(*dp, topo, c.state());
   CHECK(dp->bindings().size() == 3);
 
   Fd s8080 = listen_in(topo.server, 8080), s8081 = listen_in(topo.server, 8081);
@@ -393,9 +401,7 @@ TEST_CASE("iptables dataplane: real TCP allowed and denied as the policies say",
   }
   CHECK(connects(topo.client, server_ip, 8081, true));
   CHECK_FALSE(connects(topo.client, server_ip, 8080, false));
-  check(dp->bind({"default/server", 0, topo.server}, c.state()));
-  check(dp->bind({"default/client", 0, topo.client}, c.state()));
-  check(dp->bind({"default/exclient", 0, topo.exclient}, c.state()));
+  bind_three(*dp, topo, c.state());
   CHECK(dp->last_apply().iptables_v4.find("-X ") == std::string::npos);
   CHECK(connects(topo.client, server_ip, 8081, true));
   CHECK_FALSE(connects(topo.client, server_ip, 8080, false));
@@ -463,38 +469,15 @@ TEST_CASE("iptables dataplane: a ClusterNetworkPolicy egress Deny covers what a 
   const std::string backend = GENERATE(as<std::string>{}, "nft", "legacy");
   INFO("backend " << backend);
   Topology topo;
-  {
-    Status s = topo.build();
-    INFO(s.message());
-    REQUIRE(s.is_ok());
-  }
+  check(topo.build());
   const std::string client_ip = "10.77.1.10", node_ip = "192.168.77.1";
-  Cluster cl;
-  cl.ns("default");
-  cl.pod("default/server", "10.77.0.10", {{"app", "server"}});
-  cl.pod("default/client", client_ip, {{"app", "client"}});
-  cl.pod("default/exclient", "10.77.2.10", {{"app", "other"}});
-  cl.host_ips = {*IpAddress::parse(node_ip)};
-  Compiler c({"node-a", cl.host_ips});
-  for (const auto& n : cl.namespaces) c.upsert(n);
-  for (const auto& p : cl.pods) c.upsert(p);
+  Compiler c = three_pods("other");
   auto diff = c.commit();
-
-  IptablesDataplaneOptions opts;
-  opts.node = "node-a";
-  opts.netns = topo.node;
-  opts.backend = backend;
-  opts.tag = "lo" + kPid.substr(kPid.size() > 5 ? kPid.size() - 5 : 0);
+  IptablesDataplaneOptions opts = options_for(topo, backend, "lo");
   auto dp = std::make_unique<IptablesDataplane>(opts);
-  auto check = [](Status s) {
-    INFO(s.message());
-    REQUIRE(s.is_ok());
-  };
   check(dp->open());
   check(dp->apply(diff, c.state()));
-  check(dp->bind({"default/server", 0, topo.server}, c.state()));
-  check(dp->bind({"default/client", 0, topo.client}, c.state()));
-  check(dp->bind({"default/exclient", 0, topo.exclient}, c.state()));
+  bind_three(*dp, topo, c.state());
   Fd kubelet = listen_in(topo.node, 10250), other = listen_in(topo.node, 10251);
   Fd c9000 = listen_in(topo.client, 9000);
   CHECK(connects(topo.client, node_ip, 10250, true));
