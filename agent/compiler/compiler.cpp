@@ -102,9 +102,10 @@ void Compiler::Impl::mark_policies_for_namespace(const std::string& ns, const La
     }
 }
 
-void Compiler::Impl::mark_policies_selecting_local(const std::string& ns, const Labels& labels) {
+void Compiler::Impl::mark_policies_selecting_local(const std::string& ns, const Labels& labels,
+                                                  const std::string& pod) {
   for (auto it = policies.lower_bound(ns + "/"); it != policies.end() && it->second.namespace_ == ns; ++it)
-    if (it->second.pod_selector.matches(labels)) dirty_policies.insert(it->first);
+    if (it->second.pod_selector.matches(labels)) endpoint_dirty_policies[it->first].insert(pod);
 }
 
 // ---------------------------------------------------------------------------
@@ -285,7 +286,8 @@ void Compiler::Impl::remove_pod(const std::string& key, const Pod& pod, bool por
     auto& local = local_pods_by_ns[pod.namespace_];
     local.erase(key);
     if (local.empty()) local_pods_by_ns.erase(pod.namespace_);
-    mark_policies_selecting_local(pod.namespace_, pod.labels);
+    if (const uint32_t* ep = endpoint_ids.find(key)) old_endpoint_ids.try_emplace(key, *ep);
+    mark_policies_selecting_local(pod.namespace_, pod.labels, key);
     before.endpoints.insert(key);
     cnp_inputs_dirty = true;
   }
@@ -319,7 +321,7 @@ void Compiler::Impl::add_pod(const std::string& key, const Pod& pod, bool ports_
   if (is_local(pod)) {
     for (const auto& ip : pod.ips) local_by_ip[ip] = key;
     local_pods_by_ns[pod.namespace_].insert(key);
-    mark_policies_selecting_local(pod.namespace_, pod.labels);
+    mark_policies_selecting_local(pod.namespace_, pod.labels, key);
     before.endpoints.insert(key);
     cnp_inputs_dirty = true;
   }
@@ -505,6 +507,130 @@ void Compiler::Impl::recompute_peers(const std::string& key) {
   }
 }
 
+const Pod* Compiler::Impl::selected_local_pod(const NetworkPolicy& p, const std::string& key) const {
+  auto pod = pods.find(key);
+  if (pod == pods.end() || !is_local(pod->second) || pod->second.namespace_ != p.namespace_ ||
+      !p.pod_selector.matches(pod->second.labels))
+    return nullptr;
+  return &pod->second;
+}
+
+// The container ports the policy's ingress named ports resolve to on a pod
+// it selects: two pods with the same get the same entries.
+static std::vector<ContainerPort> ingress_named_ports(const NetworkPolicy& p, const Pod& pod) {
+  std::vector<ContainerPort> out;
+  for (const auto& cp : pod.ports)
+    for (const auto& rule : p.ingress)
+      if (std::any_of(rule.ports.begin(), rule.ports.end(), [&](const PolicyPort& port) {
+            return !port.port_name.empty() && port.port_name == cp.name && port.proto() == cp.protocol;
+          })) {
+        out.push_back(cp);
+        break;
+      }
+  std::sort(out.begin(), out.end(), [](const ContainerPort& a, const ContainerPort& b) {
+    return std::tie(a.name, a.protocol, a.port) < std::tie(b.name, b.protocol, b.port);
+  });
+  return out;
+}
+
+std::optional<uint32_t> Compiler::Impl::endpoint_template(const std::string& key,
+                                                          const std::set<std::string>& changed) const {
+  auto policy = policies.find(key);
+  auto contribution = contributions.find(key);
+  if (policy == policies.end() || contribution == contributions.end()) return std::nullopt;
+  const NetworkPolicy& p = policy->second;
+  // An ingress named port is the selected pod's own container port: the
+  // template must resolve it as every changed pod still selected does.
+  const bool named = has_named_port(p.ingress);
+  std::optional<std::vector<ContainerPort>> want;
+  if (named)
+    for (const auto& pod : changed)
+      if (const Pod* selected = selected_local_pod(p, pod)) {
+        auto ports = ingress_named_ports(p, *selected);
+        if (want && *want != ports) return std::nullopt;
+        want = std::move(ports);
+      }
+  for (const auto* selected : {&contribution->second.ingress_endpoints, &contribution->second.egress_endpoints})
+    for (const auto& pod : *selected) {
+      // Not among the changed pods: it stayed local and selected, with the
+      // endpoint id its entries carry.
+      if (changed.count(pod)) continue;
+      const uint32_t* ep = endpoint_ids.find(pod);
+      if (!ep) continue;
+      if (want && ingress_named_ports(p, pods.at(pod)) != *want) continue;
+      return *ep;
+    }
+  return std::nullopt;
+}
+
+// A policy's entries are the same for every endpoint it selects but for
+// the endpoint id (the peers and ports are the policy's; only ingress
+// named ports resolve on the endpoint, and endpoint_template picks one
+// that resolves them alike). So
+// the changed pods' entries go, and those still selected get the template
+// endpoint's again: the cost follows their entries, not the policy's peers.
+void Compiler::Impl::recompute_endpoints(const std::string& key, const std::set<std::string>& changed,
+                                         uint32_t template_ep) {
+  Contribution& c = contributions.at(key);
+  const NetworkPolicy& p = policies.at(key);
+  std::set<uint32_t> gone;                  // endpoint ids whose entries go
+  std::vector<uint32_t> now;                // endpoints that get the template's entries
+  std::vector<std::string> selected_now;
+  for (const auto& pod : changed) {
+    if (auto old = old_endpoint_ids.find(pod); old != old_endpoint_ids.end()) gone.insert(old->second);
+    const uint32_t* ep = endpoint_ids.find(pod);
+    if (ep) gone.insert(*ep);
+    if (ep && selected_local_pod(p, pod)) {
+      now.push_back(*ep);
+      selected_now.push_back(pod);
+    }
+  }
+  auto redo = [&](auto& list, auto set_ref) {
+    auto& items = list.items;
+    std::remove_reference_t<decltype(items)> copies;
+    for (const auto& item : items) {
+      if (item.first.k.endpoint_id != template_ep) continue;
+      for (uint32_t ep : now) {
+        copies.push_back(item);
+        copies.back().first.k.endpoint_id = ep;
+      }
+    }
+    items.erase(std::remove_if(items.begin(), items.end(),
+                               [&](const auto& e) {
+                                 if (!gone.count(e.first.k.endpoint_id)) return false;
+                                 set_ref(e.first, e.second, -1);
+                                 return true;
+                               }),
+                items.end());
+    auto by_key = [](const auto& a, const auto& b) { return a.first < b.first; };
+    std::sort(copies.begin(), copies.end(), by_key);
+    for (const auto& [k, rule] : copies) set_ref(k, rule, +1);
+    size_t old_size = items.size();
+    items.insert(items.end(), copies.begin(), copies.end());
+    std::inplace_merge(items.begin(), items.begin() + old_size, items.end(), by_key);
+  };
+  redo(c.policy, [&](const PolicyKey& k, uint32_t r, int d) { set_policy_ref(k, r, d); });
+  redo(c.ranges, [&](const RangeKey& k, uint32_t r, int d) { set_range_ref(k, r, d); });
+
+  auto isolate = [&](std::set<std::string>& isolated, std::map<std::string, std::set<std::string>>& index,
+                     bool affects) {
+    for (const auto& pod : changed) {
+      bool want = affects && std::find(selected_now.begin(), selected_now.end(), pod) != selected_now.end();
+      if (want == (isolated.count(pod) > 0)) continue;
+      if (want) {
+        isolated.insert(pod);
+        index[pod].insert(key);
+      } else {
+        isolated.erase(pod);
+        index[pod].erase(key);
+      }
+      before.endpoints.insert(pod);
+    }
+  };
+  isolate(c.ingress_endpoints, ep_ingress, p.affects_ingress());
+  isolate(c.egress_endpoints, ep_egress, p.affects_egress());
+}
+
 EndpointState Compiler::Impl::endpoint_state(const std::string& key) const {
   const Pod& pod = pods.at(key);
   EndpointState ep;
@@ -658,8 +784,22 @@ StateDiff Compiler::commit() {
   // read moved (a remote pod joining an existing identity does not).
   const bool cluster_dirty = d.cluster_inputs_changed();
   if (cluster_dirty) d.refresh_cluster_prefixes();
+  // Policies whose selected local pods changed: the changed pods' entries
+  // are copied from an endpoint that stayed, when one did; otherwise (and
+  // when a pod's entries depend on the pod) the policy is made again. This
+  // comes before the prefixes: only a full recompute can change them.
+  std::map<std::string, std::pair<std::set<std::string>, uint32_t>> endpoint_only;
+  for (auto& [key, changed] : d.endpoint_dirty_policies) {
+    if (d.dirty_policies.count(key)) continue;
+    if (auto ep = d.endpoint_template(key, changed)) endpoint_only.emplace(key, std::pair(std::move(changed), *ep));
+    else d.dirty_policies.insert(key);
+  }
   d.refresh_prefixes();
   for (const auto& key : std::set(d.dirty_policies)) d.recompute(key);
+  // Before the peers: the copies are of entries made for the identities of
+  // the last commit, which recompute_peers then brings up to date.
+  for (const auto& [key, how] : endpoint_only)
+    if (!d.dirty_policies.count(key)) d.recompute_endpoints(key, how.first, how.second);
   for (const auto& key : d.peer_dirty_policies)
     if (!d.dirty_policies.count(key)) d.recompute_peers(key);
   if (d.cnp_objects_dirty) d.refresh_cluster_rules();
@@ -669,6 +809,8 @@ StateDiff Compiler::commit() {
   StateDiff diff = d.collect_diff();
   d.endpoint_ids.drop_reservations();  // preferences hold for one commit
   d.dirty_policies.clear();
+  d.endpoint_dirty_policies.clear();
+  d.old_endpoint_ids.clear();
   d.peer_dirty_policies.clear();
   d.added_identities.clear();
   d.removed_identities.clear();

@@ -190,6 +190,13 @@ struct Compiler::Impl {
   // dropped, then made again for those that exist, nothing else.
   std::set<std::string> peer_dirty_policies;
   std::set<uint32_t> added_identities, removed_identities;
+  // Policies whose only change is which local pods they select (a local
+  // pod came, went, or changed labels, ports or node), with those pods:
+  // the entries of every other endpoint stay as they are.
+  std::map<std::string, std::set<std::string>> endpoint_dirty_policies;
+  // Local pods that lost or may have lost their endpoint in this batch:
+  // the endpoint id they had at the last commit (their entries carry it).
+  std::map<std::string, uint32_t> old_endpoint_ids;
   std::set<std::string> dirty_pods;        // pods upserted or erased
   std::set<std::string> dirty_namespaces;  // namespaces upserted or erased
   bool host_ips_dirty = false;
@@ -237,7 +244,15 @@ struct Compiler::Impl {
   void mark_policies_mentioning(const IdentityInfo& info);
   void mark_policies_resolving_named_ports();
   void mark_policies_for_namespace(const std::string& ns, const Labels& was, const Labels& now);
-  void mark_policies_selecting_local(const std::string& ns, const Labels& labels);
+  void mark_policies_selecting_local(const std::string& ns, const Labels& labels, const std::string& pod);
+  // The local pod `key` if policy p selects it now.
+  const Pod* selected_local_pod(const NetworkPolicy& p, const std::string& key) const;
+  // An endpoint of `policy` that was selected at the last commit and still
+  // is, untouched, whose entries the changed pods can copy (its ingress
+  // named ports resolve as theirs do); nullopt when there is none: the
+  // policy is then recomputed in full.
+  std::optional<uint32_t> endpoint_template(const std::string& policy, const std::set<std::string>& changed) const;
+  void recompute_endpoints(const std::string& policy, const std::set<std::string>& changed, uint32_t template_ep);
   void refresh_prefixes();
   // cluster_entries.cpp
   bool cluster_inputs_changed() const;
