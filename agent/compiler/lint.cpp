@@ -87,12 +87,24 @@ class Linter {
     }
     std::sort(namespaces_.begin(), namespaces_.end());
     namespaces_.erase(std::unique(namespaces_.begin(), namespaces_.end()), namespaces_.end());
-    if (interrupted && interrupted()) return false;
     // Sorted by address, so the pods an ipBlock covers are one contiguous
     // run (a prefix is an address range): thousands of ipBlocks at ten
     // thousand pods would otherwise cost seconds of scanning every pod.
-    std::sort(pod_ips_.begin(), pod_ips_.end(),
-              [](const PodIp& a, const PodIp& b) { return a.ip < b.ip; });
+    // In runs of kChunk merged pairwise, asking between steps: one sort of
+    // 100,000 addresses held a waiting policy change back 15-30 ms on a
+    // loaded node.
+    auto by_ip = [](const PodIp& a, const PodIp& b) { return a.ip < b.ip; };
+    const size_t n_ips = pod_ips_.size();
+    auto at = [&](size_t i) { return pod_ips_.begin() + static_cast<std::ptrdiff_t>(std::min(i, n_ips)); };
+    for (size_t i = 0; i < n_ips; i += kChunk) {
+      if (interrupted && interrupted()) return false;
+      std::sort(at(i), at(i + kChunk), by_ip);
+    }
+    for (size_t width = kChunk; width < n_ips; width *= 2)
+      for (size_t i = 0; i + width < n_ips; i += 2 * width) {
+        if (interrupted && interrupted()) return false;
+        std::inplace_merge(at(i), at(i + width), at(i + 2 * width), by_ip);
+      }
     return true;
   }
 

@@ -192,6 +192,31 @@ spec:
               "default/web (10.0.1.10) and 1 more; pod IPs change when pods restart, use a "
               "podSelector/namespaceSelector to select pods"});
   }
+  SECTION("at thousands of pods, every pod inside the block is counted, whatever order their names give") {
+    // More pods than the linter sorts at once (it sorts addresses in runs
+    // and merges them): names in one order, addresses scattered.
+    Cluster cl = base();
+    int inside = 0;
+    for (int i = 0; i < 20000; ++i) {
+      const uint32_t scrambled = (static_cast<uint32_t>(i) * 7919u) % 20000u;
+      const bool in_block = scrambled % 7 == 0;
+      inside += in_block;
+      const std::string ip = (in_block ? "10.9." : "10.8.") + std::to_string(scrambled / 250) + "." +
+                             std::to_string(scrambled % 250 + 1);
+      cl.pod("default/p" + std::to_string(i), ip, {}, {}, "node-b");
+    }
+    auto c = cl.policy(R"(
+kind: NetworkPolicy
+apiVersion: networking.k8s.io/v1
+metadata: {name: nfs, namespace: default}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  ingress: [{from: [{ipBlock: {cidr: 10.9.0.0/16}}]}]
+)").compile();
+    auto messages = lint_messages(c, "default/nfs");
+    REQUIRE(messages.size() == 1);
+    CHECK_THAT(messages[0], Catch::Contains("covers the IPs of " + std::to_string(inside) + " pods"));
+  }
   SECTION("a /0 is 'everywhere' on purpose, and an external block says nothing") {
     auto c = base().policy(R"(
 kind: NetworkPolicy
