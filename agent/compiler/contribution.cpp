@@ -119,7 +119,15 @@ static __be16 net_port(uint16_t port) { return htons(port); }
 
 Contribution Compiler::Impl::contribute(const NetworkPolicy& p, const std::set<uint32_t>* only_peers) {
   Contribution c;
-  c.prefixes = prefixes_of(p);
+  // Only some peers' entries (recompute_peers): the policy is the one its
+  // contribution was made from, which holds its rule ids (in the order
+  // below) and its prefixes; looking them up again per candidate policy
+  // was a good part of what a new identity cost.
+  const Contribution* known = nullptr;
+  if (only_peers)
+    if (auto it = contributions.find(p.key()); it != contributions.end()) known = &it->second;
+  if (!known) c.prefixes = prefixes_of(p);
+  size_t known_rule = 0;
 
   // Local pods the policy selects: same namespace, podSelector matches.
   std::vector<std::pair<std::string, uint32_t>> selected;
@@ -165,9 +173,14 @@ Contribution Compiler::Impl::contribute(const NetworkPolicy& p, const std::set<u
     const auto& rules = ingress ? p.ingress : p.egress;
     for (uint32_t index = 0; index < rules.size(); ++index) {
       const PolicyRule& rule = rules[index];
-      uint32_t rule_id = rule_ids.acquire({p.key(), dir, index});
-      c.rule_ids.push_back(rule_id);
-      set_rule(rule_id, RuleRef{p.key(), dir, index});
+      uint32_t rule_id;
+      if (known && known_rule < known->rule_ids.size()) {
+        rule_id = known->rule_ids[known_rule++];
+      } else {
+        rule_id = rule_ids.acquire({p.key(), dir, index});
+        c.rule_ids.push_back(rule_id);
+        set_rule(rule_id, RuleRef{p.key(), dir, index});
+      }
 
       if (selected.empty()) continue;  // nothing local to enforce it on
       bool only_pods = true;
