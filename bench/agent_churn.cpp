@@ -403,9 +403,15 @@ int main(int argc, char** argv) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50 + jitter() % 100));
         const int64_t t0 = now_ns();
         api->upsert(kPolicies, server_policy(allow));
+        const int64_t written = now_ns();
         double ms = flip_latency_ms(traffic, t0, allow, scan_from);
         if (ms < 0) must(Status::error("the policy flip never changed the traffic"), "flip");
         (allow ? allow_ms : deny_ms).push_back(ms);
+        // With the agent's debug log (policy_queued_mono_ms, applied_mono_ms):
+        // where a slow flip waited.
+        if (std::getenv("BENCH_DEBUG"))
+          std::printf("flip %s t0_mono_ms=%.3f write_ms=%.3f first_changed_ms=%.3f\n", allow ? "allow" : "deny",
+                      t0 / 1e6, (written - t0) / 1e6, ms);
       }
     }
     while (now_ns() - w0 < int64_t(seconds) * 1'000'000'000)

@@ -27,6 +27,16 @@ void set_health(AgentSnapshot& s, const SourceHealth& h) {
   s.source_state = h.ok() ? "ok" : h.state;
 }
 
+bool carries_policy(const SourceUpdate& u) {
+  auto policy = [](const Object& o) { return std::holds_alternative<NetworkPolicy>(o); };
+  return std::any_of(u.upserts.begin(), u.upserts.end(), policy) ||
+         std::any_of(u.deletes.begin(), u.deletes.end(), [](const ObjectKey& k) { return k.kind == "NetworkPolicy"; });
+}
+
+double mono_ms(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(t.time_since_epoch()).count();
+}
+
 std::vector<double> latency_buckets() {
   return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 }
@@ -242,6 +252,7 @@ void Reconciler::pass(std::vector<Queued> batch) {
         uint64_t objects = q.update.resync_kind ? 1 : q.update.upserts.size() + q.update.deletes.size();
         unapplied_.push_back({q.at, std::max<uint64_t>(objects, 1)});
         if (pending_since_ == Clock::time_point{} || q.at < pending_since_) pending_since_ = q.at;
+        if (policy_queued_at_ == Clock::time_point{} && carries_policy(q.update)) policy_queued_at_ = q.at;
       }
       // The source's initial state is everything queued up to this event.
       synced_ |= q.update.synced;
@@ -315,7 +326,14 @@ void Reconciler::apply_pending(Clock::time_point since) {
                    first ? "initial state applied" : out.recovered ? "apply recovered" : "applied",
                    "generation=" + std::to_string(generation_) + " entries=" + std::to_string(out.entries) +
                        " apply_ms=" + std::to_string(out.took.count()) +
-                       (since != Clock::time_point{} ? " since_update_ms=" + std::to_string(since_ms.count()) : ""));
+                       (since != Clock::time_point{} ? " since_update_ms=" + std::to_string(since_ms.count()) : "") +
+                       // Monotonic clock readings: a benchmark on this host
+                       // lines a policy change up with its application.
+                       (policy_queued_at_ != Clock::time_point{}
+                            ? " policy_queued_mono_ms=" + std::to_string(mono_ms(policy_queued_at_)) +
+                                  " applied_mono_ms=" + std::to_string(mono_ms(now))
+                            : ""));
+    policy_queued_at_ = {};
     return;
   }
   agentlog::error("apply failed; previous state stays enforced",

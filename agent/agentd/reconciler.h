@@ -143,6 +143,9 @@ class Reconciler {
     uint64_t objects;
   };
   std::vector<Unapplied> unapplied_;  // accepted, not applied yet
+  // When the oldest NetworkPolicy change not applied yet was queued (the
+  // debug log of its apply says, to time policy changes under churn).
+  std::chrono::steady_clock::time_point policy_queued_at_{};
   // The rules the snapshots share; copied again only after a commit that
   // changed one.
   std::shared_ptr<const std::map<uint32_t, RuleRef>> published_rules_;
