@@ -465,6 +465,20 @@ void Compiler::Impl::recompute(const std::string& key) {
     contributions[key] = std::move(next);
 }
 
+// Takes the entries whose key `gone` picks out of a contribution's list,
+// with their references.
+template <class List, class Gone, class SetRef>
+static void drop_entries(List& list, const Gone& gone, const SetRef& set_ref) {
+  auto& items = list.items;
+  items.erase(std::remove_if(items.begin(), items.end(),
+                             [&](const auto& e) {
+                               if (!gone(e.first)) return false;
+                               set_ref(e.first, e.second, -1);
+                               return true;
+                             }),
+              items.end());
+}
+
 // Only identities came or went since the policy's last contribution: its
 // entries naming a removed identity go, the entries of the added ones come
 // (an identity in both is made again); the cost follows those entries, not
@@ -475,14 +489,7 @@ void Compiler::Impl::recompute_peers(const std::string& key) {
   if (contribution == contributions.end() || policy == policies.end()) return recompute(key);
   Contribution& c = contribution->second;
   auto drop = [&](auto& list, auto set_ref) {
-    auto& items = list.items;
-    items.erase(std::remove_if(items.begin(), items.end(),
-                               [&](const auto& e) {
-                                 if (!removed_identities.count(e.first.k.peer_identity)) return false;
-                                 set_ref(e.first, e.second, -1);
-                                 return true;
-                               }),
-                items.end());
+    drop_entries(list, [&](const auto& k) { return removed_identities.count(k.k.peer_identity) > 0; }, set_ref);
   };
   // The new identities' keys are new: merging keeps each list sorted and
   // without repeated keys.
@@ -595,13 +602,7 @@ void Compiler::Impl::recompute_endpoints(const std::string& key, const std::set<
         copies.back().first.k.endpoint_id = ep;
       }
     }
-    items.erase(std::remove_if(items.begin(), items.end(),
-                               [&](const auto& e) {
-                                 if (!gone.count(e.first.k.endpoint_id)) return false;
-                                 set_ref(e.first, e.second, -1);
-                                 return true;
-                               }),
-                items.end());
+    drop_entries(list, [&](const auto& k) { return gone.count(k.k.endpoint_id) > 0; }, set_ref);
     auto by_key = [](const auto& a, const auto& b) { return a.first < b.first; };
     std::sort(copies.begin(), copies.end(), by_key);
     for (const auto& [k, rule] : copies) set_ref(k, rule, +1);
