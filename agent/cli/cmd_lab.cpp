@@ -27,10 +27,10 @@ using lab::Lab;
 using lab::LabOptions;
 
 const char* kUsage = R"(usage: bpfence lab up FILE [--name LAB] [--nodes N] [--placement same|spread]
-                     [--cni routed|bridge] [--dataplane bpf] [--agent PATH] [--policy-dir DIR]...
+                     [--cni routed|bridge] [--ipv6] [--dataplane bpf] [--agent PATH] [--policy-dir DIR]...
        bpfence lab apply STEP [--name LAB] [--no-probe]   (STEP: number or name; 0 = no policies)
        bpfence lab probe [--name LAB]
-       bpfence lab run FILE [--nodes N] [--placement same|spread] [--cni routed|bridge] [--name LAB]
+       bpfence lab run FILE [--nodes N] [--placement same|spread] [--cni routed|bridge] [--ipv6] [--name LAB]
        bpfence lab down [--name LAB | --all | --stale]
        bpfence lab list
 
@@ -50,6 +50,9 @@ options:
   --nodes N            simulated nodes (default 2)
   --placement P        same: every pod on node-1; spread: round-robin (default)
   --cni LAYOUT         routed: a /32 route per pod veth (default); bridge: veths on cni0
+  --ipv6               the scenario over IPv6: every address a.b.c.d becomes fd00::a.b.c.d
+                       (refused for a scenario marked ipv4_only); a scenario that gives
+                       IPv6 addresses runs over IPv6 without it
   --dataplane KIND     passed to each agent (default bpf)
   --agent PATH         bpfence-agent binary (default: next to bpfence, then PATH)
   --policy-dir DIR     where the scenario's policy files are looked up (repeatable)
@@ -102,7 +105,7 @@ int usage_error(const std::string& msg) {
 const std::set<std::string> kValueOptions = {"--name",       "--nodes",      "--placement", "--dataplane", "--cni",
                                              "--agent",      "--policy-dir", "--timeout-ms", "--state-root",
                                              "--ready-fd",   "--port"};
-const std::set<std::string> kFlags = {"--no-probe", "--all", "--stale", "--quiet", "--help", "-h"};
+const std::set<std::string> kFlags = {"--no-probe", "--all", "--stale", "--quiet", "--ipv6", "--help", "-h"};
 
 Status options_from(const Parsed& p, LabOptions& o) {
   o.name = p.get("--name", "lab");
@@ -110,6 +113,7 @@ Status options_from(const Parsed& p, LabOptions& o) {
   o.dataplane = p.get("--dataplane", o.dataplane);
   o.agent_path = p.get("--agent");
   o.verbose = !p.flags.count("--quiet");
+  o.ipv6 = p.flags.count("--ipv6") > 0;
   if (p.values.count("--policy-dir")) o.policy_dirs = p.values.at("--policy-dir");
   try {
     o.nodes = std::stoi(p.get("--nodes", "2"));
@@ -274,7 +278,7 @@ int cmd_listen(const Parsed& p) {
     }
   int fd = -1;
   if (p.values.count("--ready-fd")) fd = std::atoi(p.get("--ready-fd").c_str());
-  return lab::run_listener(ports, fd);
+  return lab::run_listener(ports, fd, p.flags.count("--ipv6") > 0);
 }
 
 int run(const Args& args) {

@@ -147,9 +147,10 @@ Status Lab::up(const std::string& scenario_path, const LabOptions& o, std::uniqu
   lab->sctp_ = kernel_has_sctp();
   auto dirs = o.policy_dirs.empty() ? default_policy_dirs(scenario_path) : o.policy_dirs;
   if (auto s = load_scenario(scenario_path, dirs, lab->scenario_); !s) return s;
-  if (auto v6 = lab->scenario_.first_ipv6_host(); !v6.empty())
-    return Status::error("scenario " + lab->scenario_.name + ": host " + v6 +
-                         " has an IPv6 address: the lab's namespaces are IPv4 only");
+  // A run is of one family: the scenario moved to IPv6 when asked, or as
+  // its own addresses say (an IPv6 sibling file).
+  if (o.ipv6 || !lab->scenario_.first_ipv6_host().empty())
+    if (auto s = move_to_ipv6(lab->scenario_); !s) return Status::error("lab over IPv6: " + s.message());
 
   auto& st = lab->state_;
   st.name = o.name;
@@ -193,7 +194,8 @@ Status Lab::up(const std::string& scenario_path, const LabOptions& o, std::uniqu
     return Status::error("lab " + o.name + " up: " + s.message() + (logs.empty() ? "" : "\n" + logs));
   }
   info(o.verbose, "lab up name=" + o.name + " scenario=" + lab->scenario_.name + " nodes=" + std::to_string(o.nodes) +
-                      " placement=" + st.placement + " cni=" + cni_name(o.cni) + " ms=" +
+                      " placement=" + st.placement + " cni=" + cni_name(o.cni) +
+                      " family=" + (st.topology.ipv6() ? "ipv6" : "ipv4") + " ms=" +
                       std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count()));
   if (!o.owned) lab->detach();
   out = std::move(lab);
@@ -238,6 +240,7 @@ Status Lab::start_listeners(const LabOptions& o) {
     if (pipe2(ready, O_CLOEXEC) != 0) return Status::error("listener " + h.name + ": pipe failed");
     SpawnOptions so;
     so.argv = {cli, "lab", "listen", "--ready-fd", "3"};
+    if (state_.topology.ipv6()) so.argv.push_back("--ipv6");
     for (const auto& p : h.ports) {
       if (!runs(p)) continue;
       so.argv.push_back("--port");

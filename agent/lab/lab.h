@@ -31,6 +31,9 @@ struct LabOptions {
   int nodes = 2;
   Placement placement = Placement::Spread;
   Cni cni = Cni::Routed;  // how pods hang off their node (topology.h)
+  // The scenario over IPv6 (move_to_ipv6): refused for an `ipv4_only:` one.
+  // A scenario that gives IPv6 addresses runs over IPv6 either way.
+  bool ipv6 = false;
   std::string dataplane = "bpf";
   std::string agent_path;  // bpfence-agent; "" looks next to this program, then in PATH
   std::string cli_path;    // the `bpfence` binary that runs `lab listen`; "" = this program

@@ -20,17 +20,27 @@ namespace {
 volatile sig_atomic_t g_stop = 0;
 void on_signal(int) { g_stop = 1; }
 
-int bind_port(const ProbePort& p) {
+int bind_port(const ProbePort& p, bool ipv6) {
   int type = p.proto == 17 ? SOCK_DGRAM : SOCK_STREAM;
-  int fd = socket(AF_INET, type | SOCK_NONBLOCK | SOCK_CLOEXEC, p.proto);
+  int fd = socket(ipv6 ? AF_INET6 : AF_INET, type | SOCK_NONBLOCK | SOCK_CLOEXEC, p.proto);
   if (fd < 0) return -1;
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(p.port);
-  addr.sin_addr.s_addr = htonl(INADDR_ANY);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || (type == SOCK_STREAM && listen(fd, 512) != 0)) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof(sockaddr_in);
+  if (ipv6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&addr);
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(p.port);
+    a->sin6_addr = in6addr_any;
+    len = sizeof(sockaddr_in6);
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in*>(&addr);
+    a->sin_family = AF_INET;
+    a->sin_port = htons(p.port);
+    a->sin_addr.s_addr = htonl(INADDR_ANY);
+  }
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 || (type == SOCK_STREAM && listen(fd, 512) != 0)) {
     int err = errno;
     close(fd);
     errno = err;
@@ -41,7 +51,7 @@ int bind_port(const ProbePort& p) {
 
 }  // namespace
 
-int run_listener(const std::vector<ProbePort>& ports, int ready_fd) {
+int run_listener(const std::vector<ProbePort>& ports, int ready_fd, bool ipv6) {
   struct sigaction sa{};
   sa.sa_handler = on_signal;
   sigaction(SIGTERM, &sa, nullptr);
@@ -51,7 +61,7 @@ int run_listener(const std::vector<ProbePort>& ports, int ready_fd) {
   enum Kind { Listening, Datagram, Connection };
   std::map<int, Kind> fds;
   for (const auto& p : ports) {
-    int fd = bind_port(p);
+    int fd = bind_port(p, ipv6);
     if (fd < 0) {
       agentlog::error("cannot listen", "port={} err={}", p.str(), agentlog::q(std::strerror(errno)));
       return 1;

@@ -9,8 +9,9 @@
 
 namespace bpfence::lab {
 
-// Binds every port, writes "ready\n" on ready_fd (when >= 0, then closes it)
-// and serves until SIGTERM/SIGINT. Returns the process exit code.
-int run_listener(const std::vector<ProbePort>& ports, int ready_fd);
+// Binds every port (IPv6 ones in an IPv6 run), writes "ready\n" on ready_fd
+// (when >= 0, then closes it) and serves until SIGTERM/SIGINT. Returns the
+// process exit code.
+int run_listener(const std::vector<ProbePort>& ports, int ready_fd, bool ipv6 = false);
 
 }  // namespace bpfence::lab

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
+#include <netinet/icmp6.h>
 #include <netinet/ip_icmp.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -41,7 +42,28 @@ struct Active {
   uint64_t token = 0;
   uint16_t echo_id = 0;
   uint8_t proto = 0;
+  bool v6 = false;
 };
+
+// The destination of a probe, of either family; false if `ip` is neither.
+bool destination(const std::string& ip, uint16_t port, sockaddr_storage* out, socklen_t* len) {
+  *out = {};
+  auto* v4 = reinterpret_cast<sockaddr_in*>(out);
+  if (inet_pton(AF_INET, ip.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    *len = sizeof(sockaddr_in);
+    return true;
+  }
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(out);
+  if (inet_pton(AF_INET6, ip.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    *len = sizeof(sockaddr_in6);
+    return true;
+  }
+  return false;
+}
 
 uint16_t inet_checksum(const uint8_t* data, size_t len) {
   uint32_t sum = 0;
@@ -112,19 +134,19 @@ class Runner {
     a.start = Clock::now();
     a.deadline = a.start + std::chrono::milliseconds(o_.timeout_ms);
     a.proto = spec.port.proto;
-    sockaddr_in dst{};
-    dst.sin_family = AF_INET;
-    dst.sin_port = htons(spec.port.port);
-    if (inet_pton(AF_INET, spec.dst_ip.c_str(), &dst.sin_addr) != 1) {
-      results_[index] = {Outcome::Error, 0, "not an IPv4 address: " + spec.dst_ip};
+    sockaddr_storage dst;
+    socklen_t dst_len = 0;
+    if (!destination(spec.dst_ip, spec.port.port, &dst, &dst_len)) {
+      results_[index] = {Outcome::Error, 0, "not an IP address: " + spec.dst_ip};
       return;
     }
+    a.v6 = dst.ss_family == AF_INET6;
     auto* addr = reinterpret_cast<sockaddr*>(&dst);
     bool icmp = a.proto == 1;
     int type = a.proto == 17 ? SOCK_DGRAM : SOCK_STREAM;
     if (icmp) type = SOCK_RAW;
-    int proto = icmp ? static_cast<int>(IPPROTO_ICMP) : a.proto;
-    a.fd = socket_in(*spec.source, AF_INET, type | SOCK_NONBLOCK, proto);
+    int proto = !icmp ? a.proto : a.v6 ? static_cast<int>(IPPROTO_ICMPV6) : static_cast<int>(IPPROTO_ICMP);
+    a.fd = socket_in(*spec.source, dst.ss_family, type | SOCK_NONBLOCK, proto);
     if (a.fd < 0) {
       results_[index] = {Outcome::Error, 0,
                          "socket in " + spec.source->name() + ": " + std::string(std::strerror(errno))};
@@ -132,7 +154,7 @@ class Runner {
     }
     a.token = rng_();
     if (type == SOCK_STREAM) {
-      if (connect(a.fd, addr, sizeof dst) == 0) {
+      if (connect(a.fd, addr, dst_len) == 0) {
         send_byte(a);
       } else if (errno == EINPROGRESS) {
         a.phase = Phase::Connecting;
@@ -140,20 +162,22 @@ class Runner {
         return fail_errno(a, "connect");
       }
     } else if (!icmp) {
-      if (connect(a.fd, addr, sizeof dst) != 0) return fail_errno(a, "connect");
+      if (connect(a.fd, addr, dst_len) != 0) return fail_errno(a, "connect");
       if (send(a.fd, &a.token, sizeof a.token, 0) != sizeof a.token) return fail_errno(a, "send");
       a.phase = Phase::WaitReply;
     } else {
       // connect() on a raw socket keeps only packets from dst.
-      if (connect(a.fd, addr, sizeof dst) != 0) return fail_errno(a, "connect");
+      if (connect(a.fd, addr, dst_len) != 0) return fail_errno(a, "connect");
       a.echo_id = static_cast<uint16_t>(icmp_base_ + index);
+      // ICMP and ICMPv6 echo share the layout: type, code, checksum, id,
+      // sequence. The kernel sums ICMPv6 itself (over the pseudo-header).
       uint8_t packet[sizeof(icmphdr) + sizeof a.token]{};
       auto* h = reinterpret_cast<icmphdr*>(packet);
-      h->type = ICMP_ECHO;
+      h->type = a.v6 ? ICMP6_ECHO_REQUEST : ICMP_ECHO;
       h->un.echo.id = htons(a.echo_id);
       h->un.echo.sequence = htons(1);
       std::memcpy(packet + sizeof(icmphdr), &a.token, sizeof a.token);
-      h->checksum = inet_checksum(packet, sizeof packet);
+      if (!a.v6) h->checksum = inet_checksum(packet, sizeof packet);
       if (send(a.fd, packet, sizeof packet, 0) != static_cast<ssize_t>(sizeof packet)) return fail_errno(a, "send");
       a.phase = Phase::WaitReply;
     }
@@ -203,18 +227,23 @@ class Runner {
           return finish(a, Outcome::Allowed, "");
         continue;
       }
-      // ICMP on a raw socket: the IP header comes first.
-      if (n < static_cast<ssize_t>(sizeof(iphdr))) continue;
-      size_t ihl = (reinterpret_cast<iphdr*>(buf)->ihl) * 4u;
+      // ICMP on a raw socket: the IP header comes first (not for ICMPv6).
+      size_t ihl = 0;
+      if (!a.v6) {
+        if (n < static_cast<ssize_t>(sizeof(iphdr))) continue;
+        ihl = (reinterpret_cast<iphdr*>(buf)->ihl) * 4u;
+      }
       if (n < static_cast<ssize_t>(ihl + sizeof(icmphdr))) continue;
       auto* h = reinterpret_cast<icmphdr*>(buf + ihl);
       // The id and our random payload: another prober's reply never counts.
-      if (h->type == ICMP_ECHOREPLY && ntohs(h->un.echo.id) == a.echo_id &&
+      uint8_t reply = a.v6 ? ICMP6_ECHO_REPLY : ICMP_ECHOREPLY, unreachable = a.v6 ? ICMP6_DST_UNREACH : ICMP_DEST_UNREACH;
+      if (h->type == reply && ntohs(h->un.echo.id) == a.echo_id &&
           n >= static_cast<ssize_t>(ihl + sizeof(icmphdr) + sizeof a.token) &&
           std::memcmp(buf + ihl + sizeof(icmphdr), &a.token, sizeof a.token) == 0)
         return finish(a, Outcome::Allowed, "");
-      if (h->type == ICMP_DEST_UNREACH)
-        return finish(a, Outcome::Error, "ICMP destination unreachable code " + std::to_string(h->code));
+      if (h->type == unreachable)
+        return finish(a, Outcome::Error, std::string(a.v6 ? "ICMPv6" : "ICMP") + " destination unreachable code " +
+                                             std::to_string(h->code));
     }
   }
 

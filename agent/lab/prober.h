@@ -6,6 +6,7 @@
 //   TCP   connect, send one byte, wait for it to come back
 //   UDP   send a token, wait for the echo
 //   ICMP  echo request on a raw socket, wait for the matching reply
+//         (ICMPv6 echo to an IPv6 address)
 //
 // A probe that gets no answer before its timeout is Denied (policy drops,
 // it never refuses); a reset or port-unreachable is Refused: the packets got
@@ -22,7 +23,7 @@ namespace bpfence::lab {
 
 struct ProbeSpec {
   const NetnsHandle* source = nullptr;
-  std::string dst_ip;  // IPv4
+  std::string dst_ip;  // IPv4 or IPv6 (then ICMP is ICMPv6)
   ProbePort port;
 };
 

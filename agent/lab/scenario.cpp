@@ -105,6 +105,21 @@ std::string Scenario::first_ipv6_host() const {
   return "";
 }
 
+std::string ipv6_twin(const std::string& ipv4) { return "fd00::" + ipv4; }
+
+Status move_to_ipv6(Scenario& sc) {
+  if (!sc.ipv4_only.empty()) return Status::error("scenario " + sc.name + " is IPv4 only: " + sc.ipv4_only);
+  if (!sc.first_ipv6_host().empty()) {
+    for (const auto& h : sc.hosts)
+      if (auto ip = IpAddress::parse(h.ip); !ip || ip->is_v4())
+        return Status::error("scenario " + sc.name + ": host " + h.name + " has IPv4 address " + h.ip +
+                             " beside IPv6 ones: a scenario is of one family");
+    return Status::ok();
+  }
+  for (auto& h : sc.hosts) h.ip = ipv6_twin(h.ip);
+  return Status::ok();
+}
+
 ScenarioObjects Scenario::objects_after(int steps) const {
   ScenarioObjects out;
   out.namespaces = namespaces;

@@ -69,6 +69,9 @@ struct Topology {
 
   std::vector<std::string> all_netns() const;
   const LabHost* host(const std::string& name) const;
+  // An IPv6 run: the hosts' addresses are IPv6 (a run is of one family), and
+  // so are the nodes', gateways' and routes (IPv4 ones moved to their twin).
+  bool ipv6() const;
 };
 
 enum class Placement { Same, Spread };

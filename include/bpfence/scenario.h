@@ -76,8 +76,8 @@ struct Scenario {
   std::string name;  // file stem
   std::string description;
   // Why the scenario has no IPv6 twin (`ipv4_only:`), or "": the unit tests
-  // run it again with every address moved to IPv6 (fd00::a.b.c.d), which
-  // holds when its policies name no IPv4 prefix.
+  // and the lab's IPv6 runs run it again with every address moved to IPv6
+  // (move_to_ipv6), which holds when its policies name no IPv4 prefix.
   std::string ipv4_only;
   std::vector<Namespace> namespaces;
   std::vector<ScenarioHost> hosts;  // pods first, then external hosts
@@ -92,9 +92,20 @@ struct Scenario {
   std::string ip_of(const std::string& host) const;
   // Steps 1..steps applied (0: no policy).
   ScenarioObjects objects_after(int steps) const;
-  // The first host with an IPv6 address, or "" (the lab is IPv4 only).
+  // The first host with an IPv6 address, or "".
   std::string first_ipv6_host() const;
 };
+
+// A scenario's IPv4 address moved to IPv6: a.b.c.d becomes fd00::a.b.c.d
+// (written so, the IPv4 address stays readable in tables and logs).
+std::string ipv6_twin(const std::string& ipv4);
+
+// The scenario over IPv6: every host's address becomes its ipv6_twin, so the
+// same truth tables must hold (selectors do not care about the family;
+// `::/0` takes the place of `0.0.0.0/0` in the policies). A scenario whose
+// policies name IPv4 prefixes cannot move: the error is its `ipv4_only:`
+// reason. One already on IPv6 (an IPv6 sibling file) is left as it is.
+Status move_to_ipv6(Scenario& sc);
 
 // Loads a scenario file. Policy files it names are looked up in the
 // scenario's own folder, then in `policy_dirs` in order (test/conformance,
