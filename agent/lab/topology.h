@@ -30,6 +30,10 @@
 //                    segment, as host-gw needs) that holds the router address
 // Pods whose IP the scenario does not fix are numbered from their node's
 // pod CIDR (10.244.<node-1>.10, .11, ...).
+//
+// An IPv6 run (the scenario's addresses are IPv6) is the same layout in
+// IPv6: every address above becomes its ipv6_twin (fd00::169.254.1.1, ...),
+// /32 becomes /128 and /24 becomes /120; NDP replaces ARP on the bridges.
 #pragma once
 
 #include <optional>
