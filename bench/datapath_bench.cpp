@@ -32,7 +32,9 @@
 // measure_cluster_policy()): first packet at 1,000 policies plus 0, 10 and
 // 200 ClusterNetworkPolicies selecting the endpoint, and the hit.
 //
-// Usage: datapath_bench [--repeat N] [--runs R] [--json path] [--only P:I,...] [--cnp]
+// --first splits the first packet into its parts (measure_first_packet_parts()).
+//
+// Usage: datapath_bench [--repeat N] [--runs R] [--json path] [--only P:I,...] [--cnp] [--first]
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -158,11 +160,13 @@ struct Loaded {
   int prog = -1;
 };
 
-Loaded load(const std::string& pin_dir, bool record, const DesiredState& s, bool check_source = true) {
+Loaded load(const std::string& pin_dir, bool record, const DesiredState& s, bool check_source = true,
+            bool trace_new_flows = false) {
   BpfDataplaneOptions o;
   o.pin_dir = pin_dir;
   o.record_flows = record;
   o.check_source = check_source;
+  o.trace_new_flows = trace_new_flows;
   Loaded l;
   l.dp = std::make_unique<BpfDataplane>(o);
   Status st = l.dp->open();
@@ -239,6 +243,82 @@ nlohmann::json measure_source_check(const std::string& base, const DesiredState&
     out.push_back({{"case", row.name}, {"check_on_ns", a}, {"check_off_ns", b}});
   }
   for (Loaded* l : {&on_rec, &off_rec, &on, &off}) (void)l->dp->uninstall();
+  return out;
+}
+
+// Where a first packet's time goes: the same allowed first packet (to_pod,
+// 1,000 policies / 10,000 identities) through the empty program (the
+// floor of a single timed run), the decision alone (record_flows = 0), the
+// decision with the flow and reverse entries inserted (what the agent
+// loads), and that with a new-flow event (trace_new_flows) drained by a
+// reader that is always caught up, so every event pays the reader's wakeup
+// as it does at a low event rate. Each of `rounds` rounds measures every
+// case in turn on `per_round` packets of fresh tuples (single runs:
+// repeat 1, cold caches after the syscall); medians of the round means.
+nlohmann::json measure_first_packet_parts(const std::string& base, int rounds, int per_round) {
+  DesiredState s = synthetic_state(1000, 10000);
+  Loaded decide = load(base + "-first-decide", false, s);
+  Loaded insert = load(base + "-first-insert", true, s);
+  Loaded traced = load(base + "-first-traced", true, s, true, true);
+  bench_empty_bpf* empty = bench_empty_bpf::open_and_load();
+  if (!empty) {
+    std::fprintf(stderr, "bench: load empty program\n");
+    std::exit(1);
+  }
+  ring_buffer* reader = ring_buffer__new(
+      traced.dp->map_fd("events"), [](void*, void*, size_t) { return 0; }, nullptr, nullptr);
+  if (!reader) {
+    std::fprintf(stderr, "bench: ring buffer reader\n");
+    std::exit(1);
+  }
+  struct Case {
+    const char* name;
+    int prog;
+    bool drain;
+    std::vector<double> ns;
+  };
+  std::vector<Case> cases = {{"empty program", bpf_program__fd(empty->progs.empty), false, {}},
+                             {"decision only", decide.prog, false, {}},
+                             {"decision + flow inserts", insert.prog, false, {}},
+                             {"+ new-flow event", traced.prog, true, {}}};
+  for (int r = 0; r < rounds; ++r)
+    for (Case& c : cases) {
+      double total = 0;
+      for (int i = 0; i < per_round; ++i) {
+        // A tuple no earlier packet of this load used: source port and
+        // destination address vary (the destination is the endpoint's
+        // own address in every case; only the source is the peer).
+        uint32_t n = static_cast<uint32_t>(r) * per_round + i;
+        Bytes pkt = eth4(ipv4("10.0.1.11", "10.0.1.10", 6, tcp(static_cast<uint16_t>(1024 + n % 60000), 80)));
+        if (n >= 60000) {
+          std::fprintf(stderr, "bench: --first needs rounds * packets < 60000\n");
+          std::exit(2);
+        }
+        LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt.data(), .data_size_in = static_cast<__u32>(pkt.size()),
+                    .repeat = 1);
+        if (bpf_prog_test_run_opts(c.prog, &opts) || (c.prog != cases[0].prog && opts.retval != 0)) {
+          std::fprintf(stderr, "bench: %s: not forwarded\n", c.name);
+          std::exit(1);
+        }
+        total += opts.duration;
+        if (c.drain) ring_buffer__consume(reader);
+      }
+      c.ns.push_back(total / per_round);
+    }
+  nlohmann::json out = nlohmann::json::array();
+  std::printf("first packet (to_pod, allowed, 1000 policies, 10000 identities), ns, single runs, median of %d "
+              "rounds of %d packets:\n",
+              rounds, per_round);
+  double prev = 0;
+  for (const Case& c : cases) {
+    double m = median(c.ns);
+    std::printf("  %-26s %8.1f  (%+.1f)\n", c.name, m, prev ? m - prev : 0.0);
+    out.push_back({{"case", c.name}, {"ns", m}, {"rounds_ns", c.ns}});
+    prev = m;
+  }
+  ring_buffer__free(reader);
+  bench_empty_bpf::destroy(empty);
+  for (Loaded* l : {&decide, &insert, &traced}) (void)l->dp->uninstall();
   return out;
 }
 
@@ -359,6 +439,7 @@ int main(int argc, char** argv) {
   int runs = 5;
   std::string json_path;
   bool cnp = false;
+  bool first = false;
   std::vector<std::pair<uint32_t, uint32_t>> configs;
   for (uint32_t policies : {10u, 1000u, 10000u})
     for (uint32_t identities : {100u, 10000u, 50000u}) configs.emplace_back(policies, identities);
@@ -368,6 +449,7 @@ int main(int argc, char** argv) {
     else if (a == "--runs" && i + 1 < argc) runs = std::stoi(argv[++i]);
     else if (a == "--json" && i + 1 < argc) json_path = argv[++i];
     else if (a == "--cnp") cnp = true;
+    else if (a == "--first") first = true;
     else if (a == "--only" && i + 1 < argc) {
       configs.clear();
       std::string list = argv[++i];
@@ -380,7 +462,7 @@ int main(int argc, char** argv) {
       }
     }
     else {
-      std::fprintf(stderr, "usage: %s [--repeat N] [--runs R] [--json path] [--only P:I,...] [--cnp]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--repeat N] [--runs R] [--json path] [--only P:I,...] [--cnp] [--first]\n", argv[0]);
       return 2;
     }
   }
@@ -395,6 +477,22 @@ int main(int argc, char** argv) {
   // no rule names: every lookup is made, then the drop.
   Bytes denied = eth4(ipv4("10.64.0.5", "10.0.1.10", 6, tcp(40000, 81)));
 
+  if (first) {
+    const std::string base = "/sys/fs/bpf/bpfence-bench-" + std::to_string(::getpid());
+    nlohmann::json rows = measure_first_packet_parts(base, runs, 2000);
+    if (!json_path.empty()) {
+      nlohmann::json out = bpfence::bench::provenance();
+      out.update(nlohmann::json{{"benchmark", "datapath, first packet by part"},
+                                {"method", "BPF_PROG_TEST_RUN, TC program, single runs of fresh tuples; every case "
+                                           "in turn within each round, median of the rounds"},
+                                {"runs", runs},
+                                {"packets_per_round", 2000},
+                                {"results", rows}});
+      std::ofstream(json_path) << out.dump(2) << "\n";
+      std::printf("\nwrote %s\n", json_path.c_str());
+    }
+    return 0;
+  }
   if (cnp) {
     const std::string base = "/sys/fs/bpf/bpfence-bench-" + std::to_string(::getpid());
     nlohmann::json rows = measure_cluster_policy(base, repeat, runs, allowed, denied);
