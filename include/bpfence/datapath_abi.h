@@ -24,6 +24,12 @@
 #define BF_MAX_FRAGS         8192
 #define BF_MAX_SRC_PREFIXES  16384
 #define BF_EVENTS_BYTES      (1 << 20)
+/* The program wakes the events reader only when the unread data crosses
+ * this much; a reader polls on a short timer besides (`flow --follow`:
+ * every BF_EVENTS_READ_MS). A wakeup per event cost ~5 us each time the
+ * reader had caught up (an irq_work: a self-IPI, a VM exit on KVM). */
+#define BF_EVENTS_WAKE_BYTES (BF_EVENTS_BYTES / 4)
+#define BF_EVENTS_READ_MS    50
 
 /* Reserved identities. Allocated identities start at BF_ID_FIRST_DYNAMIC. */
 enum bf_identity {
