@@ -268,6 +268,35 @@ TEST_CASE("a policy change re-evaluates existing flows on their next packet", "[
     CHECK(fl->packets == 2);  // counters carry over the re-evaluation
   }
 
+  SECTION("a flow whose own entry went alone finds its reply entry and refreshes it, counters kept") {
+    // The program inserts a new flow's reverse entry only if none is there
+    // (BPF_NOEXIST); one that is (the flow's own entry evicted or swept
+    // alone) must still be refreshed to the current generation, keeping its
+    // counters, as a re-decided flow's is.
+    PolicyRule from_other;
+    from_other.peers = {pod_peer({{"app", "other"}})};
+    from_other.ports = {port(443)};
+    f.compiler().upsert(ingress_policy("dev", "also-other", {{"app", "web"}}, {from_other}));
+    f.commit();
+    bf_flow_key own = flow_key("10.0.1.11", "10.0.1.10", 6, 40000, 80, IN, f.endpoint_id(kWeb));
+    REQUIRE(bpf_map_delete_elem(f.dataplane().map_fd("flows"), &own) == 0);
+    auto before = f.flow(kWeb, OUT, "10.0.1.10", "10.0.1.11", 6, 80, 40000);
+    REQUIRE(before);
+    REQUIRE(before->generation == gen1);
+    run_cases(f, {{"again: data", kWeb, IN, data, kPass, BF_R_POLICY, "dev/allow-client ingress[0]"}});
+    auto fl = f.flow(kWeb, IN, "10.0.1.11", "10.0.1.10", 6, 40000, 80);
+    auto rev = f.flow(kWeb, OUT, "10.0.1.10", "10.0.1.11", 6, 80, 40000);
+    REQUIRE(fl);
+    REQUIRE(rev);
+    CHECK(fl->generation != gen1);
+    CHECK(fl->packets == 1);  // the own entry is new
+    CHECK((rev->flags & BF_FLOW_REPLY) != 0);
+    CHECK(rev->generation == fl->generation);
+    CHECK(rev->rule_id == fl->rule_id);
+    CHECK(rev->packets == 1);  // the reply counted before stays
+    CHECK(rev->bytes == before->bytes);
+  }
+
   SECTION("removing the allow cuts the connection both ways") {
     f.compiler().erase_policy("dev/allow-client");
     f.commit();
