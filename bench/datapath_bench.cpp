@@ -432,6 +432,16 @@ nlohmann::json measure_cluster_policy(const std::string& base, uint32_t repeat, 
   return out;
 }
 
+// The results with the commit and machine they were measured on; nothing
+// without a path.
+void write_json(const std::string& path, const nlohmann::json& fields) {
+  if (path.empty()) return;
+  nlohmann::json out = bpfence::bench::provenance();
+  out.update(fields);
+  std::ofstream(path) << out.dump(2) << "\n";
+  std::printf("\nwrote %s\n", path.c_str());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -480,35 +490,25 @@ int main(int argc, char** argv) {
   if (first) {
     const std::string base = "/sys/fs/bpf/bpfence-bench-" + std::to_string(::getpid());
     nlohmann::json rows = measure_first_packet_parts(base, runs, 2000);
-    if (!json_path.empty()) {
-      nlohmann::json out = bpfence::bench::provenance();
-      out.update(nlohmann::json{{"benchmark", "datapath, first packet by part"},
-                                {"method", "BPF_PROG_TEST_RUN, TC program, single runs of fresh tuples; every case "
-                                           "in turn within each round, median of the rounds"},
-                                {"runs", runs},
-                                {"packets_per_round", 2000},
-                                {"results", rows}});
-      std::ofstream(json_path) << out.dump(2) << "\n";
-      std::printf("\nwrote %s\n", json_path.c_str());
-    }
+    write_json(json_path, {{"benchmark", "datapath, first packet by part"},
+                           {"method", "BPF_PROG_TEST_RUN, TC program, single runs of fresh tuples; every case "
+                                      "in turn within each round, median of the rounds"},
+                           {"runs", runs},
+                           {"packets_per_round", 2000},
+                           {"results", rows}});
     return 0;
   }
   if (cnp) {
     const std::string base = "/sys/fs/bpf/bpfence-bench-" + std::to_string(::getpid());
     nlohmann::json rows = measure_cluster_policy(base, repeat, runs, allowed, denied);
-    if (!json_path.empty()) {
-      nlohmann::json out = bpfence::bench::provenance();
-      out.update(nlohmann::json{{"benchmark", "datapath, ClusterNetworkPolicy stages"},
-                                {"method", "BPF_PROG_TEST_RUN, TC program, one packet repeated; every case in turn "
-                                           "within each round, median of the rounds"},
-                                {"repeat", repeat},
-                                {"runs", runs},
-                                {"policies", 1000},
-                                {"identities", 10000},
-                                {"results", rows}});
-      std::ofstream(json_path) << out.dump(2) << "\n";
-      std::printf("\nwrote %s\n", json_path.c_str());
-    }
+    write_json(json_path, {{"benchmark", "datapath, ClusterNetworkPolicy stages"},
+                           {"method", "BPF_PROG_TEST_RUN, TC program, one packet repeated; every case in turn "
+                                      "within each round, median of the rounds"},
+                           {"repeat", repeat},
+                           {"runs", runs},
+                           {"policies", 1000},
+                           {"identities", 10000},
+                           {"results", rows}});
     return 0;
   }
 

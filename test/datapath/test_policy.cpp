@@ -252,13 +252,17 @@ TEST_CASE("a policy change re-evaluates existing flows on their next packet", "[
       {"established: reply", kWeb, OUT, reply, kPass, BF_R_REPLY},
   });
   uint32_t gen1 = f.flow(kWeb, IN, "10.0.1.11", "10.0.1.10", 6, 40000, 80)->generation;
-
-  SECTION("an unrelated change keeps the allow") {
+  // A new generation for web whose verdict for the client stays allow.
+  auto unrelated_change = [&f] {
     PolicyRule from_other;
     from_other.peers = {pod_peer({{"app", "other"}})};
     from_other.ports = {port(443)};
     f.compiler().upsert(ingress_policy("dev", "also-other", {{"app", "web"}}, {from_other}));
     f.commit();
+  };
+
+  SECTION("an unrelated change keeps the allow") {
+    unrelated_change();
     run_cases(f, {
         {"kept: data", kWeb, IN, data, kPass, BF_R_POLICY, "dev/allow-client ingress[0]"},
         {"kept: reply", kWeb, OUT, reply, kPass, BF_R_REPLY},
@@ -273,11 +277,7 @@ TEST_CASE("a policy change re-evaluates existing flows on their next packet", "[
     // (BPF_NOEXIST); one that is (the flow's own entry evicted or swept
     // alone) must still be refreshed to the current generation, keeping its
     // counters, as a re-decided flow's is.
-    PolicyRule from_other;
-    from_other.peers = {pod_peer({{"app", "other"}})};
-    from_other.ports = {port(443)};
-    f.compiler().upsert(ingress_policy("dev", "also-other", {{"app", "web"}}, {from_other}));
-    f.commit();
+    unrelated_change();
     bf_flow_key own = flow_key("10.0.1.11", "10.0.1.10", 6, 40000, 80, IN, f.endpoint_id(kWeb));
     REQUIRE(bpf_map_delete_elem(f.dataplane().map_fd("flows"), &own) == 0);
     auto before = f.flow(kWeb, OUT, "10.0.1.10", "10.0.1.11", 6, 80, 40000);
