@@ -335,7 +335,7 @@ void add_cluster_policies(DesiredState& s, uint32_t count, uint32_t identities) 
   EndpointState& ep = s.endpoints.begin()->second;
   auto entry = [&](uint32_t peer, uint8_t proto, uint16_t port, uint8_t bits, uint32_t rank, uint8_t action) {
     ClusterKey k;
-    k.k.prefixlen = BF_CNP_FIXED_BITS + bits;
+    k.k.prefixlen = proto == 0 ? BF_CNP_PEER_BITS : BF_CNP_FIXED_BITS + bits;
     k.k.endpoint_id = ep.endpoint_id;
     k.k.peer_identity = peer;
     k.k.direction = BF_DIR_INGRESS;

@@ -3,13 +3,16 @@
 // direction and tier, for each peer id and port prefix the rule of smallest
 // rank), the rule ids behind them, and the endpoints' stage bits.
 //
-// The datapath makes at most 3 peer x 2 protocol longest-prefix lookups per
-// stage and keeps the smallest rank, so the entries must make each lookup's
-// longest match the best rule among everything that covers it:
+// The datapath makes one longest-prefix lookup per peer identity (pod
+// identity, BF_ID_ANY_POD, CIDR identity: at most 3 per stage) and keeps the
+// smallest rank, so the entries must make each lookup's longest match the
+// best rule among everything that covers it:
 // - a networks rule is written on its prefix's CIDR identity and on every
 //   more specific named prefix inside it (the address's CIDR identity is
 //   the longest named prefix only);
-// - a port prefix carries the smallest rank of the prefixes covering it.
+// - a port prefix carries the smallest rank of the prefixes covering it,
+//   the peer's every-protocol entry (a shorter prefix, ending before the
+//   protocol) included.
 // DECISIONS.md, "ClusterNetworkPolicy", has the rank and the lookups.
 #include <arpa/inet.h>
 
@@ -67,20 +70,34 @@ struct CompiledPolicy {
   std::vector<CompiledRule> rules;
 };
 
-// A rule's claim on one key of one endpoint, before merging.
+// A rule's claim on one key of one endpoint, before merging. proto 0 (bits
+// and port 0): every protocol, the peer-wide entry.
 struct RawEntry {
   uint8_t direction, tier, proto, bits;
   uint32_t peer;
   uint16_t port;
   ClusterEntry value;
-  auto group() const { return std::tie(direction, tier, peer, proto); }
+  auto peer_group() const { return std::tie(direction, tier, peer); }
   auto key() const { return std::tie(direction, tier, peer, proto, bits, port); }
 };
 
+ClusterKey cluster_key(uint32_t endpoint, const RawEntry& e) {
+  ClusterKey k;
+  k.k.prefixlen = e.proto == 0 ? BF_CNP_PEER_BITS : BF_CNP_FIXED_BITS + e.bits;
+  k.k.endpoint_id = endpoint;
+  k.k.peer_identity = e.peer;
+  k.k.direction = e.direction;
+  k.k.tier = e.tier;
+  k.k.proto = e.proto;
+  k.k.port = htons(e.port);
+  return k;
+}
+
 // Merges one endpoint's claims: one value per key (the smallest rank), each
-// port prefix given the best of the prefixes covering it, and prefixes that
-// then say the same as their nearest covering prefix left out (the lookup
-// finds that one instead). Sorted by key.
+// entry given the best of the entries covering it (a port prefix: the
+// shorter prefixes of its protocol, then its peer's every-protocol entry),
+// and entries that then say the same as their nearest covering entry left
+// out (the lookup finds that one instead). Sorted by key.
 std::vector<std::pair<ClusterKey, ClusterEntry>> merge_entries(uint32_t endpoint, std::vector<RawEntry>& raw) {
   std::sort(raw.begin(), raw.end(), [](const RawEntry& a, const RawEntry& b) {
     return std::tie(a.direction, a.tier, a.peer, a.proto, a.bits, a.port, a.value.rank) <
@@ -90,36 +107,38 @@ std::vector<std::pair<ClusterKey, ClusterEntry>> merge_entries(uint32_t endpoint
             raw.end());
   std::vector<std::pair<ClusterKey, ClusterEntry>> out;
   std::vector<ClusterEntry> pushed(raw.size());
+  // Takes the nearest covering entry `outer` into entry i: true when i
+  // still says something of its own.
+  auto cover = [&](size_t i, size_t outer) {
+    if (pushed[outer].rank <= pushed[i].rank) pushed[i] = pushed[outer];
+    return pushed[i].rank != pushed[outer].rank;
+  };
   for (size_t g = 0; g < raw.size();) {
     size_t end = g;
-    while (end < raw.size() && raw[end].group() == raw[g].group()) ++end;
-    // Inside a group the prefixes come by length, shortest first: a
-    // prefix's covering prefixes are settled before it.
+    while (end < raw.size() && raw[end].peer_group() == raw[g].peer_group()) ++end;
+    // proto 0 sorts first: the peer's every-protocol entry, if any, is
+    // settled before the entries it covers.
+    const bool every_protocol = raw[g].proto == 0;
+    size_t first = g;  // the first entry of the current protocol
     for (size_t i = g; i < end; ++i) {
+      if (raw[i].proto != raw[first].proto) first = i;
       pushed[i] = raw[i].value;
-      bool keep = true;
-      for (int b = raw[i].bits - 1; b >= 0; --b) {
+      bool keep = true, covered = false;
+      // Inside a protocol the prefixes come by length, shortest first: a
+      // prefix's covering prefixes are settled before it.
+      for (int b = raw[i].bits - 1; b >= 0 && raw[i].proto != 0; --b) {
         const uint16_t covering = raw[i].port & port_mask(static_cast<uint8_t>(b));
-        auto it = std::lower_bound(raw.begin() + g, raw.begin() + i, std::make_pair(b, covering),
+        auto it = std::lower_bound(raw.begin() + first, raw.begin() + i, std::make_pair(b, covering),
                                    [](const RawEntry& e, const std::pair<int, uint16_t>& k) {
                                      return std::make_pair(static_cast<int>(e.bits), e.port) < k;
                                    });
         if (it == raw.begin() + i || it->bits != b || it->port != covering) continue;
-        const ClusterEntry& outer = pushed[it - raw.begin()];
-        if (outer.rank <= pushed[i].rank) pushed[i] = outer;
-        keep = pushed[i].rank != outer.rank;
+        keep = cover(i, it - raw.begin());
+        covered = true;
         break;
       }
-      if (!keep) continue;
-      ClusterKey k;
-      k.k.prefixlen = BF_CNP_FIXED_BITS + raw[i].bits;
-      k.k.endpoint_id = endpoint;
-      k.k.peer_identity = raw[i].peer;
-      k.k.direction = raw[i].direction;
-      k.k.tier = raw[i].tier;
-      k.k.proto = raw[i].proto;
-      k.k.port = htons(raw[i].port);
-      out.emplace_back(k, pushed[i]);
+      if (!covered && every_protocol && i != g) keep = cover(i, g);
+      if (keep) out.emplace_back(cluster_key(endpoint, raw[i]), pushed[i]);
     }
     g = end;
   }

@@ -94,19 +94,24 @@ SideVerdict evaluate_network_policies(const DesiredState& state, const EndpointS
 }
 
 // The longest match of one cluster_policy lookup, as the LPM trie answers:
-// fixed bits equal, then the longest port prefix.
+// fixed bits equal, then the longest port prefix of the protocol, else the
+// peer's every-protocol entry (prefixlen BF_CNP_PEER_BITS, proto 0).
 const ClusterEntry* cluster_lookup(const DesiredState& state, ClusterKey k, uint16_t port) {
   for (int bits = 16; bits >= 0; --bits) {
     k.k.prefixlen = BF_CNP_FIXED_BITS + bits;
     k.k.port = htons(port & port_mask(static_cast<uint8_t>(bits)));
     if (auto it = state.cluster.find(k); it != state.cluster.end()) return &it->second;
   }
-  return nullptr;
+  k.k.prefixlen = BF_CNP_PEER_BITS;
+  k.k.proto = 0;
+  k.k.port = 0;
+  auto it = state.cluster.find(k);
+  return it == state.cluster.end() ? nullptr : &it->second;
 }
 
 // One ClusterNetworkPolicy stage: the smallest rank among the longest
-// matches of (pod identity, BF_ID_ANY_POD, CIDR identity) x ((proto, port),
-// every protocol). Pod candidates only when the peer is a pod.
+// matches of (pod identity, BF_ID_ANY_POD, CIDR identity) for (proto,
+// port). Pod candidates only when the peer is a pod.
 const ClusterEntry* cluster_stage(const DesiredState& state, const EndpointState& ep, bf_direction dir, uint8_t tier,
                                   const IpAddress& peer, uint8_t proto, uint16_t port) {
   uint32_t peers[3];
@@ -116,18 +121,17 @@ const ClusterEntry* cluster_stage(const DesiredState& state, const EndpointState
     peers[n++] = BF_ID_ANY_POD;
   }
   if (auto cidr = cidr_identity_of(state, peer)) peers[n++] = *cidr;
-  const uint16_t lookup_port = ip_proto_has_ports(proto) ? port : 0;
   const ClusterEntry* best = nullptr;
-  for (int i = 0; i < n; ++i)
-    for (auto [pr, pt] : {std::pair<uint8_t, uint16_t>{proto, lookup_port}, {0, 0}}) {
-      ClusterKey k;
-      k.k.endpoint_id = ep.endpoint_id;
-      k.k.peer_identity = peers[i];
-      k.k.direction = dir;
-      k.k.tier = tier;
-      k.k.proto = pr;
-      if (const ClusterEntry* e = cluster_lookup(state, k, pt); e && (!best || e->rank < best->rank)) best = e;
-    }
+  for (int i = 0; i < n; ++i) {
+    ClusterKey k;
+    k.k.endpoint_id = ep.endpoint_id;
+    k.k.peer_identity = peers[i];
+    k.k.direction = dir;
+    k.k.tier = tier;
+    k.k.proto = proto;
+    const uint16_t lookup_port = ip_proto_has_ports(proto) ? port : 0;
+    if (const ClusterEntry* e = cluster_lookup(state, k, lookup_port); e && (!best || e->rank < best->rank)) best = e;
+  }
   return best;
 }
 

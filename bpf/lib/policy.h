@@ -8,9 +8,15 @@
  *   isolated: Baseline stage, else allowed -> isolated: host peer allowed,
  *   else the NetworkPolicy lookups.
  * Every step is a fixed number of lookups whatever the number of policies or
- * pods. A ClusterNetworkPolicy stage is at most 6 LPM lookups ({pod identity,
- * BF_ID_ANY_POD, CIDR identity} x {(proto, port), every protocol}), and is
- * skipped when the endpoint's cnp_stages bit for it is clear. The policy
+ * pods. A ClusterNetworkPolicy stage is at most 3 LPM lookups, one per peer
+ * identity (pod identity, BF_ID_ANY_POD, CIDR identity: the entries for
+ * every protocol are shorter prefixes of the same trie, their rank copied
+ * onto the protocol entries they cover), and is skipped when the
+ * endpoint's cnp_stages bit for it is clear. The bound, per direction of
+ * a first packet's decision: pod_addrs (1) + cidrs (1) + Admin stage (3) + either the
+ * Baseline stage (3) or the NetworkPolicy step (12): at most 17 lookups,
+ * whatever the number of policies (what grows is the depth of a trie
+ * walk). The policy
  * step: the peer's CIDR identity (LPM), then for each of {pod identity, CIDR
  * identity, BF_ID_ANY}: exact port, every port of the protocol, every
  * protocol, port range (LPM, only when the endpoint has ranges that way).
@@ -111,17 +117,15 @@ struct bf_cnp_best {
 	__u8 action;
 };
 
-/* One LPM lookup of a stage: the longest match for this (peer, proto, port)
+/* One LPM lookup of a stage: the longest match for this (peer, proto, port),
+ * a port prefix of the protocol or else the peer's every-protocol entry,
  * already carries the best rank of the entries covering it (the compiler
- * copies it down), so only the candidates' minimum is left to take. */
-static __always_inline void bf_cnp_try(struct bf_cnp_key *k, __u32 peer, __u8 proto, __be16 port,
-				       struct bf_cnp_best *best)
+ * copies it down), so only the peers' minimum is left to take. */
+static __always_inline void bf_cnp_try(struct bf_cnp_key *k, __u32 peer, struct bf_cnp_best *best)
 {
 	struct bf_cnp_value *v;
 
 	k->peer_identity = peer;
-	k->proto = proto;
-	k->port = port;
 	v = bpf_map_lookup_elem(&cluster_policy, k);
 	if (v && v->rank < best->rank) {
 		best->rank = v->rank;
@@ -139,40 +143,36 @@ enum {
 
 /* A ClusterNetworkPolicy stage (one tier, one direction): of the entries
  * matching the peer's pod identity, BF_ID_ANY_POD (when the peer is a pod)
- * and its CIDR identity, for the packet's protocol and port and for every
- * protocol, the smallest rank decides.
+ * and its CIDR identity, for the packet's protocol and port or for every
+ * protocol, the smallest rank decides: one lookup per peer identity.
  *
  * A global function: the verifier checks it once, on its own, whatever
  * the number of call sites (bf_decide() is inlined three times, each with
- * two stages), instead of walking its 6 lookups' branches again at every
+ * two stages), instead of walking its lookups' branches again at every
  * one of them. So it takes scalars only (what kernels before 5.12 allow)
  * and returns a scalar: dir_tier_proto = direction | tier << 8 | proto << 16. */
 __attribute__((noinline)) __u64 bf_cnp_stage(__u32 endpoint_id, __u32 dir_tier_proto, __u32 pod_id, __u32 cidr_id,
 					     __u32 port)
 {
 	__u8 proto = dir_tier_proto >> 16;
+	/* port is 0 for a protocol without ports: only the every-protocol
+	 * entries match it (the compiler writes none for such a protocol). */
 	struct bf_cnp_key k = {
 		.prefixlen = BF_CNP_FIXED_BITS + 16,
 		.endpoint_id = endpoint_id,
 		.direction = dir_tier_proto & 0xff,
 		.tier = (dir_tier_proto >> 8) & 0xff,
+		.proto = proto,
+		.port = port,
 	};
 	struct bf_cnp_best best = { .rank = 0xffffffff, .action = BF_CNP_PASS };
-	int ports = bf_has_ports(proto);
 
 	if (pod_id) {
-		if (ports)
-			bf_cnp_try(&k, pod_id, proto, port, &best);
-		bf_cnp_try(&k, pod_id, 0, 0, &best);
-		if (ports)
-			bf_cnp_try(&k, BF_ID_ANY_POD, proto, port, &best);
-		bf_cnp_try(&k, BF_ID_ANY_POD, 0, 0, &best);
+		bf_cnp_try(&k, pod_id, &best);
+		bf_cnp_try(&k, BF_ID_ANY_POD, &best);
 	}
-	if (cidr_id) {
-		if (ports)
-			bf_cnp_try(&k, cidr_id, proto, port, &best);
-		bf_cnp_try(&k, cidr_id, 0, 0, &best);
-	}
+	if (cidr_id)
+		bf_cnp_try(&k, cidr_id, &best);
 	if (best.action == BF_CNP_ACCEPT)
 		return (__u64)best.rule_id << 8 | BF_CNP_DECIDED_ACCEPT;
 	if (best.action == BF_CNP_DENY)

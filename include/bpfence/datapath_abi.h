@@ -185,12 +185,14 @@ enum bf_cnp_action {
 
 /* cluster_policy (LPM trie): the ClusterNetworkPolicy rules that apply to
  * an endpoint, per direction and tier. peer_identity is the remote pod's
- * identity, BF_ID_ANY_POD or the remote address's CIDR identity; proto 0
- * matches every IP protocol (port bits then 0). Ports are port prefixes,
- * as in range_policy. Of the entries matching a packet, the smallest rank
- * decides: the compiler copies a covering entry's smaller rank onto the
- * more specific prefixes, so the longest match of each lookup is the best
- * of its (peer, proto) pair. */
+ * identity, BF_ID_ANY_POD or the remote address's CIDR identity. An entry
+ * for every IP protocol ends after `tier` (prefixlen BF_CNP_PEER_BITS,
+ * proto and port 0): it covers every protocol and port of its peer. Ports
+ * are port prefixes after BF_CNP_FIXED_BITS, as in range_policy. Of the
+ * entries matching a packet, the smallest rank decides: the compiler
+ * copies a covering entry's smaller rank onto the more specific prefixes
+ * (the every-protocol entry's onto its peer's protocol entries), so the
+ * longest match of one lookup per peer identity is the best of that peer. */
 struct bf_cnp_key {
 	__u32 prefixlen;
 	__u32 endpoint_id;
@@ -204,6 +206,7 @@ struct bf_cnp_key {
 };
 
 #define BF_CNP_FIXED_BITS 96  /* endpoint_id + peer_identity + direction + tier + proto + pad */
+#define BF_CNP_PEER_BITS 80   /* endpoint_id + peer_identity + direction + tier: every protocol */
 
 struct bf_cnp_value {
 	__u32 rank;             /* priority << 16 | tie ordinal << 5 | rule index */

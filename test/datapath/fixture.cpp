@@ -146,7 +146,7 @@ Fixture::~Fixture() {
 
 void Fixture::add_cnp(const CnpEntry& e) {
   ClusterKey k;
-  k.k.prefixlen = BF_CNP_FIXED_BITS + e.port_bits;
+  k.k.prefixlen = e.proto == 0 ? BF_CNP_PEER_BITS : BF_CNP_FIXED_BITS + e.port_bits;
   k.k.endpoint_id = endpoint_id(e.pod);
   k.k.peer_identity = e.peer;
   if (!e.cidr.empty()) {

@@ -325,7 +325,7 @@ TEST_CASE("a desired state that does not fit is refused before anything is writt
   DesiredState cnp = f.compiler().state();
   for (uint32_t i = 0; cnp.cluster.size() <= BF_MAX_CNP; ++i) {
     ClusterKey ck;
-    ck.k.prefixlen = BF_CNP_FIXED_BITS;
+    ck.k.prefixlen = BF_CNP_PEER_BITS;
     ck.k.endpoint_id = 1;
     ck.k.peer_identity = BF_ID_FIRST_DYNAMIC + i;
     cnp.cluster.emplace(ck, ClusterEntry{});

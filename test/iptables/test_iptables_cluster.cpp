@@ -89,7 +89,7 @@ uint32_t add_rule(DesiredState& s, const std::string& pod, const TestRule& r, co
     k.k.tier = r.tier;
     k.k.proto = e.proto;
     k.k.port = htons(e.port);
-    k.k.prefixlen = BF_CNP_FIXED_BITS + (e.proto == 0 ? 0 : e.bits);
+    k.k.prefixlen = e.proto == 0 ? BF_CNP_PEER_BITS : BF_CNP_FIXED_BITS + e.bits;
     s.cluster[k] = ClusterEntry{r.rank, id, r.action};
   }
   return id;

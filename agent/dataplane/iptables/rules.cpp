@@ -133,11 +133,11 @@ CnpStage cnp_stage(const EndpointKeys& keys, bf_direction dir, bf_tier tier) {
   std::map<std::pair<uint32_t, uint32_t>, std::pair<uint8_t, std::vector<std::pair<PortSpec, uint32_t>>>> by_rank;
   for (const auto& [ck, e] : keys.cluster[dir]) {
     const bf_cnp_key& k = ck.k;
-    if (k.tier != tier || k.prefixlen < BF_CNP_FIXED_BITS) continue;
+    if (k.tier != tier) continue;
     std::optional<PortSpec> spec;
     if (k.proto == 0)
-      spec = PortSpec{};  // every protocol (the port bits are 0)
-    else
+      spec = PortSpec{};  // every protocol: the peer-wide entry (BF_CNP_PEER_BITS)
+    else if (k.prefixlen >= BF_CNP_FIXED_BITS)
       spec = prefix_spec(k.proto, ntohs(k.port), static_cast<int>(k.prefixlen) - BF_CNP_FIXED_BITS);
     if (!spec) continue;
     auto& [action, pairs] = by_rank[{e.rank, e.rule_id}];
