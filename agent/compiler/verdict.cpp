@@ -122,6 +122,7 @@ const ClusterEntry* cluster_stage(const DesiredState& state, const EndpointState
   }
   if (auto cidr = cidr_identity_of(state, peer)) peers[n++] = *cidr;
   const ClusterEntry* best = nullptr;
+  const uint16_t lookup_port = ip_proto_has_ports(proto) ? port : 0;
   for (int i = 0; i < n; ++i) {
     ClusterKey k;
     k.k.endpoint_id = ep.endpoint_id;
@@ -129,7 +130,6 @@ const ClusterEntry* cluster_stage(const DesiredState& state, const EndpointState
     k.k.direction = dir;
     k.k.tier = tier;
     k.k.proto = proto;
-    const uint16_t lookup_port = ip_proto_has_ports(proto) ? port : 0;
     if (const ClusterEntry* e = cluster_lookup(state, k, lookup_port); e && (!best || e->rank < best->rank)) best = e;
   }
   return best;

@@ -488,19 +488,23 @@ struct Renderer::Impl {
           fwd.push_back(std::move(bridged));
         }
       }
-      for (const auto& [name, chain] : {std::pair{names.source_dispatch_chain(), &src},
-                                        std::pair{names.forward_chain(), &fwd},
-                                        std::pair{names.local_dispatch_chain(), &local}}) {
-        if (chain->empty() && chain == &local) {  // no pod needs it: no chain, no INPUT jump
-          if (model.chains(f).erase(name)) changes.chains.insert(name);
-          continue;
-        }
-        auto it = model.chains(f).find(name);
-        if (it != model.chains(f).end() && it->second == *chain) continue;
-        model.chains(f)[name] = *chain;
-        changes.chains.insert(name);
+      set_chain(f, names.source_dispatch_chain(), src);
+      set_chain(f, names.forward_chain(), fwd);
+      // LOCAL only while a pod needs it: no chain, no INPUT jump.
+      if (local.empty()) {
+        if (model.chains(f).erase(names.local_dispatch_chain())) changes.chains.insert(names.local_dispatch_chain());
+      } else {
+        set_chain(f, names.local_dispatch_chain(), local);
       }
     }
+  }
+
+  // A dispatch chain rewritten only when it changed.
+  void set_chain(Family f, const std::string& name, const Chain& chain) {
+    auto it = model.chains(f).find(name);
+    if (it != model.chains(f).end() && it->second == chain) return;
+    model.chains(f)[name] = chain;
+    changes.chains.insert(name);
   }
 
   // LOCAL, from INPUT: what a pod sends to its own node meets the pod's
