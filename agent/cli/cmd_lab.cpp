@@ -262,7 +262,7 @@ int cmd_list(const Parsed& p) {
     }
     std::cout << n << "  " << st.scenario_path << "  nodes=" << st.topology.nodes.size()
               << " placement=" << st.placement << " cni=" << lab::cni_name(st.topology.cni)
-              << " step=" << st.steps_applied
+              << " family=" << (st.topology.ipv6() ? "ipv6" : "ipv4") << " step=" << st.steps_applied
               << (st.owner.pid && !st.owner.alive() ? "  STALE (owner gone: bpfence lab down --stale)" : "") << "\n";
   }
   return 0;
