@@ -6,7 +6,13 @@
 // It keeps objects and an event log per resource with a global
 // resourceVersion counter (like etcd), serves paginated lists (limit /
 // continue) and chunked watch streams (resume from resourceVersion,
-// bookmarks), and lets a test break things on purpose: compact a resource
+// bookmarks). Like a real API server it retains a bounded history: the
+// oldest events beyond history_limit() per resource are compacted away
+// (watches from before them get 410; a stream that falls that far behind
+// ends, its client rewatches and gets 410). Writes are cheap and do not
+// wait behind other resources: each resource has its own lock, held only
+// to publish an event encoded outside it (a benchmark times its own
+// writes). It lets a test break things on purpose: compact a resource
 // (410 Gone as an HTTP status or as an ERROR event), cut streams abruptly
 // (optionally in the middle of an event), end them cleanly, expire continue
 // tokens, rotate the accepted bearer token, forbid a resource to a token.
@@ -20,8 +26,10 @@
 #include <openssl/x509.h>
 
 #include <chrono>
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -81,6 +89,12 @@ class FakeApiServer {
   // Writes a raw line (plus newline) into the path's streams, as an event.
   void inject_line(const std::string& path, const std::string& line);
 
+  // How many watch events each resource retains (default
+  // kDefaultHistoryLimit); older ones are compacted as they fall out.
+  static constexpr size_t kDefaultHistoryLimit = 10000;
+  void set_history_limit(size_t events);
+  size_t history_limit() const { return history_limit_; }
+
   // Compacts the path's history: watches from an older resourceVersion get
   // 410. Active streams end cleanly (HttpStatus) or get an ERROR event.
   void expire(const std::string& path, GoneMode mode);
@@ -116,26 +130,44 @@ class FakeApiServer {
   struct Event {
     uint64_t rv;
     std::string type;
-    std::string line;  // the serialized event, without newline
+    std::shared_ptr<const std::string> line;  // the serialized event, without newline
   };
+  // A list's items, shared by its pages (continue tokens).
+  using Snapshot = std::vector<std::shared_ptr<const nlohmann::json>>;
+  // State per resource. `write_mu` serializes the writers of the resource
+  // (so events are published in resourceVersion order) and is held while
+  // an event is encoded; `mu` guards the rest and is held only briefly, so
+  // watch streams and lists never wait behind an encoding.
   struct Resource {
-    std::string kind, api_version;
-    std::map<std::string, nlohmann::json> objects;  // by key
-    std::vector<Event> log;
-    uint64_t compacted = 0;  // watches from rv < compacted get 410
+    Resource(std::string kind, std::string api_version) : kind(std::move(kind)), api_version(std::move(api_version)) {}
+    const std::string kind, api_version;
+    std::mutex write_mu;
+    std::mutex mu;
+    std::condition_variable cv;  // a change for the resource's streams
+    // As list items: without kind and apiVersion.
+    std::map<std::string, std::shared_ptr<const nlohmann::json>> objects;  // by key
+    std::deque<Event> log;
+    uint64_t log_base = 0;    // the absolute index of log.front()
+    uint64_t pending_rv = 0;  // a write holds this rv, not yet published (0: none)
+    uint64_t compacted = 0;   // watches from rv < compacted get 410
     GoneMode gone_mode = GoneMode::HttpStatus;
     uint64_t expire_generation = 0;
     uint64_t cut_from = 0;  // cut at the first event with rv >= this (0: none)
-    std::map<uint64_t, std::vector<nlohmann::json>> snapshots;  // list rv -> items
+    std::map<uint64_t, std::shared_ptr<const Snapshot>> snapshots;  // list rv -> items
     bool served = true;
   };
   struct Stream;
 
   void setup(int port = 0);
+  Resource& resource(const std::string& path) const { return *resources_.at(path); }
   void handle(const httplib::Request& req, httplib::Response& res, const std::string& path);
-  void handle_list(const httplib::Request& req, httplib::Response& res, Resource& r);
+  // Both called under r.mu (`lock`); a list releases it to encode its page.
+  void handle_list(const httplib::Request& req, httplib::Response& res, Resource& r, std::unique_lock<std::mutex>& lock);
   void handle_watch(const httplib::Request& req, httplib::Response& res, const std::string& path, Resource& r);
-  void append_event(Resource& r, const std::string& type, nlohmann::json object);
+  // Under r.mu: appends an event and compacts what falls out of the history.
+  void publish(Resource& r, uint64_t rv, std::string type, std::string line);
+  // Wakes every resource's streams (a global control changed).
+  void wake_all_streams();
   static std::string status_json(int code, const std::string& reason, const std::string& message);
 
   std::unique_ptr<httplib::Server> server_;
@@ -143,15 +175,19 @@ class FakeApiServer {
   int port_ = 0;
   bool tls_ = false;
 
+  // Fixed after setup(); each Resource guards itself.
+  std::map<std::string, std::unique_ptr<Resource>> resources_;
+  std::atomic<uint64_t> rv_{100};
+  std::atomic<size_t> history_limit_{kDefaultHistoryLimit};
+  std::atomic<uint64_t> cut_generation_{0};
+  std::atomic<uint64_t> end_generation_{0};
+  std::atomic<bool> split_events_{false};
+  std::atomic<bool> stopping_{false};
+
+  // Requests, authorization and stream counts (per request, not per event).
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
-  std::map<std::string, Resource> resources_;
-  uint64_t rv_ = 100;
-  uint64_t cut_generation_ = 0;
-  uint64_t end_generation_ = 0;
   bool expire_next_continue_ = false;
-  bool split_events_ = false;
-  bool stopping_ = false;
   std::string token_;
   std::set<std::pair<std::string, std::string>> forbidden_;  // (path, token or "")
   std::vector<RecordedRequest> requests_;

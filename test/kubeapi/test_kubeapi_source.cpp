@@ -305,6 +305,39 @@ TEST_CASE("410 Gone as an ERROR event: relist", "[kubeapi][source]") {
   CHECK(h.wait_has("NetworkPolicy", "team-a/later"));
 }
 
+TEST_CASE("410 Gone when the watch's version fell out of the retained history: relist", "[kubeapi][source]") {
+  Harness h;
+  h.seed(4);
+  h.start();
+  h.wait_synced();
+  h.wait_watching();
+
+  // The server keeps two events per resource. While every request is
+  // refused (401) the pod watch is down, and four changes go by: the
+  // version it resumes from is compacted away.
+  h.server.set_history_limit(2);
+  h.server.set_token("only-for-others");
+  const size_t watches = h.server.requests(kPods, true).size();
+  h.server.cut_streams();
+  REQUIRE(h.server.wait_for([&] { return h.server.requests(kPods, true).size() > watches; }));
+  h.server.remove(kPods, "team-a/web-0");
+  for (int i = 20; i < 23; ++i)
+    h.server.upsert(kPods, pod_json("team-a", "web-" + std::to_string(i), "10.1.0." + std::to_string(i)));
+  h.server.set_token("");
+
+  REQUIRE(h.collector.wait_for([&] { return h.collector.resyncs("Pod") == 2; }));
+  CHECK(h.collector.logged("HTTP 410"));
+  CHECK_FALSE(h.has("Pod", "team-a/web-0"));
+  for (int i = 20; i < 23; ++i) CHECK(h.has("Pod", "team-a/web-" + std::to_string(i)));
+  CHECK(h.has("Pod", "team-a/web-3"));
+  // The other kinds lost no history: they resumed their watches.
+  CHECK(h.collector.resyncs("Namespace") == 1);
+  CHECK(h.collector.resyncs("NetworkPolicy") == 1);
+  REQUIRE(h.server.wait_for([&] { return h.server.active_streams(kPods) == 1; }));
+  h.server.upsert(kPods, pod_json("team-a", "web-30", "10.1.0.30"));
+  CHECK(h.wait_has("Pod", "team-a/web-30"));
+}
+
 TEST_CASE("token rotation: the token file is re-read on reconnect", "[kubeapi][source]") {
   Harness h;
   h.seed(1);
