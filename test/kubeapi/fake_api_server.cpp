@@ -155,7 +155,8 @@ void FakeApiServer::upsert(const std::string& path, json object, bool record) {
   auto item = std::make_shared<const json>(std::move(object));
   {
     std::lock_guard lock(r.mu);
-    r.objects[key] = std::move(item);
+    // The old item is freed after the lock (unless a list still holds it).
+    item.swap(r.objects[key]);
     if (record) publish(r, rv, existed ? "MODIFIED" : "ADDED", std::move(line));
     r.pending_rv = 0;
   }
@@ -168,6 +169,7 @@ void FakeApiServer::remove(const std::string& path, const std::string& key, bool
   auto it = r.objects.find(key);
   if (it == r.objects.end()) return;
   json object = *it->second;
+  std::shared_ptr<const json> old;  // freed after the lock
   uint64_t rv;
   {
     std::lock_guard lock(r.mu);
@@ -178,7 +180,8 @@ void FakeApiServer::remove(const std::string& path, const std::string& key, bool
   std::string line = record ? event_line("DELETED", r.kind, r.api_version, object) : "";
   {
     std::lock_guard lock(r.mu);
-    r.objects.erase(key);
+    old = std::move(it->second);
+    r.objects.erase(it);
     if (record) publish(r, rv, "DELETED", std::move(line));
     r.pending_rv = 0;
   }
