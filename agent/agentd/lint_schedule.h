@@ -25,12 +25,17 @@ class LintSchedule {
   // again on a later call. True when the warnings were replaced.
   bool run_if_due(const Compiler& compiler, Clock::time_point now, const std::function<bool()>& interrupted);
   const std::vector<Warning>& warnings() const { return warnings_; }
+  // Lints given way to a change in a row since the last finished one.
+  int gave_way() const { return gave_way_; }
+  // The wait before the next attempt after `gave_way` interrupted in a row.
+  static Clock::duration retry_delay(int gave_way);
 
  private:
   bool dirty_ = false;
   Clock::time_point dirty_since_{};
   Clock::time_point due_{};
   Clock::time_point not_before_{};  // an interrupted lint retries no sooner
+  int gave_way_ = 0;
   std::vector<Warning> warnings_;
 };
 
