@@ -111,124 +111,12 @@ void Compiler::Impl::mark_policies_selecting_local(const std::string& ns, const 
 // ---------------------------------------------------------------------------
 // Recording merged values, remembering what they were before this commit.
 
-void RuleRefs::add(uint32_t rule, int delta) {
-  if (empty()) {
-    if (delta > 0) first_ = {rule, delta};
-    return;
-  }
-  if (rule == first_.first) {
-    if ((first_.second += delta) > 0) return;
-    // The smallest rule is gone: the next one moves inline.
-    if (!rest_ || rest_->empty()) {
-      first_ = {0, 0};
-    } else {
-      first_ = rest_->front();
-      rest_->erase(rest_->begin());
-    }
-  } else if (rule < first_.first) {
-    if (delta <= 0) return;
-    if (!rest_) rest_ = std::make_unique<std::vector<Ref>>();
-    rest_->insert(rest_->begin(), first_);
-    first_ = {rule, delta};
-  } else {
-    if (!rest_) {
-      if (delta <= 0) return;
-      rest_ = std::make_unique<std::vector<Ref>>();
-    }
-    auto it = std::lower_bound(rest_->begin(), rest_->end(), Ref{rule, INT32_MIN});
-    if (it == rest_->end() || it->first != rule) {
-      if (delta <= 0) return;
-      it = rest_->insert(it, {rule, 0});
-    }
-    if ((it->second += delta) <= 0) rest_->erase(it);
-  }
-  if (rest_ && rest_->empty()) rest_.reset();
-}
-
-// Queues delta references from `rule` to a merged entry (settle applies them).
-template <class Key>
-static void merge_ref(MergedMap<Key>& map, const Key& k, uint32_t rule, int delta) {
-  map.pending.push_back({k, rule, delta});
-}
-
-// Applies the queued references, writes the entries whose value (the
-// smallest rule id) changed into the desired-state map and the diff.
-template <class Key, class State>
-static void settle(MergedMap<Key>& map, State& state, MapDiff<Key, uint32_t>& diff) {
-  using Entry = typename MergedMap<Key>::Entry;
-  auto& pending = map.pending;
-  // By endpoint, then key; stable, so the changes of one key apply in the
-  // order they were made.
-  std::stable_sort(pending.begin(), pending.end(), [](const auto& a, const auto& b) {
-    if (a.key.k.endpoint_id != b.key.k.endpoint_id) return a.key.k.endpoint_id < b.key.k.endpoint_id;
-    return a.key < b.key;
-  });
-  auto by_key = [](const Entry& a, const Entry& b) { return a.key < b.key; };
-  std::vector<typename State::node_type> spare;
-  for (size_t i = 0; i < pending.size();) {
-    uint32_t endpoint = pending[i].key.k.endpoint_id;
-    std::vector<Entry>& entries = map.by_endpoint[endpoint];
-    const size_t old_size = entries.size();
-    bool emptied = false;
-    while (i < pending.size() && pending[i].key.k.endpoint_id == endpoint) {
-      const Key k = pending[i].key;
-      auto it = std::lower_bound(entries.begin(), entries.begin() + old_size, k,
-                                 [](const Entry& e, const Key& key) { return e.key < key; });
-      Entry* e;
-      if (it != entries.begin() + old_size && it->key == k) {
-        e = &*it;
-      } else {
-        entries.push_back({k, {}});  // merged into place below
-        e = &entries.back();
-      }
-      std::optional<uint32_t> before;
-      if (!e->refs.empty()) before = e->refs.front();
-      for (; i < pending.size() && pending[i].key == k; ++i) e->refs.add(pending[i].rule, pending[i].delta);
-      std::optional<uint32_t> now;
-      if (!e->refs.empty()) now = e->refs.front();
-      emptied = emptied || !now;
-      if (now == before) continue;
-      // The state map holds exactly the entries with a value, so `before`
-      // says whether k is in it. Nodes of erased keys are reused for new
-      // ones (a policy edit erases and adds about as many).
-      if (now && before) {
-        state.find(k)->second = *now;
-      } else if (now) {
-        if (spare.empty()) {
-          state.emplace(k, *now);
-        } else {
-          auto node = std::move(spare.back());
-          spare.pop_back();
-          node.key() = k;
-          node.mapped() = *now;
-          state.insert(std::move(node));
-        }
-      } else {
-        spare.push_back(state.extract(k));
-      }
-      if (now)
-        diff.upsert.emplace_back(k, *now);
-      else
-        diff.erase.push_back(k);
-    }
-    if (entries.size() > old_size) {
-      std::sort(entries.begin() + old_size, entries.end(), by_key);
-      std::inplace_merge(entries.begin(), entries.begin() + old_size, entries.end(), by_key);
-    }
-    if (emptied)
-      entries.erase(std::remove_if(entries.begin(), entries.end(), [](const Entry& e) { return e.refs.empty(); }),
-                    entries.end());
-    if (entries.empty()) map.by_endpoint.erase(endpoint);
-  }
-  pending.clear();
-}
-
 void Compiler::Impl::set_policy_ref(const PolicyKey& k, uint32_t rule, int delta) {
-  merge_ref(policy_refs, k, rule, delta);
+  policy_refs.add(k, rule, delta);
 }
 
 void Compiler::Impl::set_range_ref(const RangeKey& k, uint32_t rule, int delta) {
-  merge_ref(range_refs, k, rule, delta);
+  range_refs.add(k, rule, delta);
   uint32_t peer = k.k.peer_identity;
   int kind = peer == BF_ID_ANY ? BF_PEER_ANY : peer >= kFirstCidrIdentity ? BF_PEER_CIDR : BF_PEER_POD;
   range_counts[{k.k.endpoint_id, k.k.direction, kind}] += delta;
@@ -415,10 +303,10 @@ void Compiler::Impl::recompute(const std::string& key) {
     const auto &was = was_list.items, &now = now_list.items;
     size_t i = 0, j = 0;
     while (i < was.size() || j < now.size()) {
-      if (j == now.size() || (i < was.size() && was[i].first < now[j].first)) {
+      if (j == now.size() || (i < was.size() && endpoint_major_less(was[i].first, now[j].first))) {
         set_ref(was[i].first, was[i].second, -1);
         ++i;
-      } else if (i == was.size() || now[j].first < was[i].first) {
+      } else if (i == was.size() || endpoint_major_less(now[j].first, was[i].first)) {
         set_ref(now[j].first, now[j].second, +1);
         ++j;
       } else {
@@ -499,7 +387,7 @@ void Compiler::Impl::recompute_peers(const std::string& key) {
     size_t old_size = items.size();
     items.insert(items.end(), more.items.begin(), more.items.end());
     std::inplace_merge(items.begin(), items.begin() + old_size, items.end(),
-                       [](const auto& a, const auto& b) { return a.first < b.first; });
+                       [](const auto& a, const auto& b) { return endpoint_major_less(a.first, b.first); });
   };
   auto policy_ref = [&](const PolicyKey& k, uint32_t r, int d) { set_policy_ref(k, r, d); };
   auto range_ref = [&](const RangeKey& k, uint32_t r, int d) { set_range_ref(k, r, d); };
@@ -576,8 +464,55 @@ std::optional<uint32_t> Compiler::Impl::endpoint_template(const std::string& key
 // that resolves them alike). So
 // the changed pods' entries go, and those still selected get the template
 // endpoint's again: the cost follows their entries, not the policy's peers.
+std::set<uint32_t> Compiler::Impl::copy_whole_endpoints(
+    const std::map<std::string, std::pair<std::set<std::string>, uint32_t>>& endpoint_only) {
+  // For each changed pod: the policies that select it now, and the one
+  // template they all copy from (nullopt when they differ).
+  struct Plan {
+    std::set<std::string> policies;
+    std::optional<uint32_t> from;
+    bool one_template = true;
+  };
+  std::map<std::string, Plan> plans;
+  for (const auto& [key, how] : endpoint_only) {
+    const NetworkPolicy& p = policies.at(key);
+    for (const auto& pod : how.first) {
+      if (!selected_local_pod(p, pod)) continue;
+      Plan& plan = plans[pod];
+      plan.policies.insert(key);
+      if (plan.from && *plan.from != how.second) plan.one_template = false;
+      plan.from = how.second;
+    }
+  }
+  std::set<uint32_t> copied;
+  for (const auto& [pod, plan] : plans) {
+    if (!plan.one_template) continue;
+    const uint32_t ep = *endpoint_ids.find(pod);
+    const uint32_t from = *plan.from;
+    // Nothing of either endpoint moved yet in this commit: `from`'s merged
+    // entries are those of the last commit, the sum of its policies' blocks.
+    if (!policy_refs.blank(ep) || !range_refs.blank(ep) || !policy_refs.settled(from) || !range_refs.settled(from))
+      continue;
+    auto from_pod = pod_by_endpoint.find(from);
+    if (from_pod == pod_by_endpoint.end()) continue;
+    // Exactly the policies that have entries for `from` copy them to `ep`.
+    std::set<std::string> selecting;
+    for (const auto* index : {&ep_ingress, &ep_egress})
+      if (auto it = index->find(from_pod->second); it != index->end()) selecting.insert(it->second.begin(), it->second.end());
+    if (selecting != plan.policies) continue;
+    policy_refs.copy_endpoint(ep, from);
+    range_refs.copy_endpoint(ep, from);
+    for (int dir : {BF_DIR_INGRESS, BF_DIR_EGRESS})
+      for (int kind : {BF_PEER_POD, BF_PEER_CIDR, BF_PEER_ANY})
+        if (auto it = range_counts.find({from, dir, kind}); it != range_counts.end())
+          range_counts[{ep, dir, kind}] += it->second;
+    copied.insert(ep);
+  }
+  return copied;
+}
+
 void Compiler::Impl::recompute_endpoints(const std::string& key, const std::set<std::string>& changed,
-                                         uint32_t template_ep) {
+                                         uint32_t template_ep, const std::set<uint32_t>& copied) {
   Contribution& c = contributions.at(key);
   const NetworkPolicy& p = policies.at(key);
   std::set<uint32_t> gone;                  // endpoint ids whose entries go
@@ -592,23 +527,28 @@ void Compiler::Impl::recompute_endpoints(const std::string& key, const std::set<
       selected_now.push_back(pod);
     }
   }
+  // Endpoint-major order: each endpoint's entries are a block. The gone
+  // blocks are cut out, the template's block is copied once per endpoint
+  // (changing only the endpoint id keeps it sorted) and put where that
+  // endpoint's block belongs; the policy's other entries are not looked at.
   auto redo = [&](auto& list, auto set_ref) {
-    auto& items = list.items;
-    std::remove_reference_t<decltype(items)> copies;
-    for (const auto& item : items) {
-      if (item.first.k.endpoint_id != template_ep) continue;
-      for (uint32_t ep : now) {
-        copies.push_back(item);
-        copies.back().first.k.endpoint_id = ep;
-      }
+    using Item = typename std::remove_reference_t<decltype(list.items)>::value_type;
+    auto [tfirst, tlast] = list.endpoint_block(template_ep);
+    std::vector<Item> block(tfirst, tlast);
+    for (uint32_t ep : gone) {
+      auto [first, last] = list.endpoint_block(ep);
+      for (auto e = first; e != last; ++e) set_ref(e->first, e->second, -1);
+      list.items.erase(first, last);
     }
-    drop_entries(list, [&](const auto& k) { return gone.count(k.k.endpoint_id) > 0; }, set_ref);
-    auto by_key = [](const auto& a, const auto& b) { return a.first < b.first; };
-    std::sort(copies.begin(), copies.end(), by_key);
-    for (const auto& [k, rule] : copies) set_ref(k, rule, +1);
-    size_t old_size = items.size();
-    items.insert(items.end(), copies.begin(), copies.end());
-    std::inplace_merge(items.begin(), items.begin() + old_size, items.end(), by_key);
+    for (uint32_t ep : now) {
+      const bool referenced = !copied.count(ep);  // else the merged entries come whole (copy_whole_endpoints)
+      for (auto& item : block) {
+        item.first.k.endpoint_id = ep;
+        if (referenced) set_ref(item.first, item.second, +1);
+      }
+      auto [at, _] = list.endpoint_block(ep);
+      list.items.insert(at, block.begin(), block.end());
+    }
   };
   redo(c.policy, [&](const PolicyKey& k, uint32_t r, int d) { set_policy_ref(k, r, d); });
   redo(c.ranges, [&](const RangeKey& k, uint32_t r, int d) { set_range_ref(k, r, d); });
@@ -799,8 +739,9 @@ StateDiff Compiler::commit() {
   for (const auto& key : std::set(d.dirty_policies)) d.recompute(key);
   // Before the peers: the copies are of entries made for the identities of
   // the last commit, which recompute_peers then brings up to date.
-  for (const auto& [key, how] : endpoint_only)
-    if (!d.dirty_policies.count(key)) d.recompute_endpoints(key, how.first, how.second);
+  std::erase_if(endpoint_only, [&](const auto& entry) { return d.dirty_policies.count(entry.first) > 0; });
+  const std::set<uint32_t> copied = d.copy_whole_endpoints(endpoint_only);
+  for (const auto& [key, how] : endpoint_only) d.recompute_endpoints(key, how.first, how.second, copied);
   for (const auto& key : d.peer_dirty_policies)
     if (!d.dirty_policies.count(key)) d.recompute_peers(key);
   if (d.cnp_objects_dirty) d.refresh_cluster_rules();

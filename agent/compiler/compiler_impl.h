@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "bpfence/compiler.h"
+#include "merged_map.h"
 #include "peer_index.h"
 
 namespace bpfence {
@@ -88,15 +89,33 @@ class IdAllocator {
 // CIDR identities live in their own range so ids tell their kind.
 constexpr uint32_t kFirstCidrIdentity = 1u << 24;
 
-// Entries of one contribution: sorted by key, one rule id per key (the
-// smallest). Built by appending, then finish() sorts and deduplicates.
+// The order of a contribution's entries: by endpoint, then key. Each
+// endpoint's entries are one block: a local pod's come or go as a block,
+// found by binary search (the key order alone puts a range key's prefix
+// length before its endpoint).
+template <class Key>
+inline bool endpoint_major_less(const Key& a, const Key& b) {
+  if (a.k.endpoint_id != b.k.endpoint_id) return a.k.endpoint_id < b.k.endpoint_id;
+  return a < b;
+}
+
+// Entries of one contribution: in endpoint_major_less order, one rule id
+// per key (the smallest). Built by appending, then finish() sorts and
+// deduplicates.
 template <class Key>
 struct EntryList {
   std::vector<std::pair<Key, uint32_t>> items;
   void add(const Key& k, uint32_t rule) { items.emplace_back(k, rule); }
+  // The block of endpoint `ep`'s entries.
+  auto endpoint_block(uint32_t ep) {
+    auto first = std::partition_point(items.begin(), items.end(),
+                                      [&](const auto& e) { return e.first.k.endpoint_id < ep; });
+    auto last = std::partition_point(first, items.end(), [&](const auto& e) { return e.first.k.endpoint_id == ep; });
+    return std::pair(first, last);
+  }
   void finish() {
     std::sort(items.begin(), items.end(), [](const auto& a, const auto& b) {
-      return a.first < b.first || (a.first == b.first && a.second < b.second);
+      return endpoint_major_less(a.first, b.first) || (a.first == b.first && a.second < b.second);
     });
     items.erase(std::unique(items.begin(), items.end(), [](const auto& a, const auto& b) { return a.first == b.first; }),
                 items.end());
@@ -111,43 +130,6 @@ struct Contribution {
   std::set<std::string> egress_endpoints;
   std::set<Prefix> prefixes;  // every cidr and except it names
   std::vector<uint32_t> rule_ids;
-};
-
-// A merged map entry: which rules produced it, how many times each. The
-// value written to the kernel is the smallest rule id (deterministic).
-// Almost always one rule: it is kept inline (no allocation, no pointer to
-// follow), the others in a sorted overflow list.
-class RuleRefs {
- public:
-  bool empty() const { return first_.second <= 0; }
-  uint32_t front() const { return first_.first; }  // the smallest rule; only when !empty()
-  void add(uint32_t rule, int delta);
-
- private:
-  using Ref = std::pair<uint32_t, int>;  // rule id, references
-  Ref first_{0, 0};
-  std::unique_ptr<std::vector<Ref>> rest_;  // sorted, rules above first_'s
-};
-
-// Reference-counted entries of one map, kept per endpoint in vectors sorted
-// by key. A commit queues its reference changes (pending) and settle()
-// applies them endpoint by endpoint, in key order: a policy edit changes
-// thousands of entries of a few endpoints, and sorted runs merged into
-// sorted vectors cost a fraction of one hash lookup per entry (a hash table
-// of some 10^4 entries misses the cache on every lookup).
-template <class Key>
-struct MergedMap {
-  struct Entry {
-    Key key;
-    RuleRefs refs;
-  };
-  struct Delta {
-    Key key;
-    uint32_t rule;
-    int delta;
-  };
-  std::unordered_map<uint32_t, std::vector<Entry>> by_endpoint;
-  std::vector<Delta> pending;
 };
 
 struct Compiler::Impl {
@@ -252,7 +234,15 @@ struct Compiler::Impl {
   // named ports resolve as theirs do); nullopt when there is none: the
   // policy is then recomputed in full.
   std::optional<uint32_t> endpoint_template(const std::string& policy, const std::set<std::string>& changed) const;
-  void recompute_endpoints(const std::string& policy, const std::set<std::string>& changed, uint32_t template_ep);
+  // Changed pods selected by the same policies as an endpoint none of this
+  // commit's changes touched so far, and copying from it: their merged
+  // entries are copied whole from it (MergedMap::copy_endpoint), not
+  // reference by reference. Returns their endpoint ids.
+  std::set<uint32_t> copy_whole_endpoints(
+      const std::map<std::string, std::pair<std::set<std::string>, uint32_t>>& endpoint_only);
+  // `copied`: endpoints whose merged entries copy_whole_endpoints made.
+  void recompute_endpoints(const std::string& policy, const std::set<std::string>& changed, uint32_t template_ep,
+                           const std::set<uint32_t>& copied);
   void refresh_prefixes();
   // cluster_entries.cpp
   bool cluster_inputs_changed() const;

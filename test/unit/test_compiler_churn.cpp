@@ -321,3 +321,161 @@ TEST_CASE("a new identity reaches the policies that admit it by namespace, names
   CHECK(allowed(c, "b/new", "b/cache", "443/TCP"));  // by-namespace-label: env=prod, app not db
   CHECK_FALSE(allowed(c, "b/new", "a/db", "8080/TCP"));  // by-namespace admits only a
 }
+
+namespace {
+
+// Policies of deployment web in namespace a (see below).
+const char* kReplicaPolicies = R"(
+kind: NetworkPolicy
+apiVersion: networking.k8s.io/v1
+metadata: {name: web-from-api, namespace: a}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  ingress:
+  - from: [{podSelector: {matchLabels: {app: api}}}]
+    ports: [{port: 80}]
+  - from: [{ipBlock: {cidr: 192.0.2.0/24}}]
+    ports: [{port: 30000, endPort: 30100}]
+---
+kind: NetworkPolicy
+apiVersion: networking.k8s.io/v1
+metadata: {name: web-from-api-too, namespace: a}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  ingress:
+  - from: [{podSelector: {matchLabels: {app: api}}}]
+    ports: [{port: 80}]
+  - from: [{namespaceSelector: {matchLabels: {team: blue}}, podSelector: {matchLabels: {tier: fe}}}]
+    ports: [{port: 30000, endPort: 30100}]
+---
+kind: NetworkPolicy
+apiVersion: networking.k8s.io/v1
+metadata: {name: web-named, namespace: a}
+spec:
+  podSelector: {matchLabels: {tier: fe}}
+  ingress:
+  - from: [{namespaceSelector: {}}]
+    ports: [{port: http}]
+---
+kind: NetworkPolicy
+apiVersion: networking.k8s.io/v1
+metadata: {name: all-of-a, namespace: a}
+spec:
+  podSelector: {}
+  policyTypes: [Ingress, Egress]
+  ingress:
+  - from: [{podSelector: {matchLabels: {app: api}}}]
+  egress:
+  - to: [{namespaceSelector: {}, podSelector: {matchLabels: {app: db}}}]
+    ports: [{port: 5432}]
+)";
+
+}  // namespace
+
+// Replicas of one deployment on this node are selected by the same
+// policies: a new replica's merged entries are copied whole from one that
+// stayed (references and all), not made reference by reference. Several
+// policies share keys (several rules per entry), one has port ranges, one
+// an ingress named port (replicas with other container ports cannot copy),
+// one egress; identities and other replicas change in the same batches.
+TEST_CASE("replicas of a local deployment agree with a full compile as they come and go", "[incremental][churn]") {
+  std::mt19937 rng(11);
+  int unique = 0, next_pod = 0;
+  Cluster cl;
+  for (const auto& ns : kNamespaces) cl.namespaces.push_back({ns, random_namespace_labels(rng, ns), ""});
+  cl.policy(kReplicaPolicies);
+  auto make_pod = [&](const std::string& ns, Labels labels, const std::string& node) {
+    Pod p;
+    p.namespace_ = ns;
+    p.name = "pod-" + std::to_string(next_pod);
+    p.labels = std::move(labels);
+    p.node_name = node;
+    p.ips = {IpAddress::from_v4((10u << 24) | static_cast<uint32_t>(next_pod + 1))};
+    p.ports = {{"http", static_cast<uint16_t>(rng() % 4 ? 8080 : 8081), Protocol::TCP}};
+    ++next_pod;
+    return p;
+  };
+  auto replica = [&] {
+    return make_pod("a", {{"app", "web"}, {"tier", rng() % 3 ? "fe" : "be"}}, rng() % 4 ? "node-a" : "node-b");
+  };
+  auto remote = [&] {
+    Labels l = random_labels(rng, unique);
+    return make_pod(kNamespaces[rng() % kNamespaces.size()], l, "node-b");
+  };
+  for (int i = 0; i < 4; ++i) cl.pods.push_back(replica());
+  for (int i = 0; i < 12; ++i) cl.pods.push_back(remote());
+  Compiler inc = cl.compile("node-a");
+  DesiredState mirror = inc.state();
+
+  for (int step = 0; step < 120; ++step) {
+    std::vector<Pod> web, others;
+    for (const auto& [_, p] : inc.pods()) (p.labels.count("app") && p.labels.at("app") == "web" ? web : others).push_back(p);
+    switch (rng() % 6) {
+      case 0:
+      case 1:
+        inc.upsert(replica());
+        break;
+      case 2:
+        if (!web.empty()) inc.erase_pod(web[rng() % web.size()].key());
+        break;
+      case 3:  // a replica relabeled, out of the deployment or to the other tier
+        if (!web.empty()) {
+          Pod p = web[rng() % web.size()];
+          if (rng() % 2) p.labels["tier"] = p.labels["tier"] == "fe" ? "be" : "fe";
+          else p.labels["app"] = "db";
+          inc.upsert(p);
+        }
+        break;
+      case 4:  // a peer identity comes (maybe a new one) in the same batch
+        inc.upsert(remote());
+        break;
+      default:
+        if (!others.empty()) inc.erase_pod(others[rng() % others.size()].key());
+    }
+    if (rng() % 3 == 0) continue;  // sometimes batch several changes
+    apply(mirror, inc.commit());
+    INFO("step " << step);
+    REQUIRE(same_maps(mirror, inc.state()));
+    auto full = full_compile(inc);
+    REQUIRE(matrix(inc) == matrix(full));
+    REQUIRE(isolation(inc) == isolation(full));
+    REQUIRE(entry_differences(inc, full) == "");
+    REQUIRE(inc.state().ranges.size() == full.state().ranges.size());
+    // The range flags of every endpoint (range_counts) as a full compile has them.
+    for (const auto& [pod, ep] : inc.state().endpoints) REQUIRE(ep.has_ranges == full.state().endpoints.at(pod).has_ranges);
+  }
+}
+
+TEST_CASE("a new replica copies its entries only from an endpoint selected by exactly its policies",
+          "[incremental][churn]") {
+  Cluster cl;
+  cl.ns("a", {{"team", "blue"}}).ns("b");
+  // aaa-fe sorts first: every policy's first endpoint, also web-named's
+  // (tier fe), which does not select the be replicas.
+  cl.pod("a/aaa-fe", "10.0.0.1", {{"app", "web"}, {"tier", "fe"}}, {"http:8080/TCP"});
+  cl.pod("a/web-be-0", "10.0.0.2", {{"app", "web"}, {"tier", "be"}}, {"http:8080/TCP"});
+  cl.pod("a/api", "10.0.1.1", {{"app", "api"}}, {}, "node-b");
+  cl.pod("b/other", "10.0.2.1", {{"app", "other"}}, {}, "node-b");
+  cl.policy(kReplicaPolicies);
+  Compiler c = cl.compile("node-a");
+  DesiredState mirror = c.state();
+
+  Pod be = c.pods().at("a/web-be-0");
+  be.name = "web-be-1";
+  be.ips = {*IpAddress::parse("10.0.0.3")};
+  c.upsert(be);
+  apply(mirror, c.commit());
+  REQUIRE(same_maps(mirror, c.state()));
+  REQUIRE(entry_differences(c, full_compile(c)) == "");
+  CHECK(allowed(c, "a/api", "a/web-be-1", "80/TCP"));
+  CHECK_FALSE(allowed(c, "b/other", "a/web-be-1", "8080/TCP"));  // web-named selects only tier fe
+
+  Pod fe = c.pods().at("a/aaa-fe");
+  fe.name = "web-fe-1";
+  fe.ips = {*IpAddress::parse("10.0.0.4")};
+  c.upsert(fe);
+  apply(mirror, c.commit());
+  REQUIRE(same_maps(mirror, c.state()));
+  REQUIRE(entry_differences(c, full_compile(c)) == "");
+  CHECK(allowed(c, "b/other", "a/web-fe-1", "8080/TCP"));
+}
