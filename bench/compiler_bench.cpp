@@ -41,7 +41,7 @@ double ms_since(double t0) { return Clock::now() - t0; }
 
 const char* kUsage =
     "usage: compiler_bench [--pods N] [--policies N] [--cluster-policies N] [--local N] [--repeat N] [--json FILE]\n"
-    "                      [--only OP] [--perf-ctl FIFO] [--memory]\n"
+    "                      [--only OP] [--perf-ctl FIFO] [--perf-ack FIFO] [--memory]\n"
     "  --pods N      pods in the synthetic cluster (default 10000)\n"
     "  --policies N  network policies (default 1000)\n"
     "  --cluster-policies N  ClusterNetworkPolicies (default 0); with N > 0, one of them is edited too\n"
@@ -52,6 +52,9 @@ const char* kUsage =
     "                delete, local-add, namespace, lint\n"
     "  --perf-ctl F  write enable/disable to perf's control FIFO F around each measured change\n"
     "                (perf record --control fifo:F -D -1 -- compiler_bench ...)\n"
+    "  --perf-ack A  wait for perf's ack on FIFO A after each command (perf record --control fifo:F,A):\n"
+    "                without it perf may read several commands at once, act on the first only, and\n"
+    "                sample outside the measured changes\n"
     "  --memory      only the heap held by each part of a compiled cluster (store, state, indexes)\n";
 
 // A positive count (or zero where allowed), or exit with the flag named.
@@ -122,6 +125,7 @@ int main(int argc, char** argv) {
   std::string json_path, only;
   bool memory = false;
   FILE* perf_ctl = nullptr;
+  FILE* perf_ack = nullptr;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--help" || a == "-h") {
@@ -147,6 +151,7 @@ int main(int argc, char** argv) {
                                                       "namespace", "lint"}.count(v))
       only = v;
     else if (a == "--perf-ctl") perf_ctl = fopen(v, "w");
+    else if (a == "--perf-ack") perf_ack = fopen(v, "r");
     else {
       std::fprintf(stderr, "compiler_bench: %s %s: unknown flag or value\n%s", a.c_str(), v, kUsage);
       return 2;
@@ -204,6 +209,8 @@ int main(int argc, char** argv) {
     if (!perf_ctl) return;
     std::fputs(on ? "enable\n" : "disable\n", perf_ctl);
     std::fflush(perf_ctl);
+    char ack[16];
+    if (perf_ack && !std::fgets(ack, sizeof ack, perf_ack)) perf_ack = nullptr;  // perf went away
   };
   Series cnp_edit, policy_edit, pod_relabel, pod_new_identity, pod_add, pod_delete, local_add, ns_relabel;
   // One change (`change` stages it in the compiler), committed and timed;
