@@ -104,8 +104,9 @@ void Compiler::Impl::mark_policies_for_namespace(const std::string& ns, const La
 
 void Compiler::Impl::mark_policies_selecting_local(const std::string& ns, const Labels& labels,
                                                   const std::string& pod) {
-  for (auto it = policies.lower_bound(ns + "/"); it != policies.end() && it->second.namespace_ == ns; ++it)
-    if (it->second.pod_selector.matches(labels)) endpoint_dirty_policies[it->first].insert(pod);
+  selector_index.for_each_candidate(ns, labels, [&](const NetworkPolicy& p) {
+    if (p.pod_selector.matches(labels)) endpoint_dirty_policies[p.key()].insert(pod);
+  });
 }
 
 // ---------------------------------------------------------------------------
@@ -649,12 +650,19 @@ void Compiler::erase_pod(const std::string& key) {
 }
 
 void Compiler::upsert(const NetworkPolicy& policy) {
-  impl_->policies[policy.key()] = policy;
-  impl_->dirty_policies.insert(policy.key());
+  auto [it, inserted] = impl_->policies.try_emplace(policy.key());
+  if (!inserted) impl_->selector_index.remove(it->second);
+  it->second = policy;
+  impl_->selector_index.add(it->second);
+  impl_->dirty_policies.insert(it->first);
 }
 
 void Compiler::erase_policy(const std::string& key) {
-  if (impl_->policies.erase(key)) impl_->dirty_policies.insert(key);
+  auto it = impl_->policies.find(key);
+  if (it == impl_->policies.end()) return;
+  impl_->selector_index.remove(it->second);
+  impl_->policies.erase(it);
+  impl_->dirty_policies.insert(key);
 }
 
 void Compiler::upsert(const ClusterNetworkPolicy& policy) {

@@ -19,6 +19,7 @@
 #include "bpfence/compiler.h"
 #include "merged_map.h"
 #include "peer_index.h"
+#include "selector_index.h"
 
 namespace bpfence {
 
@@ -162,6 +163,8 @@ struct Compiler::Impl {
   // The policies that select a local pod (the only ones whose entries
   // depend on identities), by the labels their peers need.
   PeerIndex peer_index;
+  // Every policy, by what its podSelector requires: which may select a pod.
+  SelectorIndex selector_index;
 
   DesiredState state;
 
