@@ -533,22 +533,27 @@ void Compiler::Impl::recompute_endpoints(const std::string& key, const std::set<
   // (changing only the endpoint id keeps it sorted) and put where that
   // endpoint's block belongs; the policy's other entries are not looked at.
   auto redo = [&](auto& list, auto set_ref) {
-    using Item = typename std::remove_reference_t<decltype(list.items)>::value_type;
-    auto [tfirst, tlast] = list.endpoint_block(template_ep);
-    std::vector<Item> block(tfirst, tlast);
+    auto& items = list.items;
     for (uint32_t ep : gone) {
       auto [first, last] = list.endpoint_block(ep);
       for (auto e = first; e != last; ++e) set_ref(e->first, e->second, -1);
-      list.items.erase(first, last);
+      items.erase(first, last);
     }
     for (uint32_t ep : now) {
       const bool referenced = !copied.count(ep);  // else the merged entries come whole (copy_whole_endpoints)
-      for (auto& item : block) {
-        item.first.k.endpoint_id = ep;
-        if (referenced) set_ref(item.first, item.second, +1);
+      // The template's block, copied within the list: room is made where
+      // ep's block belongs, then filled (no block-sized allocation per policy).
+      auto [tfirst, tlast] = list.endpoint_block(template_ep);
+      const size_t len = tlast - tfirst, from = tfirst - items.begin();
+      const size_t at = list.endpoint_block(ep).first - items.begin(), old_size = items.size();
+      items.resize(old_size + len);
+      std::move_backward(items.begin() + at, items.begin() + old_size, items.end());
+      const size_t src = from >= at ? from + len : from;
+      std::copy(items.begin() + src, items.begin() + src + len, items.begin() + at);
+      for (auto it = items.begin() + at; it != items.begin() + at + len; ++it) {
+        it->first.k.endpoint_id = ep;
+        if (referenced) set_ref(it->first, it->second, +1);
       }
-      auto [at, _] = list.endpoint_block(ep);
-      list.items.insert(at, block.begin(), block.end());
     }
   };
   redo(c.policy, [&](const PolicyKey& k, uint32_t r, int d) { set_policy_ref(k, r, d); });
@@ -845,7 +850,8 @@ StateDiff Compiler::Impl::collect_diff() {
   for (const auto& pod : cnp_touched)
     if (state.endpoints.count(pod)) diff.touched_endpoints.insert(pod);
   if (!diff.pod_addrs.empty() || !diff.cidrs.empty()) {
-    for (const auto& [pod, _] : state.endpoints) diff.touched_endpoints.insert(pod);
+    // In order: each insert goes at the end, no search.
+    for (const auto& [pod, _] : state.endpoints) diff.touched_endpoints.insert(diff.touched_endpoints.end(), pod);
   } else {
     std::vector<uint32_t> policy_endpoints = endpoint_ids_of(diff.policy);
     for (const auto* ids : {&range_endpoints, &policy_endpoints})
