@@ -479,3 +479,44 @@ TEST_CASE("a new replica copies its entries only from an endpoint selected by ex
   REQUIRE(entry_differences(c, full_compile(c)) == "");
   CHECK(allowed(c, "b/other", "a/web-fe-1", "8080/TCP"));
 }
+
+// A local pod that comes asks only the policies whose podSelector may
+// select it (by a label it requires, or none): a policy edited to another
+// selector, or erased, must be asked by its new one only.
+TEST_CASE("a local pod added is selected by the policies' current podSelectors", "[incremental][churn]") {
+  Cluster cl;
+  cl.ns("a").ns("b");
+  cl.pod("a/api", "10.0.1.1", {{"app", "api"}}, {}, "node-b");
+  cl.policy(kReplicaPolicies);
+  Compiler c = cl.compile("node-a");
+  DesiredState mirror = c.state();
+  auto add_local = [&](const std::string& name, const std::string& ip, Labels labels) {
+    Pod p;
+    p.namespace_ = "a";
+    p.name = name;
+    p.labels = std::move(labels);
+    p.node_name = "node-a";
+    p.ips = {*IpAddress::parse(ip)};
+    c.upsert(p);
+    apply(mirror, c.commit());
+    REQUIRE(same_maps(mirror, c.state()));
+    REQUIRE(entry_differences(c, full_compile(c)) == "");
+  };
+
+  NetworkPolicy p = c.policies().at("a/web-from-api");
+  p.pod_selector.match_labels = {{"app", "db"}};  // no longer web
+  c.upsert(p);
+  c.erase_policy("a/all-of-a");
+  apply(mirror, c.commit());
+  add_local("db-0", "10.0.0.1", {{"app", "db"}});
+  add_local("web-0", "10.0.0.2", {{"app", "web"}});
+  CHECK(allowed(c, "a/api", "a/db-0", "80/TCP"));       // web-from-api now selects app=db
+  CHECK_FALSE(allowed(c, "a/api", "a/db-0", "81/TCP"));  // all-of-a is gone
+  CHECK(c.state().endpoints.at("a/web-0").ingress_policies == std::vector<std::string>{"a/web-from-api-too"});
+
+  p.pod_selector = {};  // every pod of a
+  c.upsert(p);
+  apply(mirror, c.commit());
+  add_local("other-0", "10.0.0.3", {{"app", "other"}});
+  CHECK(allowed(c, "a/api", "a/other-0", "80/TCP"));
+}
