@@ -155,14 +155,34 @@ std::string entry_differences(const Compiler& a, const Compiler& b) {
   return out;
 }
 
+// After a commit: its diff kept `mirror` (what a dataplane holds) equal to
+// the state, and the state answers as a full compile of the same cluster.
+void require_agrees_with_full_compile(const DesiredState& mirror, const Compiler& inc) {
+  REQUIRE(same_maps(mirror, inc.state()));
+  auto full = full_compile(inc);
+  REQUIRE(matrix(inc) == matrix(full));
+  REQUIRE(isolation(inc) == isolation(full));
+  REQUIRE(entry_differences(inc, full) == "");
+  REQUIRE(inc.state().ranges.size() == full.state().ranges.size());
+  REQUIRE(inc.state().identities.size() == full.state().identities.size());
+  // Which kinds of range entries each endpoint has (range_counts).
+  for (const auto& [pod, ep] : inc.state().endpoints) REQUIRE(ep.has_ranges == full.state().endpoints.at(pod).has_ranges);
+}
+
+// A cluster of the namespaces a-d with random labels and these policies.
+Cluster random_cluster(std::mt19937& rng, const char* policies) {
+  Cluster cl;
+  for (const auto& ns : kNamespaces) cl.namespaces.push_back({ns, random_namespace_labels(rng, ns), ""});
+  cl.policy(policies);
+  return cl;
+}
+
 }  // namespace
 
 TEST_CASE("incremental commits agree with a full compile under pod and namespace churn", "[incremental][churn]") {
   std::mt19937 rng(7);
   int unique = 0, next_pod = 0;
-  Cluster cl;
-  for (const auto& ns : kNamespaces) cl.namespaces.push_back({ns, random_namespace_labels(rng, ns), ""});
-  cl.policy(kPolicies);
+  Cluster cl = random_cluster(rng, kPolicies);
   auto make_pod = [&] {
     Pod p;
     p.namespace_ = kNamespaces[rng() % kNamespaces.size()];
@@ -230,13 +250,7 @@ TEST_CASE("incremental commits agree with a full compile under pod and namespace
     if (rng() % 3 == 0) continue;  // sometimes batch several changes
     apply(mirror, inc.commit());
     INFO("step " << step);
-    REQUIRE(same_maps(mirror, inc.state()));
-    auto full = full_compile(inc);
-    REQUIRE(matrix(inc) == matrix(full));
-    REQUIRE(isolation(inc) == isolation(full));
-    REQUIRE(entry_differences(inc, full) == "");
-    REQUIRE(inc.state().ranges.size() == full.state().ranges.size());
-    REQUIRE(inc.state().identities.size() == full.state().identities.size());
+    require_agrees_with_full_compile(mirror, inc);
   }
 }
 
@@ -381,9 +395,7 @@ spec:
 TEST_CASE("replicas of a local deployment agree with a full compile as they come and go", "[incremental][churn]") {
   std::mt19937 rng(11);
   int unique = 0, next_pod = 0;
-  Cluster cl;
-  for (const auto& ns : kNamespaces) cl.namespaces.push_back({ns, random_namespace_labels(rng, ns), ""});
-  cl.policy(kReplicaPolicies);
+  Cluster cl = random_cluster(rng, kReplicaPolicies);
   auto make_pod = [&](const std::string& ns, Labels labels, const std::string& node) {
     Pod p;
     p.namespace_ = ns;
@@ -435,14 +447,7 @@ TEST_CASE("replicas of a local deployment agree with a full compile as they come
     if (rng() % 3 == 0) continue;  // sometimes batch several changes
     apply(mirror, inc.commit());
     INFO("step " << step);
-    REQUIRE(same_maps(mirror, inc.state()));
-    auto full = full_compile(inc);
-    REQUIRE(matrix(inc) == matrix(full));
-    REQUIRE(isolation(inc) == isolation(full));
-    REQUIRE(entry_differences(inc, full) == "");
-    REQUIRE(inc.state().ranges.size() == full.state().ranges.size());
-    // The range flags of every endpoint (range_counts) as a full compile has them.
-    for (const auto& [pod, ep] : inc.state().endpoints) REQUIRE(ep.has_ranges == full.state().endpoints.at(pod).has_ranges);
+    require_agrees_with_full_compile(mirror, inc);
   }
 }
 
