@@ -459,16 +459,10 @@ std::optional<uint32_t> Compiler::Impl::endpoint_template(const std::string& key
   return std::nullopt;
 }
 
-// A policy's entries are the same for every endpoint it selects but for
-// the endpoint id (the peers and ports are the policy's; only ingress
-// named ports resolve on the endpoint, and endpoint_template picks one
-// that resolves them alike). So
-// the changed pods' entries go, and those still selected get the template
-// endpoint's again: the cost follows their entries, not the policy's peers.
 std::set<uint32_t> Compiler::Impl::copy_whole_endpoints(
     const std::map<std::string, std::pair<std::set<std::string>, uint32_t>>& endpoint_only) {
-  // For each changed pod: the policies that select it now, and the one
-  // template they all copy from (nullopt when they differ).
+  // For each changed pod: the policies that select it now, and whether
+  // they all copy from one template endpoint.
   struct Plan {
     std::set<std::string> policies;
     std::optional<uint32_t> from;
@@ -512,6 +506,12 @@ std::set<uint32_t> Compiler::Impl::copy_whole_endpoints(
   return copied;
 }
 
+// A policy's entries are the same for every endpoint it selects but for
+// the endpoint id (the peers and ports are the policy's; only ingress
+// named ports resolve on the endpoint, and endpoint_template picks one
+// that resolves them alike). So
+// the changed pods' entries go, and those still selected get the template
+// endpoint's again: the cost follows their entries, not the policy's peers.
 void Compiler::Impl::recompute_endpoints(const std::string& key, const std::set<std::string>& changed,
                                          uint32_t template_ep, const std::set<uint32_t>& copied) {
   Contribution& c = contributions.at(key);
