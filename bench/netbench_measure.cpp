@@ -193,6 +193,23 @@ std::map<std::string, double> bpf_ns_per_run(const std::map<std::string, ProgRun
   return out;
 }
 
+uint64_t bpf_runs_between(const std::map<std::string, ProgRunTotals>& before,
+                          const std::map<std::string, ProgRunTotals>& after) {
+  uint64_t runs = 0;
+  for (const auto& [name, a] : after) {
+    auto it = before.find(name);
+    uint64_t b = it == before.end() ? 0 : it->second.runs;
+    if (a.runs > b) runs += a.runs - b;
+  }
+  return runs;
+}
+
+int bpf_stats_sysctl() {
+  int v = -1;
+  std::ifstream("/proc/sys/kernel/bpf_stats_enabled") >> v;
+  return v;
+}
+
 BpfRunStats::BpfRunStats() : fd_(bpf_enable_stats(BPF_STATS_RUN_TIME)) {}
 
 BpfRunStats::~BpfRunStats() {

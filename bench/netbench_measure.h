@@ -52,6 +52,13 @@ std::map<std::string, ProgRunTotals> bpf_prog_run_totals(const std::vector<pid_t
 std::map<std::string, double> bpf_ns_per_run(const std::map<std::string, ProgRunTotals>& before,
                                              const std::map<std::string, ProgRunTotals>& after);
 
+// Program runs counted between two snapshots, all programs together.
+uint64_t bpf_runs_between(const std::map<std::string, ProgRunTotals>& before,
+                          const std::map<std::string, ProgRunTotals>& after);
+// kernel.bpf_stats_enabled (-1 when unreadable). Only the sysctl's own
+// holder: statistics held on through BPF_ENABLE_STATS do not show here.
+int bpf_stats_sysctl();
+
 // Holds the kernel's BPF run statistics on (BPF_ENABLE_STATS, the
 // file-descriptor form of kernel.bpf_stats_enabled=1): they cost two clock
 // reads per program run, so they are on only while this object lives, and

@@ -409,7 +409,25 @@ Status write_report(const json& run, const std::string& out_dir) {
   if (run.contains("note")) md << "- note: " << run["note"].get<std::string>() << "\n";
   if (run.contains("error")) md << "- **error**: " << run["error"].get<std::string>() << "\n";
   md << "\nEach figure is the median over repeats; in parentheses the median of the ratio to *none* from the same "
-        "repeat (for latencies above 1 is slower).\n\n";
+        "repeat (for latencies above 1 is slower).";
+  if (run.value("bpf_stats", std::string()) == "stats pass") {
+    md << " Under a bpf figure: `from_pod / to_pod` ns per program run (median over repeats) from its **stats pass**, "
+          "the same traffic run again for "
+       << run["options"].value("stats_seconds", 0.0)
+       << " s right after it with the kernel's BPF run statistics on; the figure and its ratio were measured with "
+          "them off.\n\n";
+    long figures = 0, counted = 0;
+    for (const auto& c : run["cells"])
+      if (c.contains("stats_off_runs"))
+        for (const auto& [m, runs] : c["stats_off_runs"].items()) ++figures, counted += runs.get<uint64_t>() > 0;
+    if (counted)
+      md << "**Warning**: program runs were counted during " << counted << " of " << figures
+         << " bpf figures meant to run with the statistics off (the sysctl or another process held them on): "
+            "those figures paid the statistics' clock reads.\n\n";
+  } else {
+    md << " Under a bpf figure: `from_pod / to_pod` ns per program run (median over repeats), the kernel's BPF run "
+          "statistics on during the whole run, ratios included.\n\n";
+  }
   md << goals(run, s);
   md << "## Traffic, client and server on the same node\n\n" << traffic_table(s, "same");
   md << "## Traffic, client and server on two nodes\n\n" << traffic_table(s, "two");
