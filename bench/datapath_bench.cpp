@@ -190,7 +190,10 @@ Loaded load(const std::string& pin_dir, bool record, const DesiredState& s, bool
   std::copy(es.ips[0].bytes.begin(), es.ips[0].bytes.end(), e.ip4);
   std::copy(es.ips[1].bytes.begin(), es.ips[1].bytes.end(), e.ip6);
   __u32 ifindex = 1;
-  if (bpf_map_update_elem(l.dp->map_fd("endpoints"), &ifindex, &e, BPF_ANY)) {
+  // Its slot too, as the agent writes it: a hit reads the slot.
+  __u64 slot = BF_SLOT(e.endpoint_id, e.generation);
+  if (bpf_map_update_elem(l.dp->map_fd("endpoints"), &ifindex, &e, BPF_ANY) ||
+      bpf_map_update_elem(l.dp->map_fd("endpoint_slots"), &ifindex, &slot, BPF_ANY)) {
     std::perror("bench: endpoint");
     std::exit(1);
   }

@@ -5,8 +5,8 @@
  *   from_pod: ingress hook of the host veth = what the pod sends = its EGRESS policy
  *   to_pod:   egress hook of the host veth  = what the pod gets  = its INGRESS policy
  *
- * Per packet: endpoint (by ifindex) -> parse -> flow table hit at the
- * endpoint's current generation -> cached verdict. What the pod sends from
+ * Per packet: endpoint (by ifindex: its slot, else `endpoints`) -> parse ->
+ * flow table hit at the endpoint's current generation -> cached verdict. What the pod sends from
  * an address that is not its own is dropped (lib/source.h). An ICMP error
  * quoting a flow this endpoint allows is forwarded as Related. Otherwise
  * decide (lib/policy.h), record the flow and, on Forward, its reverse entry.
@@ -52,17 +52,33 @@ static __always_inline int bf_handle(struct __sk_buff *skb, __u8 dir)
 	struct bf_flow_value *f;
 	struct bf_decision d;
 	struct bf_pkt p = {};
+	__u32 endpoint_id, generation;
 	__u8 flags = 0;
-	__u64 now;
+	__u64 *slot;
+	__u64 now, sv = 0;
 	int rc;
 
-	ep = bpf_map_lookup_elem(&endpoints, &ifindex);
-	if (!ep)
-		return bf_forward(skb, BF_R_UNKNOWN_EP);
+	/* A hit needs only the endpoint's id and generation: its slot (an
+	 * inlined array load) has both. The full entry is looked up when there
+	 * is no slot, and below, when the packet is decided. Only the two
+	 * numbers cross to the parse, so the verifier walks it once for both
+	 * ways in. */
+	slot = bpf_map_lookup_elem(&endpoint_slots, &ifindex);
+	if (slot)
+		sv = *(volatile __u64 *)slot;
+	if (!sv) {
+		struct bf_endpoint *e = bpf_map_lookup_elem(&endpoints, &ifindex);
+
+		if (!e)
+			return bf_forward(skb, BF_R_UNKNOWN_EP);
+		sv = BF_SLOT(e->endpoint_id, e->generation);
+	}
+	endpoint_id = BF_SLOT_ENDPOINT(sv);
+	generation = BF_SLOT_GENERATION(sv);
 
 	rc = bf_parse(skb, &p);
 	p.key.direction = dir;
-	p.key.endpoint_id = ep->endpoint_id;
+	p.key.endpoint_id = endpoint_id;
 	if (rc == BF_PARSE_NON_IP)
 		return bf_forward(skb, BF_R_NON_IP);
 	if (rc == BF_PARSE_NDP)
@@ -83,10 +99,19 @@ static __always_inline int bf_handle(struct __sk_buff *skb, __u8 dir)
 	f = bpf_map_lookup_elem(&flows, &p.key);
 	/* An ICMP error is judged per packet, never by a cached verdict: the
 	 * next one from the same router may quote another flow. */
-	if (f && f->generation == ep->generation && !p.icmp_error) {
+	if (f && f->generation == generation && !p.icmp_error) {
 		bf_flow_touch(f, skb, &p);
 		return bf_verdict(skb, &p, f->action, f->reason, f->rule_id);
 	}
+	ep = bpf_map_lookup_elem(&endpoints, &ifindex);
+	if (!ep)
+		return bf_forward(skb, BF_R_UNKNOWN_EP);
+	/* The slot was read a moment before the entry: an ifindex that went to
+	 * another endpoint in between (unbound and bound again within one
+	 * packet's run) leaves the packet judged by neither. Dropped: the
+	 * sender retries, and the next packet meets one endpoint. */
+	if (ep->endpoint_id != p.key.endpoint_id)
+		return bf_drop(skb, BF_R_UNKNOWN_EP, 0, &p.key);
 	if (check_source && dir == BF_DIR_EGRESS && !bf_source_allowed(ep, p.key.src)) {
 		/* Whatever the policy: judged by a borrowed source, the packet
 		 * would be taken for another pod's (or the node's). Recorded, so

@@ -21,6 +21,20 @@ struct {
 	__type(value, struct bf_endpoint);
 } endpoints SEC(".maps");
 
+/* ifindex -> BF_SLOT(endpoint id, generation) for ifindexes below
+ * BF_ENDPOINT_SLOTS: the endpoint of a flow-table hit as an array load the
+ * verifier inlines, instead of a hash lookup per packet. A copy of two
+ * fields of `endpoints`, which stays the truth (everything else, and every
+ * ifindex without a slot, is looked up there). The agent writes a slot
+ * after the entry and clears it before removing the entry. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, BF_ENDPOINT_SLOTS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, __u64);
+} endpoint_slots SEC(".maps");
+
 /* Pod and host addresses -> identity. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -24,6 +24,10 @@
 #define BF_MAX_FRAGS         8192
 #define BF_MAX_SRC_PREFIXES  16384
 #define BF_EVENTS_BYTES      (1 << 20)
+/* endpoint_slots: ifindexes below this have an array slot (8 bytes each,
+ * 512 KiB); an ifindex above it (a node past ~65k veth creations since
+ * boot) is looked up in `endpoints` alone, as before the slots. */
+#define BF_ENDPOINT_SLOTS    65536
 /* The program wakes the events reader only when the unread data crosses
  * this much; a reader polls on a short timer besides (`flow --follow`:
  * every BF_EVENTS_READ_MS). A wakeup per event cost ~5 us each time the
@@ -66,7 +70,8 @@ enum bf_reason {
 	BF_R_INVALID = 9,       /* D: malformed or truncated headers */
 	BF_R_FRAG_UNKNOWN = 10, /* D: later fragment whose first was not seen */
 	BF_R_FAIL_CLOSED = 11,  /* D: the agent could not apply this pod's policy */
-	BF_R_UNKNOWN_EP = 12,   /* F: program attached to an interface with no endpoint */
+	BF_R_UNKNOWN_EP = 12,   /* F: program attached to an interface with no endpoint
+				 * (D: its ifindex was rebound while the packet ran) */
 	BF_R_RELATED = 13,      /* F: ICMP error about an allowed flow (PMTU, unreachable) */
 	BF_R_SPOOFED_SOURCE = 14, /* D: the pod sent from an address that is not its own */
 	BF_R_ADMIN_ACCEPT = 15, /* F: an Admin tier ClusterNetworkPolicy rule accepts it */
@@ -92,6 +97,14 @@ struct bf_endpoint {
 	__u8 cnp_stages;        /* BF_CNP_STAGE(dir, tier): cluster_policy has entries for it */
 	__u8 pad[3];
 };
+
+/* endpoint_slots value: what a flow-table hit needs of its endpoint, the
+ * id and the generation, in one 8-byte word the agent stores at once (the
+ * map is mmapped), so a program never reads half of an update. 0: no slot,
+ * look `endpoints` up (generations start at 1, so a real slot is never 0). */
+#define BF_SLOT(endpoint_id, generation) (((__u64)(generation) << 32) | (__u32)(endpoint_id))
+#define BF_SLOT_ENDPOINT(slot)           ((__u32)(slot))
+#define BF_SLOT_GENERATION(slot)         ((__u32)((slot) >> 32))
 
 /* Kinds of peer a policy entry names: the program makes one port-range
  * lookup per kind. BF_RANGES_NONE(dir, kind) set in bf_endpoint.has_ranges

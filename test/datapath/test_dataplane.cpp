@@ -368,3 +368,102 @@ TEST_CASE("reason names", "[names]") {
   CHECK(bf_verdict_short(BF_ACT_FORWARD, BF_R_POLICY) == "F");
   for (uint8_t r = 0; r <= BF_R_UNKNOWN_EP; ++r) CHECK(std::string(bf_reason_name(r)) != "Unknown");
 }
+
+namespace {
+
+// The endpoint_slots value of an ifindex (0: none).
+uint64_t slot_of(const std::string& pin_dir, int ifindex) {
+  int fd = bpf_obj_get((pin_dir + "/endpoint_slots").c_str());
+  REQUIRE(fd >= 0);
+  __u32 key = static_cast<__u32>(ifindex);
+  __u64 v = 0;
+  REQUIRE(bpf_map_lookup_elem(fd, &key, &v) == 0);
+  ::close(fd);
+  return v;
+}
+
+bf_endpoint endpoint_entry(Fixture& f, const std::string& pod) {
+  __u32 key = static_cast<__u32>(f.ifindex(pod));
+  bf_endpoint e{};
+  REQUIRE(bpf_map_lookup_elem(f.dataplane().map_fd("endpoints"), &key, &e) == 0);
+  return e;
+}
+
+}  // namespace
+
+TEST_CASE("a hit reads the endpoint's slot, which follows its entry; an ifindex past the slots reads the entry",
+          "[slots]") {
+  // dev/other on an interface whose ifindex has no slot (a node past
+  // BF_ENDPOINT_SLOTS veth creations); dev/web on an ordinary one.
+  const std::string big = "bfslot" + std::to_string(::getpid() % 100000);
+  const int big_index = BF_ENDPOINT_SLOTS + 7;
+  sh("ip link add " + big + " index " + std::to_string(big_index) + " type veth peer name " + big + "p");
+  struct LinkGone {
+    std::string name;
+    ~LinkGone() { std::system(("ip link del " + name + " 2>/dev/null").c_str()); }
+  } gone{big};
+  Fixture f;
+  f.use_interface(kOther, big);
+  add_cluster(f);
+  auto allow_client_on = [&](uint16_t p) {
+    PolicyRule r;
+    r.peers = {pod_peer({{"app", "client"}})};
+    r.ports = {port(p)};
+    f.compiler().upsert(ingress_policy("dev", "web-allow", {{"app", "web"}}, {r}));
+    f.compiler().upsert(ingress_policy("dev", "other-allow", {{"app", "other"}}, {r}));
+    f.commit();
+  };
+  allow_client_on(80);
+  REQUIRE(f.ifindex(kOther) == big_index);
+
+  bf_endpoint web = endpoint_entry(f, kWeb);
+  CHECK(slot_of(f.pin_dir(), f.ifindex(kWeb)) == BF_SLOT(web.endpoint_id, web.generation));
+
+  struct Case {
+    const char* pod;
+    const char* ip;
+  };
+  for (Case c : {Case{kWeb, "10.0.1.10"}, Case{kOther, "10.0.1.12"}}) {
+    INFO(c.pod);
+    Pkt syn = tcp4("10.0.1.11", 40000, c.ip, 80, kSyn);
+    Pkt ack = tcp4("10.0.1.11", 40000, c.ip, 80, kAck);
+    CHECK(f.run(c.pod, IN, syn.bytes) == kPass);
+    CHECK(f.run(c.pod, IN, ack.bytes) == kPass);  // a hit
+    CHECK(f.run(c.pod, IN, tcp4("10.0.1.11", 40001, c.ip, 81, kSyn).bytes) == kDrop);
+    auto v = f.flow(c.pod, IN, "10.0.1.11", c.ip, 6, 40000, 80);
+    REQUIRE(v);
+    CHECK(v->packets == 2);
+    CHECK(v->bytes == syn.bytes.size() + ack.bytes.size());
+  }
+
+  // A policy change gives both endpoints a new generation: the established
+  // flow's next packet is decided again, and dropped, slot or not.
+  allow_client_on(443);
+  bf_endpoint web2 = endpoint_entry(f, kWeb);
+  REQUIRE(web2.generation != web.generation);
+  CHECK(slot_of(f.pin_dir(), f.ifindex(kWeb)) == BF_SLOT(web2.endpoint_id, web2.generation));
+  CHECK(f.run(kWeb, IN, tcp4("10.0.1.11", 40000, "10.0.1.10", 80, kAck).bytes) == kDrop);
+  CHECK(f.run(kOther, IN, tcp4("10.0.1.11", 40000, "10.0.1.12", 80, kAck).bytes) == kDrop);
+
+  // A slot another agent left stale (one without slots wrote the entry
+  // since) is not trusted by a restarted dataplane: it rebuilds them all.
+  {
+    int fd = bpf_obj_get((f.pin_dir() + "/endpoint_slots").c_str());
+    REQUIRE(fd >= 0);
+    __u32 key = static_cast<__u32>(f.ifindex(kWeb));
+    __u64 stale = BF_SLOT(web.endpoint_id, web.generation);
+    REQUIRE(bpf_map_update_elem(fd, &key, &stale, BPF_ANY) == 0);
+    ::close(fd);
+    BpfDataplaneOptions o;
+    o.pin_dir = f.pin_dir();
+    o.max_flows = 8192;
+    BpfDataplane again(o);
+    REQUIRE(again.open());
+    CHECK(slot_of(f.pin_dir(), f.ifindex(kWeb)) == BF_SLOT(web2.endpoint_id, web2.generation));
+  }
+
+  // A slot never outlives its entry.
+  int web_if = f.ifindex(kWeb);
+  REQUIRE(f.dataplane().unbind(kWeb));
+  CHECK(slot_of(f.pin_dir(), web_if) == 0);
+}

@@ -22,6 +22,7 @@
 #include "bpfence/fail_closed.h"
 #include "bpf_observer.h"
 #include "log.h"
+#include "endpoint_slots.h"
 #include "map_upgrade.h"
 #include "pin.h"
 #include "pinned_map.h"
@@ -169,6 +170,7 @@ struct BpfDataplane::Impl {
   FailClosedPods fail_closed;
 
   PinnedMap<__u32, bf_endpoint> endpoints;
+  EndpointSlots slots;  // the hit path's copy of endpoints' ids and generations
   PinnedMap<bf_addr_key, bf_addr_value> pod_addrs;
   PinnedMap<bf_cidr_key, __u32> cidrs;
   PinnedMap<bf_policy_key, bf_policy_value> policy;
@@ -189,6 +191,9 @@ struct BpfDataplane::Impl {
 
   Status prepare_pinned_map(bpf_map* map, const std::string& path);
   Status write_endpoint(const std::string& pod, const EndpointState& es, int ifindex);
+  // Every change of `endpoints` goes through these two, so the slots follow.
+  Status put_endpoint(int ifindex, const bf_endpoint& e);
+  Status erase_endpoint(int ifindex);
   Status resync(const DesiredState& state);
   Status apply_source_prefixes(const StateDiff& diff, const DesiredState& state);
 };
@@ -324,10 +329,13 @@ Status BpfDataplane::open() {
 
   // Generations only ever grow, across restarts too, so a cached flow can
   // never match a generation it was not decided at.
+  // The slots are rebuilt from the entries (after any carry-over).
+  if (Status s = d.slots.open(bpf_map__fd(d.skel->maps.endpoint_slots)); !s) return s;
   Status it = d.endpoints.for_each([&](const __u32& ifindex, const bf_endpoint& e) {
     d.unclaimed.insert(static_cast<int>(ifindex));
     d.adopted.push_back({ifindex, e});
     d.next_generation = std::max(d.next_generation, e.generation + 1);
+    d.slots.set(ifindex, e);
   });
   if (!it) return it;
   PinnedMaps maps;
@@ -353,7 +361,22 @@ int BpfDataplane::map_fd(const std::string& name) const {
 
 Status BpfDataplane::Impl::write_endpoint(const std::string& pod, const EndpointState& es, int ifindex) {
   bf_endpoint e = make_endpoint(es, next_generation++, fail_closed.contains(pod));
-  return endpoints.update(static_cast<__u32>(ifindex), e);
+  return put_endpoint(ifindex, e);
+}
+
+// The entry first, then its slot: a program that reads the new slot finds
+// the new entry. (One that reads the old slot a moment longer decides as
+// a packet that came a moment earlier.)
+Status BpfDataplane::Impl::put_endpoint(int ifindex, const bf_endpoint& e) {
+  if (Status s = endpoints.update(static_cast<__u32>(ifindex), e); !s) return s;
+  slots.set(static_cast<uint32_t>(ifindex), e);
+  return Status::ok();
+}
+
+// The slot first: a slot never outlives its entry.
+Status BpfDataplane::Impl::erase_endpoint(int ifindex) {
+  slots.clear(static_cast<uint32_t>(ifindex));
+  return endpoints.erase(static_cast<__u32>(ifindex));
 }
 
 Status BpfDataplane::Impl::resync(const DesiredState& state) {
@@ -562,7 +585,7 @@ Status BpfDataplane::bind(const InterfaceBinding& binding, const DesiredState& s
                                   &b.from_pod);
   if (s) s = TcAttachment::attach(binding.ifindex, BPF_TC_EGRESS, bpf_program__fd(d.skel->progs.to_pod), &b.to_pod);
   if (!s) {
-    if (!existed) (void)d.endpoints.erase(binding.ifindex);
+    if (!existed) (void)d.erase_endpoint(binding.ifindex);
     return Status::error("bind " + binding.pod + ": " + s.message());
   }
   d.unclaimed.erase(binding.ifindex);
@@ -579,7 +602,7 @@ Status BpfDataplane::unbind(const std::string& pod) {
   Status s1 = it->second.from_pod.detach();
   Status s2 = it->second.to_pod.detach();
   int ifindex = it->second.binding.ifindex;
-  Status s3 = d.endpoints.erase(ifindex);
+  Status s3 = d.erase_endpoint(ifindex);
   d.bound.erase(it);
   d.fail_closed.clear(pod);
   agentlog::info("detached", "pod=" + pod + " ifindex=" + std::to_string(ifindex));
@@ -607,7 +630,7 @@ Status BpfDataplane::set_fail_closed(const std::string& pod, bool fail_closed) {
   // again.
   e->fail_closed = fail_closed;
   if (!fail_closed) e->generation = d.next_generation++;
-  return d.endpoints.update(it->second.binding.ifindex, *e);
+  return d.put_endpoint(it->second.binding.ifindex, *e);
 }
 
 std::vector<EndpointRecord> BpfDataplane::adopted_endpoints() const { return impl_->adopted; }
@@ -664,7 +687,7 @@ Status BpfDataplane::prune_unclaimed() {
   for (int ifindex : d.unclaimed) {
     Status a = tc_detach_bpfence(ifindex, BPF_TC_INGRESS);
     Status b = tc_detach_bpfence(ifindex, BPF_TC_EGRESS);
-    Status c = d.endpoints.erase(ifindex);
+    Status c = d.erase_endpoint(ifindex);
     for (Status* s : {&a, &b, &c})
       if (!*s && first) first = *s;
     agentlog::info("pruned unclaimed endpoint", "ifindex=" + std::to_string(ifindex));
@@ -682,6 +705,7 @@ Status BpfDataplane::uninstall() {
   }
   d.bound.clear();
   d.unclaimed.clear();
+  d.slots.unmap();
   d.endpoints = {};
   d.pod_addrs = {};
   d.cidrs = {};

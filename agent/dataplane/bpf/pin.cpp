@@ -18,7 +18,7 @@ namespace bpfence {
 const std::vector<std::string>& pinned_map_names() {
   static const std::vector<std::string> names = {"endpoints", "pod_addrs", "cidrs",    "policy", "range_policy",
                                                  "flows",     "frags",     "counters", "events", "src_prefixes",
-                                                 "cluster_policy"};
+                                                 "cluster_policy", "endpoint_slots"};
   return names;
 }
 
