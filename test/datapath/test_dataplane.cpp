@@ -202,6 +202,17 @@ void pin_map(const std::string& path, bpf_map_type type, uint32_t key, uint32_t 
   REQUIRE(bpf_obj_pin(*fd, path.c_str()) == 0);
 }
 
+// A second dataplane opened on the fixture's pins, as a restarted agent
+// opens them (a pinned flow table keeps its own size).
+std::unique_ptr<BpfDataplane> reopen(Fixture& f, uint32_t max_flows) {
+  BpfDataplaneOptions o;
+  o.pin_dir = f.pin_dir();
+  o.max_flows = max_flows;
+  auto dp = std::make_unique<BpfDataplane>(o);
+  REQUIRE(dp->open());
+  return dp;
+}
+
 uint32_t pinned_value_size(const std::string& path) {
   int fd = bpf_obj_get(path.c_str());
   bpf_map_info info{};
@@ -244,11 +255,8 @@ TEST_CASE("an agent upgrade replaces pinned maps of the older layout and carries
   ::close(old_ep);
   ::close(old_counters);
 
-  BpfDataplaneOptions o;
-  o.pin_dir = f.pin_dir();
-  o.max_flows = 4096;
-  BpfDataplane again(o);
-  REQUIRE(again.open());
+  auto again_dp = reopen(f, 4096);
+  BpfDataplane& again = *again_dp;
   CHECK(pinned_value_size(f.pin_dir() + "/endpoints") == sizeof(bf_endpoint));
   // Ids and generations carried over: pods keep their endpoint ids, and
   // generations keep growing past the cached flows'.
@@ -454,11 +462,7 @@ TEST_CASE("a hit reads the endpoint's slot, which follows its entry; an ifindex 
     __u64 stale = BF_SLOT(web.endpoint_id, web.generation);
     REQUIRE(bpf_map_update_elem(fd, &key, &stale, BPF_ANY) == 0);
     ::close(fd);
-    BpfDataplaneOptions o;
-    o.pin_dir = f.pin_dir();
-    o.max_flows = 8192;
-    BpfDataplane again(o);
-    REQUIRE(again.open());
+    auto again = reopen(f, 8192);
     CHECK(slot_of(f.pin_dir(), f.ifindex(kWeb)) == BF_SLOT(web2.endpoint_id, web2.generation));
   }
 
