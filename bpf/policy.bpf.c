@@ -6,10 +6,11 @@
  *   to_pod:   egress hook of the host veth  = what the pod gets  = its INGRESS policy
  *
  * Per packet: endpoint (by ifindex: its slot, else `endpoints`) -> parse ->
- * flow table hit at the endpoint's current generation -> cached verdict. What the pod sends from
- * an address that is not its own is dropped (lib/source.h). An ICMP error
- * quoting a flow this endpoint allows is forwarded as Related. Otherwise
- * decide (lib/policy.h), record the flow and, on Forward, its reverse entry.
+ * flow table hit at the endpoint's current generation -> cached verdict.
+ * What the pod sends from an address that is not its own is dropped
+ * (lib/source.h). An ICMP error quoting a flow this endpoint allows is
+ * forwarded as Related. Otherwise decide (lib/policy.h), record the flow
+ * and, on Forward, its reverse entry.
  * A stale reply entry is re-decided as the flow it answers, so a new deny
  * cuts established connections and a kept allow does not disturb them.
  * The per-packet cost does not depend on the number of policies or pods.

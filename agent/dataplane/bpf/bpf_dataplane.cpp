@@ -21,8 +21,8 @@
 #include "bpfence/bpf_dataplane.h"
 #include "bpfence/fail_closed.h"
 #include "bpf_observer.h"
-#include "log.h"
 #include "endpoint_slots.h"
+#include "log.h"
 #include "map_upgrade.h"
 #include "pin.h"
 #include "pinned_map.h"
@@ -327,10 +327,10 @@ Status BpfDataplane::open() {
   }
   d.replaced.clear();
 
-  // Generations only ever grow, across restarts too, so a cached flow can
-  // never match a generation it was not decided at.
   // The slots are rebuilt from the entries (after any carry-over).
   if (Status s = d.slots.open(bpf_map__fd(d.skel->maps.endpoint_slots)); !s) return s;
+  // Generations only ever grow, across restarts too, so a cached flow can
+  // never match a generation it was not decided at.
   Status it = d.endpoints.for_each([&](const __u32& ifindex, const bf_endpoint& e) {
     d.unclaimed.insert(static_cast<int>(ifindex));
     d.adopted.push_back({ifindex, e});
